@@ -1,0 +1,32 @@
+"""What a recognizer reports: a pattern at an exact range, the node to instrument and the static facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from paramlens.report import Span
+
+# How the instrumenter observes a finding at run time (see paramlens/sandbox/runtime.py for each probe):
+VALUE = "value"      # __pl_v(id, expr): the value of an expression, when it is evaluated
+METHOD = "method"    # __pl_m(id, obj, "name", ...): a method call whose result may be a generator
+CALL = "call"        # __pl_c(id, f, ...): a call that may be a module's forward
+APPLY = "apply"      # __pl_a(id, obj, fn): Module.apply with every visit recorded
+INIT = "init"        # __pl_i(id, f, ...): an nn.init function with before/after statistics
+WATCH = "watch"      # __pl_w(id, phase, lambda: param) around a statement that edits a parameter in place
+NONE = None          # static only
+
+
+@dataclass(eq=False)
+class Finding:
+    pattern: str
+    span: Span
+    node: cst.CSTNode | None
+    probe: str | None
+    facts: dict[str, Any] = field(default_factory=dict)
+    function: str | None = None  # the enclosing def, when the site is inside one
+    id: int = -1
+    # for WATCH: the expression whose tensor is watched, as source text
+    watch_text: str | None = None

@@ -1,0 +1,141 @@
+"""Turns the parsed file into the program the sandbox runs: probes wrapped around the recognized expressions,
+one unit per top-level statement, every line number unchanged (so tracebacks and probes point at the user's
+lines).
+
+Probe calls (implemented in paramlens/sandbox/runtime.py):
+  __pl_v(id, expr)                      value of an expression
+  __pl_m(id, obj, "method", *a, **k)    method call, generator results materialised once
+  __pl_c(id, f, *a, **k)                a call that may be a module forward
+  __pl_a(id, obj, fn)                   Module.apply with every visit recorded
+  __pl_i(id, f, *a, **k)                an nn.init call with before/after statistics
+  __pl_w(id, phase, lambda: param)      snapshot around an in-place edit (0 before, 1 after)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from paramlens.analyzers import findings as F
+from paramlens.analyzers.findings import Finding
+from paramlens.analyzers.slicer import bound_names, decide
+from paramlens.analyzers.source import ParsedSource
+
+
+@dataclass
+class Unit:
+    """One top-level statement as the child executes it."""
+
+    index: int
+    line: int           # first line of the statement itself (after blank lines and comments)
+    end_line: int
+    first_code_line: int  # first line of `code` (including the blank lines and comments before the statement)
+    code: str
+    run: bool
+    reason: str | None = None
+    detail: str | None = None
+    binds: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "line": self.line, "end_line": self.end_line,
+                "first_code_line": self.first_code_line, "code": self.code, "run": self.run,
+                "binds": self.binds}
+
+
+class InstrumentationError(Exception):
+    """The instrumented program would not keep the user's line numbers (a bug in ParamLens, not the user's)."""
+
+
+def _arg(value: cst.BaseExpression) -> cst.Arg:
+    return cst.Arg(value=value)
+
+
+def _int(value: int) -> cst.Integer:
+    return cst.Integer(str(value))
+
+
+def _protect(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """A bare tuple or a generator needs its own parentheses to become one call argument."""
+    if isinstance(expr, cst.Tuple) and not expr.lpar:
+        return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return expr
+
+
+class _Instrumenter(cst.CSTTransformer):
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__()
+        self.by_node: dict[int, Finding] = {}
+        for finding in findings:
+            if finding.probe is not None and finding.node is not None:
+                self.by_node[id(finding.node)] = finding
+
+    def on_leave(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+        finding = self.by_node.get(id(original_node))
+        if finding is None:
+            return updated_node
+        probe = finding.probe
+        ident = _int(finding.id)
+        if probe == F.VALUE:
+            return cst.Call(func=cst.Name("__pl_v"), args=[_arg(ident), _arg(_protect(updated_node))])
+        if probe == F.METHOD:
+            func = updated_node.func
+            return cst.Call(func=cst.Name("__pl_m"),
+                            args=[_arg(ident), _arg(_protect(func.value)),
+                                  _arg(cst.SimpleString(repr(func.attr.value))), *updated_node.args],
+                            lpar=updated_node.lpar, rpar=updated_node.rpar)
+        if probe == F.CALL:
+            return cst.Call(func=cst.Name("__pl_c"), args=[_arg(ident), _arg(updated_node.func), *updated_node.args],
+                            lpar=updated_node.lpar, rpar=updated_node.rpar)
+        if probe == F.APPLY:
+            return cst.Call(func=cst.Name("__pl_a"),
+                            args=[_arg(ident), _arg(_protect(updated_node.func.value)), *updated_node.args],
+                            lpar=updated_node.lpar, rpar=updated_node.rpar)
+        if probe == F.INIT:
+            return cst.Call(func=cst.Name("__pl_i"), args=[_arg(ident), _arg(updated_node.func), *updated_node.args],
+                            lpar=updated_node.lpar, rpar=updated_node.rpar)
+        if probe == F.WATCH:
+            watched = cst.parse_expression(finding.watch_text or "None")
+            thunk = cst.Lambda(params=cst.Parameters(), body=watched)
+
+            def watch(phase: int) -> cst.Expr:
+                return cst.Expr(cst.Call(func=cst.Name("__pl_w"), args=[_arg(ident), _arg(_int(phase)), _arg(thunk)]))
+
+            return cst.FlattenSentinel([watch(0), updated_node, watch(1)])
+        return updated_node
+
+
+def _line_count(text: str) -> int:
+    return text.count("\n")
+
+
+def _leading_lines(statement: cst.CSTNode) -> int:
+    lines = getattr(statement, "leading_lines", ())
+    decorators = getattr(statement, "decorators", ())
+    extra = sum(len(getattr(d, "leading_lines", ())) for d in decorators[:1])
+    return len(lines) + extra
+
+
+def instrument(parsed: ParsedSource, findings: list[Finding]) -> list[Unit]:
+    """The units the child runs, in order. Statements the slice skips are included with `run=False` so the
+    child can report them and remember what they would have bound."""
+    original = parsed.module
+    transformed = original.visit(_Instrumenter(findings))
+    if len(transformed.body) != len(original.body):
+        raise InstrumentationError("instrumentation changed the number of top-level statements")
+    units: list[Unit] = []
+    line = 1 + sum(_line_count(original.code_for_node(line_node)) for line_node in original.header)
+    for index, (before, after) in enumerate(zip(original.body, transformed.body)):
+        original_code = original.code_for_node(before)
+        code = transformed.code_for_node(after)
+        if _line_count(code) != _line_count(original_code):
+            raise InstrumentationError(f"instrumentation moved lines in the statement at line {line}")
+        decision = decide(before)
+        first_code_line = line
+        start = line + _leading_lines(before)
+        end = line + _line_count(original_code) - 1
+        units.append(Unit(index=index, line=start, end_line=max(end, start), first_code_line=first_code_line,
+                          code=code if decision.run else "", run=decision.run, reason=decision.reason,
+                          detail=decision.detail, binds=sorted(bound_names(before))))
+        line += _line_count(original_code)
+    return units

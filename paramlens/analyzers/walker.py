@@ -1,0 +1,101 @@
+"""One pass over the tree that asks every recognizer about every node, tracking scope as it goes."""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import PositionProvider, QualifiedNameProvider
+
+from paramlens.analyzers.context import RecognitionContext, module_bases_closure
+from paramlens.analyzers.findings import NONE, Finding
+from paramlens.analyzers.recognizers import RECOGNIZERS
+from paramlens.analyzers.source import ParsedSource
+
+
+def _collect_nodes(node: cst.CSTNode, into: set[int]) -> None:
+    class Collect(cst.CSTVisitor):
+        def on_visit(self, inner: cst.CSTNode) -> bool:
+            into.add(id(inner))
+            return True
+
+    node.visit(Collect())
+
+
+class _Walker(cst.CSTVisitor):
+    def __init__(self, ctx: RecognitionContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.findings: list[Finding] = []
+        self.probed: dict[int, Finding] = {}
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        ctx = self.ctx
+        if isinstance(node, cst.Call):
+            ctx.call_funcs.add(id(node.func))
+        if isinstance(node, cst.AugAssign):
+            _collect_nodes(node.target, ctx.target_nodes)
+        elif isinstance(node, cst.AssignTarget):
+            _collect_nodes(node.target, ctx.target_nodes)
+        elif isinstance(node, (cst.For, cst.CompFor)):
+            _collect_nodes(node.target, ctx.target_nodes)
+        for recognizer in RECOGNIZERS:
+            for finding in recognizer.recognize(node, ctx):
+                self._add(finding)
+        if isinstance(node, cst.FunctionDef):
+            self.findings.append(Finding("function_def", ctx.span(node.name), None, NONE,
+                                         {"name": node.name.value}, function=ctx.function))
+            ctx.function_stack.append(node.name.value)
+        elif isinstance(node, cst.ClassDef):
+            ctx.class_depth += 1
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, cst.FunctionDef):
+            self.ctx.function_stack.pop()
+        elif isinstance(original_node, cst.ClassDef):
+            self.ctx.class_depth -= 1
+
+    def _add(self, finding: Finding) -> None:
+        if finding.probe is not None and finding.node is not None:
+            existing = self.probed.get(id(finding.node))
+            if existing is not None and existing.pattern == "cell_value":
+                # a bare expression statement is visited before the expression itself: the more specific
+                # explanation of the same expression replaces the generic "cell value" one
+                self.findings.remove(existing)
+                self.probed[id(finding.node)] = finding
+            elif existing is not None and finding.pattern == "forward":
+                return  # a method call another recognizer understands better (`net.apply(f)`, `x.state_dict()`)
+            elif existing is not None:
+                finding.facts["observed_by"] = existing
+                finding.probe = NONE
+            else:
+                self.probed[id(finding.node)] = finding
+        self.findings.append(finding)
+
+
+def recognize_all(parsed: ParsedSource) -> list[Finding]:
+    wrapper = parsed.wrapper
+    positions = wrapper.resolve(PositionProvider)
+    qualified = wrapper.resolve(QualifiedNameProvider)
+    module = parsed.module
+    ctx = RecognitionContext(parsed=parsed, positions=positions, qualified=qualified)
+    ctx.module_classes = module_bases_closure(module, qualified)
+    ctx.local_functions = {node.name.value for node in _all_function_defs(module)}
+    walker = _Walker(ctx)
+    module.visit(walker)
+    for index, finding in enumerate(walker.findings):
+        finding.id = index
+    return walker.findings
+
+
+def _all_function_defs(module: cst.Module) -> list[cst.FunctionDef]:
+    found: list[cst.FunctionDef] = []
+
+    class Collect(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            found.append(node)
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False  # methods are not free functions
+
+    module.visit(Collect())
+    return found

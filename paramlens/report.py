@@ -1,0 +1,173 @@
+"""The Report data model and its JSON rendering.
+
+Every front end (CLI now, language server later) renders the same objects, so the JSON contract in DESIGN.md is
+defined here once. Positions are 1-based lines and 1-based columns counted in characters; `end_column` is
+exclusive (it points one past the last character), like LSP ranges shifted to 1-based.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from paramlens import __version__
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A source range: 1-based line and column, end column exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def contains(self, line: int, column: int) -> bool:
+        """True when the 1-based position lies inside the range (end inclusive, so a cursor after the last
+        character still counts, as editors expect for hovers)."""
+        if (line, column) < (self.line, self.column):
+            return False
+        return (line, column) <= (self.end_line, self.end_column)
+
+    def size(self) -> tuple[int, int]:
+        return (self.end_line - self.line, self.end_column - self.column if self.end_line == self.line else 10**6)
+
+
+@dataclass
+class ParameterInfo:
+    name: str
+    shape: list[int]
+    dtype: str
+    requires_grad: bool
+
+
+@dataclass
+class BufferInfo:
+    name: str
+    shape: list[int]
+    persistent: bool
+
+
+@dataclass
+class ModuleInfo:
+    name: str
+    line: int
+    class_name: str
+    param_count: int
+    param_count_with_duplicates: int
+    parameters: list[ParameterInfo]
+    tied: list[list[str]]
+    buffers: list[BufferInfo]
+    state_dict_keys: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["class"] = data.pop("class_name")
+        # keep the contract's key order
+        order = ["name", "line", "class", "param_count", "param_count_with_duplicates", "parameters", "tied",
+                 "buffers", "state_dict_keys"]
+        return {key: data[key] for key in order}
+
+
+@dataclass
+class Explanation:
+    span: Span
+    pattern: str
+    markdown: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.span.line, "column": self.span.column, "end_line": self.span.end_line,
+                "end_column": self.span.end_column, "pattern": self.pattern, "markdown": self.markdown,
+                "facts": self.facts}
+
+
+@dataclass
+class Fix:
+    title: str
+    replacement: str
+    span: Span
+
+
+@dataclass
+class Diagnostic:
+    span: Span
+    code: str
+    severity: str  # "error" | "warning" | "information" | "hint"
+    message: str
+    fix: Fix | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        fix = None
+        if self.fix is not None:
+            fix = {"title": self.fix.title, "replacement": self.fix.replacement, "line": self.fix.span.line,
+                   "column": self.fix.span.column, "end_line": self.fix.span.end_line,
+                   "end_column": self.fix.span.end_column}
+        return {"code": self.code, "severity": self.severity, "line": self.span.line, "column": self.span.column,
+                "end_line": self.span.end_line, "end_column": self.span.end_column, "message": self.message,
+                "fix": fix}
+
+
+@dataclass
+class SkippedStatement:
+    line: int
+    reason: str
+
+
+@dataclass
+class Execution:
+    status: str  # ok | skipped | partial | timeout | memory | crashed | blocked | error
+    device: str | None = "cpu"
+    seconds: float = 0.0
+    message: str | None = None
+    seed: int | None = None
+    skipped: list[SkippedStatement] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "device": self.device, "seconds": round(self.seconds, 3),
+                "message": self.message, "seed": self.seed,
+                "skipped": [{"line": s.line, "reason": s.reason} for s in self.skipped]}
+
+
+@dataclass
+class FileReport:
+    path: str
+    execution: Execution
+    modules: list[ModuleInfo] = field(default_factory=list)
+    explanations: list[Explanation] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "execution": self.execution.to_json(),
+                "modules": [m.to_json() for m in self.modules],
+                "explanations": [e.to_json() for e in self.explanations],
+                "diagnostics": [d.to_json() for d in self.diagnostics]}
+
+    def explanation_at(self, line: int, column: int) -> Explanation | None:
+        """The innermost explanation whose range contains the position (what a hover shows)."""
+        hits = [e for e in self.explanations if e.span.contains(line, column)]
+        if not hits:
+            return None
+        return min(hits, key=lambda e: (e.span.size(), -e.span.line, -e.span.column))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+
+def torch_version() -> str | None:
+    """The installed torch's version, read from package metadata so that the analysing process never imports
+    torch (importing it costs a second and ~225 MB)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def report_json(files: list[FileReport]) -> dict[str, Any]:
+    version = torch_version()
+    if version is not None:
+        version = version.split("+")[0]
+    return {"paramlens": __version__, "torch": version, "files": [f.to_json() for f in files]}

@@ -1,0 +1,186 @@
+"""JSON-safe summaries of the values the user's code produced: tensors, parameters, modules, state dicts.
+
+Runs inside the sandboxed child. Everything is bounded: at most VALUES_LIMIT elements are copied out verbatim,
+printed text is capped, module listings stop at PARAMS_LIMIT entries, so a 7B-parameter model summarises as
+cheaply as an MLP.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+VALUES_LIMIT = 64
+TEXT_LIMIT = 4000
+PARAMS_LIMIT = 300
+ITEMS_LIMIT = 16
+
+
+def _clip(text: str, limit: int = TEXT_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more characters)"
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def is_uninitialized(tensor: torch.Tensor) -> bool:
+    return isinstance(tensor, nn.parameter.UninitializedTensorMixin)
+
+
+def tensor_stats(tensor: torch.Tensor) -> dict[str, Any] | None:
+    """min / max / mean / std / zeros / all-equal of a real tensor; None for meta or lazy tensors."""
+    if is_uninitialized(tensor) or tensor.device.type == "meta" or tensor.numel() == 0:
+        return None
+    with torch.no_grad():
+        data = tensor.detach()
+        if data.is_complex():
+            data = data.abs()
+        data = data.to(torch.float64)
+        numel = data.numel()
+        finite = torch.isfinite(data)
+        minimum = data.min().item()
+        maximum = data.max().item()
+        return {
+            "min": _finite(minimum),
+            "max": _finite(maximum),
+            "mean": _finite(data.mean().item()),
+            "std": _finite(data.std().item()) if numel > 1 else None,
+            "zeros": int((data == 0).sum().item()),
+            "nonfinite": int(numel - finite.sum().item()),
+            "all_equal": bool(minimum == maximum),
+            "numel": numel,
+        }
+
+
+def tensor_summary(tensor: torch.Tensor, owners: Callable[[torch.Tensor], list] | None = None,
+                   text: bool = True) -> dict[str, Any]:
+    lazy = is_uninitialized(tensor)
+    summary: dict[str, Any] = {
+        "kind": "tensor",
+        "parameter": isinstance(tensor, nn.Parameter),
+        "class": type(tensor).__name__,
+        "shape": None if lazy else list(tensor.shape),
+        "dtype": dtype_name(tensor.dtype),
+        "requires_grad": bool(tensor.requires_grad),
+        "numel": None if lazy else tensor.numel(),
+        "device": tensor.device.type,
+        "lazy": lazy,
+        "grad_fn": type(tensor.grad_fn).__name__ if tensor.grad_fn is not None else None,
+        "is_leaf": bool(tensor.is_leaf),
+    }
+    if not lazy:
+        summary["stats"] = tensor_stats(tensor)
+        if tensor.device.type != "meta" and tensor.numel() <= VALUES_LIMIT:
+            summary["values"] = tensor.detach().cpu().tolist()
+        if text and tensor.device.type != "meta":
+            summary["text"] = _clip(str(tensor))
+    if isinstance(tensor, nn.Parameter):
+        summary["has_grad"] = tensor.grad is not None
+    if owners is not None:
+        summary["owner"] = owners(tensor)
+    return summary
+
+
+def named_parameters_all(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    return list(module.named_parameters(remove_duplicate=False))
+
+
+def _numel(tensor: torch.Tensor) -> int:
+    return 0 if is_uninitialized(tensor) else tensor.numel()
+
+
+def tied_groups(module: nn.Module) -> list[list[str]]:
+    groups: dict[int, list[str]] = OrderedDict()
+    for name, param in named_parameters_all(module):
+        groups.setdefault(id(param), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]
+
+
+def param_counts(module: nn.Module) -> tuple[int, int]:
+    unique = sum(_numel(p) for p in module.parameters())
+    with_duplicates = sum(_numel(p) for _, p in named_parameters_all(module))
+    return unique, with_duplicates
+
+
+def module_brief(module: nn.Module) -> dict[str, Any]:
+    unique, with_duplicates = param_counts(module)
+    return {"kind": "module", "class": type(module).__name__, "extra": _clip(module.extra_repr(), 300),
+            "param_count": unique, "param_count_with_duplicates": with_duplicates}
+
+
+def module_summary(module: nn.Module, owners: Callable[[Any], list] | None = None) -> dict[str, Any]:
+    summary = module_brief(module)
+    params = []
+    for index, (name, param) in enumerate(module.named_parameters()):
+        if index >= PARAMS_LIMIT:
+            break
+        lazy = is_uninitialized(param)
+        params.append({"name": name, "shape": None if lazy else list(param.shape), "numel": _numel(param),
+                       "dtype": dtype_name(param.dtype), "requires_grad": bool(param.requires_grad), "lazy": lazy})
+    seen: dict[int, str] = {}
+    children = []
+    for index, (name, child) in enumerate(module._modules.items()):
+        if index >= PARAMS_LIMIT or child is None:
+            continue
+        unique, _ = param_counts(child)
+        children.append({"name": name, "class": type(child).__name__, "extra": _clip(child.extra_repr(), 200),
+                         "param_count": unique, "same_as": seen.get(id(child))})
+        seen.setdefault(id(child), name)
+    summary.update({
+        "parameters": params,
+        "parameters_total": sum(1 for _ in module.named_parameters()),
+        "tied": tied_groups(module),
+        "children": children,
+        "state_dict_keys": list(module.state_dict().keys())[:PARAMS_LIMIT],
+        "buffers": [{"name": n, "shape": list(b.shape)} for n, b in list(module.named_buffers())[:PARAMS_LIMIT]],
+        "text": _clip(str(module)),
+        "training": module.training,
+    })
+    if owners is not None:
+        summary["owner"] = owners(module)
+    return summary
+
+
+def summarize(value: Any, owners: Callable[[Any], list] | None = None, depth: int = 0) -> dict[str, Any]:
+    """A JSON-safe description of any value, detailed for the types parameter code deals with."""
+    if isinstance(value, nn.Module):
+        return module_summary(value, owners) if depth == 0 else module_brief(value)
+    if isinstance(value, torch.Tensor):
+        return tensor_summary(value, owners if depth < 2 else None)
+    if value is None:
+        return {"kind": "none"}
+    if isinstance(value, (bool, int, float, str)):
+        return {"kind": "scalar", "type": type(value).__name__, "text": _clip(repr(value), 500)}
+    if isinstance(value, torch.Size):
+        return {"kind": "size", "shape": list(value), "text": repr(value)}
+    if isinstance(value, dict) and value and all(isinstance(v, torch.Tensor) for v in value.values()):
+        entries = []
+        for index, (key, tensor) in enumerate(value.items()):
+            if index >= PARAMS_LIMIT:
+                break
+            entry = tensor_summary(tensor, owners if index < ITEMS_LIMIT else None, text=index < ITEMS_LIMIT)
+            entry["key"] = str(key)
+            entries.append(entry)
+        return {"kind": "state_dict", "type": type(value).__name__, "count": len(value), "entries": entries,
+                "text": _clip(repr(value))}
+    if isinstance(value, (tuple, list)) and depth < 2:
+        return {"kind": "sequence", "type": type(value).__name__, "count": len(value),
+                "items": [summarize(item, owners, depth + 1) for item in list(value)[:ITEMS_LIMIT]],
+                "text": _clip(repr(value))}
+    if isinstance(value, type):
+        return {"kind": "type", "name": f"{value.__module__}.{value.__qualname__}",
+                "mro": [f"{t.__module__}.{t.__qualname__}" for t in value.__mro__[:6]]}
+    try:
+        text = repr(value)
+    except Exception as error:  # a user's __repr__ may raise
+        text = f"<unprintable {type(value).__name__}: {error}>"
+    return {"kind": "object", "type": type(value).__name__, "text": _clip(text, 500)}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Creates .venv in the repository and installs ParamLens into it with the CPU build of torch.
+# Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# The CPU build first, pinned, so that nothing later pulls a multi-GB CUDA build.
+"${PIP[@]}" "torch==2.13.0"
+"${PIP[@]}" -e ".[test]"
+.venv/bin/paramlens --version
