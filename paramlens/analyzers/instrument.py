@@ -36,6 +36,7 @@ class Unit:
     reason: str | None = None
     detail: str | None = None
     binds: list[str] = field(default_factory=list)
+    first_line_length: int = 0  # characters on the statement's first line, for diagnostics' ranges
 
     def to_json(self) -> dict:
         return {"index": self.index, "line": self.line, "end_line": self.end_line,
@@ -136,6 +137,7 @@ def instrument(parsed: ParsedSource, findings: list[Finding]) -> list[Unit]:
         end = line + _line_count(original_code) - 1
         units.append(Unit(index=index, line=start, end_line=max(end, start), first_code_line=first_code_line,
                           code=code if decision.run else "", run=decision.run, reason=decision.reason,
-                          detail=decision.detail, binds=sorted(bound_names(before))))
+                          detail=decision.detail, binds=sorted(bound_names(before)),
+                          first_line_length=len(original_code.split("\n")[start - first_code_line])))
         line += _line_count(original_code)
     return units

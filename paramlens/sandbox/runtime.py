@@ -196,8 +196,8 @@ def install(recorder: Recorder, namespace: dict) -> None:
                 recorder.record(probe_id, {})
             return function(*args, **kwargs)
         inputs = [_brief_value(arg) for arg in args] + [_brief_value(v) for v in kwargs.values()]
-        event: dict[str, Any] = {"kind": "forward", "module": module_brief(function), "inputs": inputs}
-        event["module"]["owner"] = recorder.owners(function)
+        event: dict[str, Any] = {"kind": "forward", "module": recorder.summarize(function), "inputs": inputs}
+        event["module"].pop("text", None)
         try:
             output = function(*args, **kwargs)
         except Exception as error:

@@ -14,6 +14,7 @@ from paramlens.analyzers.recognizers import (
     print_module,
     shared_modules,
     state_dict,
+    type_check,
 )
 
 RECOGNIZERS = [
@@ -29,4 +30,5 @@ RECOGNIZERS = [
     print_module,
     cell_value,
     forward_call,
+    type_check,
 ]

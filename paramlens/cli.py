@@ -1,0 +1,164 @@
+"""`paramlens check | explain`: the command-line front end. Thin: read files, call `analyze`, render.
+
+Exit status: 0 when no diagnostic has severity `error`, 1 when one does (or `explain` found nothing at the
+position), 2 on bad usage (unknown option, missing or unreadable file, a file that is not UTF-8 text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from paramlens import __version__
+from paramlens.analysis import AnalysisOptions, analyze
+from paramlens.explain.i18n import normalize_locale, tr
+from paramlens.render_text import Style, render_file
+from paramlens.report import FileReport, report_json
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
+class UsageError(Exception):
+    """Bad usage: reported on stderr with exit status 2."""
+
+
+def _default_locale() -> str:
+    return normalize_locale(os.environ.get("PARAMLENS_LOCALE") or os.environ.get("LC_ALL") or os.environ.get("LANG"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paramlens", description="Explains PyTorch parameter code with the real "
+                                     "numbers torch produced.")
+    parser.add_argument("--version", action="version", version=f"paramlens {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--locale", default=None, help="en or zh-CN (default: from LANG)")
+        sub.add_argument("--no-exec", action="store_true", help="static analysis only: run nothing")
+        sub.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                         help="wall-clock limit for running the file (default 30)")
+        sub.add_argument("--memory-mb", type=int, default=4096, metavar="MB",
+                         help="memory the file's code may allocate (default 4096)")
+        sub.add_argument("--seed", type=int, default=0, help="torch.manual_seed before running (default 0)")
+
+    check = commands.add_parser("check", help="analyse files and report modules and diagnostics")
+    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.add_argument("--explanations", action="store_true", help="text format: print every explanation too")
+    common(check)
+    explain = commands.add_parser("explain", help="print the explanation at FILE:LINE:COL (1-based)")
+    explain.add_argument("position", metavar="FILE:LINE:COL")
+    common(explain)
+    return parser
+
+
+def _options(args: argparse.Namespace) -> AnalysisOptions:
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if args.memory_mb <= 0:
+        raise UsageError("--memory-mb must be positive")
+    return AnalysisOptions(execute=not args.no_exec, locale=args.locale or _default_locale(),
+                           timeout_seconds=args.timeout, memory_mb=args.memory_mb, seed=args.seed)
+
+
+def read_source(path: Path) -> str:
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read ({error.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"{path}: {len(data):,} bytes is too large to analyse (limit {MAX_FILE_BYTES:,})")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path}: not UTF-8 text (invalid byte at offset {error.start}); ParamLens reads Python "
+                         "source files encoded as UTF-8") from None
+
+
+def _expand(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.py") if ".venv" not in p.parts and "site-packages" not in p.parts)
+            if not found:
+                raise UsageError(f"{path}: no Python files in this directory")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def _check(args: argparse.Namespace) -> int:
+    options = _options(args)
+    files = _expand(args.paths)
+    sources = [(path, read_source(path)) for path in files]  # all usage errors before any work
+    reports: list[FileReport] = [analyze(source, str(path), options) for path, source in sources]
+    if args.format == "json":
+        print(json.dumps(report_json(reports), ensure_ascii=False, indent=2))
+    else:
+        style = Style(sys.stdout)
+        print("\n\n".join(render_file(r, normalize_locale(options.locale), style, args.explanations)
+                          for r in reports))
+    return 1 if any(r.has_errors for r in reports) else 0
+
+
+def parse_position(text: str) -> tuple[Path, int, int]:
+    parts = text.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        raise UsageError(f"{text!r}: expected FILE:LINE:COL with 1-based LINE and COL, e.g. "
+                         "examples/parameter_management.py:23:48")
+    line, column = int(parts[1]), int(parts[2])
+    if line < 1 or column < 1:
+        raise UsageError(f"{text!r}: LINE and COL are 1-based")
+    return Path(parts[0]), line, column
+
+
+def _explain(args: argparse.Namespace) -> int:
+    options = _options(args)
+    path, line, column = parse_position(args.position)
+    source = read_source(path)
+    locale = normalize_locale(options.locale)
+    report = analyze(source, str(path), options)
+    explanation = report.explanation_at(line, column)
+    if explanation is None:
+        for diagnostic in report.diagnostics:
+            if diagnostic.span.line == line:
+                print(f"{diagnostic.severity} {diagnostic.code}: {diagnostic.message}")
+                return 1
+        nearby = sorted({e.span.line for e in report.explanations if abs(e.span.line - line) <= 5})
+        hint = tr(locale, f" Lines nearby with explanations: {', '.join(map(str, nearby))}." if nearby else "",
+                  f" 附近有解释的行：{'、'.join(map(str, nearby))}。" if nearby else "")
+        print(tr(locale, f"No explanation at {path}:{line}:{column}.{hint}",
+                 f"{path}:{line}:{column} 处没有解释。{hint}"), file=sys.stderr)
+        return 1
+    print(explanation.markdown)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0) if exit_.code in (0, None) else 2
+    try:
+        if args.command == "check":
+            return _check(args)
+        return _explain(args)
+    except UsageError as error:
+        print(f"paramlens: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""Observations + findings -> explanations (Markdown, English and Simplified Chinese) and diagnostics.
+
+Each pattern has an explainer `explain(finding, ctx) -> (markdown, facts) | None` registered in EXPLAINERS. An
+explainer shows what torch observed at that site; when the site did not run it says why and explains the pattern
+statically. `facts` is a small JSON-safe dict of the numbers shown, for machine readers and tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from paramlens.analyzers.findings import Finding
+from paramlens.analyzers.instrument import Unit
+from paramlens.explain import rules
+from paramlens.explain.context import ExplainContext
+from paramlens.explain.patterns import initialisation, modules, parameters, state
+from paramlens.observations import Observations
+from paramlens.report import Diagnostic, Explanation
+
+Explainer = Callable[[Finding, ExplainContext], "tuple[str, dict[str, Any]] | None"]
+
+EXPLAINERS: dict[str, Explainer] = {
+    "module": modules.explain_module,
+    "builder_call": modules.explain_builder_call,
+    "function_def": modules.explain_function_def,
+    "forward": modules.explain_forward,
+    "print_module": modules.explain_print_module,
+    "shared_module": modules.explain_shared_module,
+    "param_attr": parameters.explain_param_attr,
+    "param_index": parameters.explain_param_index,
+    "param_type": parameters.explain_param_type,
+    "grad_none": parameters.explain_grad_none,
+    "param_compare": parameters.explain_param_compare,
+    "cell_value": parameters.explain_cell_value,
+    "print_output": parameters.explain_print_output,
+    "state_dict": state.explain_state_dict,
+    "state_dict_key": state.explain_state_dict_key,
+    "named_parameters": state.explain_iteration,
+    "parameters": state.explain_iteration,
+    "buffers": state.explain_iteration,
+    "modules": state.explain_iteration,
+    "add_module": state.explain_add_module,
+    "apply": initialisation.explain_apply,
+    "init": initialisation.explain_init,
+    "data_mutation": initialisation.explain_mutation,
+}
+
+# Findings that only exist to carry data for another explanation.
+SILENT = {"builder_return"}
+
+
+def build_report_parts(findings: list[Finding], units: list[Unit], observations: Observations,
+                       locale: str) -> tuple[list[Explanation], list[Diagnostic]]:
+    ctx = ExplainContext(observations=observations, locale=locale, findings=findings, units=units)
+    explanations = []
+    for finding in findings:
+        if finding.pattern in SILENT:
+            continue
+        explainer = EXPLAINERS.get(finding.pattern)
+        if explainer is None:
+            continue
+        result = explainer(finding, ctx)
+        if result is None:
+            continue
+        markdown, facts = result
+        explanations.append(Explanation(finding.span, finding.pattern, markdown, facts))
+    explanations.sort(key=lambda e: (e.span.line, e.span.column, e.span.end_line, e.span.end_column))
+    return explanations, rules.check_all(ctx)

@@ -1,0 +1,49 @@
+"""What an explainer gets: the finding, what the run observed at it, the locale, and the other findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from paramlens.analyzers.findings import Finding
+from paramlens.analyzers.instrument import Unit
+from paramlens.observations import Observations
+
+
+@dataclass
+class ExplainContext:
+    observations: Observations
+    locale: str
+    findings: list[Finding]
+    units: list[Unit]
+    by_node: dict[int, Finding] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for finding in self.findings:
+            if finding.node is not None and finding.probe is not None:
+                self.by_node[id(finding.node)] = finding
+
+    def probe_id(self, finding: Finding) -> int:
+        source = finding.facts.get("observed_by")
+        return source.id if isinstance(source, Finding) else finding.id
+
+    def records(self, finding: Finding) -> list[dict[str, Any]]:
+        return self.observations.records(self.probe_id(finding))
+
+    def count(self, finding: Finding) -> int:
+        return self.observations.count(self.probe_id(finding))
+
+    def unit_at(self, line: int) -> Unit | None:
+        for unit in self.units:
+            if unit.first_code_line <= line <= unit.end_line:
+                return unit
+        return None
+
+    def statement_status(self, line: int) -> dict[str, Any] | None:
+        unit = self.unit_at(line)
+        if unit is None:
+            return None
+        return self.observations.statements.get(unit.index)
+
+    def findings_of(self, pattern: str) -> list[Finding]:
+        return [f for f in self.findings if f.pattern == pattern]

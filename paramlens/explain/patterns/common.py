@@ -1,0 +1,73 @@
+"""Pieces every explainer uses: the heading, the note for a site that did not run, module one-liners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paramlens.analyzers.findings import Finding
+from paramlens.explain.context import ExplainContext
+from paramlens.explain.fmt import code, count
+from paramlens.explain.i18n import tr
+from paramlens.explain.skips import skip_reason_text
+
+
+def heading(text: str) -> str:
+    return f"**{text}**"
+
+
+def not_run_note(finding: Finding, ctx: ExplainContext) -> str:
+    """Why there are no observed values at this site."""
+    locale = ctx.locale
+    if not ctx.observations.executed:
+        return tr(locale, "_Not executed (static analysis only), so no values are shown._",
+                  "_未执行（仅静态分析），因此没有显示数值。_")
+    unit = ctx.unit_at(finding.span.line)
+    if unit is not None and not unit.run:
+        reason = skip_reason_text(unit.reason, unit.detail, locale)
+        return tr(locale, f"_This statement was not run: {reason}._", f"_此语句未运行：{reason}。_")
+    status = ctx.statement_status(finding.span.line)
+    if status is None:
+        return tr(locale, "_The run stopped before this statement._", "_运行在此语句之前就已停止。_")
+    if status.get("status") == "dependent":
+        line = status["error"].get("depends_on")
+        return tr(locale, f"_Not run: it needs a name that line {line} should have defined._",
+                  f"_未运行：它依赖第 {line} 行本应定义的名字。_")
+    if status.get("status") == "error" and finding.function is None:
+        error = status["error"]
+        return tr(locale, f"_This statement raised {error['type']} before reaching here._",
+                  f"_此语句在执行到这里之前抛出了 {error['type']}。_")
+    if finding.function is not None:
+        return tr(locale, f"_`{finding.function}` was never called during the run, so nothing was observed here._",
+                  f"_运行期间从未调用 `{finding.function}`，因此这里没有观测到数值。_")
+    return tr(locale, "_Nothing was observed here during the run._", "_运行期间这里没有观测到任何值。_")
+
+
+def module_label(module: dict[str, Any]) -> str:
+    """`Linear(in_features=4, out_features=8, bias=True)`"""
+    extra = module.get("extra") or ""
+    return f"{module.get('class', '?')}({extra})"
+
+
+def owner_paths(value: dict[str, Any] | None, relation: str | None = None) -> list[str]:
+    if not value:
+        return []
+    return [o["path"] for o in value.get("owner", []) if relation is None or o["relation"] == relation]
+
+
+def param_count_text(locale: str, unique: int, with_duplicates: int) -> str:
+    if unique == with_duplicates:
+        return tr(locale, f"{count(unique)} parameters", f"{count(unique)} 个参数")
+    return tr(locale, f"{count(unique)} parameters ({count(with_duplicates)} if shared tensors were counted at every "
+                      "place they appear)",
+              f"{count(unique)} 个参数（若共享的张量在每个出现位置都计数，则为 {count(with_duplicates)} 个）")
+
+
+def calls_note(locale: str, total: int, shown: int) -> str:
+    if total <= shown:
+        return ""
+    return tr(locale, f"_Evaluated {total} times during the run; the first {shown} are shown._",
+              f"_运行期间共求值 {total} 次；只显示前 {shown} 次。_")
+
+
+def site_code(finding: Finding) -> str:
+    return code(finding.facts.get("text", ""))

@@ -1,0 +1,210 @@
+"""Initialisation: `module.apply(fn)`, `nn.init.*_` calls, and in-place edits of parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paramlens.analyzers.findings import Finding
+from paramlens.explain.context import ExplainContext
+from paramlens.explain.fmt import block, code, count, join, num, output_block, owners_text, shape, stats_line, table
+from paramlens.explain.i18n import tr
+from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code
+
+
+def _visit_label(record: dict[str, Any], visit: dict[str, Any]) -> str:
+    receiver = (record.get("receiver", {}).get("owner") or [{"path": None}])[0]["path"]
+    path = visit["paths"][0]
+    if receiver:
+        return f"{receiver}.{path}" if path else receiver
+    return path or "(root)"
+
+
+def _change_text(locale: str, change: dict[str, Any]) -> str:
+    after = change.get("after") or {}
+    if after.get("all_equal"):
+        value = tr(locale, f"all {num(after['min'])}", f"全为 {num(after['min'])}")
+    else:
+        value = tr(locale, f"range [{num(after.get('min'))}, {num(after.get('max'))}], std {num(after.get('std'))}",
+                   f"范围 [{num(after.get('min'))}, {num(after.get('max'))}]，标准差 {num(after.get('std'))}")
+    return f"`{change['name']}` → {value}"
+
+
+SYMMETRY = (
+    "**Why a constant weight is a problem:** every hidden unit of the layer computes the same function of the same "
+    "input, so they all output the same value, receive the same gradient and stay identical after every update — the "
+    "symmetry is never broken, and the layer behaves like a single unit no matter how wide it is. Random "
+    "initialisation (e.g. `normal_`, `xavier_uniform_`) exists to break that symmetry. (This has nothing to do with "
+    "class imbalance; it is about the hidden units being interchangeable.)",
+    "**为什么常数权重有问题：**该层的每个隐藏单元对同样的输入计算同样的函数，于是输出相同、得到的梯度也相同，每次更新后仍然"
+    "完全一样——对称性永远不会被打破，无论层有多宽，它都只相当于一个单元。随机初始化（如 `normal_`、`xavier_uniform_`）"
+    "正是为了打破这种对称性。（这与类别不平衡无关，关键在于隐藏单元彼此可以互换。）",
+)
+
+
+def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    fn = finding.facts.get("fn") or finding.facts.get("fn_text")
+    title = heading(site_code(finding))
+    general = tr(locale,
+                 f"`apply(fn)` calls `{fn}` on every submodule, children first and the module itself last "
+                 "(post-order), then returns the module — which is why a notebook prints the network after this line. "
+                 "A layer object placed twice in one container is visited once.",
+                 f"`apply(fn)` 会在每个子模块上调用 `{fn}`：先子模块、最后是模块自身（后序遍历），然后返回该模块——所以 "
+                 "notebook 会在这一行之后打印出网络结构。同一个层对象在一个容器中出现两次时只会被访问一次。")
+    records = [r for r in ctx.records(finding) if r.get("kind") == "apply"]
+    if not records:
+        return join(title, general, not_run_note(finding, ctx)), {"fn": fn}
+    record = records[0]
+    visits = record["visits"]
+    rows = []
+    for order, visit in enumerate(visits, 1):
+        changed = "; ".join(_change_text(locale, c) for c in visit["changed"]) or \
+            tr(locale, "nothing changed", "没有变化")
+        rows.append([str(order), code(_visit_label(record, visit)), code(f"{visit['class']}({visit['extra']})"),
+                     changed])
+    header = tr(locale, "#|module|layer|what changed", "#|模块|层|变化").split("|")
+    changed_visits = [v for v in visits if v["changed"]]
+    summary = tr(locale, f"`{fn}` was called {len(visits)} times, in this order; it changed parameters of "
+                         f"{len(changed_visits)} of those modules:",
+                 f"`{fn}` 按以下顺序共被调用 {len(visits)} 次；其中 {len(changed_visits)} 个模块的参数被修改：")
+    parts = [title, summary, table(header, rows)]
+    if not changed_visits:
+        parts.append(tr(locale, f"**`{fn}` changed nothing.** Check its condition (e.g. `type(m) == nn.Linear` does "
+                                "not match subclasses; `isinstance(m, nn.Linear)` does).",
+                        f"**`{fn}` 没有修改任何参数。**请检查它的条件（例如 `type(m) == nn.Linear` 不匹配子类，"
+                        "`isinstance(m, nn.Linear)` 可以）。"))
+    if any((c.get("after") or {}).get("all_equal") and (c.get("numel") or 0) > 1 and c["name"] == "weight"
+           for v in changed_visits for c in v["changed"]):
+        parts.append(tr(locale, *SYMMETRY))
+    parts.append(output_block(locale, record.get("output")))
+    if record.get("error"):
+        parts.append(tr(locale, f"`{fn}` raised `{record['error']}` after these visits.",
+                        f"在这些访问之后，`{fn}` 抛出了 `{record['error']}`。"))
+    parts.append(general)
+    facts = {"fn": fn, "visits": [{"module": _visit_label(record, v), "class": v["class"],
+                                   "changed": [c["name"] for c in v["changed"]]} for v in visits]}
+    return join(*parts), facts
+
+
+def _scale_text(locale: str, record: dict[str, Any]) -> str:
+    fn = record["fn"]
+    args = record.get("args", {})
+    if "fan_in" in record and fn.startswith("xavier"):
+        fan_in, fan_out, gain = record["fan_in"], record["fan_out"], record.get("gain", 1.0)
+        if "bound" in record:
+            return tr(locale, f"fan_in = {fan_in}, fan_out = {fan_out}: values uniform in ±a with a = gain·√(6/(fan_in + "
+                              f"fan_out)) = {num(gain)}·√(6/{fan_in + fan_out}) = **{num(record['bound'])}**.",
+                      f"fan_in = {fan_in}，fan_out = {fan_out}：数值在 ±a 内均匀分布，a = gain·√(6/(fan_in + fan_out)) = "
+                      f"{num(gain)}·√(6/{fan_in + fan_out}) = **{num(record['bound'])}**。")
+        return tr(locale, f"fan_in = {fan_in}, fan_out = {fan_out}: std = gain·√(2/(fan_in + fan_out)) = "
+                          f"**{num(record.get('std'))}**.",
+                  f"fan_in = {fan_in}，fan_out = {fan_out}：std = gain·√(2/(fan_in + fan_out)) = **{num(record.get('std'))}**。")
+    if "fan_in" in record and fn.startswith("kaiming"):
+        which = f"{record.get('mode')} = {record.get('fan')}"
+        if "bound" in record:
+            return tr(locale, f"{which}, gain = {num(record['gain'])}: values uniform in ±gain·√(3/fan) = "
+                              f"**{num(record['bound'])}**.",
+                      f"{which}，gain = {num(record['gain'])}：数值在 ±gain·√(3/fan) = **{num(record['bound'])}** 内均匀分布。")
+        return tr(locale, f"{which}, gain = {num(record['gain'])}: std = gain/√fan = **{num(record.get('std'))}**.",
+                  f"{which}，gain = {num(record['gain'])}：std = gain/√fan = **{num(record.get('std'))}**。")
+    described = {
+        "normal_": tr(locale, f"values drawn from N(mean={args.get('mean')}, std={args.get('std')})",
+                      f"数值取自正态分布 N(mean={args.get('mean')}, std={args.get('std')})"),
+        "uniform_": tr(locale, f"values drawn uniformly from [{args.get('a')}, {args.get('b')}]",
+                       f"数值从 [{args.get('a')}, {args.get('b')}] 中均匀抽取"),
+        "constant_": tr(locale, f"every value set to {args.get('val')}", f"所有数值都设为 {args.get('val')}"),
+        "zeros_": tr(locale, "every value set to 0", "所有数值都设为 0"),
+        "ones_": tr(locale, "every value set to 1", "所有数值都设为 1"),
+        "trunc_normal_": tr(locale, f"N(mean={args.get('mean')}, std={args.get('std')}) truncated to "
+                                    f"[{args.get('a')}, {args.get('b')}]",
+                            f"截断到 [{args.get('a')}, {args.get('b')}] 的 N(mean={args.get('mean')}, std={args.get('std')})"),
+    }
+    return described.get(fn, "")
+
+
+def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    name = finding.facts["init"]
+    title = heading(site_code(finding))
+    general = tr(locale, f"`nn.init.{name}` fills the tensor in place (the trailing `_`) without recording anything "
+                         "for autograd, and returns the same tensor.",
+                 f"`nn.init.{name}` 原地填充张量（末尾的 `_` 表示原地操作），不会被 autograd 记录，并返回同一个张量。")
+    records = [r for r in ctx.records(finding) if r.get("kind") == "init"]
+    if not records:
+        return join(title, general, not_run_note(finding, ctx)), {"init": name}
+    rows = []
+    for record in records:
+        owners = owners_text(locale, record.get("owner")) or code(record.get("param_name") or "?")
+        result = record.get("error") or stats_line(locale, record.get("after"))
+        rows.append([owners, shape(record.get("shape")), _scale_text(locale, record) or "—", result])
+    header = tr(locale, "tensor|shape|what torch used|result", "张量|形状|torch 使用的参数|结果").split("|")
+    total = ctx.count(finding)
+    parts = [title, tr(locale, f"Called {total} times during the run:", f"运行期间共调用 {total} 次："),
+             table(header, rows), calls_note(locale, total, len(records))]
+    if name == "constant_" and any((r.get("after") or {}).get("all_equal") and len(r.get("shape") or []) >= 2
+                                   for r in records):
+        parts.append(tr(locale, *SYMMETRY))
+    if name.startswith("xavier"):
+        parts.append(tr(locale, "Xavier (Glorot) initialisation scales the range by the layer's fan-in and fan-out so "
+                                "that the variance of activations and of gradients stays about the same from layer to "
+                                "layer; it assumes roughly linear or tanh-like activations (for ReLU, Kaiming is the "
+                                "usual choice).",
+                        "Xavier（Glorot）初始化根据层的 fan-in 和 fan-out 缩放取值范围，使激活值和梯度的方差在层与层之间大致保持"
+                        "不变；它假设激活函数近似线性或类似 tanh（对 ReLU 通常用 Kaiming 初始化）。"))
+    parts.append(general)
+    facts = {"init": name, "calls": [{"owner": [o["path"] for o in r.get("owner", [])], "shape": r.get("shape"),
+                                      "args": r.get("args"), "bound": r.get("bound"), "std": r.get("std"),
+                                      "fan_in": r.get("fan_in"), "fan_out": r.get("fan_out"),
+                                      "after": r.get("after"), "error": r.get("error")} for r in records]}
+    return join(*parts), facts
+
+
+def explain_mutation(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    title = heading(site_code(finding))
+    through_data = finding.facts.get("through_data")
+    general = tr(locale,
+                 "This edits the parameter in place. Through `.data` the change is invisible to autograd: fine for "
+                 "initialisation outside training, but inside a training step it can silently corrupt gradients — "
+                 "prefer `with torch.no_grad(): ...` on the parameter itself.",
+                 "这会原地修改参数。通过 `.data` 做的修改对 autograd 不可见：在训练之外初始化时没问题，但在训练步骤中可能悄悄"
+                 "破坏梯度——更推荐对参数本身使用 `with torch.no_grad(): ...`。") if through_data else \
+        tr(locale, "This edits the parameter in place.", "这会原地修改参数。")
+    records = [r for r in ctx.records(finding) if r.get("kind") == "mutation"]
+    if not records:
+        return join(title, general, not_run_note(finding, ctx)), {}
+    parts = [title]
+    facts: dict[str, Any] = {"calls": []}
+    for record in records[:4]:
+        tensor = record["tensor"]
+        owners = owners_text(locale, tensor.get("owner")) or code(finding.facts["watched"])
+        changed = record.get("changed")
+        numel = record.get("numel") or tensor.get("numel")
+        line = tr(locale, f"{owners} {shape(tensor.get('shape'))}: {count(changed)} of {count(numel)} values changed.",
+                  f"{owners} {shape(tensor.get('shape'))}：{count(numel)} 个值中有 {count(changed)} 个被修改。")
+        zeroed = record.get("zeroed") or 0
+        if zeroed and numel:
+            line += " " + tr(locale, f"{count(zeroed)} of them became 0 ({zeroed / numel:.0%} of the tensor).",
+                             f"其中 {count(zeroed)} 个变成了 0（占整个张量的 {zeroed / numel:.0%}）。")
+        after_zeros = (record.get("after") or {}).get("zeros")
+        if after_zeros is not None and numel and zeroed and finding.function:
+            line += " " + tr(locale, f"Afterwards {after_zeros / numel:.0%} of the values are zero.",
+                             f"修改后 {after_zeros / numel:.0%} 的数值为 0。")
+        parts.append(line)
+        if tensor.get("text") and not finding.function:
+            parts.append(tr(locale, "After:", "修改后：") + "\n" + block(tensor["text"]))
+        same = [o["path"] for o in tensor.get("owner", []) if o["relation"] == "same"]
+        if len(same) > 1:
+            parts.append(tr(locale, f"**Shared:** {', '.join(code(s) for s in same)} are one tensor, so this edit "
+                                    "changed all of them.",
+                            f"**共享：**{'、'.join(code(s) for s in same)} 是同一个张量，所以这次修改同时改变了它们全部。"))
+        facts["calls"].append({"owner": same, "changed": changed, "zeroed": zeroed, "numel": numel,
+                               "after_values": record.get("after_values"), "before_values": record.get("before_values")})
+    total = ctx.count(finding)
+    if finding.function and total > 1:
+        parts.insert(1, tr(locale, f"Ran {total} times inside `{finding.function}`:",
+                           f"在 `{finding.function}` 中共执行 {total} 次："))
+    parts.append(calls_note(locale, total, min(len(records), 4)))
+    parts.append(general)
+    return join(*parts), facts
+

@@ -1,0 +1,297 @@
+"""Modules: construction (`nn.Linear(4, 8)`, `nn.Sequential(...)`), functions that build blocks, forward calls,
+`print(module)`, and one layer placed at several positions (shared parameters)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from paramlens.analyzers.findings import Finding
+from paramlens.explain.context import ExplainContext
+from paramlens.explain.fmt import block, code, count, join, num, shape, shape_product, table
+from paramlens.explain.i18n import tr
+from paramlens.explain.patterns.common import (
+    calls_note,
+    heading,
+    module_label,
+    not_run_note,
+    param_count_text,
+    site_code,
+)
+
+DEFAULT_INIT_CLASSES = {"Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+                        "ConvTranspose3d"}
+
+
+def _modules(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("kind") == "module"]
+
+
+def parameters_table(locale: str, module: dict[str, Any], limit: int = 12) -> str:
+    params = module.get("parameters", [])
+    rows = [[code(p["name"]), shape(p["shape"]), f"{shape_product(p['shape'])} = {count(p['numel'])}"
+             if p["shape"] and len(p["shape"]) > 1 else count(p["numel"]),
+             "✓" if p["requires_grad"] else "✗"] for p in params[:limit]]
+    header = tr(locale, "parameter|shape|count|requires_grad", "参数|形状|数量|requires_grad").split("|")
+    text = table(header, rows)
+    hidden = module.get("parameters_total", len(params)) - min(limit, len(params))
+    if hidden > 0:
+        text += "\n\n" + tr(locale, f"… and {hidden} more.", f"……另有 {hidden} 个。")
+    return text
+
+
+def children_table(locale: str, module: dict[str, Any], limit: int = 16) -> str:
+    rows = []
+    for child in module.get("children", [])[:limit]:
+        layer = code(f"{child['class']}({child['extra']})")
+        params = count(child["param_count"])
+        if child.get("same_as") is not None:
+            params = tr(locale, f"same object as `{child['same_as']}`", f"与 `{child['same_as']}` 是同一个对象")
+        rows.append([code(child["name"]), layer, params])
+    header = tr(locale, "child|layer|parameters", "子模块|层|参数数量").split("|")
+    text = table(header, rows)
+    hidden = len(module.get("children", [])) - limit
+    if hidden > 0:
+        text += "\n\n" + tr(locale, f"… and {hidden} more children.", f"……另有 {hidden} 个子模块。")
+    return text
+
+
+def _linear_note(locale: str, module: dict[str, Any]) -> str:
+    weight = next((p for p in module.get("parameters", []) if p["name"] == "weight"), None)
+    if module.get("class") != "Linear" or not weight or not weight["shape"]:
+        return ""
+    out_features, in_features = weight["shape"]
+    return tr(locale,
+              f"`weight` is stored as [out_features, in_features] = [{out_features}, {in_features}]: row *i* holds the "
+              f"{in_features} weights of output unit *i*, and the layer computes `x @ weight.T + bias`.",
+              f"`weight` 按 [out_features, in_features] = [{out_features}, {in_features}] 存储：第 *i* 行是第 *i* 个输出"
+              f"单元的 {in_features} 个权重，该层计算 `x @ weight.T + bias`。")
+
+
+def _default_init_note(locale: str, module: dict[str, Any]) -> str:
+    weight = next((p for p in module.get("parameters", []) if p["name"] == "weight"), None)
+    if module.get("class") not in DEFAULT_INIT_CLASSES or not weight or not weight["shape"] or len(weight["shape"]) < 2:
+        return ""
+    fan_in = math.prod(weight["shape"][1:])
+    if module.get("class", "").startswith("ConvTranspose"):
+        return ""
+    bound = 1 / math.sqrt(fan_in)
+    return tr(locale,
+              f"Until you initialise them yourself, PyTorch has drawn them at random: `weight` with "
+              f"`kaiming_uniform_(a=√5)` and `bias` uniformly, both within ±1/√fan_in = ±1/√{fan_in} = ±{num(bound)}.",
+              f"在你自己初始化之前，PyTorch 已随机初始化它们：`weight` 用 `kaiming_uniform_(a=√5)`，`bias` 用均匀分布，"
+              f"范围都是 ±1/√fan_in = ±1/√{fan_in} = ±{num(bound)}。")
+
+
+def _tied_note(locale: str, module: dict[str, Any]) -> str:
+    tied = module.get("tied") or []
+    if not tied:
+        return ""
+    groups = "; ".join(" = ".join(code(name) for name in group) for group in tied)
+    return tr(locale,
+              f"**Shared parameters:** {groups}. `parameters()` yields each shared tensor once "
+              f"({count(module['param_count'])} values), while `state_dict()` lists it under every name "
+              f"({count(module['param_count_with_duplicates'])} values if you add them up).",
+              f"**共享参数：**{groups}。`parameters()` 对每个共享张量只给出一次（共 {count(module['param_count'])} 个值），"
+              f"而 `state_dict()` 在每个名字下都列出它（逐项相加为 {count(module['param_count_with_duplicates'])} 个值）。")
+
+
+def describe_module(locale: str, module: dict[str, Any]) -> str:
+    parts = [param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
+    if module.get("children"):
+        parts.append(children_table(locale, module))
+    elif module.get("parameters"):
+        parts.append(parameters_table(locale, module))
+        parts.append(_linear_note(locale, module))
+        parts.append(_default_init_note(locale, module))
+    else:
+        parts[0] = tr(locale, f"`{module['class']}` has no parameters: it only transforms its input.",
+                      f"`{module['class']}` 没有参数：它只对输入做变换。")
+    parts.append(_tied_note(locale, module))
+    return join(*parts)
+
+
+def module_facts(module: dict[str, Any]) -> dict[str, Any]:
+    return {"class": module["class"], "param_count": module["param_count"],
+            "param_count_with_duplicates": module["param_count_with_duplicates"],
+            "parameters": [[p["name"], p["shape"]] for p in module.get("parameters", [])],
+            "children": [[c["name"], c["class"], c.get("same_as")] for c in module.get("children", [])],
+            "tied": module.get("tied", [])}
+
+
+def explain_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    records = _modules(ctx.records(finding))
+    title = heading(tr(locale, f"{finding.facts['class']}: a module", f"{finding.facts['class']}：一个模块"))
+    if not records:
+        return join(title, site_code(finding), not_run_note(finding, ctx)), {"class": finding.facts["class"]}
+    module = records[0]
+    title = heading(f"{site_code(finding)} → {code(module_label(module))}")
+    calls = ctx.count(finding)
+    repeat = ""
+    if finding.function and calls > 1:
+        repeat = tr(locale, f"Built {calls} times during the run (once per call of `{finding.function}`); every call "
+                            "creates new, independent parameters. The first one:",
+                    f"运行期间共构建了 {calls} 次（每次调用 `{finding.function}` 一次）；每次调用都会创建新的、互相独立的参数。"
+                    "下面是第一次的结果：")
+    facts = module_facts(module)
+    facts["calls"] = calls
+    return join(title, repeat, describe_module(locale, module)), facts
+
+
+def explain_builder_call(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    records = _modules(ctx.records(finding))
+    if not records:
+        return None
+    module = records[0]
+    locale = ctx.locale
+    title = heading(tr(locale, f"{site_code(finding)} returned {code(module['class'])}",
+                       f"{site_code(finding)} 返回了 {code(module['class'])}"))
+    return join(title, describe_module(locale, module)), module_facts(module)
+
+
+def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    name = finding.facts["name"]
+    parts: list[str] = []
+    facts: dict[str, Any] = {"function": name}
+    returns = [f for f in ctx.findings if f.pattern == "builder_return" and f.function == name]
+    built = [r for f in returns for r in _modules(ctx.records(f))]
+    if built:
+        calls = sum(ctx.count(f) for f in returns)
+        first = built[0]
+        parts.append(heading(tr(locale, f"{name}() builds a {first['class']}", f"{name}() 构建一个 {first['class']}")))
+        parts.append(tr(locale, f"Called {calls} times during the run; each call returned a new "
+                                f"`{first['class']}` with {count(first['param_count'])} parameters of its own "
+                                "(calling a builder twice never shares parameters; reuse one object to share).",
+                        f"运行期间共调用 {calls} 次；每次都返回一个新的 `{first['class']}`，各自拥有 "
+                        f"{count(first['param_count'])} 个参数（调用构建函数两次不会共享参数；要共享请复用同一个对象）。"))
+        parts.append(describe_module(locale, first))
+        facts.update({"calls": calls, "returns": module_facts(first)})
+    uses = [f for f in ctx.findings if f.pattern == "apply" and f.facts.get("fn") == name]
+    for use in uses:
+        for record in ctx.records(use):
+            if record.get("kind") != "apply":
+                continue
+            visited = len(record["visits"])
+            changed = [v for v in record["visits"] if v["changed"]]
+            parts.append(tr(locale,
+                            f"Line {use.span.line}: {code(use.facts['text'])} called `{name}` on {visited} modules; "
+                            f"it changed parameters of {len(changed)} of them"
+                            + (": " + ", ".join(code(_visit_name(record, v)) for v in changed) if changed else "")
+                            + ".",
+                            f"第 {use.span.line} 行：{code(use.facts['text'])} 在 {visited} 个模块上调用了 `{name}`；"
+                            f"其中 {len(changed)} 个模块的参数被修改"
+                            + ("：" + "、".join(code(_visit_name(record, v)) for v in changed) if changed else "")
+                            + "。"))
+            facts.setdefault("applied", []).append({"line": use.span.line, "visited": visited,
+                                                    "changed": len(changed)})
+    if not parts:
+        return None
+    if not built:
+        parts.insert(0, heading(tr(locale, f"{name}(m): an init function", f"{name}(m)：一个初始化函数")))
+    return join(*parts), facts
+
+
+def _visit_name(record: dict[str, Any], visit: dict[str, Any]) -> str:
+    receiver = (record.get("receiver", {}).get("owner") or [{"path": "module"}])[0]["path"]
+    path = visit["paths"][0]
+    return f"{receiver}.{path}" if path else receiver
+
+
+def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    records = [r for r in ctx.records(finding) if r.get("kind") == "forward"]
+    if not records:
+        return None
+    locale = ctx.locale
+    record = records[0]
+    module = record["module"]
+    inputs = ", ".join(shape(i["shape"]) for i in record["inputs"] if i.get("kind") == "tensor") or "—"
+    title = heading(tr(locale, f"{site_code(finding)}: forward pass of {module['class']}",
+                       f"{site_code(finding)}：{module['class']} 的前向计算"))
+    parts = [title]
+    chain = [f"{c['class']}" + (f"({c['extra']})" if c["extra"] else "") for c in module.get("children", [])]
+    if module.get("class") == "Sequential" and chain:
+        parts.append(tr(locale, "Calling the module runs `forward` (through `__call__`, which also runs hooks). A "
+                                "`Sequential` feeds the input through its children in order: " + " → ".join(
+                                    code(c) for c in chain) + ".",
+                        "调用模块会执行 `forward`（经由 `__call__`，它还会运行钩子）。`Sequential` 按顺序把输入依次传过各个"
+                        "子模块：" + " → ".join(code(c) for c in chain) + "。"))
+    else:
+        parts.append(tr(locale, "Calling the module runs its `forward` (through `__call__`, which also runs hooks).",
+                        "调用模块会执行它的 `forward`（经由 `__call__`，它还会运行钩子）。"))
+    if "error" in record:
+        parts.append(tr(locale, f"Input shapes: {inputs}. The forward pass raised `{record['error']}`.",
+                        f"输入形状：{inputs}。前向计算抛出了 `{record['error']}`。"))
+        return join(*parts), {"inputs": [i.get("shape") for i in record["inputs"]], "error": record["error"]}
+    output = record.get("output", {})
+    parts.append(tr(locale, f"Input {inputs} → output {shape(output.get('shape'))}.",
+                    f"输入 {inputs} → 输出 {shape(output.get('shape'))}。"))
+    if output.get("text"):
+        parts.append(block(output["text"]))
+    if output.get("grad_fn"):
+        parts.append(tr(locale, f"The output carries `grad_fn={output['grad_fn']}`: autograd recorded how it was "
+                                "computed, so a loss built from it can call `backward()` to fill every parameter's "
+                                "`.grad`. Nothing here calls `backward()`, so `.grad` stays `None`.",
+                        f"输出带有 `grad_fn={output['grad_fn']}`：autograd 记录了它的计算过程，因此由它构造的损失可以调用 "
+                        "`backward()` 来填充每个参数的 `.grad`。这里没有调用 `backward()`，所以 `.grad` 仍是 `None`。"))
+    parts.append(calls_note(locale, ctx.count(finding), len(records)))
+    return join(*parts), {"inputs": [i.get("shape") for i in record["inputs"]], "output_shape": output.get("shape"),
+                          "output_values": output.get("values")}
+
+
+def explain_print_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    records = _modules(ctx.records(finding))
+    if not records:
+        return None
+    locale = ctx.locale
+    module = records[0]
+    names = [p["name"] for p in module.get("parameters", [])]
+    example = code(names[0]) if names else ""
+    parts = [heading(tr(locale, f"{site_code(finding)}: the module tree of {module['class']}",
+                        f"{site_code(finding)}：{module['class']} 的模块树")),
+             tr(locale, "Each `(name): Layer(...)` line is a registered child module, indented under its parent. "
+                        "Parameter names are these names joined with dots, ending in the parameter's own name"
+                        + (f", e.g. {example}" if example else "") + ".",
+                "每一行 `(名字): 层(...)` 都是一个已注册的子模块，缩进表示父子关系。参数名就是这些名字用点连接起来，"
+                "最后加上参数自己的名字" + (f"，例如 {example}" if example else "") + "。"),
+             describe_module(locale, module)]
+    if names:
+        shown = ", ".join(code(n) for n in names[:6]) + (" …" if len(names) > 6 else "")
+        parts.append(tr(locale, f"Parameter names ({len(names)}): {shown}", f"参数名（共 {len(names)} 个）：{shown}"))
+    return join(*parts), module_facts(module)
+
+
+def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    name = finding.facts["name"]
+    positions = finding.facts["positions"]
+    container = ctx.by_node.get(id(finding.facts.get("container_node")))
+    records = _modules(ctx.records(container)) if container else []
+    where = ", ".join(str(p) for p in positions)
+    title = heading(tr(locale, f"`{name}` is placed at positions {where}: one layer, shared",
+                       f"`{name}` 出现在位置 {where}：同一个层，被共享"))
+    general = tr(locale,
+                 f"Every position holds the *same* object, not a copy: its parameters exist once. A change made "
+                 f"through one position (`net[{positions[0]}].weight.data[0, 0] = 100`) is seen through all of them, "
+                 "and in training the gradients from every position are added into the one `.grad`.",
+                 f"每个位置放的都是*同一个*对象，而不是副本：它的参数只存在一份。通过一个位置做的修改"
+                 f"（`net[{positions[0]}].weight.data[0, 0] = 100`）在所有位置都能看到；训练时各位置的梯度会累加到同一个 `.grad` 中。")
+    if not records:
+        return join(title, general, not_run_note(finding, ctx)), {"positions": positions}
+    module = records[0]
+    tied = module.get("tied", [])
+    keys = [k for k in module.get("state_dict_keys", []) if k.split(".")[0] in {str(p) for p in positions}]
+    parts = [title, general,
+             tr(locale, f"Observed: `parameters()` counts {count(module['param_count'])} values; counting every "
+                        f"position would give {count(module['param_count_with_duplicates'])}. `state_dict()` still "
+                        f"lists every name: " + ", ".join(code(k) for k in keys) + ".",
+                f"观测结果：`parameters()` 计数为 {count(module['param_count'])} 个值；若每个位置都计数则为 "
+                f"{count(module['param_count_with_duplicates'])} 个。`state_dict()` 仍列出每个名字："
+                + "、".join(code(k) for k in keys) + "。")]
+    if tied:
+        parts.append(tr(locale, "Tied names: ", "绑定的参数名：") +
+                     "; ".join(" = ".join(code(n) for n in group) for group in tied))
+    return join(*parts), {"positions": positions, "tied": tied, "param_count": module["param_count"],
+                          "param_count_with_duplicates": module["param_count_with_duplicates"],
+                          "state_dict_keys": keys}

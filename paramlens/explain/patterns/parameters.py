@@ -1,0 +1,240 @@
+"""Parameters and their values: `net[2].bias`, `.data`, `.grad`, indexing, `type(...)`, comparisons, and the
+value or printed output of a top-level statement (what a notebook cell would show)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paramlens.analyzers.findings import Finding
+from paramlens.explain.context import ExplainContext
+from paramlens.explain.fmt import block, code, join, output_block, owners_text, shape, stats_line
+from paramlens.explain.i18n import tr
+from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code
+
+
+def _tensor_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("kind") == "tensor"]
+
+
+def tensor_facts(value: dict[str, Any]) -> dict[str, Any]:
+    return {"shape": value.get("shape"), "dtype": value.get("dtype"), "requires_grad": value.get("requires_grad"),
+            "parameter": value.get("parameter"), "values": value.get("values"),
+            "owner": [o["path"] for o in value.get("owner", [])],
+            "stats": value.get("stats")}
+
+
+def describe_tensor(locale: str, value: dict[str, Any], show_text: bool = True) -> str:
+    kind = tr(locale, "a `Parameter`", "一个 `Parameter`") if value.get("parameter") else \
+        tr(locale, "a plain `Tensor`", "一个普通 `Tensor`")
+    line = tr(locale, f"{kind} of shape {shape(value.get('shape'))}, `{value.get('dtype')}`, "
+                      f"`requires_grad={value.get('requires_grad')}`",
+              f"{kind}，形状 {shape(value.get('shape'))}，`{value.get('dtype')}`，`requires_grad={value.get('requires_grad')}`")
+    owners = owners_text(locale, value.get("owner"))
+    if owners:
+        line += tr(locale, f"; it is {owners}", f"；它是 {owners}")
+    parts = [line + tr(locale, ".", "。")]
+    if value.get("lazy"):
+        parts.append(tr(locale, "It is still uninitialised (a lazy module's parameter): its shape is decided by the "
+                                "first forward call.",
+                        "它尚未初始化（惰性模块的参数）：形状要到第一次前向调用时才确定。"))
+    elif show_text and value.get("text"):
+        parts.append(block(value["text"]))
+    if value.get("stats") and (value.get("numel") or 0) > 8:
+        parts.append(stats_line(locale, value["stats"]))
+    return join(*parts)
+
+
+def _multi(locale: str, records: list[dict[str, Any]], finding: Finding, total: int) -> str:
+    rows = []
+    for record in records:
+        owner = owners_text(locale, record.get("owner")) or "?"
+        rows.append(f"- {owner}: {shape(record.get('shape'))}, {stats_line(locale, record.get('stats'))}")
+    head = tr(locale, f"Inside `{finding.function}` this expression was evaluated {total} times:",
+              f"在 `{finding.function}` 内，这个表达式共求值 {total} 次：")
+    return join(head, "\n".join(rows), calls_note(locale, total, len(records)))
+
+
+ATTR_NOTES = {
+    "data": ("`.data` gives the same numbers as the parameter, as a plain tensor that autograd does not track "
+             "(`requires_grad=False`). Reading it is harmless; writing through it changes the parameter behind "
+             "autograd's back — inside training code prefer `with torch.no_grad():` for in-place edits.",
+             "`.data` 给出与参数相同的数值，但它是 autograd 不追踪的普通张量（`requires_grad=False`）。读取它没有问题；"
+             "通过它写入会绕过 autograd 修改参数——在训练代码中做原地修改时，更推荐使用 `with torch.no_grad():`。"),
+    "grad": ("`.grad` is filled by `backward()`: it stays `None` until a loss computed from this parameter is "
+             "back-propagated, and afterwards accumulates (adds up) across `backward()` calls until zeroed.",
+             "`.grad` 由 `backward()` 填充：在由该参数计算出的损失执行反向传播之前它一直是 `None`，之后会在多次 "
+             "`backward()` 之间累加，直到被清零。"),
+}
+
+
+def explain_param_attr(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    attr = finding.facts["attr"]
+    records = ctx.records(finding)
+    title = heading(site_code(finding))
+    note = tr(locale, *ATTR_NOTES[attr]) if attr in ATTR_NOTES else ""
+    if not records:
+        return join(title, note, not_run_note(finding, ctx)), {}
+    first = records[0]
+    if first.get("kind") == "none":
+        if attr == "grad":
+            return join(title, tr(locale, "`None`: no `backward()` has reached this parameter yet, so it has no "
+                                          "gradient.",
+                                  "`None`：还没有任何 `backward()` 传到这个参数，所以它没有梯度。"), note), {"value": None}
+        return join(title, "`None`", note), {"value": None}
+    tensors = _tensor_records(records)
+    if not tensors:
+        return None  # `.weight` of something that is not a tensor: nothing parameter-specific to say
+    total = ctx.count(finding)
+    if finding.function and total > 1:
+        return join(title, _multi(locale, tensors, finding, total), note), tensor_facts(tensors[0])
+    return join(title, describe_tensor(locale, tensors[0]), note), tensor_facts(tensors[0])
+
+
+def _index_meaning(locale: str, finding: Finding, value: dict[str, Any]) -> str:
+    text = finding.facts["text"]
+    owner = next((o for o in value.get("owner", []) if o["relation"] in {"view", "data", "same"}), None)
+    if owner and owner["path"].endswith(".weight") and text.rstrip().endswith("[0]") and \
+            value.get("shape") and len(value["shape"]) == 1:
+        return tr(locale, f"Row 0 of `{owner['path']}`: the {value['shape'][0]} incoming weights of output unit 0 "
+                          "(one per input feature). Indexing a parameter gives a view: it shares storage with it.",
+                  f"`{owner['path']}` 的第 0 行：输出单元 0 的 {value['shape'][0]} 个输入权重（每个输入特征一个）。"
+                  "对参数做索引得到的是视图：它与参数共享存储。")
+    if owner:
+        return tr(locale, f"A view into `{owner['path']}` (shares its storage).",
+                  f"`{owner['path']}` 的一个视图（与其共享存储）。")
+    return ""
+
+
+def explain_param_index(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    records = _tensor_records(ctx.records(finding))
+    title = heading(site_code(finding))
+    if not records:
+        return join(title, not_run_note(finding, ctx)), {}
+    value = records[0]
+    parts = [title, _index_meaning(locale, finding, value), describe_tensor(locale, value)]
+    if value.get("grad_fn"):
+        parts.append(tr(locale, f"Indexing the parameter itself (not `.data`) is recorded by autograd: "
+                                f"`grad_fn={value['grad_fn']}`.",
+                        f"直接对参数（而不是 `.data`）做索引会被 autograd 记录：`grad_fn={value['grad_fn']}`。"))
+    return join(*parts), tensor_facts(value)
+
+
+def explain_param_type(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    records = [r for r in ctx.records(finding) if r.get("kind") == "type"]
+    title = heading(site_code(finding))
+    if not records:
+        return join(title, not_run_note(finding, ctx)), {}
+    name = records[0]["name"]
+    if name == "torch.nn.parameter.Parameter":
+        body = tr(locale,
+                  "`torch.nn.parameter.Parameter` — a subclass of `torch.Tensor` with `requires_grad=True` by default. "
+                  "Assigning a `Parameter` to a module attribute registers it: that is what makes it appear in "
+                  "`parameters()`, `named_parameters()` and `state_dict()`, move with `.to(device)`, and get "
+                  "updated by an optimizer. A plain tensor attribute gets none of that.",
+                  "`torch.nn.parameter.Parameter`——`torch.Tensor` 的子类，默认 `requires_grad=True`。把 `Parameter` "
+                  "赋值给模块属性就会注册它：正因如此它才会出现在 `parameters()`、`named_parameters()` 和 `state_dict()` "
+                  "中，随 `.to(device)` 移动，并被优化器更新。普通张量属性没有这些待遇。")
+    else:
+        body = f"`{name}`"
+    return join(title, body), {"type": name, "mro": records[0].get("mro")}
+
+
+def explain_grad_none(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    records = [r for r in ctx.records(finding) if r.get("kind") == "scalar"]
+    title = heading(site_code(finding))
+    body = tr(locale,
+              "`.grad` is `None` until `backward()` reaches this parameter: creating a model or running a forward pass "
+              "does not compute gradients. Test it with `is None` (identity), not `== None`: on a tensor, `==` is "
+              "an element-wise comparison, so once a gradient exists `grad == None` no longer gives a single "
+              "`True`/`False`.",
+              "在 `backward()` 传到该参数之前，`.grad` 一直是 `None`：创建模型或执行前向计算都不会计算梯度。请用 "
+              "`is None`（判断同一性）而不是 `== None` 来检查：对张量而言 `==` 是逐元素比较，一旦有了梯度，"
+              "`grad == None` 就不再给出单个 `True`/`False`。")
+    if not records:
+        return join(title, body, not_run_note(finding, ctx)), {}
+    value = records[0]["text"]
+    return join(title, tr(locale, f"Result: `{value}`.", f"结果：`{value}`。"), body), {"value": value}
+
+
+def explain_param_compare(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    records = ctx.records(finding)
+    title = heading(site_code(finding))
+    if not records:
+        return join(title, not_run_note(finding, ctx)), {}
+    result = records[0]
+    parts = [title]
+    if result.get("kind") == "tensor":
+        parts.append(tr(locale, "Comparing tensors with `==` is element-wise: the result is a `bool` tensor of "
+                                f"shape {shape(result.get('shape'))}.",
+                        f"用 `==` 比较张量是逐元素的：结果是形状为 {shape(result.get('shape'))} 的 `bool` 张量。"))
+        if result.get("text"):
+            parts.append(block(result["text"]))
+    else:
+        parts.append(block(result.get("text", "")))
+    left = _sides(ctx, finding)
+    if left:
+        parts.append(left)
+    return join(*parts), {"value": result.get("values", result.get("text"))}
+
+
+def _sides(ctx: ExplainContext, finding: Finding) -> str:
+    """When both sides read one shared tensor, say so: the comparison cannot come out False."""
+    owners: list[set[str]] = []
+    for candidate in ctx.findings:
+        if candidate.pattern != "param_attr" or candidate.facts.get("attr") == "data":
+            continue
+        if not (finding.span.line == candidate.span.line and finding.span.column <= candidate.span.column
+                and candidate.span.end_column <= finding.span.end_column):
+            continue
+        records = _tensor_records(ctx.records(candidate))
+        if records:
+            owners.append({o["path"] for o in records[0].get("owner", []) if o["relation"] == "same"})
+    if len(owners) == 2 and owners[0] and owners[0] == owners[1]:
+        names = " = ".join(code(n) for n in sorted(owners[0]))
+        return ctx.locale == "zh-CN" and (
+            f"两边读取的是**同一个张量**（{names}）：这些位置放的是同一个层对象，所以比较结果必然全为 True。") or (
+            f"Both sides read **the same tensor** ({names}): the positions hold one layer object, so this "
+            "comparison can only be all True.")
+    return ""
+
+
+def explain_cell_value(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    locale = ctx.locale
+    records = ctx.records(finding)
+    title = heading(site_code(finding))
+    if not records:
+        return join(title, not_run_note(finding, ctx)), {}
+    value = records[0]
+    parts = [title, tr(locale, "In a notebook this line's value is the cell's output:", "在 notebook 中，这一行的值就是单元格的输出：")]
+    text = value.get("text")
+    if value.get("kind") == "sequence":
+        items = value.get("items", [])
+        for index, item in enumerate(items):
+            if item.get("kind") == "tensor":
+                owners = owners_text(locale, item.get("owner"))
+                if owners:
+                    parts.append(tr(locale, f"Item {index}: from {owners}.", f"第 {index} 项：来自 {owners}。"))
+    if text:
+        parts.insert(2, block(text))
+    facts: dict[str, Any] = {"kind": value.get("kind")}
+    if value.get("kind") == "tensor":
+        facts.update({"values": value.get("values"), "shape": value.get("shape")})
+    elif value.get("kind") == "sequence":
+        facts["items"] = [item.get("values") for item in value.get("items", [])]
+    return join(*parts), facts
+
+
+def explain_print_output(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    status = ctx.statement_status(finding.span.line)
+    if not status or not status.get("output"):
+        return None
+    unit = ctx.unit_at(finding.span.line)
+    if unit is None or unit.line != finding.span.line:
+        return None
+    output = status["output"]
+    return join(heading(site_code(finding)), output_block(ctx.locale, output)), {"output": output}

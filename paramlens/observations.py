@@ -1,0 +1,51 @@
+"""What the sandboxed run observed, indexed for the explainers: probe records by probe id, statement outcomes by
+unit index, the final module variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Observations:
+    executed: bool
+    probes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
+    statements: dict[int, dict[str, Any]] = field(default_factory=dict)
+    modules: list[dict[str, Any]] = field(default_factory=list)
+    torch_version: str | None = None
+    seed: int | None = None
+
+    @classmethod
+    def from_events(cls, events: list[dict[str, Any]]) -> "Observations":
+        observations = cls(executed=True)
+        for event in events:
+            kind = event.get("t")
+            if kind == "probe":
+                probe_id = event["id"]
+                observations.counts[probe_id] = max(observations.counts.get(probe_id, 0), event["n"] + 1)
+                if event.get("v"):
+                    observations.probes.setdefault(probe_id, []).append(event["v"])
+            elif kind == "stmt":
+                observations.statements[event["index"]] = event
+            elif kind == "modules":
+                observations.modules = event["modules"]
+            elif kind == "start":
+                observations.torch_version = event.get("torch")
+                observations.seed = event.get("seed")
+        return observations
+
+    @classmethod
+    def none(cls) -> "Observations":
+        return cls(executed=False)
+
+    def records(self, probe_id: int) -> list[dict[str, Any]]:
+        return self.probes.get(probe_id, [])
+
+    def first(self, probe_id: int) -> dict[str, Any] | None:
+        records = self.records(probe_id)
+        return records[0] if records else None
+
+    def count(self, probe_id: int) -> int:
+        return self.counts.get(probe_id, 0)
