@@ -70,4 +70,15 @@ def calls_note(locale: str, total: int, shown: int) -> str:
 
 
 def site_code(finding: Finding) -> str:
-    return code(finding.facts.get("text", ""))
+    """The site's source as inline code; a multi-line site shows its first line."""
+    text = finding.facts.get("text", "")
+    if "\n" in text:
+        text = text.split("\n", 1)[0].rstrip() + " …"
+    return code(text)
+
+
+def times(locale: str, n: int) -> str:
+    """`once`, `twice`, `4 times` / `1 次`."""
+    if locale == "zh-CN":
+        return f"{n} 次"
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")

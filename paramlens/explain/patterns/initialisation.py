@@ -8,7 +8,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import block, code, count, join, num, output_block, owners_text, shape, stats_line, table
 from paramlens.explain.i18n import tr
-from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code
+from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
 
 
 def _visit_label(record: dict[str, Any], visit: dict[str, Any]) -> str:
@@ -64,7 +64,7 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                      changed])
     header = tr(locale, "#|module|layer|what changed", "#|模块|层|变化").split("|")
     changed_visits = [v for v in visits if v["changed"]]
-    summary = tr(locale, f"`{fn}` was called {len(visits)} times, in this order; it changed parameters of "
+    summary = tr(locale, f"`{fn}` was called {times(locale, len(visits))}, in this order; it changed parameters of "
                          f"{len(changed_visits)} of those modules:",
                  f"`{fn}` 按以下顺序共被调用 {len(visits)} 次；其中 {len(changed_visits)} 个模块的参数被修改：")
     parts = [title, summary, table(header, rows)]
@@ -139,7 +139,7 @@ def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, 
         rows.append([owners, shape(record.get("shape")), _scale_text(locale, record) or "—", result])
     header = tr(locale, "tensor|shape|what torch used|result", "张量|形状|torch 使用的参数|结果").split("|")
     total = ctx.count(finding)
-    parts = [title, tr(locale, f"Called {total} times during the run:", f"运行期间共调用 {total} 次："),
+    parts = [title, tr(locale, f"Called {times(locale, total)} during the run:", f"运行期间共调用 {total} 次："),
              table(header, rows), calls_note(locale, total, len(records))]
     if name == "constant_" and any((r.get("after") or {}).get("all_equal") and len(r.get("shape") or []) >= 2
                                    for r in records):
@@ -157,6 +157,27 @@ def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, 
                                       "fan_in": r.get("fan_in"), "fan_out": r.get("fan_out"),
                                       "after": r.get("after"), "error": r.get("error")} for r in records]}
     return join(*parts), facts
+
+
+def _element_changes(record: dict[str, Any], limit: int = 4) -> str:
+    """`[0, 0]: 3 → 42` for the first few elements that changed (small tensors only)."""
+    before, after = record.get("before_values"), record.get("after_values")
+    if before is None or after is None:
+        return ""
+    changes: list[str] = []
+
+    def walk(b: Any, a: Any, index: tuple[int, ...]) -> None:
+        if len(changes) > limit:
+            return
+        if isinstance(b, list):
+            for i, (bb, aa) in enumerate(zip(b, a)):
+                walk(bb, aa, index + (i,))
+        elif b != a:
+            changes.append(f"`[{', '.join(map(str, index))}]`: {num(b)} → {num(a)}")
+
+    walk(before, after, ())
+    shown = changes[:limit]
+    return ", ".join(shown) + (" …" if len(changes) > limit else "")
 
 
 def explain_mutation(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
@@ -191,6 +212,9 @@ def explain_mutation(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
             line += " " + tr(locale, f"Afterwards {after_zeros / numel:.0%} of the values are zero.",
                              f"修改后 {after_zeros / numel:.0%} 的数值为 0。")
         parts.append(line)
+        diff = _element_changes(record)
+        if diff:
+            parts.append(diff)
         if tensor.get("text") and not finding.function:
             parts.append(tr(locale, "After:", "修改后：") + "\n" + block(tensor["text"]))
         same = [o["path"] for o in tensor.get("owner", []) if o["relation"] == "same"]
@@ -202,7 +226,7 @@ def explain_mutation(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
                                "after_values": record.get("after_values"), "before_values": record.get("before_values")})
     total = ctx.count(finding)
     if finding.function and total > 1:
-        parts.insert(1, tr(locale, f"Ran {total} times inside `{finding.function}`:",
+        parts.insert(1, tr(locale, f"Ran {times(locale, total)} inside `{finding.function}`:",
                            f"在 `{finding.function}` 中共执行 {total} 次："))
     parts.append(calls_note(locale, total, min(len(records), 4)))
     parts.append(general)

@@ -11,6 +11,7 @@ from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import block, code, count, join, num, shape, shape_product, table
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.common import (
+    times,
     calls_note,
     heading,
     module_label,
@@ -130,7 +131,7 @@ def explain_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str
     calls = ctx.count(finding)
     repeat = ""
     if finding.function and calls > 1:
-        repeat = tr(locale, f"Built {calls} times during the run (once per call of `{finding.function}`); every call "
+        repeat = tr(locale, f"Built {times(locale, calls)} during the run (once per call of `{finding.function}`); every call "
                             "creates new, independent parameters. The first one:",
                     f"运行期间共构建了 {calls} 次（每次调用 `{finding.function}` 一次）；每次调用都会创建新的、互相独立的参数。"
                     "下面是第一次的结果：")
@@ -161,7 +162,7 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
         calls = sum(ctx.count(f) for f in returns)
         first = built[0]
         parts.append(heading(tr(locale, f"{name}() builds a {first['class']}", f"{name}() 构建一个 {first['class']}")))
-        parts.append(tr(locale, f"Called {calls} times during the run; each call returned a new "
+        parts.append(tr(locale, f"Called {times(locale, calls)} during the run; each call returned a new "
                                 f"`{first['class']}` with {count(first['param_count'])} parameters of its own "
                                 "(calling a builder twice never shares parameters; reuse one object to share).",
                         f"运行期间共调用 {calls} 次；每次都返回一个新的 `{first['class']}`，各自拥有 "

@@ -9,7 +9,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import block, code, join, output_block, owners_text, shape, stats_line
 from paramlens.explain.i18n import tr
-from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code
+from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
 
 
 def _tensor_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -24,8 +24,8 @@ def tensor_facts(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_tensor(locale: str, value: dict[str, Any], show_text: bool = True) -> str:
-    kind = tr(locale, "a `Parameter`", "一个 `Parameter`") if value.get("parameter") else \
-        tr(locale, "a plain `Tensor`", "一个普通 `Tensor`")
+    kind = tr(locale, "A `Parameter`", "一个 `Parameter`") if value.get("parameter") else \
+        tr(locale, "A plain `Tensor`", "一个普通 `Tensor`")
     line = tr(locale, f"{kind} of shape {shape(value.get('shape'))}, `{value.get('dtype')}`, "
                       f"`requires_grad={value.get('requires_grad')}`",
               f"{kind}，形状 {shape(value.get('shape'))}，`{value.get('dtype')}`，`requires_grad={value.get('requires_grad')}`")
@@ -49,7 +49,7 @@ def _multi(locale: str, records: list[dict[str, Any]], finding: Finding, total: 
     for record in records:
         owner = owners_text(locale, record.get("owner")) or "?"
         rows.append(f"- {owner}: {shape(record.get('shape'))}, {stats_line(locale, record.get('stats'))}")
-    head = tr(locale, f"Inside `{finding.function}` this expression was evaluated {total} times:",
+    head = tr(locale, f"Inside `{finding.function}` this expression was evaluated {times(locale, total)}:",
               f"在 `{finding.function}` 内，这个表达式共求值 {total} 次：")
     return join(head, "\n".join(rows), calls_note(locale, total, len(records)))
 

@@ -9,7 +9,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, shape, shape_product, table
 from paramlens.explain.i18n import tr
-from paramlens.explain.patterns.common import calls_note, heading, module_label, not_run_note, site_code
+from paramlens.explain.patterns.common import calls_note, heading, module_label, not_run_note, site_code, times
 from paramlens.explain.patterns.parameters import describe_tensor, tensor_facts
 
 
@@ -146,7 +146,7 @@ def explain_iteration(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
             parts.append(f"{label}: {names}" + (" …" if len(items) > 12 else ""))
             facts["calls"].append({"receiver": owner, "names": [i.get("name") for i in items]})
     if finding.function and total_calls > 1:
-        parts.insert(1, tr(locale, f"Called {total_calls} times inside `{finding.function}` (once per call):",
+        parts.insert(1, tr(locale, f"Called {times(locale, total_calls)} inside `{finding.function}` (once per call):",
                            f"在 `{finding.function}` 中共调用 {total_calls} 次（每次调用一次）："))
     parts.append(calls_note(locale, total_calls, min(len(records), 4)))
     parts.append(note)
@@ -181,7 +181,7 @@ def explain_add_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
              count(r["child"]["param_count"]) if r.get("child") else "—"] for r in records]
     header = tr(locale, "name|child|parameters", "名字|子模块|参数数量").split("|")
     total = ctx.count(finding)
-    parts = [title, tr(locale, f"Called {total} times; registered:", f"共调用 {total} 次；注册了："), table(header, rows),
+    parts = [title, tr(locale, f"Called {times(locale, total)}; registered:", f"共调用 {total} 次；注册了："), table(header, rows),
              calls_note(locale, total, len(records)), general]
     return join(*parts), {"names": [r.get("name") for r in records], "calls": total}
 
