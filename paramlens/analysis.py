@@ -15,7 +15,7 @@ from paramlens.analyzers.source import SourceSyntaxError, parse_source
 from paramlens.analyzers.walker import recognize_all
 from paramlens.explain import build_report_parts
 from paramlens.explain.diagnostics import execution_diagnostics, syntax_error_diagnostic
-from paramlens.explain.i18n import normalize_locale
+from paramlens.explain.i18n import normalize_locale, tr
 from paramlens.explain.skips import skip_reason_text
 from paramlens.observations import Observations
 from paramlens.report import Execution, FileReport, ModuleInfo, ParameterInfo, BufferInfo, SkippedStatement
@@ -81,12 +81,29 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> RunResul
 
 def _execution_summary(run: RunResult, units: list[Unit], observations: Observations, locale: str) -> Execution:
     skipped = [SkippedStatement(u.line, skip_reason_text(u.reason, u.detail, locale)) for u in units if not u.run]
-    failed = any(s.get("status") == "error" for s in observations.statements.values())
+    for index, statement in sorted(observations.statements.items()):
+        if statement.get("status") == "dependent":
+            unit = units[index]
+            skipped.append(SkippedStatement(unit.line, _dependent_text(statement, locale)))
+    errors = [s["error"] for s in observations.statements.values() if s.get("status") == "error"]
     status = STATUS_FROM_RUN.get(run.status, "ok")
-    if run.status == "ok" and (failed or skipped):
+    message = run.message
+    memory_lines = [units[i].line for i, s in sorted(observations.statements.items())
+                    if s.get("status") == "error" and s["error"].get("memory")]
+    if run.status == "ok" and memory_lines:
+        status = "memory"
+        message = tr(locale, f"line {memory_lines[0]} needed more memory than the limit allows",
+                     f"第 {memory_lines[0]} 行需要的内存超过了上限")
+    elif run.status == "ok" and (errors or skipped):
         status = "partial"
-    return Execution(status=status, device="cpu", seconds=run.seconds, message=run.message,
+    return Execution(status=status, device="cpu", seconds=run.seconds, message=message,
                      seed=observations.seed, skipped=skipped)
+
+
+def _dependent_text(statement: dict, locale: str) -> str:
+    error = statement.get("error") or {}
+    return tr(locale, f"needs `{error.get('name')}`, which line {error.get('depends_on')} should have defined",
+              f"需要 `{error.get('name')}`，它本应由第 {error.get('depends_on')} 行定义")
 
 
 def _module_info(raw: dict) -> ModuleInfo:

@@ -169,9 +169,10 @@ def main() -> int:
         emit({"t": "stmt", "index": index, "status": status, "seconds": round(time.perf_counter() - begun, 4),
               "output": capture.take(), "error": error})
         _track_modules(namespace, line, module_order, module_lines, module_ids)
+        # the module table after every statement, so a timeout or crash later still leaves the latest one
+        emit({"t": "modules", "modules": _final_modules(namespace, module_order, module_lines)})
         if status == "exit":
             break
-    emit({"t": "modules", "modules": _final_modules(namespace, module_order, module_lines)})
     emit({"t": "done", "seconds": round(time.perf_counter() - started, 3)})
     channel.flush()
     return 0
