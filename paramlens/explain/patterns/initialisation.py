@@ -151,6 +151,12 @@ def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, 
                                 "usual choice).",
                         "Xavier（Glorot）初始化根据层的 fan-in 和 fan-out 缩放取值范围，使激活值和梯度的方差在层与层之间大致保持"
                         "不变；它假设激活函数近似线性或类似 tanh（对 ReLU 通常用 Kaiming 初始化）。"))
+    if name.startswith("kaiming"):
+        parts.append(tr(locale, "Kaiming (He) initialisation scales by one fan (fan_in keeps the forward activations' "
+                                "variance, fan_out the backward gradients') and by the gain of the nonlinearity that "
+                                "follows (√2 for ReLU), because ReLU zeroes half of its inputs.",
+                        "Kaiming（He）初始化按一个 fan 缩放（fan_in 保持前向激活值的方差，fan_out 保持反向梯度的方差），"
+                        "并乘以后面非线性函数的增益（ReLU 为 √2），因为 ReLU 会把一半的输入置零。"))
     parts.append(general)
     facts = {"init": name, "calls": [{"owner": [o["path"] for o in r.get("owner", [])], "shape": r.get("shape"),
                                       "args": r.get("args"), "bound": r.get("bound"), "std": r.get("std"),

@@ -268,16 +268,20 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     name = finding.facts["name"]
     positions = finding.facts["positions"]
     container = ctx.by_node.get(id(finding.facts.get("container_node")))
-    records = _modules(ctx.records(container)) if container else []
     where = ", ".join(str(p) for p in positions)
+    container_records = _modules(ctx.records(container)) if container else []
+    owner = next((o["path"] for r in container_records for o in r.get("owner", [])), None) or \
+        next((m["name"] for m in ctx.observations.modules if m["line"] == finding.span.line or
+              (container and m["line"] == container.span.line)), "net")
     title = heading(tr(locale, f"`{name}` is placed at positions {where}: one layer, shared",
                        f"`{name}` 出现在位置 {where}：同一个层，被共享"))
     general = tr(locale,
                  f"Every position holds the *same* object, not a copy: its parameters exist once. A change made "
-                 f"through one position (`net[{positions[0]}].weight.data[0, 0] = 100`) is seen through all of them, "
+                 f"through one position (`{owner}[{positions[0]}].weight.data[0, 0] = 100`) is seen through all of them, "
                  "and in training the gradients from every position are added into the one `.grad`.",
                  f"每个位置放的都是*同一个*对象，而不是副本：它的参数只存在一份。通过一个位置做的修改"
-                 f"（`net[{positions[0]}].weight.data[0, 0] = 100`）在所有位置都能看到；训练时各位置的梯度会累加到同一个 `.grad` 中。")
+                 f"（`{owner}[{positions[0]}].weight.data[0, 0] = 100`）在所有位置都能看到；训练时各位置的梯度会累加到同一个 `.grad` 中。")
+    records = container_records
     if not records:
         return join(title, general, not_run_note(finding, ctx)), {"positions": positions}
     module = records[0]

@@ -16,10 +16,17 @@ from paramlens.explain.patterns.parameters import describe_tensor, tensor_facts
 def _short_values(entry: dict[str, Any]) -> str:
     values = entry.get("values")
     if values is None:
-        return "…"
+        stats = entry.get("stats")
+        return f"{_range(stats)}" if stats else "…"
     flat = _flatten(values)
     shown = ", ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in flat[:4])
     return f"[{shown}{', …' if len(flat) > 4 else ''}]"
+
+
+def _range(stats: dict[str, Any]) -> str:
+    from paramlens.explain.fmt import num
+
+    return f"{num(stats['min'])} … {num(stats['max'])}"
 
 
 def _flatten(values: Any) -> list:
