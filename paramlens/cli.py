@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=["text", "json"], default="text")
     check.add_argument("--explanations", action="store_true", help="text format: print every explanation too")
     common(check)
+    serve = commands.add_parser("serve", help="run the language server (LSP over stdio)")
+    serve.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio (for debugging)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=2087)
     explain = commands.add_parser("explain", help="print the explanation at FILE:LINE:COL (1-based)")
     explain.add_argument("position", metavar="FILE:LINE:COL")
     common(explain)
@@ -152,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "serve":
+            from paramlens.server.server import main as serve
+
+            return serve(tcp=args.tcp, host=args.host, port=args.port)
         return _explain(args)
     except UsageError as error:
         print(f"paramlens: {error}", file=sys.stderr)

@@ -45,6 +45,9 @@ class _Walker(cst.CSTVisitor):
                                          {"name": node.name.value}, function=ctx.function))
             ctx.function_stack.append(node.name.value)
         elif isinstance(node, cst.ClassDef):
+            if node.name.value in ctx.module_classes:
+                self.findings.append(Finding("module_class", ctx.span(node.name), None, NONE,
+                                             {"name": node.name.value}, function=ctx.function))
             ctx.class_depth += 1
         return True
 

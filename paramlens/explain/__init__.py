@@ -21,6 +21,7 @@ Explainer = Callable[[Finding, ExplainContext], "tuple[str, dict[str, Any]] | No
 
 EXPLAINERS: dict[str, Explainer] = {
     "module": modules.explain_module,
+    "module_class": modules.explain_module_class,
     "builder_call": modules.explain_builder_call,
     "function_def": modules.explain_function_def,
     "forward": modules.explain_forward,

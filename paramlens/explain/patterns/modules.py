@@ -300,3 +300,22 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     return join(*parts), {"positions": positions, "tied": tied, "param_count": module["param_count"],
                           "param_count_with_duplicates": module["param_count_with_duplicates"],
                           "state_dict_keys": keys}
+
+
+def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    """An nn.Module subclass of this file: what its instances built during the run contain."""
+    locale = ctx.locale
+    name = finding.facts["name"]
+    instances = [r for f in ctx.findings if f.pattern == "module" and f.facts.get("class") == name
+                 for r in _modules(ctx.records(f))]
+    title = heading(tr(locale, f"class {name}(nn.Module)", f"class {name}(nn.Module)"))
+    general = tr(locale, "Parameters and submodules assigned to `self` in `__init__` are registered automatically; "
+                         "`forward` says how they are used.",
+                 "在 `__init__` 中赋值给 `self` 的参数和子模块会被自动注册；`forward` 决定如何使用它们。")
+    if not instances:
+        return join(title, general, tr(locale, "_No instance was built during the run._", "_运行期间没有构建任何实例。_")), \
+            {"name": name, "instances": []}
+    first = instances[0]
+    parts = [title, tr(locale, f"{len(instances)} instance(s) built during the run. The first:",
+                       f"运行期间构建了 {len(instances)} 个实例。第一个："), describe_module(locale, first), general]
+    return join(*parts), {"name": name, "instances": [{"param_count": r["param_count"]} for r in instances]}

@@ -1,0 +1,212 @@
+"""Pure converters from a Report to LSP objects: hover, diagnostics, inlay hints, code actions, code lenses.
+
+Every function takes the analysed snapshot (text + Report) and the editor's current text, maps positions through
+`LineMap`, and drops anything whose line changed since the analysis (better no answer than one on the wrong line).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsprotocol import types as lsp
+
+from paramlens.explain.i18n import tr
+from paramlens.report import Diagnostic, FileReport, Span
+from paramlens.server.positions import LineMap, codepoints_to_utf16, utf16_to_codepoints
+from paramlens.server.settings import InlayHintKinds
+
+SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning,
+            "information": lsp.DiagnosticSeverity.Information, "hint": lsp.DiagnosticSeverity.Hint}
+RULES_DIR = Path(__file__).resolve().parents[2] / "docs" / "rules"
+
+
+@dataclass
+class Snapshot:
+    """One analysed version of a document."""
+
+    version: int
+    text: str
+    report: FileReport
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+
+class View:
+    """The snapshot seen from the editor's current text."""
+
+    def __init__(self, snapshot: Snapshot, current_text: str) -> None:
+        self.snapshot = snapshot
+        self.old_lines = snapshot.lines
+        self.new_lines = current_text.split("\n")
+        self.map = LineMap(self.old_lines, self.new_lines)
+
+    def range(self, span: Span) -> lsp.Range | None:
+        """Span (1-based, analysed text) -> LSP range (0-based, UTF-16, current text), if its lines are unchanged."""
+        start_line = self.map.to_new(span.line - 1)
+        end_line = self.map.to_new(span.end_line - 1)
+        if start_line is None or end_line is None:
+            return None
+        start = codepoints_to_utf16(self.new_lines[start_line], span.column - 1)
+        end = codepoints_to_utf16(self.new_lines[end_line], span.end_column - 1)
+        return lsp.Range(lsp.Position(start_line, start), lsp.Position(end_line, end))
+
+    def position(self, position: lsp.Position) -> tuple[int, int] | None:
+        """LSP position in the current text -> 1-based (line, column) in the analysed text."""
+        if position.line >= len(self.new_lines):
+            return None
+        old_line = self.map.to_old(position.line)
+        if old_line is None:
+            return None
+        column = utf16_to_codepoints(self.new_lines[position.line], position.character)
+        return old_line + 1, column + 1
+
+
+def hover(view: View, position: lsp.Position) -> lsp.Hover | None:
+    where = view.position(position)
+    if where is None:
+        return None
+    explanation = view.snapshot.report.explanation_at(*where)
+    if explanation is None:
+        return None
+    return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=explanation.markdown),
+                     range=view.range(explanation.span))
+
+
+def _rule_link(code: str) -> lsp.CodeDescription | None:
+    page = RULES_DIR / f"{code}.md"
+    return lsp.CodeDescription(href=page.as_uri()) if page.exists() else None
+
+
+def diagnostics(view: View, uri: str, locale: str) -> list[lsp.Diagnostic]:
+    report = view.snapshot.report
+    result = []
+    for diagnostic in report.diagnostics:
+        if diagnostic.code == "PL000":
+            continue  # the editor's Python support already shows syntax errors; ours would only repeat them
+        where = view.range(diagnostic.span)
+        if where is None:
+            continue
+        result.append(lsp.Diagnostic(
+            range=where, message=diagnostic.message, severity=SEVERITY.get(diagnostic.severity),
+            code=diagnostic.code, code_description=_rule_link(diagnostic.code), source="paramlens",
+            related_information=_related(view, uri, diagnostic, locale) or None))
+    return result
+
+
+def _related(view: View, uri: str, diagnostic: Diagnostic, locale: str) -> list[lsp.DiagnosticRelatedInformation]:
+    """For shared layers: every place the shared object is put into the container."""
+    if diagnostic.code != "PL201":
+        return []
+    related = []
+    span = diagnostic.span
+    for explanation in view.snapshot.report.explanations:
+        inner = explanation.span
+        if explanation.pattern != "shared_module" or not (span.line <= inner.line <= span.end_line):
+            continue
+        where = view.range(inner)
+        if where is None:
+            continue
+        name = explanation.facts.get("name") or tr(locale, "the shared layer", "共享层")
+        related.append(lsp.DiagnosticRelatedInformation(
+            location=lsp.Location(uri=uri, range=where),
+            message=tr(locale, f"{name} placed here", f"{name} 放在这里")))
+    return related
+
+
+def inlay_hints(view: View, request: lsp.Range, kinds: InlayHintKinds, locale: str) -> list[lsp.InlayHint]:
+    hints: list[lsp.InlayHint] = []
+    report = view.snapshot.report
+    shared_lines: dict[tuple, list[int]] = {}
+    for explanation in report.explanations:
+        if explanation.pattern == "shared_module":
+            key = (explanation.facts.get("name"), tuple(explanation.facts.get("positions") or ()))
+            shared_lines.setdefault(key, []).append(explanation.span.line)
+    for explanation in report.explanations:
+        label = None
+        facts = explanation.facts
+        if explanation.pattern == "module" and kinds.parameters and "param_count" in facts:
+            label = _parameter_label(facts, locale)
+        elif explanation.pattern == "forward" and kinds.forward_shapes and facts.get("output_shape") is not None:
+            label = "→ [" + ", ".join(str(d) for d in facts["output_shape"]) + "]"
+        elif explanation.pattern == "shared_module" and kinds.shared_layers:
+            key = (facts.get("name"), tuple(facts.get("positions") or ()))
+            others = [line for line in shared_lines.get(key, []) if line != explanation.span.line]
+            if others:
+                label = tr(locale, "shared with line " + ", ".join(map(str, others)),
+                           "与第 " + "、".join(map(str, others)) + " 行共享")
+        if label is None:
+            continue
+        where = view.range(explanation.span)
+        if where is None or not (request.start.line <= where.end.line <= request.end.line):
+            continue
+        hints.append(lsp.InlayHint(position=where.end, label=label, kind=lsp.InlayHintKind.Type, padding_left=True))
+    return hints
+
+
+def _parameter_label(facts: dict, locale: str) -> str | None:
+    count = facts["param_count"]
+    if not count:
+        return None
+    params = facts.get("parameters") or []
+    terms = ["×".join(str(d) for d in shape) if shape else "1" for _, shape in params] if not facts.get("children") \
+        else []
+    total = tr(locale, f"{count:,} params", f"{count:,} 个参数")
+    if facts.get("param_count_with_duplicates", count) != count:
+        total += tr(locale, f" ({facts['param_count_with_duplicates']:,} counting shared twice)",
+                    f"（重复计数共享为 {facts['param_count_with_duplicates']:,}）")
+    if terms and len(terms) <= 4:
+        return " + ".join(terms) + " = " + total
+    return total
+
+
+def code_actions(view: View, uri: str, request: lsp.Range, locale: str) -> list[lsp.CodeAction]:
+    actions = []
+    for diagnostic in view.snapshot.report.diagnostics:
+        if diagnostic.fix is None:
+            continue
+        where = view.range(diagnostic.span)
+        fix_range = view.range(diagnostic.fix.span)
+        if where is None or fix_range is None:
+            continue
+        if where.end.line < request.start.line or where.start.line > request.end.line:
+            continue
+        lsp_diagnostic = lsp.Diagnostic(range=where, message=diagnostic.message,
+                                        severity=SEVERITY.get(diagnostic.severity), code=diagnostic.code,
+                                        source="paramlens")
+        actions.append(lsp.CodeAction(
+            title=diagnostic.fix.title, kind=lsp.CodeActionKind.QuickFix, diagnostics=[lsp_diagnostic],
+            is_preferred=True,
+            edit=lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(range=fix_range, new_text=diagnostic.fix.replacement)]})))
+    return actions
+
+
+def code_lenses(view: View, locale: str) -> list[lsp.CodeLens]:
+    lenses = []
+    report = view.snapshot.report
+    for module in report.modules:
+        line = view.map.to_new(module.line - 1)
+        if line is None:
+            continue
+        title = tr(locale, f"{module.name}: {module.class_name}, {module.param_count:,} parameters",
+                   f"{module.name}：{module.class_name}，{module.param_count:,} 个参数")
+        if module.param_count_with_duplicates != module.param_count:
+            title += tr(locale, f" ({module.param_count_with_duplicates:,} counting shared ones at every place)",
+                        f"（共享的参数在每处都计数则为 {module.param_count_with_duplicates:,}）")
+        lenses.append(lsp.CodeLens(range=lsp.Range(lsp.Position(line, 0), lsp.Position(line, 0)),
+                                   command=lsp.Command(title=title, command="")))
+    for explanation in report.explanations:
+        if explanation.pattern != "module_class" or not explanation.facts.get("instances"):
+            continue
+        line = view.map.to_new(explanation.span.line - 1)
+        if line is None:
+            continue
+        counts = sorted({i["param_count"] for i in explanation.facts["instances"]})
+        shown = " / ".join(f"{c:,}" for c in counts)
+        title = tr(locale, f"{explanation.facts['name']}: {shown} parameters per instance",
+                   f"{explanation.facts['name']}：每个实例 {shown} 个参数")
+        lenses.append(lsp.CodeLens(range=lsp.Range(lsp.Position(line, 0), lsp.Position(line, 0)),
+                                   command=lsp.Command(title=title, command="")))
+    return lenses

@@ -1,0 +1,281 @@
+"""`paramlens serve`: the pygls LanguageServer. Handlers only read the cached snapshot or hand work to the
+scheduler; everything else lives in `features.py` (LSP conversions) and `scheduler.py` (when to analyse)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from paramlens import __version__
+from paramlens.analysis import AnalysisOptions, analyze
+from paramlens.explain.i18n import normalize_locale, tr
+from paramlens.server import features
+from paramlens.server.scheduler import Scheduler
+from paramlens.server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+STATUS_NOTIFICATION = "paramlens/status"
+
+
+def _make_executor() -> Any:
+    """The warm, isolated worker when this platform has one; otherwise None (analyze's default executor)."""
+    try:
+        from paramlens.sandbox.worker import WorkerExecutor  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        return WorkerExecutor()
+    except Exception:  # no isolation available here: fall back to the portable executor
+        log.exception("the warm worker is not available")
+        return None
+
+
+class ParamLensServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("paramlens", __version__)
+        self.settings = ServerSettings()
+        self.client_locale: str | None = None
+        self.executor = None
+        self.pull_diagnostics = False
+        self.scheduler = Scheduler(self._analyse, self._on_result, self._cancel_running, self._on_error)
+        self.first_run_done = False
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+    @property
+    def locale(self) -> str:
+        return normalize_locale(self.settings.locale or self.client_locale)
+
+    def _options(self) -> AnalysisOptions:
+        settings = self.settings
+        return AnalysisOptions(execute=settings.execution, locale=self.locale, timeout_seconds=settings.timeout_seconds,
+                               memory_mb=settings.memory_mb, python=settings.interpreter, executor=self.executor)
+
+    def _analyse(self, uri: str, text: str) -> Any:
+        path = to_fs_path(uri) or uri
+        return analyze(text, path, self._options())
+
+    def _cancel_running(self) -> None:
+        cancel = getattr(self.executor, "cancel", None)
+        if cancel is not None:
+            cancel()
+
+    def _on_error(self, uri: str, error: BaseException) -> None:
+        self.log(lsp.MessageType.Error, f"ParamLens could not analyse {uri}: {type(error).__name__}: {error}")
+        self.status("error")
+
+    def log(self, kind: lsp.MessageType, message: str) -> None:
+        self.window_log_message(lsp.LogMessageParams(type=kind, message=message))
+
+    def status(self, state: str) -> None:
+        isolation = getattr(self.executor, "isolation_layers", None)
+        if callable(isolation):
+            isolation = isolation()
+        self.protocol.notify(STATUS_NOTIFICATION, {"state": state, "execution": self.settings.execution,
+                                                   "isolation": isolation or []})
+
+    def current_text(self, uri: str) -> str | None:
+        try:
+            return self.workspace.get_text_document(uri).source
+        except Exception:
+            return None
+
+    def view(self, uri: str) -> features.View | None:
+        state = self.scheduler.documents.get(uri)
+        text = self.current_text(uri)
+        if state is None or state.shown is None or text is None:
+            return None
+        return features.View(state.shown, text)
+
+    def schedule(self, uri: str, immediately: bool = False) -> None:
+        document = self.workspace.get_text_document(uri)
+        delay = 0.0 if immediately else self.settings.debounce_ms / 1000
+        self.scheduler.request(uri, document.version or 0, document.source, delay)
+
+    def _on_result(self, uri: str) -> None:
+        state = self.scheduler.documents[uri]
+        report = state.latest.report if state.latest else None
+        if not self.first_run_done:
+            self.first_run_done = True
+        self.status("ready" if self.settings.execution else "disabled")
+        if report is not None:
+            execution = report.execution
+            message = f"{uri}: execution {execution.status}"
+            if execution.message:
+                message += f" ({execution.message})"
+            for skipped in execution.skipped:
+                message += f"\n  line {skipped.line}: not run, {skipped.reason}"
+            self.log(lsp.MessageType.Log, message)
+        self.publish(uri)
+        capabilities = self.client_capabilities.workspace
+        if capabilities and capabilities.inlay_hint and capabilities.inlay_hint.refresh_support:
+            self.workspace_inlay_hint_refresh(None)
+        if capabilities and capabilities.code_lens and capabilities.code_lens.refresh_support:
+            self.workspace_code_lens_refresh(None)
+
+    def publish(self, uri: str) -> None:
+        view = self.view(uri)
+        if view is None:
+            return
+        if self.pull_diagnostics:
+            capabilities = self.client_capabilities.workspace
+            if capabilities and capabilities.diagnostics and capabilities.diagnostics.refresh_support:
+                self.workspace_diagnostic_refresh(None)
+            return
+        document = self.workspace.get_text_document(uri)
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+            uri=uri, diagnostics=features.diagnostics(view, uri, self.locale), version=document.version))
+
+    async def refresh_settings(self) -> None:
+        capabilities = self.client_capabilities.workspace
+        if not (capabilities and capabilities.configuration):
+            return
+        try:
+            values = await self.workspace_configuration_async(
+                lsp.ConfigurationParams(items=[lsp.ConfigurationItem(section="paramlens")]))
+        except Exception as error:
+            self.log(lsp.MessageType.Warning, f"could not read settings: {error}")
+            return
+        self.apply_settings(values[0] if values else None)
+
+    def apply_settings(self, raw: Any) -> None:
+        warnings: list[str] = []
+        self.settings = self.settings.merged(raw, warnings)
+        for warning in warnings:
+            self.log(lsp.MessageType.Warning, warning)
+
+
+server = ParamLensServer()
+
+
+@server.feature(lsp.INITIALIZE)
+def on_initialize(ls: ParamLensServer, params: lsp.InitializeParams) -> None:
+    ls.client_locale = params.locale
+    ls.apply_settings(params.initialization_options)
+    text_document = params.capabilities.text_document
+    ls.pull_diagnostics = bool(text_document and text_document.diagnostic)
+
+
+@server.feature(lsp.INITIALIZED)
+async def on_initialized(ls: ParamLensServer, params: lsp.InitializedParams) -> None:
+    await ls.refresh_settings()
+    ls.status("starting")
+    if ls.settings.execution:
+        await _start_worker(ls)
+    ls.status("ready" if ls.settings.execution else "disabled")
+
+
+async def _start_worker(ls: ParamLensServer) -> None:
+    """Start the warm torch worker in the background, with `$/progress` while it imports torch."""
+    ls.executor = ls.executor or _make_executor()
+    start = getattr(ls.executor, "start", None)
+    if start is None:
+        return
+    token = "paramlens/worker-start"
+    window = ls.client_capabilities.window
+    progress = bool(window and window.work_done_progress)
+    if progress:
+        try:
+            await ls.work_done_progress.create_async(token)
+            ls.work_done_progress.begin(token, lsp.WorkDoneProgressBegin(
+                title=tr(ls.locale, "ParamLens: starting the torch worker", "ParamLens：正在启动 torch 工作进程")))
+        except Exception:
+            progress = False
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, start)
+    except Exception as error:
+        ls.log(lsp.MessageType.Warning, f"the torch worker did not start ({error}); using a fresh process per run")
+        ls.executor = None
+    finally:
+        if progress:
+            ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd())
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: ParamLensServer, params: lsp.DidOpenTextDocumentParams) -> None:
+    ls.schedule(params.text_document.uri, immediately=True)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: ParamLensServer, params: lsp.DidChangeTextDocumentParams) -> None:
+    ls.schedule(params.text_document.uri)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: ParamLensServer, params: lsp.DidSaveTextDocumentParams) -> None:
+    ls.schedule(params.text_document.uri, immediately=True)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: ParamLensServer, params: lsp.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.scheduler.forget(uri)
+    if not ls.pull_diagnostics:
+        ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+
+@server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def did_change_configuration(ls: ParamLensServer, params: lsp.DidChangeConfigurationParams) -> None:
+    before = ls.settings
+    ls.apply_settings(params.settings)
+    await ls.refresh_settings()
+    if ls.settings.execution and not before.execution:
+        await _start_worker(ls)
+    ls.status("ready" if ls.settings.execution else "disabled")
+    for uri in list(ls.scheduler.documents):
+        ls.schedule(uri, immediately=True)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_HOVER)
+def hover(ls: ParamLensServer, params: lsp.HoverParams) -> lsp.Hover | None:
+    view = ls.view(params.text_document.uri)
+    return features.hover(view, params.position) if view else None
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DIAGNOSTIC,
+                lsp.DiagnosticOptions(identifier="paramlens", inter_file_dependencies=False,
+                                      workspace_diagnostics=False))
+def pull_diagnostics(ls: ParamLensServer, params: lsp.DocumentDiagnosticParams) -> lsp.DocumentDiagnosticReport:
+    view = ls.view(params.text_document.uri)
+    items = features.diagnostics(view, params.text_document.uri, ls.locale) if view else []
+    return lsp.RelatedFullDocumentDiagnosticReport(items=items)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT, lsp.InlayHintOptions(resolve_provider=False))
+def inlay_hints(ls: ParamLensServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+    view = ls.view(params.text_document.uri)
+    return features.inlay_hints(view, params.range, ls.settings.inlay_hints, ls.locale) if view else []
+
+
+@server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
+                lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
+def code_actions(ls: ParamLensServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    view = ls.view(params.text_document.uri)
+    return features.code_actions(view, params.text_document.uri, params.range, ls.locale) if view else []
+
+
+@server.feature(lsp.TEXT_DOCUMENT_CODE_LENS, lsp.CodeLensOptions(resolve_provider=False))
+def code_lens(ls: ParamLensServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+    view = ls.view(params.text_document.uri)
+    return features.code_lenses(view, ls.locale) if view else []
+
+
+@server.feature(lsp.SHUTDOWN)
+def on_shutdown(ls: ParamLensServer, params: Any) -> None:
+    ls.scheduler.shutdown()
+    close = getattr(ls.executor, "close", None)
+    if close is not None:
+        close()
+
+
+def main(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    if tcp:
+        server.start_tcp(host, port)
+    else:
+        server.start_io()
+    return 0

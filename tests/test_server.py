@@ -1,0 +1,246 @@
+"""The language server end to end: the real `paramlens serve` over stdio, driven by pytest-lsp with VS Code's
+client capabilities. Every number checked comes from torch run on the same code in the test (tests/oracle.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as lsp
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from oracle import run_oracle
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "examples" / "parameter_management.py"
+SERVER = [sys.executable, "-m", "paramlens", "serve"]
+
+
+def _initialize(locale: str = "en", **options) -> lsp.InitializeParams:
+    return lsp.InitializeParams(capabilities=client_capabilities("visual-studio-code"), locale=locale,
+                                root_uri=ROOT.as_uri(), initialization_options={"debounceMs": 50, **options})
+
+
+def _answer_like_vscode(lsp_client: LanguageClient) -> None:
+    """The requests VS Code's capabilities promise to answer, and the server's status notification."""
+    lsp_client.statuses = []
+
+    @lsp_client.feature("workspace/codeLens/refresh")
+    def code_lens_refresh(params):
+        return None
+
+    @lsp_client.feature("workspace/inlayHint/refresh")
+    def inlay_hint_refresh(params):
+        return None
+
+    @lsp_client.feature("paramlens/status")
+    def status(params):
+        lsp_client.statuses.append(params)
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def client(lsp_client: LanguageClient):
+    _answer_like_vscode(lsp_client)
+    await lsp_client.initialize_session(_initialize())
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def client_zh(lsp_client: LanguageClient):
+    _answer_like_vscode(lsp_client)
+    await lsp_client.initialize_session(_initialize("zh-CN"))
+    yield
+    await lsp_client.shutdown_session()
+
+
+def seed_source() -> str:
+    return SEED.read_text()
+
+
+def position_of(source: str, snippet: str, occurrence: int = 1, offset: int = 0) -> lsp.Position:
+    start = -1
+    for _ in range(occurrence):
+        start = source.index(snippet, start + 1)
+    before = source[:start]
+    line = before.count("\n")
+    column = start - (before.rfind("\n") + 1)
+    return lsp.Position(line=line, character=column + offset)
+
+
+async def wait_until(predicate, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting for the server")
+        await asyncio.sleep(0.05)
+
+
+def open_document(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(
+        lsp.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)))
+
+
+def replace_all(client: LanguageClient, uri: str, text: str, version: int) -> None:
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+        text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text)]))
+
+
+async def hover_text(client: LanguageClient, uri: str, position: lsp.Position) -> str:
+    result = await client.text_document_hover_async(lsp.HoverParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), position=position))
+    return result.contents.value if result else ""
+
+
+async def open_seed(client: LanguageClient) -> str:
+    uri = SEED.as_uri()
+    open_document(client, uri, seed_source())
+    await wait_until(lambda: uri in client.diagnostics)
+    return uri
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_hovers_show_values_torch_computed(client: LanguageClient):
+    source = seed_source()
+    uri = await open_seed(client)
+    state_line = position_of(source, "print(net[2].state_dict())").line + 1
+    oracle = run_oracle(source, str(SEED), capture={state_line: ["net[2].bias", "net[0].weight"]})
+
+    text = await hover_text(client, uri, position_of(source, "net[0].named_parameters()", offset=8))
+    shape = oracle.value(state_line, "net[0].weight")
+    assert f"[{len(shape)}, {len(shape[0])}]" in text and "`weight`" in text and "`bias`" in text
+
+    text = await hover_text(client, uri, position_of(source, "net[2].state_dict()", offset=8))
+    bias = oracle.value(state_line, "net[2].bias")[0]
+    assert f"{bias:.4f}" in text
+
+    text = await hover_text(client, uri, position_of(source, "nn.init.xavier_uniform_", offset=10))
+    fan_out, fan_in = len(shape), len(shape[0])
+    assert f"{math.sqrt(6 / (fan_in + fan_out)):.4f}" in text
+
+    text = await hover_text(client, uri, position_of(source, "net.apply(init_normal)", offset=5))
+    assert "`net.0`" in text and "`net.1`" in text and "nothing changed" in text
+
+    text = await hover_text(client, uri, position_of(source, "net[2].weight.data[0, 0] = 100", offset=20))
+    assert "net.4.weight" in text and "net.2.weight" in text
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_chinese_locale_from_initialize(client_zh: LanguageClient):
+    source = seed_source()
+    uri = await open_seed(client_zh)
+    text = await hover_text(client_zh, uri, position_of(source, "nn.init.constant_(m.weight, 1)", offset=10))
+    assert "对称性" in text
+    messages = [d.message for d in client_zh.diagnostics[uri]]
+    assert any("精确类型判断" in m for m in messages)
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_diagnostics_inlay_hints_and_code_lenses(client: LanguageClient):
+    source = seed_source()
+    uri = await open_seed(client)
+    diagnostics = client.diagnostics[uri]
+    codes = {d.code for d in diagnostics}
+    assert {"PL101", "PL102", "PL104", "PL201"} <= codes
+    shared = next(d for d in diagnostics if d.code == "PL201")
+    assert shared.related_information and len(shared.related_information) == 2
+    oracle = run_oracle(source, str(SEED))
+    hints = await client.text_document_inlay_hint_async(lsp.InlayHintParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri),
+        range=lsp.Range(lsp.Position(0, 0), lsp.Position(len(source.splitlines()), 0))))
+    labels = [h.label for h in hints]
+    net = oracle.module("net")
+    assert any(label.endswith(f"{net['param_count']:,} params ({net['param_count_with_duplicates']:,} counting shared "
+                              "twice)") for label in labels)
+    assert "8×4 + 8 = 40 params" in labels  # Linear(4, 8): 8×4 weight + 8 bias, as the oracle's net[0] confirms
+    assert [p["shape"] for p in net["parameters"]][:2] == [[8, 4], [8]]
+    assert any(label.startswith("shared with line") for label in labels)
+    lenses = await client.text_document_code_lens_async(lsp.CodeLensParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri)))
+    titles = [lens.command.title for lens in lenses]
+    assert any(t.startswith(f"net: Sequential, {net['param_count']:,} parameters") for t in titles)
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_quick_fix_applied_and_reanalysed(client: LanguageClient):
+    source = seed_source()
+    uri = await open_seed(client)
+    target = next(d for d in client.diagnostics[uri] if d.code == "PL104")
+    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), range=target.range,
+        context=lsp.CodeActionContext(diagnostics=[target])))
+    fix = next(a for a in actions if a.diagnostics and a.diagnostics[0].code == "PL104")
+    edit = fix.edit.changes[uri][0]
+    lines = source.split("\n")
+    line = lines[edit.range.start.line]
+    lines[edit.range.start.line] = line[:edit.range.start.character] + edit.new_text + line[edit.range.end.character:]
+    replace_all(client, uri, "\n".join(lines), version=2)
+    await wait_until(lambda: not any(d.code == "PL104" for d in client.diagnostics.get(uri, [])) and
+                     any(d.code == "PL102" for d in client.diagnostics.get(uri, [])))
+    assert "is None" in "\n".join(lines)
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_typing_with_syntax_errors_keeps_last_results(client: LanguageClient):
+    source = seed_source()
+    uri = await open_seed(client)
+    before = {d.code for d in client.diagnostics[uri]}
+    # rapid typing at the end of the file, many intermediate versions do not parse
+    typed = "\nextra = nn.Linear(3, 2)\n"
+    version = 1
+    for cut in range(1, len(typed) + 1):
+        version += 1
+        replace_all(client, uri, source + typed[:cut], version)
+        await asyncio.sleep(0.005)
+    final = source + typed
+    # the hover on an unchanged line still answers from the last good analysis
+    text = await hover_text(client, uri, position_of(final, "net[0].named_parameters()", offset=8))
+    assert "`weight`" in text
+    # and eventually the final version is analysed: its new module gets a code lens
+    async def has_extra() -> bool:
+        lenses = await client.text_document_code_lens_async(lsp.CodeLensParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri)))
+        return any(lens.command.title.startswith("extra:") for lens in lenses)
+
+    for _ in range(600):
+        if await has_extra():
+            break
+        await asyncio.sleep(0.1)
+    assert await has_extra()
+    assert before <= {d.code for d in client.diagnostics[uri]}
+    assert not any(d.code == "PL000" for d in client.diagnostics[uri])
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_configuration_turns_execution_off(client: LanguageClient):
+    source = seed_source()
+    uri = await open_seed(client)
+    client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(
+        settings={"paramlens": {"execution": False}}))
+    position = position_of(source, "net[0].named_parameters()", offset=8)
+    for _ in range(600):
+        text = await hover_text(client, uri, position)
+        if "static analysis only" in text:
+            break
+        await asyncio.sleep(0.1)
+    assert "static analysis only" in text
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_server_survives_a_crashing_file(client: LanguageClient, tmp_path):
+    path = tmp_path / "crash.py"
+    text = "import torch\nfrom torch import nn\nnet = nn.Linear(4, 8)\nimport ctypes\nctypes.string_at(0)\n"
+    uri = path.as_uri()
+    open_document(client, uri, text)
+    await wait_until(lambda: uri in client.diagnostics)
+    assert any(d.code == "PL901" and d.range.start.line == 4 for d in client.diagnostics[uri])
+    hover = await hover_text(client, uri, position_of(text, "nn.Linear(4, 8)", offset=4))
+    assert "40 parameters" in hover
+    # still serving: the seed example analyses normally afterwards
+    seed_uri = await open_seed(client)
+    assert any(d.code == "PL102" for d in client.diagnostics[seed_uri])
