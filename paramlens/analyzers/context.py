@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst._metadata_dependent import LazyValue
-from libcst.metadata import PositionProvider, QualifiedNameProvider
+from libcst.metadata import PositionProvider
+
+from paramlens.analyzers.names import NameResolver
 
 from paramlens.analyzers.source import ParsedSource, span_of
 from paramlens.report import Span
@@ -26,7 +27,7 @@ def is_param_attr_name(name: str) -> bool:
 class RecognitionContext:
     parsed: ParsedSource
     positions: dict
-    qualified: dict
+    qualified: "NameResolver"
     module_classes: set[str] = field(default_factory=set)
     local_functions: set[str] = field(default_factory=set)
     function_stack: list[str] = field(default_factory=list)
@@ -41,7 +42,7 @@ class RecognitionContext:
         return self.parsed.module.code_for_node(node)
 
     def qualnames(self, node: cst.CSTNode) -> set[str]:
-        return qualified_names(self.qualified, node)
+        return self.qualified.qualnames(node)
 
     def qualname_startswith(self, node: cst.CSTNode, prefix: str) -> bool:
         return any(name == prefix.rstrip(".") or name.startswith(prefix) for name in self.qualnames(node))
@@ -80,17 +81,7 @@ class RecognitionContext:
         return None
 
 
-def qualified_names(qualified: dict, node: cst.CSTNode) -> set[str]:
-    """QualifiedNameProvider's names for a node (libcst resolves them lazily)."""
-    names = qualified.get(node)
-    if names is None:
-        return set()
-    if isinstance(names, LazyValue):
-        names = names()
-    return {q.name for q in names}
-
-
-def module_bases_closure(module: cst.Module, qualified: dict) -> set[str]:
+def module_bases_closure(module: cst.Module, qualified: "NameResolver") -> set[str]:
     """Names of classes defined in the file that derive (directly or through each other) from nn.Module."""
     classes: dict[str, list[set[str]]] = {}
 
@@ -98,7 +89,7 @@ def module_bases_closure(module: cst.Module, qualified: dict) -> set[str]:
         def visit_ClassDef(self, node: cst.ClassDef) -> None:
             bases = []
             for arg in node.bases:
-                names = qualified_names(qualified, arg.value)
+                names = qualified.qualnames(arg.value)
                 names.add(_dotted(arg.value) or "")
                 bases.append(names)
             classes[node.name.value] = bases
@@ -142,5 +133,5 @@ def attribute_chain_root_attr(node: cst.CSTNode) -> bool:
     return False
 
 
-__all__ = ["RecognitionContext", "PositionProvider", "QualifiedNameProvider", "PARAM_ATTRS", "is_param_attr_name",
+__all__ = ["RecognitionContext", "PositionProvider", "NameResolver", "PARAM_ATTRS", "is_param_attr_name",
            "module_bases_closure", "dotted_name", "attribute_chain_root_attr"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import libcst as cst
-from libcst.metadata import PositionProvider, QualifiedNameProvider
+from libcst.metadata import PositionProvider
 
 from paramlens.analyzers.context import RecognitionContext, module_bases_closure
 from paramlens.analyzers.findings import NONE, Finding
+from paramlens.analyzers.names import NameResolver
 from paramlens.analyzers.recognizers import RECOGNIZERS
 from paramlens.analyzers.source import ParsedSource
 
@@ -78,8 +79,8 @@ class _Walker(cst.CSTVisitor):
 def recognize_all(parsed: ParsedSource) -> list[Finding]:
     wrapper = parsed.wrapper
     positions = wrapper.resolve(PositionProvider)
-    qualified = wrapper.resolve(QualifiedNameProvider)
     module = parsed.module
+    qualified = NameResolver(module)
     ctx = RecognitionContext(parsed=parsed, positions=positions, qualified=qualified)
     ctx.module_classes = module_bases_closure(module, qualified)
     ctx.local_functions = {node.name.value for node in _all_function_defs(module)}
