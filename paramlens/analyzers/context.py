@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from paramlens.analyzers.names import NameResolver
+from paramlens.analyzers.names import NameResolver, iter_statements
 
 from paramlens.analyzers.source import ParsedSource, span_of
 from paramlens.report import Span
@@ -84,17 +84,14 @@ class RecognitionContext:
 def module_bases_closure(module: cst.Module, qualified: "NameResolver") -> set[str]:
     """Names of classes defined in the file that derive (directly or through each other) from nn.Module."""
     classes: dict[str, list[set[str]]] = {}
-
-    class Collect(cst.CSTVisitor):
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+    for node in iter_statements(module.body):
+        if isinstance(node, cst.ClassDef):
             bases = []
             for arg in node.bases:
                 names = qualified.qualnames(arg.value)
                 names.add(_dotted(arg.value) or "")
                 bases.append(names)
             classes[node.name.value] = bases
-
-    module.visit(Collect())
     found: set[str] = set()
     changed = True
     while changed:

@@ -28,5 +28,6 @@ class Finding:
     facts: dict[str, Any] = field(default_factory=dict)
     function: str | None = None  # the enclosing def, when the site is inside one
     id: int = -1
+    statement: int = -1  # index of the top-level statement the site is in
     # for WATCH: the expression whose tensor is watched, as source text
     watch_text: str | None = None

@@ -121,14 +121,16 @@ def instrument(parsed: ParsedSource, findings: list[Finding]) -> list[Unit]:
     """The units the child runs, in order. Statements the slice skips are included with `run=False` so the
     child can report them and remember what they would have bound."""
     original = parsed.module
-    transformed = original.visit(_Instrumenter(findings))
-    if len(transformed.body) != len(original.body):
-        raise InstrumentationError("instrumentation changed the number of top-level statements")
+    instrumenter = _Instrumenter(findings)
+    probed = {f.statement for f in findings if f.probe is not None and f.node is not None}
+    # only statements with probes are transformed; the others run as written
+    transformed_body = [statement.visit(instrumenter) if index in probed else statement
+                        for index, statement in enumerate(original.body)]
     units: list[Unit] = []
     line = 1 + sum(_line_count(original.code_for_node(line_node)) for line_node in original.header)
-    for index, (before, after) in enumerate(zip(original.body, transformed.body)):
+    for index, (before, after) in enumerate(zip(original.body, transformed_body)):
         original_code = original.code_for_node(before)
-        code = transformed.code_for_node(after)
+        code = original.code_for_node(after) if after is not before else original_code
         if _line_count(code) != _line_count(original_code):
             raise InstrumentationError(f"instrumentation moved lines in the statement at line {line}")
         decision = decide(before)

@@ -8,6 +8,7 @@ time; parameter code only needs the import aliases of the file, collected in one
 from __future__ import annotations
 
 import builtins
+from typing import Iterator
 
 import libcst as cst
 
@@ -27,43 +28,54 @@ def _module_name(node: cst.CSTNode | None) -> str:
     return _dotted(node) or "" if node is not None else ""
 
 
+def iter_statements(body: "list[cst.CSTNode] | tuple") -> "Iterator[cst.CSTNode]":
+    """Every statement and small statement, nested blocks included, without descending into expressions: a
+    cheap walk for facts that live at statement level (imports, defs, classes, simple assignments)."""
+    for statement in body:
+        yield statement
+        if isinstance(statement, cst.SimpleStatementLine):
+            yield from statement.body
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(statement, field, None)
+            if block is None:
+                continue
+            if isinstance(block, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+                yield from iter_statements(block.body)
+            elif isinstance(block, cst.CSTNode) and hasattr(block, "body"):
+                yield from iter_statements([block])
+        for handler in getattr(statement, "handlers", ()):
+            yield from iter_statements(handler.body.body)
+
+
 class NameResolver:
     def __init__(self, module: cst.Module) -> None:
         self.aliases: dict[str, str] = {}
         self.bound: set[str] = set()
-        resolver = self
-
-        class Collect(cst.CSTVisitor):
-            def visit_Import(self, node: cst.Import) -> None:
+        for node in iter_statements(module.body):
+            if isinstance(node, cst.Import):
                 for alias in node.names:
                     full = _module_name(alias.name)
                     if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                        resolver.aliases[alias.asname.name.value] = full
+                        self.aliases[alias.asname.name.value] = full
                     else:
                         first = full.split(".")[0]
-                        resolver.aliases[first] = first
-
-            def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+                        self.aliases[first] = first
+            elif isinstance(node, cst.ImportFrom):
                 if node.relative or isinstance(node.names, cst.ImportStar):
-                    return
+                    continue
                 base = _module_name(node.module)
                 for alias in node.names:
                     name = _module_name(alias.name)
                     local = alias.asname.name.value if alias.asname is not None and \
                         isinstance(alias.asname.name, cst.Name) else name
-                    resolver.aliases[local] = f"{base}.{name}"
-
-            def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-                resolver.bound.add(node.name.value)
-
-            def visit_ClassDef(self, node: cst.ClassDef) -> None:
-                resolver.bound.add(node.name.value)
-
-            def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-                if isinstance(node.target, cst.Name):
-                    resolver.bound.add(node.target.value)
-
-        module.visit(Collect())
+                    self.aliases[local] = f"{base}.{name}"
+            elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                self.bound.add(node.name.value)
+            elif isinstance(node, cst.Assign):
+                for target in node.targets:
+                    if isinstance(target.target, cst.Name):
+                        self.bound.add(target.target.value)
 
     def qualnames(self, node: cst.CSTNode) -> set[str]:
         dotted = _dotted(node)

@@ -27,6 +27,11 @@ class _Walker(cst.CSTVisitor):
         self.ctx = ctx
         self.findings: list[Finding] = []
         self.probed: dict[int, Finding] = {}
+        self.statement = -1
+        self.dispatch: dict[type, list] = {}
+        for recognizer in RECOGNIZERS:  # keeps RECOGNIZERS' order within each node type
+            for node_type in recognizer.NODE_TYPES:
+                self.dispatch.setdefault(node_type, []).append(recognizer)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         ctx = self.ctx
@@ -38,17 +43,17 @@ class _Walker(cst.CSTVisitor):
             _collect_nodes(node.target, ctx.target_nodes)
         elif isinstance(node, (cst.For, cst.CompFor)):
             _collect_nodes(node.target, ctx.target_nodes)
-        for recognizer in RECOGNIZERS:
+        for recognizer in self.dispatch.get(type(node), ()):
             for finding in recognizer.recognize(node, ctx):
                 self._add(finding)
         if isinstance(node, cst.FunctionDef):
-            self.findings.append(Finding("function_def", ctx.span(node.name), None, NONE,
-                                         {"name": node.name.value}, function=ctx.function))
+            self._add(Finding("function_def", ctx.span(node.name), None, NONE, {"name": node.name.value},
+                              function=ctx.function))
             ctx.function_stack.append(node.name.value)
         elif isinstance(node, cst.ClassDef):
             if node.name.value in ctx.module_classes:
-                self.findings.append(Finding("module_class", ctx.span(node.name), None, NONE,
-                                             {"name": node.name.value}, function=ctx.function))
+                self._add(Finding("module_class", ctx.span(node.name), None, NONE, {"name": node.name.value},
+                                  function=ctx.function))
             ctx.class_depth += 1
         return True
 
@@ -59,6 +64,7 @@ class _Walker(cst.CSTVisitor):
             self.ctx.class_depth -= 1
 
     def _add(self, finding: Finding) -> None:
+        finding.statement = self.statement
         if finding.probe is not None and finding.node is not None:
             existing = self.probed.get(id(finding.node))
             if existing is not None and existing.pattern == "cell_value":
@@ -85,21 +91,29 @@ def recognize_all(parsed: ParsedSource) -> list[Finding]:
     ctx.module_classes = module_bases_closure(module, qualified)
     ctx.local_functions = {node.name.value for node in _all_function_defs(module)}
     walker = _Walker(ctx)
-    module.visit(walker)
+    for index, statement in enumerate(module.body):
+        walker.statement = index
+        statement.visit(walker)
     for index, finding in enumerate(walker.findings):
         finding.id = index
     return walker.findings
 
 
 def _all_function_defs(module: cst.Module) -> list[cst.FunctionDef]:
+    """Free functions (not methods): a call of one of them may build and return modules."""
     found: list[cst.FunctionDef] = []
-
-    class Collect(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            found.append(node)
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False  # methods are not free functions
-
-    module.visit(Collect())
+    pending: list = list(module.body)
+    while pending:
+        statement = pending.pop()
+        if isinstance(statement, cst.FunctionDef):
+            found.append(statement)
+            pending.extend(statement.body.body if isinstance(statement.body, cst.IndentedBlock) else [])
+        elif isinstance(statement, cst.ClassDef):
+            continue
+        else:
+            for block in (getattr(statement, "body", None), getattr(statement, "orelse", None)):
+                if isinstance(block, cst.IndentedBlock):
+                    pending.extend(block.body)
+                elif isinstance(block, cst.Else) and isinstance(block.body, cst.IndentedBlock):
+                    pending.extend(block.body.body)
     return found

@@ -9,6 +9,10 @@ from paramlens.analyzers.context import RecognitionContext
 from paramlens.analyzers.findings import VALUE, Finding
 
 
+# the node types this recognizer looks at (the walker dispatches on them)
+NODE_TYPES = (cst.Expr,)
+
+
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if not (isinstance(node, cst.Expr) and ctx.at_top_level):
         return []

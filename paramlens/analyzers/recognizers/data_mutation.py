@@ -37,6 +37,10 @@ def watched_prefix(target: cst.CSTNode) -> tuple[cst.CSTNode, bool] | None:
     return best, through_data
 
 
+# the node types this recognizer looks at (the walker dispatches on them)
+NODE_TYPES = (cst.AugAssign, cst.Assign, cst.Expr)
+
+
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     target: cst.CSTNode | None = None
     kind = ""

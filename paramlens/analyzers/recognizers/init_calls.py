@@ -10,6 +10,10 @@ from paramlens.analyzers.context import RecognitionContext
 from paramlens.analyzers.findings import INIT, Finding
 
 
+# the node types this recognizer looks at (the walker dispatches on them)
+NODE_TYPES = (cst.Call,)
+
+
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if not isinstance(node, cst.Call):
         return []

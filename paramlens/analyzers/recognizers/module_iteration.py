@@ -21,6 +21,10 @@ ITERATORS = {
 }
 
 
+# the node types this recognizer looks at (the walker dispatches on them)
+NODE_TYPES = (cst.Call,)
+
+
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
         return []

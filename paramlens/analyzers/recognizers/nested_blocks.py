@@ -10,6 +10,10 @@ from paramlens.analyzers.context import RecognitionContext
 from paramlens.analyzers.findings import METHOD, VALUE, Finding
 
 
+# the node types this recognizer looks at (the walker dispatches on them)
+NODE_TYPES = (cst.Call, cst.Return)
+
+
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
             node.func.attr.value in {"add_module", "register_module"}:

@@ -9,6 +9,10 @@ from paramlens.analyzers.context import RecognitionContext
 from paramlens.analyzers.findings import NONE, VALUE, Finding
 
 
+# the node types this recognizer looks at (the walker dispatches on them)
+NODE_TYPES = (cst.Call,)
+
+
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if not (isinstance(node, cst.Call) and "builtins.print" in ctx.qualnames(node.func)):
         return []

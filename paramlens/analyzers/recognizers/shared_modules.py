@@ -14,6 +14,10 @@ from paramlens.analyzers.findings import NONE, Finding
 CONTAINERS = {"Sequential", "ModuleList"}
 
 
+# the node types this recognizer looks at (the walker dispatches on them)
+NODE_TYPES = (cst.Call,)
+
+
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if not isinstance(node, cst.Call) or ctx.is_module_constructor(node.func) not in CONTAINERS:
         return []

@@ -13,6 +13,10 @@ def _is_state_dict_call(node: cst.CSTNode) -> bool:
             and node.func.attr.value == "state_dict")
 
 
+# the node types this recognizer looks at (the walker dispatches on them)
+NODE_TYPES = (cst.Call, cst.Subscript)
+
+
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if ctx.in_target(node):
         return []

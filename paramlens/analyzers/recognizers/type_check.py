@@ -9,6 +9,10 @@ from paramlens.analyzers.context import RecognitionContext
 from paramlens.analyzers.findings import NONE, Finding
 
 
+# the node types this recognizer looks at (the walker dispatches on them)
+NODE_TYPES = (cst.Comparison,)
+
+
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if not isinstance(node, cst.Comparison) or len(node.comparisons) != 1:
         return []

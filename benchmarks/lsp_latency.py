@@ -1,0 +1,216 @@
+"""Language-server latency, measured by one LSP client over stdio, with peers measured in the same run.
+
+- hover latency (p50/p95 over a few hundred hovers on parameter sites) of `paramlens serve`, next to
+  jedi-language-server hovering the same positions of the same file;
+- edit-to-diagnostics latency (an edit that changes a layer size, until diagnostics for that version arrive);
+- cold start: process start to first diagnostics, next to `python -c "import torch"` (the floor).
+
+Files: the seed example and a generated 5,000-line model file. Prints a table and writes JSON.
+
+    .venv/bin/pip install jedi-language-server   # the peer (optional; skipped when absent)
+    .venv/bin/python benchmarks/lsp_latency.py [--hovers 300] [--edits 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lsprotocol import types as lsp
+from pygls.lsp.client import LanguageClient
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "examples" / "parameter_management.py"
+
+
+def generated_model(lines: int = 5000) -> str:
+    """A long but ordinary model file: many blocks built by functions, initialised, inspected."""
+    parts = ["import torch", "from torch import nn", "", ""]
+    index = 0
+    while sum(p.count("\n") + 1 for p in parts) < lines:
+        width = 4 + index % 13
+        parts += [
+            f"def block_{index}():",
+            f"    return nn.Sequential(nn.Linear({width}, {width * 2}), nn.ReLU(), nn.Linear({width * 2}, {width}))",
+            "",
+            "",
+            f"def init_{index}(m):",
+            "    if isinstance(m, nn.Linear):",
+            "        nn.init.xavier_uniform_(m.weight)",
+            "        nn.init.zeros_(m.bias)",
+            "",
+            "",
+            f"net_{index} = block_{index}()",
+            f"net_{index}.apply(init_{index})",
+            f"print(*[(name, p.shape) for name, p in net_{index}.named_parameters()])",
+            f"net_{index}[0].weight.data[0, 0] = 1.0",
+            f"net_{index}.state_dict()['0.bias']",
+            "",
+        ]
+        index += 1
+    return "\n".join(parts) + "\n"
+
+
+def hover_positions(text: str, limit: int) -> list[lsp.Position]:
+    needles = ["named_parameters", "state_dict", ".apply(", "xavier_uniform_", "nn.Linear(", ".weight"]
+    positions = []
+    for number, line in enumerate(text.split("\n")):
+        for needle in needles:
+            column = line.find(needle)
+            if column >= 0:
+                positions.append(lsp.Position(number, column + 2))
+    step = max(1, len(positions) // limit)
+    return (positions[::step] * (1 + limit // max(1, len(positions))))[:limit]
+
+
+class Session:
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
+        self.client = LanguageClient("paramlens-bench", "1")
+        self.diagnostics: dict[str, asyncio.Event] = {}
+        self.versions: dict[str, int | None] = {}
+
+        @self.client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def published(params: lsp.PublishDiagnosticsParams) -> None:
+            self.versions[params.uri] = params.version
+            self.diagnostics.setdefault(params.uri, asyncio.Event()).set()
+
+        for method in ("paramlens/status", "window/logMessage", "$/progress"):
+            self.client.feature(method)(lambda params: None)
+        self.client.feature("window/workDoneProgress/create")(lambda params: None)
+        self.client.feature("workspace/configuration")(lambda params: [None for _ in params.items])
+
+    async def start(self) -> None:
+        await self.client.start_io(*self.command)
+        await self.client.initialize_async(lsp.InitializeParams(
+            capabilities=lsp.ClientCapabilities(), root_uri=ROOT.as_uri(),
+            initialization_options={"debounceMs": 0}))
+        self.client.initialized(lsp.InitializedParams())
+
+    async def open(self, uri: str, text: str) -> None:
+        self.diagnostics[uri] = asyncio.Event()
+        self.client.text_document_did_open(lsp.DidOpenTextDocumentParams(
+            lsp.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+
+    async def wait_diagnostics(self, uri: str, version: int, timeout: float = 120) -> None:
+        deadline = time.perf_counter() + timeout
+        while self.versions.get(uri) != version:
+            event = self.diagnostics.setdefault(uri, asyncio.Event())
+            event.clear()
+            await asyncio.wait_for(event.wait(), max(0.01, deadline - time.perf_counter()))
+
+    async def hover(self, uri: str, position: lsp.Position) -> float:
+        started = time.perf_counter()
+        await self.client.text_document_hover_async(lsp.HoverParams(lsp.TextDocumentIdentifier(uri), position))
+        return time.perf_counter() - started
+
+    async def stop(self) -> None:
+        try:
+            await asyncio.wait_for(self.client.shutdown_async(None), 10)
+            self.client.exit(None)
+        except Exception:
+            pass
+        await self.client.stop()
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def measure_file(name: str, path: Path, text: str, args: argparse.Namespace, results: dict) -> None:
+    uri = path.as_uri()
+    positions = hover_positions(text, args.hovers)
+    server = Session([sys.executable, "-m", "paramlens", "serve"])
+    started = time.perf_counter()
+    await server.start()
+    await server.open(uri, text)
+    await server.wait_diagnostics(uri, 1)
+    cold = time.perf_counter() - started
+    hovers = [await server.hover(uri, p) for p in positions]
+    edits = []
+    lines = text.split("\n")
+    target = next(i for i, line in enumerate(lines) if "nn.Linear(" in line)
+    for version in range(2, 2 + args.edits):
+        lines[target] = lines[target].replace("nn.Linear(", "nn.Linear(" if version % 2 else "nn.Linear( ", 1) \
+            if version % 2 else lines[target].replace("nn.Linear( ", "nn.Linear(", 1)
+        edited = "\n".join(lines) + f"\n# edit {version}\n"
+        begun = time.perf_counter()
+        server.client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+            lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            [lsp.TextDocumentContentChangeWholeDocument(text=edited)]))
+        await server.wait_diagnostics(uri, version)
+        edits.append(time.perf_counter() - begun)
+    await server.stop()
+    entry = {"cold_start_to_diagnostics": cold, "hover_p50": percentile(hovers, 0.5),
+             "hover_p95": percentile(hovers, 0.95), "hovers": len(hovers),
+             "edit_to_diagnostics_median": statistics.median(edits), "edits": len(edits)}
+    jedi = shutil.which("jedi-language-server") or str(Path(sys.executable).parent / "jedi-language-server")
+    if Path(jedi).exists():
+        peer = Session([jedi])
+        await peer.start()
+        await peer.open(uri, text)
+        await asyncio.sleep(1.0)
+        await peer.hover(uri, positions[0])  # let jedi parse the file once
+        peer_hovers = [await peer.hover(uri, p) for p in positions]
+        await peer.stop()
+        entry.update({"jedi_hover_p50": percentile(peer_hovers, 0.5), "jedi_hover_p95": percentile(peer_hovers, 0.95)})
+    results[name] = entry
+
+
+def import_torch_seconds(repeat: int = 3) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import torch"], check=True)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    results: dict = {"import_torch_seconds": import_torch_seconds()}
+    await measure_file("seed example", SEED, SEED.read_text(), args, results)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "generated_model.py"
+        text = generated_model(args.lines)
+        path.write_text(text)
+        await measure_file(f"generated {text.count(chr(10))}-line model", path, text, args, results)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hovers", type=int, default=300)
+    parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument("--lines", type=int, default=5000)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lsp_latency.json"))
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args))
+    floor = results["import_torch_seconds"]
+    print(f"python -c 'import torch': {floor * 1000:.0f} ms (cold-start floor)")
+    header = f"{'file':<28} {'cold→diag ms':>12} {'hover p50':>10} {'hover p95':>10} {'jedi p50':>9} {'jedi p95':>9} " \
+             f"{'edit→diag med':>14}"
+    print(header)
+    for name, entry in results.items():
+        if not isinstance(entry, dict):
+            continue
+        print(f"{name:<28} {entry['cold_start_to_diagnostics'] * 1000:>12.0f} {entry['hover_p50'] * 1000:>10.2f} "
+              f"{entry['hover_p95'] * 1000:>10.2f} {entry.get('jedi_hover_p50', float('nan')) * 1000:>9.2f} "
+              f"{entry.get('jedi_hover_p95', float('nan')) * 1000:>9.2f} "
+              f"{entry['edit_to_diagnostics_median'] * 1000:>14.0f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
