@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=["text", "json"], default="text")
     check.add_argument("--explanations", action="store_true", help="text format: print every explanation too")
     common(check)
+    rules = commands.add_parser("rules", help="list the diagnostics ParamLens reports")
+    rules.add_argument("--locale", default=None)
+    rule = commands.add_parser("rule", help="explain one rule, e.g. `paramlens rule PL101`")
+    rule.add_argument("code")
+    rule.add_argument("--locale", default=None)
     serve = commands.add_parser("serve", help="run the language server (LSP over stdio)")
     serve.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio (for debugging)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -147,6 +152,22 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rules(args: argparse.Namespace) -> int:
+    from paramlens.explain.rules import RULES, rule_page
+
+    locale = normalize_locale(args.locale or _default_locale())
+    if args.command == "rules":
+        for rule in RULES:
+            print(f"{rule.code}  {rule.name:<20} {rule.severity:<12} {tr(locale, rule.summary_en, rule.summary_zh)}")
+        return 0
+    page = rule_page(args.code, locale)
+    if page is None:
+        known = ", ".join(r.code for r in RULES)
+        raise UsageError(f"{args.code}: no such rule (known: {known})")
+    print(page)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
@@ -156,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command in {"rules", "rule"}:
+            return _rules(args)
         if args.command == "serve":
             from paramlens.server.server import main as serve
 

@@ -11,10 +11,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import shape
 from paramlens.explain.i18n import tr
 from paramlens.report import Diagnostic, Fix
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: str
+    summary_en: str
+    summary_zh: str
+
+
+RULES = [
+    Rule("PL000", "syntax-error", "error", "the file does not parse", "文件无法解析"),
+    Rule("PL101", "constant-init", "warning", "a weight matrix set to one constant: its units stay identical",
+         "权重矩阵被设为同一个常数：各单元始终相同"),
+    Rule("PL102", "exact-type-check", "warning", "`type(m) == nn.X` misses subclasses and lazy modules",
+         "`type(m) == nn.X` 不匹配子类和惰性模块"),
+    Rule("PL103", "data-write", "information", "in-place write through `.data`, invisible to autograd",
+         "通过 `.data` 原地写入，autograd 不可见"),
+    Rule("PL104", "grad-compared-none", "warning", "`p.grad == None` instead of `is None`",
+         "用 `p.grad == None` 而不是 `is None`"),
+    Rule("PL201", "shared-parameters", "information", "parameters shared between several places",
+         "参数在多个位置之间共享"),
+    Rule("PL900", "statement-raised", "error", "a top-level statement raised when the file ran",
+         "运行文件时某条顶层语句抛出异常"),
+    Rule("PL901", "execution-stopped", "error", "the run stopped: time limit, memory limit or a crash",
+         "运行被停止：超时、超出内存或崩溃"),
+]
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "rules"
+
+
+def rule_page(code: str, locale: str) -> str | None:
+    """The rule's page from docs/rules/, in the requested language (each page has English, `---`, Chinese)."""
+    page = DOCS / f"{code.upper()}.md"
+    if not page.exists():
+        return None
+    english, _, chinese = page.read_text(encoding="utf-8").partition("\n---\n")
+    return (chinese if locale == "zh-CN" and chinese.strip() else english).strip()
 
 
 def check_all(ctx: ExplainContext) -> list[Diagnostic]:
