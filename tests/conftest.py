@@ -87,7 +87,10 @@ def seed_oracle_requests(source: str) -> dict:
             "sum(p.numel() for p in net.parameters())"],
         L("net.state_dict()['2.bias'].data"): ["net.state_dict()", "net.state_dict()['2.bias'].data"],
         L("rgnet = nn.Sequential(block2(), nn.Linear(4, 1))"): [
-            "[n for n, _ in rgnet[0].named_children()]", "sum(p.numel() for p in rgnet.parameters())"],
+            "[n for n, _ in rgnet[0].named_children()]", "sum(p.numel() for p in rgnet.parameters())",
+            "sum(p.numel() for p in rgnet[0].parameters())", "[sum(p.numel() for p in b.parameters()) for b in rgnet[0]]",
+            "[[n, list(p.shape)] for n, p in rgnet[0].named_parameters()]",
+            "[[n, list(p.shape)] for n, p in rgnet[0][0].named_parameters()]"],
         L("print(rgnet)"): ["sum(p.numel() for p in rgnet.parameters())", "[n for n, p in rgnet.named_parameters()]"],
         apply_normal: ["apply_order(net)", "{n: p for n, p in net.named_parameters()}"],
         L("net[0].weight.data[0], net[0].bias.data[0]", 1): ["(net[0].weight.data[0], net[0].bias.data[0])"],
@@ -112,7 +115,40 @@ def seed_oracle_requests(source: str) -> dict:
         apply_my_init: ["{n: p for n, p in net.named_parameters()}"],
         L("net[2].weight.data[0, 0] = 100"): ["net[2].weight"],
     }
+    for line, expressions in seed_read_expressions(source).items():
+        capture.setdefault(line, [])
+        capture[line] = capture[line] + [e for e in expressions if e not in capture[line]]
     return {"capture": capture, "before": before}
+
+
+def seed_read_expressions(source: str) -> dict[int, list[str]]:
+    """Every attribute or subscript read (`net[2].bias`, `net[0].weight.data[0]`, ...) inside the top-level
+    expression statements of `source`, by statement line: pure reads, so the oracle can evaluate them again right
+    after the statement and get the values the statement saw."""
+    import ast
+
+    found: dict[int, list[str]] = {}
+
+    class Reads(ast.NodeVisitor):
+        def __init__(self, line: int) -> None:
+            self.line = line
+
+        def visit_ListComp(self, node):  # comprehension variables do not exist at top level
+            return None
+
+        visit_GeneratorExp = visit_SetComp = visit_DictComp = visit_Lambda = visit_ListComp
+
+        def generic_visit(self, node):
+            if isinstance(node, (ast.Attribute, ast.Subscript)) and node.lineno == node.end_lineno:
+                text = ast.get_source_segment(source, node)
+                if text and text not in found.setdefault(self.line, []):
+                    found[self.line].append(text)
+            super().generic_visit(node)
+
+    for statement in ast.parse(source).body:
+        if isinstance(statement, ast.Expr):
+            Reads(statement.lineno).visit(statement)
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,12 @@ import libcst as cst
 from paramlens.report import Span
 
 # How the instrumenter observes a finding at run time (see paramlens/sandbox/runtime.py for each probe):
-VALUE = "value"      # __pl_v(id, expr): the value of an expression, when it is evaluated
-METHOD = "method"    # __pl_m(id, obj, "name", ...): a method call whose result may be a generator
-CALL = "call"        # __pl_c(id, f, ...): a call that may be a module's forward
-APPLY = "apply"      # __pl_a(id, obj, fn): Module.apply with every visit recorded
-INIT = "init"        # __pl_i(id, f, ...): an nn.init function with before/after statistics
-WATCH = "watch"      # __pl_w(id, phase, lambda: param) around a statement that edits a parameter in place
+VALUE = "value"      # __pl_v__(id, expr): the value of an expression, when it is evaluated
+METHOD = "method"    # __pl_m__(id, obj, "name", ...): a method call whose result may be a generator
+CALL = "call"        # __pl_c__(id, f, ...): a call that may be a module's forward
+APPLY = "apply"      # __pl_a__(id, obj, fn): Module.apply with every visit recorded
+INIT = "init"        # __pl_i__(id, f, ...): an nn.init function with before/after statistics
+WATCH = "watch"      # __pl_w__(id, phase, lambda: param) around a statement that edits a parameter in place
 NONE = None          # static only
 
 

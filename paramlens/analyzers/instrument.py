@@ -3,12 +3,12 @@ one unit per top-level statement, every line number unchanged (so tracebacks and
 lines).
 
 Probe calls (implemented in paramlens/sandbox/runtime.py):
-  __pl_v(id, expr)                      value of an expression
-  __pl_m(id, obj, "method", *a, **k)    method call, generator results materialised once
-  __pl_c(id, f, *a, **k)                a call that may be a module forward
-  __pl_a(id, obj, fn)                   Module.apply with every visit recorded
-  __pl_i(id, f, *a, **k)                an nn.init call with before/after statistics
-  __pl_w(id, phase, lambda: param)      snapshot around an in-place edit (0 before, 1 after)
+  __pl_v__(id, expr)                      value of an expression
+  __pl_m__(id, obj, "method", *a, **k)    method call, generator results materialised once
+  __pl_c__(id, f, *a, **k)                a call that may be a module forward
+  __pl_a__(id, obj, fn)                   Module.apply with every visit recorded
+  __pl_i__(id, f, *a, **k)                an nn.init call with before/after statistics
+  __pl_w__(id, phase, lambda: param)      snapshot around an in-place edit (0 before, 1 after)
 """
 
 from __future__ import annotations
@@ -78,29 +78,29 @@ class _Instrumenter(cst.CSTTransformer):
         probe = finding.probe
         ident = _int(finding.id)
         if probe == F.VALUE:
-            return cst.Call(func=cst.Name("__pl_v"), args=[_arg(ident), _arg(_protect(updated_node))])
+            return cst.Call(func=cst.Name("__pl_v__"), args=[_arg(ident), _arg(_protect(updated_node))])
         if probe == F.METHOD:
             func = updated_node.func
-            return cst.Call(func=cst.Name("__pl_m"),
+            return cst.Call(func=cst.Name("__pl_m__"),
                             args=[_arg(ident), _arg(_protect(func.value)),
                                   _arg(cst.SimpleString(repr(func.attr.value))), *updated_node.args],
                             lpar=updated_node.lpar, rpar=updated_node.rpar)
         if probe == F.CALL:
-            return cst.Call(func=cst.Name("__pl_c"), args=[_arg(ident), _arg(updated_node.func), *updated_node.args],
+            return cst.Call(func=cst.Name("__pl_c__"), args=[_arg(ident), _arg(updated_node.func), *updated_node.args],
                             lpar=updated_node.lpar, rpar=updated_node.rpar)
         if probe == F.APPLY:
-            return cst.Call(func=cst.Name("__pl_a"),
+            return cst.Call(func=cst.Name("__pl_a__"),
                             args=[_arg(ident), _arg(_protect(updated_node.func.value)), *updated_node.args],
                             lpar=updated_node.lpar, rpar=updated_node.rpar)
         if probe == F.INIT:
-            return cst.Call(func=cst.Name("__pl_i"), args=[_arg(ident), _arg(updated_node.func), *updated_node.args],
+            return cst.Call(func=cst.Name("__pl_i__"), args=[_arg(ident), _arg(updated_node.func), *updated_node.args],
                             lpar=updated_node.lpar, rpar=updated_node.rpar)
         if probe == F.WATCH:
             watched = cst.parse_expression(finding.watch_text or "None")
             thunk = cst.Lambda(params=cst.Parameters(), body=watched)
 
             def watch(phase: int) -> cst.Expr:
-                return cst.Expr(cst.Call(func=cst.Name("__pl_w"), args=[_arg(ident), _arg(_int(phase)), _arg(thunk)]))
+                return cst.Expr(cst.Call(func=cst.Name("__pl_w__"), args=[_arg(ident), _arg(_int(phase)), _arg(thunk)]))
 
             return cst.FlattenSentinel([watch(0), updated_node, watch(1)])
         return updated_node

@@ -38,9 +38,27 @@ def parse_source(text: str) -> ParsedSource:
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        raise SourceSyntaxError(error.message, max(error.raw_line, 1), max(error.raw_column + 1, 1)) from None
+        python = _python_error(text)
+        if python is not None:
+            message, line, column = python
+        else:
+            message, line, column = error.message, error.raw_line, error.raw_column + 1
+        raise SourceSyntaxError(message, max(line, 1), max(column, 1)) from None
     # unsafe_skip_copy: the recognizers and the instrumenter must see the very same node objects.
     return ParsedSource(text=text, wrapper=MetadataWrapper(module, unsafe_skip_copy=True))
+
+
+def _python_error(text: str) -> tuple[str, int, int] | None:
+    """Python's own parser words the error as Python users know it and points at the right line more often than
+    libcst (which can land a line late); `compile` only parses, it runs nothing."""
+    try:
+        compile(text, "<paramlens>", "exec", dont_inherit=True)
+    except SyntaxError as error:
+        if error.lineno:
+            return error.msg, error.lineno, error.offset or 1
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return None
 
 
 def span_of(code_range: CodeRange) -> Span:

@@ -311,8 +311,8 @@ def install(recorder: Recorder, namespace: dict) -> None:
                  "tensor": tensor_summary(tensor, recorder.owners)}
         recorder.record(probe_id, event)
 
-    namespace.update({"__pl_v": value_probe, "__pl_m": method_probe, "__pl_c": call_probe,
-                      "__pl_a": apply_probe, "__pl_i": init_probe, "__pl_w": watch_probe})
+    namespace.update({"__pl_v__": value_probe, "__pl_m__": method_probe, "__pl_c__": call_probe,
+                      "__pl_a__": apply_probe, "__pl_i__": init_probe, "__pl_w__": watch_probe})
 
 
 def _brief_value(value: Any) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                                 "not match subclasses; `isinstance(m, nn.Linear)` does).",
                         f"**`{fn}` 没有修改任何参数。**请检查它的条件（例如 `type(m) == nn.Linear` 不匹配子类，"
                         "`isinstance(m, nn.Linear)` 可以）。"))
-    if any((c.get("after") or {}).get("all_equal") and (c.get("numel") or 0) > 1 and c["name"] == "weight"
+    if any((c.get("after") or {}).get("all_equal") and len(c.get("shape") or []) >= 2 and c["shape"][0] >= 2
            for v in changed_visits for c in v["changed"]):
         parts.append(tr(locale, *SYMMETRY))
     parts.append(output_block(locale, record.get("output")))
@@ -141,8 +141,9 @@ def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, 
     total = ctx.count(finding)
     parts = [title, tr(locale, f"Called {times(locale, total)} during the run:", f"运行期间共调用 {total} 次："),
              table(header, rows), calls_note(locale, total, len(records))]
-    if name == "constant_" and any((r.get("after") or {}).get("all_equal") and len(r.get("shape") or []) >= 2
-                                   for r in records):
+    if name in {"constant_", "ones_", "zeros_"} and any(
+            (r.get("after") or {}).get("all_equal") and len(r.get("shape") or []) >= 2 and r["shape"][0] >= 2
+            for r in records):
         parts.append(tr(locale, *SYMMETRY))
     if name.startswith("xavier"):
         parts.append(tr(locale, "Xavier (Glorot) initialisation scales the range by the layer's fan-in and fan-out so "

@@ -8,7 +8,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import block, code, count, join, num, shape, shape_product, table
+from paramlens.explain.fmt import block, code, count, join, num, output_block, shape, shape_product, table
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.common import (
     times,
@@ -260,7 +260,12 @@ def explain_print_module(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     if names:
         shown = ", ".join(code(n) for n in names[:6]) + (" …" if len(names) > 6 else "")
         parts.append(tr(locale, f"Parameter names ({len(names)}): {shown}", f"参数名（共 {len(names)} 个）：{shown}"))
-    return join(*parts), module_facts(module)
+    facts = module_facts(module)
+    status = ctx.statement_status(finding.span.line)
+    if status and status.get("output"):
+        parts.append(output_block(locale, status["output"]))
+        facts["output"] = status["output"]
+    return join(*parts), facts
 
 
 def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:

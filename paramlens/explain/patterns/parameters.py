@@ -233,8 +233,12 @@ def explain_print_output(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     status = ctx.statement_status(finding.span.line)
     if not status or not status.get("output"):
         return None
-    unit = ctx.unit_at(finding.span.line)
-    if unit is None or unit.line != finding.span.line:
-        return None
+    for other in ctx.findings:
+        if other.pattern == "print_module" and other.span == finding.span and \
+                any(r.get("kind") == "module" for r in ctx.records(other)):
+            return None  # the module-tree explanation of the same call shows this output too
     output = status["output"]
-    return join(heading(site_code(finding)), output_block(ctx.locale, output)), {"output": output}
+    unit = ctx.unit_at(finding.span.line)
+    whole = unit is not None and (unit.line != finding.span.line or unit.end_line != finding.span.end_line)
+    note = tr(ctx.locale, "_Everything the enclosing statement printed:_", "_外层语句打印的全部内容：_") if whole else ""
+    return join(heading(site_code(finding)), note, output_block(ctx.locale, output)), {"output": output}

@@ -1,0 +1,376 @@
+"""Bad input and misbehaving code: usage errors exit 2 with a clear message, code that raises, loops forever, eats
+memory or kills its process is reported as a diagnostic (never a traceback), and the statements ParamLens must not
+run (training, `if __name__ == "__main__":`) are skipped and really not run."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import run_cli_in
+from helpers import codes_at, find_explanations, line_of
+from oracle import run_oracle
+
+RAISES = """import torch
+from torch import nn
+net = nn.Linear(4, 8)
+y = net(torch.rand(2, 3))
+z = y + 1
+print(net.weight.shape)
+"""
+
+LOOPS = """import torch
+from torch import nn
+net = nn.Linear(4, 8)
+print(net.weight.shape)
+while True:
+    pass
+print(net.bias.shape)
+"""
+
+ALLOCATES = """import torch
+from torch import nn
+net = nn.Linear(2, 3)
+x = torch.empty(10**11)
+print(net.bias.shape)
+"""
+
+EXITS = """import torch
+from torch import nn
+net = nn.Linear(2, 3)
+print(net.weight.shape)
+import os; os._exit(0)
+print(net.bias.shape)
+"""
+
+SEGFAULTS = """import torch
+from torch import nn
+net = nn.Linear(2, 3)
+print(net.weight.shape)
+import ctypes; ctypes.string_at(0)
+print(net.bias.shape)
+"""
+
+TRAINS = """import torch
+from torch import nn
+
+model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+X = torch.rand(5, 3)
+for epoch in range(3):
+    loss = model(X).sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    trained = nn.Linear(7, 7)
+print(model[0].weight.grad is None)
+
+if __name__ == "__main__":
+    print("MAIN BLOCK RAN")
+    extra = nn.Linear(5, 6)
+
+print(model[0].weight)
+"""
+
+SYNTAX_AT_END = "net = nn.Sequential(\n"
+SYNTAX_IN_MIDDLE = "import torch\nfrom torch import nn\nnet = nn.Linear(2, 3)\nx = = 2\nprint(2)\n"
+
+
+def _stop_and_after(source: str, statement: str) -> list[int]:
+    """The line of `statement` and of every top-level statement after it (what a run stopped there never ran)."""
+    import ast
+
+    stop = line_of(source, statement)
+    return [node.lineno for node in ast.parse(source).body if node.lineno >= stop]
+
+
+SCENARIOS = {
+    # name: (file name, source, extra CLI args, oracle keyword arguments or None)
+    "raises": ("raises.py", RAISES, [], {}),
+    "loops": ("loops.py", LOOPS, ["--timeout", "5"], {"skip_lines": _stop_and_after(LOOPS, "while True:")}),
+    "allocates": ("allocates.py", ALLOCATES, ["--memory-mb", "512"],
+                  {"skip_lines": [line_of(ALLOCATES, "x = torch.empty(10**11)")]}),
+    "exits": ("exits.py", EXITS, [], {"skip_lines": _stop_and_after(EXITS, "import os; os._exit(0)")}),
+    "segfaults": ("segfaults.py", SEGFAULTS, [], {"skip_lines": _stop_and_after(SEGFAULTS, "import ctypes;")}),
+    "trains": ("trains.py", TRAINS, [], {"skip_lines": [line_of(TRAINS, "for epoch in range(3):"),
+                                                        line_of(TRAINS, 'if __name__ == "__main__":')]}),
+    "trains_unskipped": (None, TRAINS, None, {"name": "__main__"}),
+    "syntax_end": ("syntax_end.py", SYNTAX_AT_END, [], None),
+    "syntax_middle": ("syntax_middle.py", SYNTAX_IN_MIDDLE, [], None),
+    "empty": ("empty.py", "", [], None),
+    "no_torch": ("no_torch.py", "print(1)\n", [], None),
+}
+
+
+class Run:
+    def __init__(self, code, out, err, oracle):
+        self.code, self.out, self.err, self.oracle = code, out, err, oracle
+        self.json = json.loads(out) if out.strip().startswith("{") else None
+
+    @property
+    def report(self):
+        assert self.json is not None, f"no JSON on stdout (exit {self.code}): {self.out[:500]} {self.err[-2000:]}"
+        return self.json["files"][0]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every scenario analysed once by the CLI (`check --format json`) and, where it makes sense, by the oracle;
+    run two at a time."""
+    directory = tmp_path_factory.mktemp("bad_input")
+
+    def cli(name):
+        filename, source, args, _ = SCENARIOS[name]
+        if filename is None:
+            return None
+        (directory / filename).write_text(source, encoding="utf-8")
+        return run_cli_in(directory, "check", "--format", "json", "--locale", "en", *args, filename)
+
+    def oracle(name):
+        filename, source, _, kwargs = SCENARIOS[name]
+        if kwargs is None:
+            return None
+        return run_oracle(source, str(directory / (filename or "oracle.py")), **kwargs)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        cli_futures = {name: pool.submit(cli, name) for name in SCENARIOS}
+        oracle_futures = {name: pool.submit(oracle, name) for name in SCENARIOS}
+        results = {}
+        for name in SCENARIOS:
+            outcome = cli_futures[name].result()
+            code, out, err = outcome if outcome else (None, "", "")
+            results[name] = Run(code, out, err, oracle_futures[name].result())
+    return results
+
+
+def _no_traceback(run):
+    assert "Traceback" not in run.err, run.err[-3000:]
+    assert "Traceback" not in run.out
+
+
+# -- usage errors ---------------------------------------------------------------------------------------------------
+
+def test_missing_file_is_usage_error(run_cli, tmp_path):
+    missing = tmp_path / "does_not_exist.py"
+    code, out, err = run_cli("check", "--format", "json", str(missing))
+    assert code == 2
+    assert str(missing) in err and "no such file" in err
+    assert "Traceback" not in err
+    assert out == ""
+
+
+def test_non_utf8_file_is_usage_error(run_cli, tmp_path):
+    path = tmp_path / "latin.py"
+    path.write_bytes(b"\xff\xfe x = 1")
+    code, out, err = run_cli("check", "--format", "json", str(path))
+    assert code == 2
+    assert "UTF-8" in err and str(path) in err
+    assert "Traceback" not in err
+    assert out == ""
+
+
+def test_directory_without_python_files_is_usage_error(run_cli, tmp_path):
+    code, out, err = run_cli("check", str(tmp_path))
+    assert code == 2
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("position", ["foo.py:abc", "foo.py", "foo.py:1:x", "examples/parameter_management.py:0:1"])
+def test_explain_bad_position_is_usage_error(run_cli, position):
+    code, out, err = run_cli("explain", position)
+    assert code == 2
+    assert "FILE:LINE:COL" in err or "1-based" in err
+    assert "Traceback" not in err
+
+
+def test_explain_missing_file_is_usage_error(run_cli, tmp_path):
+    code, out, err = run_cli("explain", f"{tmp_path / 'nope.py'}:1:1")
+    assert code == 2
+    assert "no such file" in err
+    assert "Traceback" not in err
+
+
+# -- files with nothing to run --------------------------------------------------------------------------------------
+
+def test_empty_file(runs):
+    run = runs["empty"]
+    assert run.code == 0
+    _no_traceback(run)
+    assert run.report["modules"] == []
+    assert run.report["diagnostics"] == []
+
+
+def test_file_without_torch_is_not_run(runs):
+    run = runs["no_torch"]
+    assert run.code == 0
+    _no_traceback(run)
+    assert run.report["execution"]["status"] == "skipped"
+    assert run.report["modules"] == []
+
+
+# -- syntax errors --------------------------------------------------------------------------------------------------
+
+def _python_syntax_error(source):
+    with pytest.raises(SyntaxError) as error:
+        compile(source, "x.py", "exec")
+    return error.value
+
+
+def test_syntax_error_is_pl000(runs):
+    run = runs["syntax_end"]
+    assert run.code == 1
+    _no_traceback(run)
+    diagnostics = run.report["diagnostics"]
+    assert [(d["code"], d["severity"]) for d in diagnostics] == [("PL000", "error")]
+    assert diagnostics[0]["line"] == _python_syntax_error(SYNTAX_AT_END).lineno
+    assert run.report["modules"] == []
+
+
+def test_syntax_error_in_the_middle_is_pl000(runs):
+    run = runs["syntax_middle"]
+    assert run.code == 1
+    _no_traceback(run)
+    assert [(d["code"], d["severity"]) for d in run.report["diagnostics"]] == [("PL000", "error")]
+
+
+def test_syntax_error_position_matches_python(runs):
+    run = runs["syntax_middle"]
+    expected = _python_syntax_error(SYNTAX_IN_MIDDLE)
+    diagnostic = run.report["diagnostics"][0]
+    assert diagnostic["line"] == expected.lineno
+    assert diagnostic["line"] == line_of(SYNTAX_IN_MIDDLE, "x = = 2")
+
+
+# -- a statement that raises ----------------------------------------------------------------------------------------
+
+def test_raising_statement_is_pl900_and_later_statements_run(runs):
+    run = runs["raises"]
+    oracle = run.oracle
+    raising = line_of(RAISES, "y = net(torch.rand(2, 3))")
+    follow_on = line_of(RAISES, "z = y + 1")
+    printing = line_of(RAISES, "print(net.weight.shape)")
+    # plain Python: the forward raises, `z = y + 1` raises NameError only because of it, the print runs
+    assert oracle.statement(raising)["status"] == "error"
+    assert oracle.statement(follow_on)["error"]["type"] == "NameError"
+    assert oracle.statement(printing)["status"] == "ok"
+
+    assert run.code == 1
+    _no_traceback(run)
+    report = run.report
+    assert report["execution"]["status"] == "partial"
+    assert codes_at(report, raising) == ["PL900"]
+    pl900 = next(d for d in report["diagnostics"] if d["code"] == "PL900")
+    assert pl900["severity"] == "error"
+    assert oracle.statement(raising)["error"]["type"] in pl900["message"]
+    assert codes_at(report, follow_on) == []
+    assert [d["code"] for d in report["diagnostics"]] == ["PL900"]
+    printed = find_explanations(report, "print_output", printing)
+    assert [e["facts"]["output"] for e in printed] == [oracle.statement(printing)["output"]]
+    assert [{k: v for k, v in m.items() if k != "line"} for m in report["modules"]] == oracle.modules
+
+
+# -- runs that stop early -------------------------------------------------------------------------------------------
+
+def test_timeout(runs):
+    run = runs["loops"]
+    oracle = run.oracle
+    assert run.code == 1
+    _no_traceback(run)
+    report = run.report
+    assert report["execution"]["status"] == "timeout"
+    loop = line_of(LOOPS, "while True:")
+    assert codes_at(report, loop) == ["PL901"]
+    assert all(d["severity"] == "error" for d in report["diagnostics"] if d["code"] == "PL901")
+    # what ran before the loop is still explained, with torch's values
+    built = line_of(LOOPS, "net = nn.Linear(4, 8)")
+    module = find_explanations(report, "module", built)
+    assert module and module[0]["facts"]["param_count"] == oracle.module("net")["param_count"]
+    printing = line_of(LOOPS, "print(net.weight.shape)")
+    printed = find_explanations(report, "print_output", printing)
+    assert [e["facts"]["output"] for e in printed] == [oracle.statement(printing)["output"]]
+    # and what came after it never ran
+    after = line_of(LOOPS, "print(net.bias.shape)")
+    assert not find_explanations(report, "print_output", after)
+
+
+def test_memory_limit(runs):
+    run = runs["allocates"]
+    oracle = run.oracle
+    assert run.code == 1
+    _no_traceback(run)
+    report = run.report
+    allocation = line_of(ALLOCATES, "x = torch.empty(10**11)")
+    assert codes_at(report, allocation) in (["PL900"], ["PL901"])
+    diagnostic = next(d for d in report["diagnostics"] if d["line"] == allocation)
+    assert diagnostic["severity"] == "error"
+    assert "memory" in diagnostic["message"] and "--memory-mb" in diagnostic["message"]
+    assert report["execution"]["status"] == "memory"
+    assert str(allocation) in report["execution"]["message"]
+    # only that statement failed: like a notebook cell, the next one still ran
+    printing = line_of(ALLOCATES, "print(net.bias.shape)")
+    printed = find_explanations(report, "print_output", printing)
+    assert [e["facts"]["output"] for e in printed] == [oracle.statement(printing)["output"]]
+    assert [{k: v for k, v in m.items() if k != "line"} for m in report["modules"]] == oracle.modules
+
+
+@pytest.mark.parametrize("name,statement", [("exits", "import os; os._exit(0)"),
+                                            ("segfaults", "import ctypes; ctypes.string_at(0)")])
+def test_process_dies(runs, name, statement):
+    run = runs[name]
+    source = SCENARIOS[name][1]
+    assert run.code == 1
+    _no_traceback(run)
+    report = run.report
+    assert report["execution"]["status"] == "crashed"
+    assert codes_at(report, line_of(source, statement)) == ["PL901"]
+    printing = line_of(source, "print(net.weight.shape)")
+    printed = find_explanations(report, "print_output", printing)
+    assert [e["facts"]["output"] for e in printed] == [run.oracle.statement(printing)["output"]]
+    assert not find_explanations(report, "print_output", line_of(source, "print(net.bias.shape)"))
+
+
+@pytest.mark.parametrize("name", ["loops", "exits", "segfaults"])
+def test_modules_built_before_an_early_stop_are_reported(runs, name):
+    """The module table is the one at the statement where the run stopped (the oracle never runs that
+    statement nor anything after it)."""
+    run = runs[name]
+    assert [{k: v for k, v in m.items() if k != "line"} for m in run.report["modules"]] == run.oracle.modules
+
+
+# -- statements that must not run -----------------------------------------------------------------------------------
+
+def test_training_and_main_block_are_skipped(runs):
+    run = runs["trains"]
+    assert run.code == 0
+    _no_traceback(run)
+    execution = run.report["execution"]
+    loop = line_of(TRAINS, "for epoch in range(3):")
+    main = line_of(TRAINS, 'if __name__ == "__main__":')
+    assert [s["line"] for s in execution["skipped"]] == [loop, main]
+    reasons = {s["line"]: s["reason"] for s in execution["skipped"]}
+    assert "backward" in reasons[loop]
+    assert "__main__" in reasons[main]
+
+
+def test_skipped_statements_really_did_not_run(runs):
+    run = runs["trains"]
+    unskipped = runs["trains_unskipped"].oracle
+    report = run.report
+    # had they run, they would have created these modules and printed this line
+    assert {"trained", "extra"} <= {m["name"] for m in unskipped.modules}
+    assert "MAIN BLOCK RAN" in unskipped.statement(line_of(TRAINS, 'if __name__ == "__main__":'))["output"]
+    names = {m["name"] for m in report["modules"]}
+    assert "trained" not in names and "extra" not in names
+    assert not any("MAIN BLOCK RAN" in e["facts"].get("output", "") for e in find_explanations(report, "print_output"))
+    # the modules are exactly those of the program with the two statements left out
+    assert [{k: v for k, v in m.items() if k != "line"} for m in report["modules"]] == run.oracle.modules
+    # and the weights were not trained: the final print shows the untrained values
+    final = line_of(TRAINS, "print(model[0].weight)\n", 1)
+    printed = [e["facts"]["output"] for e in find_explanations(report, "print_output", final)]
+    assert printed == [run.oracle.statement(final)["output"]]
+    assert printed != [unskipped.statement(final)["output"]]
+    grad = line_of(TRAINS, "print(model[0].weight.grad is None)")
+    assert [e["facts"]["output"] for e in find_explanations(report, "print_output", grad)] == \
+        [run.oracle.statement(grad)["output"]]
