@@ -14,14 +14,21 @@ from paramlens.analyzers.instrument import InstrumentationError, Unit, instrumen
 from paramlens.analyzers.source import SourceSyntaxError, parse_source
 from paramlens.analyzers.walker import recognize_all
 from paramlens.explain import build_report_parts
+from paramlens.config import RuleConfig
 from paramlens.explain.diagnostics import execution_diagnostics, syntax_error_diagnostic
+from paramlens.explain.rules import EXPLAINS_RUNTIME_ERRORS
+from paramlens.explain.suppression import apply_rules_config
 from paramlens.explain.i18n import normalize_locale, tr
 from paramlens.explain.skips import skip_reason_text
 from paramlens.observations import Observations
-from paramlens.report import Execution, FileReport, ModuleInfo, ParameterInfo, BufferInfo, SkippedStatement
-from paramlens.sandbox.runner import Executor, RunLimits, RunRequest, RunResult, SubprocessExecutor
+from paramlens.report import (BufferInfo, Diagnostic, Execution, FileReport, ModuleInfo, ParameterInfo,
+                              SkippedStatement)
+from paramlens.sandbox.runner import DEFAULT_PARAM_BUDGET, Executor, RunLimits, RunRequest, RunResult, \
+    default_executor
 
-STATUS_FROM_RUN = {"timeout": "timeout", "memory": "memory", "crashed": "crashed", "blocked": "blocked"}
+STATUS_FROM_RUN = {"timeout": "timeout", "memory": "memory", "crashed": "crashed", "blocked": "blocked",
+                   "cancelled": "cancelled", "error": "error"}
+DEVICES = ("auto", "cpu", "meta")
 
 
 @dataclass
@@ -33,6 +40,11 @@ class AnalysisOptions:
     seed: int | None = 0
     python: str | None = None
     executor: Executor | None = field(default=None, repr=False)
+    # auto: run on the CPU unless the live parameters exceed param_budget, then redo the run on the meta device
+    device: str = "auto"
+    param_budget: int = DEFAULT_PARAM_BUDGET
+    # which rules to report and how severe (from [tool.paramlens]; front ends load it with config.load_config)
+    rules: RuleConfig = field(default_factory=RuleConfig)
 
 
 def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> FileReport:
@@ -60,10 +72,37 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
         execution = _execution_summary(run, units, observations, locale)
     explanations, diagnostics = build_report_parts(findings, units, observations, locale)
     if run is not None:
-        diagnostics = execution_diagnostics(run, units, observations, locale) + diagnostics
+        diagnostics = absorb_runtime_errors(execution_diagnostics(run, units, observations, locale), diagnostics,
+                                            units) + diagnostics
+    diagnostics = apply_rules_config(diagnostics, source, options.rules)
     diagnostics.sort(key=lambda d: (d.span.line, d.span.column, d.code))
     return FileReport(path=path, execution=execution, modules=[_module_info(m) for m in observations.modules],
                       explanations=explanations, diagnostics=diagnostics)
+
+
+def absorb_runtime_errors(runtime: list[Diagnostic], rules: list[Diagnostic], units: list[Unit]) -> list[Diagnostic]:
+    """A statement's PL900 is dropped when a rule already explains that failure at that statement (PL002's
+    shapes say more than `mat1 and mat2 shapes cannot be multiplied`)."""
+    explained = {d.span.line for d in rules if d.code in EXPLAINS_RUNTIME_ERRORS}
+    kept = []
+    for diagnostic in runtime:
+        if diagnostic.code == "PL900":
+            unit = next((u for u in units if u.line == diagnostic.span.line), None)
+            lines = range(unit.line, unit.end_line + 1) if unit else range(diagnostic.span.line, diagnostic.span.line + 1)
+            if any(line in explained for line in lines) or _explained_inside(diagnostic, explained):
+                continue
+        kept.append(diagnostic)
+    return kept
+
+
+def _explained_inside(diagnostic: Diagnostic, explained: set[int]) -> bool:
+    """The error was raised inside a function (`raised at line N`) that a rule points at."""
+    marker = "raised at line "
+    if marker not in diagnostic.message:
+        return False
+    tail = diagnostic.message.split(marker, 1)[1]
+    digits = "".join(ch for ch in tail[:8] if ch.isdigit())
+    return bool(digits) and int(digits) in explained
 
 
 def _mentions_torch(source: str) -> bool:
@@ -71,12 +110,20 @@ def _mentions_torch(source: str) -> bool:
 
 
 def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> RunResult:
-    executor = options.executor or SubprocessExecutor()
+    executor = options.executor or default_executor(options.python)
     request = RunRequest(path=path, units=[u.to_json() for u in units], seed=options.seed,
-                         limits=RunLimits(options.timeout_seconds, options.memory_mb))
+                         limits=RunLimits(options.timeout_seconds, options.memory_mb), device=options.device,
+                         param_budget=options.param_budget)
     if options.python:
         request.python = options.python
-    return executor.run(request)
+    run = executor.run(request)
+    if request.device == "auto" and run.over_budget is not None:
+        # too big to materialise: every shape, count and tie again, on the meta device, with no memory
+        over = run.over_budget
+        request.device = "meta"
+        run = executor.run(request)
+        run.events.insert(0, {"t": "budget", "params": over.get("params"), "budget": over.get("budget")})
+    return run
 
 
 def _execution_summary(run: RunResult, units: list[Unit], observations: Observations, locale: str) -> Execution:
@@ -88,16 +135,36 @@ def _execution_summary(run: RunResult, units: list[Unit], observations: Observat
     errors = [s["error"] for s in observations.statements.values() if s.get("status") == "error"]
     status = STATUS_FROM_RUN.get(run.status, "ok")
     message = run.message
+    blocked_lines = [units[i].line for i, s in sorted(observations.statements.items())
+                     if s.get("status") == "error" and s["error"].get("blocked")]
     memory_lines = [units[i].line for i, s in sorted(observations.statements.items())
                     if s.get("status") == "error" and s["error"].get("memory")]
     if run.status == "ok" and memory_lines:
         status = "memory"
         message = tr(locale, f"line {memory_lines[0]} needed more memory than the limit allows",
                      f"第 {memory_lines[0]} 行需要的内存超过了上限")
+    elif run.status == "ok" and blocked_lines:
+        status = "blocked"
+        message = tr(locale, f"the sandbox blocked an operation at line {blocked_lines[0]}; the rest still ran",
+                     f"沙箱在第 {blocked_lines[0]} 行阻止了一个操作；其余代码仍照常运行")
     elif run.status == "ok" and (errors or skipped):
         status = "partial"
-    return Execution(status=status, device="cpu", seconds=run.seconds, message=message,
-                     seed=observations.seed, skipped=skipped)
+    device = run.device
+    if device == "meta" and status in {"ok", "partial"}:
+        message = _meta_text(run, locale)
+    return Execution(status=status, device=device, seconds=run.seconds, message=message,
+                     seed=observations.seed, skipped=skipped, isolation=list(run.isolation))
+
+
+def _meta_text(run: RunResult, locale: str) -> str:
+    budget = next((e for e in run.events if e.get("t") == "budget"), None)
+    if budget is not None:
+        return tr(locale, f"built on the meta device: more than {budget['budget']:,} parameters (the budget) are too "
+                          "many to materialise; shapes, counts and ties are exact, values are not available",
+                  f"在 meta 设备上构建：参数超过预算 {budget['budget']:,} 个，无法实际分配；形状、数量和共享关系准确，"
+                  "但没有具体数值")
+    return tr(locale, "built on the meta device (--device meta): shapes, counts and ties are exact, values are not "
+                      "available", "在 meta 设备上构建（--device meta）：形状、数量和共享关系准确，但没有具体数值")
 
 
 def _dependent_text(statement: dict, locale: str) -> str:

@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--memory-mb", type=int, default=4096, metavar="MB",
                          help="memory the file's code may allocate (default 4096)")
         sub.add_argument("--seed", type=int, default=0, help="torch.manual_seed before running (default 0)")
+        sub.add_argument("--device", choices=["auto", "cpu", "meta"], default="auto",
+                         help="auto: CPU, or the meta device (shapes only) above --param-budget (default auto)")
+        sub.add_argument("--param-budget", type=int, default=50_000_000, metavar="N",
+                         help="auto device: most parameters materialised on the CPU (default 50000000)")
 
     check = commands.add_parser("check", help="analyse files and report modules and diagnostics")
     check.add_argument("paths", nargs="+", metavar="PATH")
@@ -58,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio (for debugging)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=2087)
+    doctor = commands.add_parser("doctor", help="show the interpreter, torch and the sandbox's isolation layers")
+    doctor.add_argument("--locale", default=None)
     explain = commands.add_parser("explain", help="print the explanation at FILE:LINE:COL (1-based)")
     explain.add_argument("position", metavar="FILE:LINE:COL")
     common(explain)
@@ -69,8 +75,11 @@ def _options(args: argparse.Namespace) -> AnalysisOptions:
         raise UsageError("--timeout must be positive")
     if args.memory_mb <= 0:
         raise UsageError("--memory-mb must be positive")
+    if args.param_budget <= 0:
+        raise UsageError("--param-budget must be positive")
     return AnalysisOptions(execute=not args.no_exec, locale=args.locale or _default_locale(),
-                           timeout_seconds=args.timeout, memory_mb=args.memory_mb, seed=args.seed)
+                           timeout_seconds=args.timeout, memory_mb=args.memory_mb, seed=args.seed,
+                           device=args.device, param_budget=args.param_budget)
 
 
 def read_source(path: Path) -> str:
@@ -179,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command in {"rules", "rule"}:
             return _rules(args)
+        if args.command == "doctor":
+            from paramlens.sandbox.doctor import run as doctor
+
+            return doctor(normalize_locale(args.locale or _default_locale()))
         if args.command == "serve":
             from paramlens.server.server import main as serve
 

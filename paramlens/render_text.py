@@ -33,6 +33,10 @@ def render_file(report: FileReport, locale: str, style: Style, with_explanations
     else:
         head += "  " + style(f"{status}: {execution.message}", "33" if status == "skipped" else "31")
     lines.append(head)
+    if execution.device == "meta" and status in {"ok", "partial"} and execution.message:
+        lines.append(style(f"  {execution.message}", "33"))
+    if execution.isolation:
+        lines.append(style(tr(locale, "  sandbox: ", "  沙箱：") + ", ".join(execution.isolation), "2"))
     for skipped in execution.skipped:
         lines.append(style(tr(locale, f"  line {skipped.line}: not run, {skipped.reason}",
                               f"  第 {skipped.line} 行：未运行，{skipped.reason}"), "2"))

@@ -260,12 +260,17 @@ def test_raising_statement_is_pl900_and_later_statements_run(runs):
     _no_traceback(run)
     report = run.report
     assert report["execution"]["status"] == "partial"
-    assert codes_at(report, raising) == ["PL900"]
-    pl900 = next(d for d in report["diagnostics"] if d["code"] == "PL900")
-    assert pl900["severity"] == "error"
-    assert oracle.statement(raising)["error"]["type"] in pl900["message"]
+    # the shape error is explained by PL002 (with both shapes), which replaces the generic PL900
+    assert codes_at(report, raising) == ["PL002"]
+    pl002 = next(d for d in report["diagnostics"] if d["code"] == "PL002")
+    assert pl002["severity"] == "error"
+    import torch  # the shapes the message must name, from torch itself
+
+    given = list(torch.rand(2, 3).shape)
+    expected = torch.nn.Linear(4, 8).in_features
+    assert f"[{given[0]}, {given[1]}]" in pl002["message"] and f"expects {expected}" in pl002["message"]
     assert codes_at(report, follow_on) == []
-    assert [d["code"] for d in report["diagnostics"]] == ["PL900"]
+    assert [d["code"] for d in report["diagnostics"]] == ["PL002"]
     printed = find_explanations(report, "print_output", printing)
     assert [e["facts"]["output"] for e in printed] == [oracle.statement(printing)["output"]]
     assert [{k: v for k, v in m.items() if k != "line"} for m in report["modules"]] == oracle.modules

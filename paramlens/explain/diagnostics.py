@@ -1,5 +1,5 @@
 """Diagnostics that come from running the file: a statement that raised (PL900), a run stopped by a limit or a
-crash (PL901), and a file that does not parse (PL000). Rules about parameter mistakes live in `rules.py`."""
+crash (PL901), an operation the sandbox refused (PL902), and a file that does not parse (PL000). Rules about parameter mistakes live in `rules.py`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from paramlens.sandbox.runner import RunResult
 SYNTAX_ERROR = "PL000"
 STATEMENT_RAISED = "PL900"
 EXECUTION_STOPPED = "PL901"
+SANDBOX_BLOCKED = "PL902"
 
 
 def statement_span(unit: Unit) -> Span:
@@ -34,6 +35,10 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
             continue
         unit = by_index[index]
         error = statement["error"]
+        if error.get("blocked"):
+            diagnostics.append(Diagnostic(statement_span(unit), SANDBOX_BLOCKED, "error",
+                                          blocked_message(error, locale)))
+            continue
         diagnostics.append(Diagnostic(statement_span(unit), STATEMENT_RAISED, "error",
                                       _raised_message(error, unit, locale)))
     if run.status != "ok":
@@ -68,3 +73,36 @@ def _stopped_message(run: RunResult, locale: str) -> str:
                   "执行在此处停止：超过了内存上限。可用 --memory-mb 提高上限。")
     return tr(locale, f"Execution stopped here: {run.message}. Results up to this statement are shown.",
               f"执行在此处停止：运行代码的进程异常结束（{run.message}）。此前的结果仍然显示。")
+
+
+_BLOCKED_KINDS = {
+    "network": ("network access", "网络访问", "the code runs without network: no sockets, no DNS, no TCP",
+                "代码在无网络的环境中运行：不能创建套接字、不能解析域名、不能建立 TCP 连接"),
+    "process": ("starting a program or a process", "启动程序或进程",
+                "the code may not run other programs or create processes (threads are fine)",
+                "代码不能运行其他程序或创建进程（线程可以）"),
+    "file-write": ("writing a file", "写文件",
+                   "only the run's private temporary directory (the working directory) is writable",
+                   "只有本次运行的私有临时目录（即工作目录）可写"),
+    "file-read": ("reading a file", "读文件",
+                  "only the system, the Python environment and the file's own directory are readable",
+                  "只能读取系统目录、Python 环境和该文件所在的目录"),
+    "signal": ("sending a signal", "发送信号", "the code may signal only its own process",
+               "代码只能向自身进程发送信号"),
+    "other": ("an operation", "一个操作", "the sandbox refuses operations that could reach outside the run",
+              "沙箱拒绝可能影响运行环境之外的操作"),
+}
+
+
+def blocked_message(error: dict, locale: str) -> str:
+    """What the sandbox refused at this statement and why, with the exception the code saw."""
+    blocked = error["blocked"]
+    what_en, what_zh, why_en, why_zh = _BLOCKED_KINDS.get(blocked.get("kind"), _BLOCKED_KINDS["other"])
+    detail = blocked.get("operation") or ""
+    if blocked.get("target"):
+        detail += f" {blocked['target']}"
+    detail = f" (`{detail.strip()}`)" if detail.strip() else ""
+    seen = f"{error['type']}: {error['message']}"
+    return tr(locale, f"The sandbox blocked {what_en}{detail}: {why_en}. The code saw {seen}; the other statements "
+                      "still ran.",
+              f"沙箱阻止了{what_zh}{detail}：{why_zh}。代码收到了 {seen}；其他语句仍照常运行。")

@@ -1,22 +1,31 @@
 """Entry point of the sandboxed child: `python -I -m paramlens.sandbox.child`.
 
-Reads one JSON request on stdin, runs the units (top-level statements) one by one in a single namespace like a
+Two ways in: `main()` (a fresh interpreter, request on stdin) and `run_forked()` (a child the warm worker just
+forked). Both apply the same isolation layers (isolation.py) before anything of the user's runs. It then runs the
+units (top-level statements) one by one in a single namespace like a
 notebook run with errors allowed, and streams JSON events (one per line) to the result channel as it goes, so
 that whatever was observed before a timeout, a memory error or a crash still reaches the parent.
 
-Events: start, begin (a statement starts), probe, stmt (a statement ended: ok/error/skipped/dependent),
-modules (the module variables at the end), done.
+Events: start (torch version, device, isolation layers in force), begin (a statement starts), probe, stmt (a
+statement ended: ok/error/skipped/dependent; an error names what the sandbox blocked, if it did), modules (the
+module variables so far), over_budget (auto device policy: the model is too big for the CPU, redo on meta),
+refused (a required isolation layer is missing: nothing ran), done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import sys
 import time
 import traceback
-from typing import Any
+from typing import Any, Callable
+
+from paramlens.sandbox import isolation
+from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
+    make_inits_meta_tolerant
 
 OUTPUT_LIMIT = 64_000  # characters of printed output kept per statement
 
@@ -60,21 +69,11 @@ class Capture(io.TextIOBase):
         return text
 
 
-def _limit_memory(budget_mb: int) -> None:
-    """Address-space limit = what the process maps now (torch imported) + the budget. Set after importing torch:
-    set before, it can break the import."""
-    try:
-        import resource
-
-        with open("/proc/self/status") as status:
-            size_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
-        limit = size_kb * 1024 + budget_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (OSError, ValueError, StopIteration, ImportError):
-        pass  # not Linux: the parent's wall-clock limit still applies
-
-
-def _error_info(error: BaseException, path: str) -> dict[str, Any]:
+def _error_info(error: BaseException, path: str, blocked: BlockedOperations | None = None) -> dict[str, Any]:
+    # what was blocked is read first: formatting the traceback opens source files, which the hook would see
+    refused = blocked.explain(error) if blocked is not None else None
+    if blocked is not None:
+        blocked.enabled = False
     frames = traceback.extract_tb(error.__traceback__)
     user_frames = [f for f in frames if f.filename == path]
     innermost = user_frames[-1] if user_frames else None
@@ -85,7 +84,8 @@ def _error_info(error: BaseException, path: str) -> dict[str, Any]:
             "line": innermost.lineno if innermost else None,
             "function": innermost.name if innermost and innermost.name != "<module>" else None,
             "memory": _is_memory_error(error),
-            "name": getattr(error, "name", None) if isinstance(error, NameError) else None}
+            "name": getattr(error, "name", None) if isinstance(error, NameError) else None,
+            "blocked": refused}
 
 
 def _is_memory_error(error: BaseException) -> bool:
@@ -96,24 +96,104 @@ def _is_memory_error(error: BaseException) -> bool:
 
 
 def main() -> int:
+    """The one-shot path (`SubprocessExecutor`): request on stdin, events on the original stdout."""
     request = json.loads(sys.stdin.read())
     # The result channel is the original stdout; fd 1 then points at stderr so stray C-level prints cannot corrupt
     # the JSON stream.
-    channel = os.fdopen(os.dup(1), "w", buffering=1)
+    channel_fd = os.dup(1)
     os.dup2(2, 1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.close(null)
     sys.stdin = open(os.devnull)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    started = time.perf_counter()
+    import torch
+
+    torch.set_num_threads(1)
+    import paramlens.sandbox.runtime  # noqa: F401 - imported before the sandbox closes the file system
+    import paramlens.sandbox.summaries  # noqa: F401
+
+    if channel_fd != 3:
+        os.dup2(channel_fd, 3)
+        os.close(channel_fd)
+    plan = isolation.plan_from_request(request, os.getcwd(), [0, 1, 2, 3], os.getppid())
+    return run_isolated(request, plan, 3, started)
+
+
+def run_forked(request: dict[str, Any], result_fd: int, stderr_fd: int, private_dir: str, parent_pid: int) -> None:
+    """The warm path: called in a child the worker has just forked (torch is already imported). Never
+    returns: the child ends with os._exit so that none of the worker's exit handlers or buffers run twice."""
+    import fcntl
+
+    code = 1
+    try:
+        started = time.perf_counter()
+        moved_result = fcntl.fcntl(result_fd, fcntl.F_DUPFD, 10)
+        moved_stderr = fcntl.fcntl(stderr_fd, fcntl.F_DUPFD, 10)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(moved_stderr, 1)
+        os.dup2(moved_stderr, 2)
+        os.dup2(moved_result, 3)
+        sys.stdin = open(os.devnull)
+        plan = isolation.plan_from_request(request, private_dir, [0, 1, 2, 3], parent_pid)
+        code = run_isolated(request, plan, 3, started)
+    except BaseException:  # noqa: BLE001 - report and leave; never fall back into the worker's loop
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(code)
+
+
+def run_isolated(request: dict[str, Any], plan: isolation.Plan, channel_fd: int, started: float) -> int:
+    """Apply the isolation layers, then run the units. Shared by both executors so they isolate alike."""
+    channel = os.fdopen(channel_fd, "w", buffering=1, encoding="utf-8")
 
     def emit(event: dict) -> None:
         channel.write(json.dumps(event, allow_nan=False, default=str) + "\n")
 
-    started = time.perf_counter()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        layers = isolation.apply(plan)
+    except isolation.IsolationRefused as refusal:
+        emit({"t": "refused", "message": str(refusal)})
+        channel.flush()
+        return 3
+    execute(request, emit, layers, started)
+    # Close the result channel and stdout/stderr before exiting: the parent sees the end of both streams now,
+    # not after the kernel has torn down this process's copy of torch's address space (~10 ms).
+    channel.close()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    for fd in (1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    return 0
+
+
+def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[str], started: float) -> None:
+    """Run the units one by one in one namespace, like a notebook with errors allowed, streaming events."""
     import torch
 
-    torch.set_num_threads(1)
     from paramlens.sandbox.runtime import Recorder, install
 
-    _limit_memory(int(request.get("memory_mb", 4096)))
+    executing = time.perf_counter()
+    device = request.get("device", "cpu")
+    blocked = BlockedOperations()
+    blocked.install()
+    budget = None
+    if device == "auto":
+        budget = ParameterBudget(int(request.get("param_budget", 50_000_000)))
+        budget.install()
+    elif device == "meta":
+        make_inits_meta_tolerant()
     seed = request.get("seed")
     if seed is not None:
         import random
@@ -129,8 +209,8 @@ def main() -> int:
     namespace: dict[str, Any] = {"__name__": "__paramlens__", "__file__": path, "__builtins__": __builtins__}
     recorder = Recorder(emit, namespace, capture, max_records=int(request.get("max_records", 8)))
     install(recorder, namespace)
-    emit({"t": "start", "torch": torch.__version__, "seed": seed,
-          "import_seconds": round(time.perf_counter() - started, 3)})
+    emit({"t": "start", "torch": torch.__version__, "seed": seed, "device": "meta" if device == "meta" else "cpu",
+          "isolation": layers, "import_seconds": round(time.perf_counter() - started, 3)})
 
     poisoned: dict[str, int] = {}  # name -> line of the statement that should have bound it
     module_order: list[str] = []
@@ -149,12 +229,16 @@ def main() -> int:
         status, error = "ok", None
         begun = time.perf_counter()
         sys.stdout = capture
+        blocked.enabled, blocked.last = True, None
         try:
-            exec(compile(code, path, "exec"), namespace)
+            with torch.device("meta") if device == "meta" else contextlib.nullcontext():
+                exec(compile(code, path, "exec"), namespace)
         except SystemExit:
             status = "exit"
+        except ParameterBudgetExceeded:
+            status = "over_budget"
         except BaseException as exc:  # noqa: BLE001 - every failure of user code is reported, none escapes
-            error = _error_info(exc, path)
+            error = _error_info(exc, path, blocked)
             status = "error"
             if isinstance(exc, NameError) and error["name"] in poisoned:
                 status = "dependent"
@@ -163,6 +247,11 @@ def main() -> int:
                 poisoned[name] = line
         finally:
             sys.stdout = real_stdout
+            blocked.enabled = False
+        if budget is not None and budget.exceeded:
+            # the model is too big to materialise: the caller redoes the run on the meta device
+            emit({"t": "over_budget", "index": index, "params": budget.peak, "budget": budget.limit})
+            break
         if status in {"ok", "exit"}:
             for name in unit["binds"]:
                 poisoned.pop(name, None)
@@ -173,9 +262,8 @@ def main() -> int:
         emit({"t": "modules", "modules": _final_modules(namespace, module_order, module_lines)})
         if status == "exit":
             break
-    emit({"t": "done", "seconds": round(time.perf_counter() - started, 3)})
-    channel.flush()
-    return 0
+    emit({"t": "done", "seconds": round(time.perf_counter() - started, 3),
+          "execute_seconds": round(time.perf_counter() - executing, 4)})
 
 
 def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str, int], ids: dict[str, int]) -> None:
@@ -218,4 +306,5 @@ def _final_modules(namespace: dict, order: list[str], lines: dict[str, int]) -> 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    os._exit(code)  # threads the user's code left running must not keep the process alive

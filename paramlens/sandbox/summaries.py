@@ -117,6 +117,34 @@ def module_brief(module: nn.Module) -> dict[str, Any]:
             "param_count": unique, "param_count_with_duplicates": with_duplicates}
 
 
+ELEMENTWISE = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh",
+               "Sigmoid", "Hardtanh", "Hardswish", "Hardsigmoid", "Softplus", "Softsign", "Tanhshrink", "Dropout",
+               "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Identity", "LogSigmoid"}
+
+
+def feature_sizes(module: nn.Module) -> dict[str, Any] | None:
+    """What a layer expects and produces along the feature axis, for checking consecutive layers: `in`/`out`
+    sizes (None when the layer does not constrain them), `keeps` for elementwise layers that pass sizes through."""
+    name = type(module).__name__
+    if name in ELEMENTWISE:
+        return {"keeps": True}
+    for inner, outer in (("in_features", "out_features"), ("in_channels", "out_channels")):
+        if hasattr(module, inner) and hasattr(module, outer):
+            size_in, size_out = getattr(module, inner), getattr(module, outer)
+            if isinstance(size_in, int) and isinstance(size_out, int):
+                return {"in": size_in if size_in > 0 else None, "out": size_out, "kind": inner.split("_")[1]}
+    if hasattr(module, "num_features") and isinstance(getattr(module, "num_features"), int):
+        size = module.num_features  # BatchNorm/InstanceNorm: channels after a conv, features after a linear
+        return {"in": size, "out": size, "kind": "any"}
+    if hasattr(module, "normalized_shape") and isinstance(getattr(module, "normalized_shape"), tuple) \
+            and module.normalized_shape:
+        size = module.normalized_shape[-1]
+        return {"in": size, "out": size, "kind": "features"}
+    if hasattr(module, "embedding_dim") and isinstance(getattr(module, "embedding_dim"), int):
+        return {"in": None, "out": module.embedding_dim, "kind": "features"}
+    return None
+
+
 def module_summary(module: nn.Module, owners: Callable[[Any], list] | None = None) -> dict[str, Any]:
     summary = module_brief(module)
     params = []
@@ -133,7 +161,7 @@ def module_summary(module: nn.Module, owners: Callable[[Any], list] | None = Non
             continue
         unique, _ = param_counts(child)
         children.append({"name": name, "class": type(child).__name__, "extra": _clip(child.extra_repr(), 200),
-                         "param_count": unique, "same_as": seen.get(id(child))})
+                         "param_count": unique, "same_as": seen.get(id(child)), "io": feature_sizes(child)})
         seen.setdefault(id(child), name)
     summary.update({
         "parameters": params,

@@ -25,12 +25,15 @@ STATUS_NOTIFICATION = "paramlens/status"
 def _make_executor() -> Any:
     """The warm, isolated worker when this platform has one; otherwise None (analyze's default executor)."""
     try:
-        from paramlens.sandbox.worker import WorkerExecutor  # type: ignore[attr-defined]
+        from paramlens.sandbox.isolation import hardened_available
+        from paramlens.sandbox.warm import WorkerExecutor
     except ImportError:
         return None
     try:
-        return WorkerExecutor()
-    except Exception:  # no isolation available here: fall back to the portable executor
+        if not hardened_available():
+            return None  # no seccomp/Landlock here: analyze's portable executor, which says so in the report
+        return WorkerExecutor(warm_meta=True)
+    except Exception:  # the worker cannot be set up on this machine: fall back to the portable executor
         log.exception("the warm worker is not available")
         return None
 
@@ -72,9 +75,7 @@ class ParamLensServer(LanguageServer):
         self.window_log_message(lsp.LogMessageParams(type=kind, message=message))
 
     def status(self, state: str) -> None:
-        isolation = getattr(self.executor, "isolation_layers", None)
-        if callable(isolation):
-            isolation = isolation()
+        isolation = getattr(self.executor, "isolation", None)
         self.protocol.notify(STATUS_NOTIFICATION, {"state": state, "execution": self.settings.execution,
                                                    "isolation": isolation or []})
 

@@ -1,0 +1,88 @@
+"""SARIF 2.1.0 rendering of reports, for code-scanning upload (`paramlens check --format sarif`).
+
+Every rule is described in `tool.driver.rules` with its short description and its full help page (Markdown and
+text, from docs/rules/), results point at 1-based regions relative to `%SRCROOT%` (the current directory), and
+quick fixes become SARIF `fixes`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from paramlens import __version__
+from paramlens.explain.rules import RULES, rule_page
+from paramlens.report import FileReport, Span
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+LEVELS = {"error": "error", "warning": "warning", "information": "note", "hint": "note"}
+
+
+def _uri(path: str) -> tuple[str, str | None]:
+    """A URI relative to %SRCROOT% when the file is under the current directory, else an absolute file URI."""
+    absolute = Path(path).resolve()
+    try:
+        return absolute.relative_to(Path.cwd().resolve()).as_posix(), "%SRCROOT%"
+    except ValueError:
+        return absolute.as_uri(), None
+
+
+def _region(span: Span) -> dict[str, int]:
+    return {"startLine": span.line, "startColumn": span.column, "endLine": span.end_line,
+            "endColumn": max(span.end_column, span.column)}
+
+
+def _artifact(path: str) -> dict[str, str]:
+    uri, base = _uri(path)
+    location = {"uri": uri}
+    if base:
+        location["uriBaseId"] = base
+    return location
+
+
+def sarif_log(reports: list[FileReport], locale: str = "en") -> dict[str, Any]:
+    rules = []
+    index = {}
+    for position, rule in enumerate(RULES):
+        index[rule.code] = position
+        page = rule_page(rule.code, locale) or rule.summary_en
+        rules.append({
+            "id": rule.code,
+            "name": "".join(part.capitalize() for part in rule.name.split("-")),
+            "shortDescription": {"text": rule.summary_en if locale != "zh-CN" else rule.summary_zh},
+            "fullDescription": {"text": page.split("\n## ", 2)[1].split("\n", 1)[1].strip()
+                                if "\n## " in page else page},
+            "help": {"text": page, "markdown": page},
+            "defaultConfiguration": {"level": LEVELS[rule.severity]},
+            "properties": {"tags": ["pytorch", "parameters"]},
+        })
+    results = []
+    for report in reports:
+        for diagnostic in report.diagnostics:
+            result: dict[str, Any] = {
+                "ruleId": diagnostic.code,
+                "level": LEVELS.get(diagnostic.severity, "note"),
+                "message": {"text": diagnostic.message},
+                "locations": [{"physicalLocation": {"artifactLocation": _artifact(report.path),
+                                                    "region": _region(diagnostic.span)}}],
+            }
+            if diagnostic.code in index:
+                result["ruleIndex"] = index[diagnostic.code]
+            if diagnostic.fix is not None:
+                result["fixes"] = [{
+                    "description": {"text": diagnostic.fix.title},
+                    "artifactChanges": [{"artifactLocation": _artifact(report.path), "replacements": [{
+                        "deletedRegion": _region(diagnostic.fix.span),
+                        "insertedContent": {"text": diagnostic.fix.replacement}}]}]}]
+            results.append(result)
+    run: dict[str, Any] = {
+        "tool": {"driver": {"name": "ParamLens", "version": __version__, "semanticVersion": __version__,
+                            "rules": rules}},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+        "invocations": [{"executionSuccessful": True,
+                         "workingDirectory": {"uri": Path.cwd().resolve().as_uri() + "/"}}],
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(os.getcwd()).resolve().as_uri() + "/"}},
+    }
+    return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}

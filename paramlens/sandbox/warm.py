@@ -1,0 +1,308 @@
+"""`WorkerExecutor`: the analysing process's side of the warm worker (worker.py).
+
+The watchdog stays here, in the process the user's code can never touch: the wall-clock deadline, the cap on
+the event stream, the cap on the private directory's size, cancellation from another thread, and the kill of the
+child (asked of the worker, which has not reaped it; if the worker does not answer, the worker itself is killed
+and the child dies with it through its parent-death signal). A dead worker is replaced at the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
+from paramlens.sandbox.runner import (
+    DISK_POLL_SECONDS,
+    Collector,
+    RunRequest,
+    RunResult,
+    Stop,
+    _scrubbed_environment,
+    classify,
+    disk_overflow,
+)
+
+KILL_GRACE_SECONDS = 3.0
+FORK_REPLY_SECONDS = 30.0
+LOG_TAIL = 2000
+
+
+class WorkerUnavailable(RuntimeError):
+    """The worker could not be started or stopped answering."""
+
+
+@dataclass
+class _WorkerProcess:
+    process: subprocess.Popen
+    channel: Channel
+    workdir: str
+    python: str
+    torch: str
+    meta_warm: bool
+    pending_exit: bool = False  # the last child finished early; its exit report is still to be read
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        try:
+            self.channel.send({"t": "exit"})
+        except OSError:
+            pass
+        self.channel.close()
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.channel.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log_tail(self) -> str:
+        try:
+            with open(os.path.join(self.workdir, "worker.log"), "rb") as log:
+                return log.read()[-LOG_TAIL:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class _RunState:
+    """One run in progress: why it is being stopped, and a pipe that wakes the watchdog at once."""
+
+    def __init__(self) -> None:
+        self.stop = Stop()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+
+    def request_stop(self, reason: str) -> None:
+        self.stop.set(reason)
+        self.wake()
+
+    def wake(self) -> None:
+        try:
+            os.write(self.wake_w, b"x")
+        except OSError:
+            pass
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+
+
+class WorkerExecutor:
+    """Thread-safe; one run at a time (others wait). `cancel()` from any thread stops the run in progress, which
+    then returns status "cancelled" within milliseconds."""
+
+    executor_layers = ["scrubbed-environment", "non-dumpable-worker"]
+
+    def __init__(self, python: str | None = None, warm_meta: bool = False, start_timeout: float = 120.0) -> None:
+        self.python = python or sys.executable
+        self.warm_meta = warm_meta
+        self.start_timeout = start_timeout
+        self._workers: dict[str, _WorkerProcess] = {}
+        self._run_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._active: _RunState | None = None
+        self._last_layers: list[str] = []
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start (and warm) the worker now, so the first run does not pay for importing torch."""
+        with self._run_lock:
+            self._ensure(self.python)
+
+    def close(self) -> None:
+        self.cancel()
+        with self._run_lock:
+            for worker in self._workers.values():
+                worker.stop()
+            self._workers.clear()
+
+    def cancel(self) -> None:
+        with self._state_lock:
+            if self._active is not None:
+                self._active.request_stop("cancelled")
+
+    @property
+    def isolation(self) -> list[str]:
+        """The layers in force in the last run's child, or (before any run) those this machine supports."""
+        if self._last_layers:
+            return list(self._last_layers)
+        from paramlens.sandbox.isolation import probe
+
+        return [status.name for status in probe() if status.active]
+
+    @property
+    def worker_pid(self) -> int | None:
+        worker = self._workers.get(self.python)
+        return worker.process.pid if worker is not None and worker.alive() else None
+
+    def _ensure(self, python: str) -> _WorkerProcess:
+        worker = self._workers.get(python)
+        if worker is not None and worker.alive():
+            return worker
+        if worker is not None:
+            worker.kill()
+        worker = self._spawn(python)
+        self._workers[python] = worker
+        return worker
+
+    def _spawn(self, python: str) -> _WorkerProcess:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        workdir = tempfile.mkdtemp(prefix="paramlens-worker-")
+        with open(os.path.join(workdir, "worker.log"), "wb") as log:
+            process = subprocess.Popen(
+                [python, "-I", "-m", "paramlens.sandbox.worker", str(theirs.fileno())]
+                + (["--warm-meta"] if self.warm_meta else []),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, cwd=workdir,
+                env=_scrubbed_environment(workdir), pass_fds=[theirs.fileno()], start_new_session=True)
+        theirs.close()
+        channel = Channel(ours)
+        worker = _WorkerProcess(process, channel, workdir, python, "", self.warm_meta)
+        try:
+            received = channel.receive(timeout=self.start_timeout)
+        except (ChannelClosed, ProtocolError, OSError):
+            received = None
+        if received is None or received[0].get("t") != "ready":
+            tail = worker.log_tail()
+            worker.kill()
+            raise WorkerUnavailable("the sandbox worker did not start" + (f": {tail.strip().splitlines()[-1]}"
+                                                                          if tail.strip() else ""))
+        worker.torch = str(received[0].get("torch"))
+        return worker
+
+    # -- runs --------------------------------------------------------------------------------------------------
+    def run(self, request: RunRequest) -> RunResult:
+        with self._run_lock:
+            state = _RunState()
+            with self._state_lock:
+                self._active = state
+            try:
+                return self._run(request, state)
+            finally:
+                with self._state_lock:
+                    self._active = None
+                state.close()
+
+    def _run(self, request: RunRequest, state: _RunState) -> RunResult:
+        started = time.perf_counter()
+        limits = request.limits
+        try:
+            worker = self._ensure(request.python)
+        except WorkerUnavailable as error:
+            return RunResult([], "error", str(error), time.perf_counter() - started,
+                             isolation=list(self.executor_layers))
+        result_r, result_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
+        collector = Collector(os.fdopen(result_r, "rb"), os.fdopen(stderr_r, "rb"),
+                              on_overflow=lambda: state.request_stop("output"), on_eof=state.wake)
+        returncode: int | None = None
+        try:
+            if worker.pending_exit:
+                self._reap_previous(worker)
+            try:
+                worker.channel.send({"t": "run", "request": request.payload(["landlock", "seccomp"])},
+                                    fds=[result_w, stderr_w])
+            finally:
+                os.close(result_w)
+                os.close(stderr_w)
+            forked = worker.channel.receive(timeout=FORK_REPLY_SECONDS)
+            if forked is None or forked[0].get("t") != "forked":
+                raise WorkerUnavailable("the sandbox worker did not answer")
+            run_dir = str(forked[0].get("dir"))
+            returncode = self._watch(worker, state, collector, run_dir, started + limits.timeout_seconds)
+        except (WorkerUnavailable, ChannelClosed, ProtocolError, OSError) as error:
+            # the worker died or hung: kill it (its child dies with it); the next run starts a new one
+            worker.kill()
+            self._workers.pop(request.python, None)
+            state.stop.set("worker")
+            returncode = -signal.SIGKILL
+            collector.join(timeout=2)
+            result = classify(collector, returncode, None, time.perf_counter() - started, limits,
+                              self.executor_layers)
+            if result.status == "ok":
+                return result
+            result.status = "cancelled" if state.stop.reason == "cancelled" else "crashed"
+            result.message = f"the sandbox worker stopped ({error}); results up to this point are shown"
+            return result
+        collector.join(timeout=5)
+        result = classify(collector, returncode, state.stop.reason, time.perf_counter() - started, limits,
+                          self.executor_layers)
+        if result.isolation:
+            self._last_layers = result.isolation
+        return result
+
+    @staticmethod
+    def _reap_previous(worker: _WorkerProcess) -> None:
+        """Read the exit report of the previous run's child (it finished; the worker has reaped it by now)."""
+        deadline = time.monotonic() + KILL_GRACE_SECONDS
+        while True:
+            received = worker.channel.receive(timeout=max(0.0, deadline - time.monotonic()))
+            if received is None:
+                raise WorkerUnavailable("the sandbox worker did not reap the previous run")
+            if received[0].get("t") == "exit":
+                worker.pending_exit = False
+                return
+
+    def _watch(self, worker: _WorkerProcess, state: _RunState, collector: Collector, run_dir: str,
+               deadline: float) -> int | None:
+        """Wait for the child's end; stop it on timeout, cancel, output or disk overflow. Returns its exit code,
+        or None when it finished and closed its streams (the exit report is read at the next run: waiting for
+        the kernel to tear down the child's copy of torch would add ~10 ms to every run)."""
+        kill_sent: float | None = None
+        next_disk_check = time.perf_counter() + DISK_POLL_SECONDS
+        while True:
+            now = time.perf_counter()
+            if state.stop.reason is None:
+                if now >= deadline:
+                    state.stop.set("timeout")
+                elif now >= next_disk_check:
+                    next_disk_check = now + DISK_POLL_SECONDS
+                    if disk_overflow(run_dir):
+                        state.stop.set("disk")
+            if state.stop.reason is not None and kill_sent is None:
+                worker.channel.send({"t": "kill"})
+                kill_sent = now
+            if kill_sent is not None and now - kill_sent > KILL_GRACE_SECONDS:
+                raise WorkerUnavailable("the sandbox worker did not stop the run")
+            if kill_sent is None:
+                wait = max(0.0, min(deadline, next_disk_check) - now)
+            else:
+                wait = max(0.0, kill_sent + KILL_GRACE_SECONDS - now)
+            received = worker.channel.receive(timeout=wait, wake_fd=state.wake_r if kill_sent is None else None)
+            if received is not None and received[0].get("t") == "exit":
+                return int(received[0].get("returncode", -1))
+            state.drain()
+            if kill_sent is None and state.stop.reason is None and collector.ended_with_done:
+                # finished; make sure it really ends (a kill of an unreaped, exiting child is harmless)
+                worker.channel.send({"t": "kill"})
+                worker.pending_exit = True
+                return None

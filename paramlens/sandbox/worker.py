@@ -1,0 +1,186 @@
+"""The warm worker process: `python -I -m paramlens.sandbox.worker FD [--warm-meta]`.
+
+It imports torch once (single-threaded, and it never runs a parallel op itself: forking a process whose OpenMP
+pool ran hangs the child's next matmul), optionally warms up the meta device, then forks one fresh child per run.
+The child isolates itself (isolation.py) and writes its events straight into pipes the analysing process passed
+along with the request; the worker only forks, reports the child's pid, kills it when asked, reaps it and reports
+how it ended. Because the worker reaps the child only after it exited, a kill it sends can never hit a recycled
+pid.
+
+The worker is started with a scrubbed environment, is not dumpable (a child can neither ptrace it nor read its
+memory), and exits when the analysing process goes away (end of stream on the channel).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import signal
+import socket
+import stat
+import sys
+import tempfile
+from typing import Any
+
+from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
+from paramlens.sandbox.isolation import make_non_dumpable
+
+
+class Worker:
+    def __init__(self, channel: Channel, warm_meta: bool) -> None:
+        self.channel = channel
+        self.meta_warm = False
+        self.workdir = os.getcwd()
+        if warm_meta:
+            self.warm_meta()
+
+    def warm_meta(self) -> None:
+        import gc
+
+        from paramlens.sandbox.guards import warm_meta_device
+
+        warm_meta_device()
+        self.meta_warm = True
+        gc.freeze()
+
+    def serve(self) -> int:
+        while True:
+            try:
+                received = self.channel.receive()
+            except (ChannelClosed, ProtocolError, OSError):
+                return 0
+            if received is None:
+                continue
+            message, fds = received
+            kind = message.get("t")
+            if kind == "run" and len(fds) == 2 and isinstance(message.get("request"), dict):
+                if not self.run(message["request"], fds[0], fds[1]):
+                    return 0
+            elif kind == "warm_meta":
+                _close_all(fds)
+                if not self.meta_warm:
+                    self.warm_meta()
+                self.channel.send({"t": "warm", "meta": True})
+            else:
+                _close_all(fds)
+                if kind == "exit":
+                    return 0
+
+    def run(self, request: dict[str, Any], result_fd: int, stderr_fd: int) -> bool:
+        """Fork, wait, reap. Returns False when the analysing process went away (the worker then exits)."""
+        if request.get("device") == "meta" and not self.meta_warm:
+            self.warm_meta()  # once per worker; later meta runs start warm
+        run_dir = tempfile.mkdtemp(prefix="run-", dir=self.workdir)
+        worker_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            from paramlens.sandbox.child import run_forked
+
+            run_forked(request, result_fd, stderr_fd, run_dir, worker_pid)  # never returns
+        _close_all([result_fd, stderr_fd])
+        connected = True
+        try:
+            self.channel.send({"t": "forked", "pid": pid, "dir": run_dir})
+            returncode, connected = self._wait(pid)
+            if connected:
+                self.channel.send({"t": "exit", "returncode": returncode})
+        except OSError:
+            _kill(pid)
+            os.waitpid(pid, 0)
+            connected = False
+        finally:
+            _remove_tree(run_dir)
+        return connected
+
+    def _wait(self, pid: int) -> tuple[int, bool]:
+        try:
+            pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pidfd = None  # old kernel: poll instead
+        try:
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return os.waitstatus_to_exitcode(status), True
+                try:
+                    received = self.channel.receive(timeout=None if pidfd is not None else 0.01, wake_fd=pidfd)
+                except (ChannelClosed, ProtocolError):
+                    _kill(pid)
+                    os.waitpid(pid, 0)
+                    return -signal.SIGKILL, False
+                if received is not None:
+                    message, fds = received
+                    _close_all(fds)
+                    if message.get("t") == "kill":
+                        _kill(pid)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+
+def _kill(pid: int) -> None:
+    """The child is a session leader (its group id is its pid); it is not reaped yet, so the pid is still its."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _remove_tree(path: str) -> None:
+    """The run may have made its files read-only or its directories unsearchable: make them removable first."""
+
+    def make_writable(function: Any, failed: str, _info: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(failed), stat.S_IRWXU)
+            os.chmod(failed, stat.S_IRWXU)
+            function(failed)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=make_writable)
+
+
+def main(argv: list[str]) -> int:
+    fd = int(argv[1])
+    make_non_dumpable()
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the analysing process, which closes us
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    # everything the forked child needs, imported before it closes the file system
+    import paramlens.sandbox.child  # noqa: F401
+    import paramlens.sandbox.guards  # noqa: F401
+    import paramlens.sandbox.landlock  # noqa: F401
+    import paramlens.sandbox.runtime  # noqa: F401
+    import paramlens.sandbox.seccomp  # noqa: F401
+    import paramlens.sandbox.summaries  # noqa: F401
+
+    from paramlens.sandbox.isolation import interpreter_paths
+
+    interpreter_paths()  # cached for every child
+    channel = Channel(socket.socket(fileno=fd))
+    worker = Worker(channel, warm_meta="--warm-meta" in argv)
+    # Objects that exist now are never collected: the children's garbage collector then does not touch (and
+    # copy) the pages holding torch's millions of objects after each fork.
+    gc.freeze()
+    channel.send({"t": "ready", "pid": os.getpid(), "torch": torch.__version__,
+                  "python": sys.version.split()[0], "meta_warm": worker.meta_warm})
+    return worker.serve()
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    os._exit(code)
