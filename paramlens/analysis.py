@@ -71,10 +71,11 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
         observations = Observations.from_events(run.events)
         execution = _execution_summary(run, units, observations, locale)
     explanations, diagnostics = build_report_parts(findings, units, observations, locale)
-    if run is not None:
-        diagnostics = absorb_runtime_errors(execution_diagnostics(run, units, observations, locale), diagnostics,
-                                            units) + diagnostics
     diagnostics = apply_rules_config(diagnostics, source, options.rules)
+    if run is not None:
+        # after the configuration, so that a PL900 explained by a rule the project turned off comes back
+        runtime = absorb_runtime_errors(execution_diagnostics(run, units, observations, locale), diagnostics, units)
+        diagnostics = apply_rules_config(runtime, source, options.rules) + diagnostics
     diagnostics.sort(key=lambda d: (d.span.line, d.span.column, d.code))
     return FileReport(path=path, execution=execution, modules=[_module_info(m) for m in observations.modules],
                       explanations=explanations, diagnostics=diagnostics)

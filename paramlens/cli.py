@@ -10,10 +10,12 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from paramlens import __version__
 from paramlens.analysis import AnalysisOptions, analyze
+from paramlens.config import ConfigError, load_config
 from paramlens.explain.i18n import normalize_locale, tr
 from paramlens.render_text import Style, render_file
 from paramlens.report import FileReport, report_json
@@ -50,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="analyse files and report modules and diagnostics")
     check.add_argument("paths", nargs="+", metavar="PATH")
-    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.add_argument("--format", choices=["text", "json", "sarif"], default="text")
     check.add_argument("--explanations", action="store_true", help="text format: print every explanation too")
     common(check)
     rules = commands.add_parser("rules", help="list the diagnostics ParamLens reports")
@@ -114,13 +116,26 @@ def _expand(paths: list[str]) -> list[Path]:
     return files
 
 
+def _with_config(options: AnalysisOptions, path: Path) -> AnalysisOptions:
+    """The options with the `[tool.paramlens]` rules of the project the file belongs to."""
+    try:
+        rules = load_config(path)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    return replace(options, rules=rules)
+
+
 def _check(args: argparse.Namespace) -> int:
     options = _options(args)
     files = _expand(args.paths)
     sources = [(path, read_source(path)) for path in files]  # all usage errors before any work
-    reports: list[FileReport] = [analyze(source, str(path), options) for path, source in sources]
+    reports: list[FileReport] = [analyze(source, str(path), _with_config(options, path)) for path, source in sources]
     if args.format == "json":
         print(json.dumps(report_json(reports), ensure_ascii=False, indent=2))
+    elif args.format == "sarif":
+        from paramlens.report_sarif import sarif_log
+
+        print(json.dumps(sarif_log(reports, normalize_locale(options.locale)), ensure_ascii=False, indent=2))
     else:
         style = Style(sys.stdout)
         print("\n\n".join(render_file(r, normalize_locale(options.locale), style, args.explanations)
@@ -144,7 +159,7 @@ def _explain(args: argparse.Namespace) -> int:
     path, line, column = parse_position(args.position)
     source = read_source(path)
     locale = normalize_locale(options.locale)
-    report = analyze(source, str(path), options)
+    report = analyze(source, str(path), _with_config(options, path))
     explanation = report.explanation_at(line, column)
     if explanation is None:
         for diagnostic in report.diagnostics:

@@ -27,6 +27,9 @@ class Observations:
                 observations.counts[probe_id] = max(observations.counts.get(probe_id, 0), event["n"] + 1)
                 if event.get("v"):
                     observations.probes.setdefault(probe_id, []).append(event["v"])
+            elif kind == "counts":
+                for probe_id, total in event["counts"].items():
+                    observations.counts[int(probe_id)] = max(observations.counts.get(int(probe_id), 0), total)
             elif kind == "stmt":
                 observations.statements[event["index"]] = event
             elif kind == "modules":

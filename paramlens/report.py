@@ -124,17 +124,11 @@ class Execution:
     skipped: list[SkippedStatement] = field(default_factory=list)
     isolation: list[str] = field(default_factory=list)  # sandbox layers in force while the code ran
 
-    # The `isolation` key is held back from the JSON until the contract tests (tests/test_cli_contract.py
-    # EXECUTION_KEYS, tests/test_pipeline.py) list it; flip this to publish it.
-    JSON_HAS_ISOLATION = False
-
     def to_json(self) -> dict[str, Any]:
-        data = {"status": self.status, "device": self.device, "seconds": round(self.seconds, 3),
+        return {"status": self.status, "device": self.device, "seconds": round(self.seconds, 3),
                 "message": self.message, "seed": self.seed,
-                "skipped": [{"line": s.line, "reason": s.reason} for s in self.skipped]}
-        if self.JSON_HAS_ISOLATION:
-            data["isolation"] = list(self.isolation)
-        return data
+                "skipped": [{"line": s.line, "reason": s.reason} for s in self.skipped],
+                "isolation": list(self.isolation)}
 
 
 @dataclass

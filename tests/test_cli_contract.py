@@ -9,7 +9,7 @@ import pytest
 
 TOP_KEYS = {"paramlens", "torch", "files"}
 FILE_KEYS = {"path", "execution", "modules", "explanations", "diagnostics"}
-EXECUTION_KEYS = {"status", "device", "seconds", "message", "seed", "skipped"}
+EXECUTION_KEYS = {"status", "device", "seconds", "message", "seed", "skipped", "isolation"}
 MODULE_KEYS = ["name", "line", "class", "param_count", "param_count_with_duplicates", "parameters", "tied", "buffers",
                "state_dict_keys"]
 EXPLANATION_KEYS = {"line", "column", "end_line", "end_column", "pattern", "markdown", "facts"}

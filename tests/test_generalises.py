@@ -504,9 +504,6 @@ def test_apply_over_many_layers(cases):
     assert [v["module"] for v in facts(explanation)["visits"]] == [f"deep.{n}" if n else "deep" for n in order]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: call counts are capped at the probe's record limit (8): an init inside "
-                                       "`apply` over 12 Linear layers says 'Called 8 times', and the layer built "
-                                       "in a 12-step comprehension reports calls == 8")
 def test_call_counts_beyond_record_limit(cases):
     case = cases["deep"]
     linear_count = case.oracle.value(case.line("deep.apply(init_all)"),

@@ -257,18 +257,25 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
                 poisoned.pop(name, None)
         emit({"t": "stmt", "index": index, "status": status, "seconds": round(time.perf_counter() - begun, 4),
               "output": capture.take(), "error": error})
-        _track_modules(namespace, line, module_order, module_lines, module_ids)
-        # the module table after every statement, so a timeout or crash later still leaves the latest one
-        emit({"t": "modules", "modules": _final_modules(namespace, module_order, module_lines)})
+        counts = recorder.take_counts()
+        if counts:  # evaluations past the record limit are only counted; the explanations say how many
+            emit({"t": "counts", "counts": counts})
+        # the module table whenever a module variable is (re)bound, so a timeout or crash later still leaves the
+        # latest one (re-emitting it after every statement made long files quadratic)
+        if _track_modules(namespace, line, module_order, module_lines, module_ids):
+            emit({"t": "modules", "modules": _final_modules(namespace, module_order, module_lines)})
         if status == "exit":
             break
+    emit({"t": "modules", "modules": _final_modules(namespace, module_order, module_lines)})
     emit({"t": "done", "seconds": round(time.perf_counter() - started, 3),
           "execute_seconds": round(time.perf_counter() - executing, 4)})
 
 
-def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str, int], ids: dict[str, int]) -> None:
+def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str, int], ids: dict[str, int]) -> bool:
+    """Records which module each top-level name holds and where it was bound; True when anything changed."""
     from torch import nn
 
+    changed = False
     for name, value in list(namespace.items()):
         if name.startswith("__") or not isinstance(value, nn.Module):
             continue
@@ -277,6 +284,8 @@ def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str
         if ids.get(name) != id(value):
             ids[name] = id(value)
             lines[name] = line
+            changed = True
+    return changed
 
 
 def _final_modules(namespace: dict, order: list[str], lines: dict[str, int]) -> list[dict]:

@@ -34,6 +34,7 @@ class Recorder:
         self.output = output  # the capture object that stands in for sys.stdout
         self.max_records = max_records
         self.counts: dict[int, int] = {}
+        self.uncounted: set[int] = set()  # probes evaluated past the record limit since the last take_counts
         self.current_visit: dict[str, Any] | None = None
         self.current_module: nn.Module | None = None
         self.watch_stack: dict[int, list] = {}
@@ -45,10 +46,18 @@ class Recorder:
     def record(self, probe_id: int, value: dict[str, Any]) -> None:
         count = self.counts.get(probe_id, 0)
         self.counts[probe_id] = count + 1
+        if count >= self.max_records:
+            self.uncounted.add(probe_id)
         if count < self.max_records:
             if self.current_visit is not None:
                 value["visit"] = dict(self.current_visit)
             self.emit({"t": "probe", "id": probe_id, "n": count, "v": value})
+
+    def take_counts(self) -> dict[str, int]:
+        """Total evaluations of the probes that went past the record limit (JSON keys are strings)."""
+        counts = {str(probe_id): self.counts[probe_id] for probe_id in self.uncounted}
+        self.uncounted.clear()
+        return counts
 
     def top_level_modules(self) -> list[tuple[str, nn.Module]]:
         return [(name, value) for name, value in list(self.namespace.items())

@@ -13,6 +13,7 @@ from pygls.uris import to_fs_path
 
 from paramlens import __version__
 from paramlens.analysis import AnalysisOptions, analyze
+from paramlens.config import ConfigError, load_config
 from paramlens.explain.i18n import normalize_locale, tr
 from paramlens.server import features
 from paramlens.server.scheduler import Scheduler
@@ -47,6 +48,7 @@ class ParamLensServer(LanguageServer):
         self.pull_diagnostics = False
         self.scheduler = Scheduler(self._analyse, self._on_result, self._cancel_running, self._on_error)
         self.first_run_done = False
+        self.event_loop: asyncio.AbstractEventLoop | None = None
 
     # -- helpers -------------------------------------------------------------------------------------------------
     @property
@@ -60,7 +62,14 @@ class ParamLensServer(LanguageServer):
 
     def _analyse(self, uri: str, text: str) -> Any:
         path = to_fs_path(uri) or uri
-        return analyze(text, path, self._options())
+        options = self._options()
+        try:
+            options.rules = load_config(path)
+        except ConfigError as error:  # on the analysis thread: hand the message to the event loop
+            if self.event_loop is not None:
+                self.event_loop.call_soon_threadsafe(self.log, lsp.MessageType.Warning,
+                                                     f"ignoring the ParamLens configuration: {error}")
+        return analyze(text, path, options)
 
     def _cancel_running(self) -> None:
         cancel = getattr(self.executor, "cancel", None)
@@ -163,6 +172,7 @@ def on_initialize(ls: ParamLensServer, params: lsp.InitializeParams) -> None:
 
 @server.feature(lsp.INITIALIZED)
 async def on_initialized(ls: ParamLensServer, params: lsp.InitializedParams) -> None:
+    ls.event_loop = asyncio.get_running_loop()
     await ls.refresh_settings()
     ls.status("starting")
     if ls.settings.execution:
