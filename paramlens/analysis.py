@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from paramlens.analyzers.findings import Finding
-from paramlens.analyzers.instrument import InstrumentationError, Unit, instrument
+from paramlens.analyzers.examples import plan_examples
+from paramlens.analyzers.instrument import InstrumentationError, Unit, example_units, instrument
 from paramlens.analyzers.source import SourceSyntaxError, parse_source
 from paramlens.analyzers.walker import recognize_all
 from paramlens.explain import build_report_parts
@@ -45,6 +46,8 @@ class AnalysisOptions:
     param_budget: int = DEFAULT_PARAM_BUDGET
     # which rules to report and how severe (from [tool.paramlens]; front ends load it with config.load_config)
     rules: RuleConfig = field(default_factory=RuleConfig)
+    # build the module classes the file never instantiates (see analyzers/examples.py)
+    examples: bool = True
 
 
 def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> FileReport:
@@ -58,6 +61,8 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
                           diagnostics=[syntax_error_diagnostic(error, locale)])
     findings = recognize_all(parsed)
     units = instrument(parsed, findings)
+    if options.execute and options.examples:
+        units += example_units(_plan_examples(parsed, source), len(units), source)
     if not options.execute:
         execution = Execution(status="skipped", device=None, message="execution is turned off (static analysis only)")
         observations = Observations.none()
@@ -104,6 +109,19 @@ def _explained_inside(diagnostic: Diagnostic, explained: set[int]) -> bool:
     tail = diagnostic.message.split(marker, 1)[1]
     digits = "".join(ch for ch in tail[:8] if ch.isdigit())
     return bool(digits) and int(digits) in explained
+
+
+def _plan_examples(parsed, source: str) -> list:
+    from libcst.metadata import PositionProvider
+
+    from paramlens.analyzers.context import module_bases_closure
+    from paramlens.analyzers.names import NameResolver
+
+    module = parsed.module
+    classes = module_bases_closure(module, NameResolver(module))
+    if not classes:
+        return []
+    return plan_examples(module, source, classes, parsed.wrapper.resolve(PositionProvider))
 
 
 def _mentions_torch(source: str) -> bool:
@@ -180,7 +198,7 @@ def _module_info(raw: dict) -> ModuleInfo:
         param_count_with_duplicates=raw["param_count_with_duplicates"],
         parameters=[ParameterInfo(p["name"], p["shape"], p["dtype"], p["requires_grad"]) for p in raw["parameters"]],
         tied=raw["tied"], buffers=[BufferInfo(b["name"], b["shape"], b["persistent"]) for b in raw["buffers"]],
-        state_dict_keys=raw["state_dict_keys"])
+        state_dict_keys=raw["state_dict_keys"], origin=raw.get("origin", "top-level"))
 
 
 __all__ = ["AnalysisOptions", "analyze", "Finding", "InstrumentationError"]

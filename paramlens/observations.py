@@ -16,6 +16,7 @@ class Observations:
     modules: list[dict[str, Any]] = field(default_factory=list)
     torch_version: str | None = None
     seed: int | None = None
+    device: str | None = None
 
     @classmethod
     def from_events(cls, events: list[dict[str, Any]]) -> "Observations":
@@ -37,6 +38,7 @@ class Observations:
             elif kind == "start":
                 observations.torch_version = event.get("torch")
                 observations.seed = event.get("seed")
+                observations.device = event.get("device", observations.device)
         return observations
 
     @classmethod

@@ -50,6 +50,9 @@ def render_file(report: FileReport, locale: str, style: Style, with_explanations
             if module.param_count_with_duplicates != module.param_count:
                 text += tr(locale, f" ({module.param_count_with_duplicates:,} counting shared ones at every place)",
                            f"（共享的参数在每处都计数则为 {module.param_count_with_duplicates:,}）")
+            if module.origin == "example":
+                text += style(tr(locale, "  (built as an example: the file never creates one)",
+                                 "  （作为示例构建：文件本身从未创建）"), "2")
             if module.tied:
                 text += "  " + style(tr(locale, "tied: ", "共享：") + ", ".join("=".join(g) for g in module.tied), "36")
             lines.append(text)

@@ -59,13 +59,16 @@ class ModuleInfo:
     tied: list[list[str]]
     buffers: list[BufferInfo]
     state_dict_keys: list[str]
+    # "top-level": a variable of the file; "example": a class the file never instantiates, built by ParamLens
+    # (`name` is then the expression used, e.g. `GPT(GPTConfig())`)
+    origin: str = "top-level"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["class"] = data.pop("class_name")
         # keep the contract's key order
         order = ["name", "line", "class", "param_count", "param_count_with_duplicates", "parameters", "tied",
-                 "buffers", "state_dict_keys"]
+                 "buffers", "state_dict_keys", "origin"]
         return {key: data[key] for key in order}
 
 

@@ -19,6 +19,7 @@ import libcst as cst
 
 from paramlens.analyzers import findings as F
 from paramlens.analyzers.findings import Finding
+from paramlens.analyzers.examples import Example
 from paramlens.analyzers.slicer import bound_names, decide
 from paramlens.analyzers.source import ParsedSource
 
@@ -37,11 +38,39 @@ class Unit:
     detail: str | None = None
     binds: list[str] = field(default_factory=list)
     first_line_length: int = 0  # characters on the statement's first line, for diagnostics' ranges
+    example: Example | None = None  # set on the synthetic units that build a module class as an example
 
     def to_json(self) -> dict:
-        return {"index": self.index, "line": self.line, "end_line": self.end_line,
+        data = {"index": self.index, "line": self.line, "end_line": self.end_line,
                 "first_code_line": self.first_code_line, "code": self.code, "run": self.run,
                 "binds": self.binds}
+        if self.example is not None:
+            data["example"] = {"name": example_variable(self.index), "expression": self.example.expression}
+        return data
+
+
+def example_variable(index: int) -> str:
+    """The namespace name a synthetic example unit binds (dunder on both sides: never mangled, never shown)."""
+    return f"__pl_example_{index}__"
+
+
+def example_probe(index: int) -> int:
+    """Probe ids of examples are negative, so they never collide with the findings' ids."""
+    return -(index + 1)
+
+
+def example_units(examples: list[Example], first_index: int, source: str = "") -> list[Unit]:
+    """Synthetic units, run after the file's own statements, that build each class unless an instance exists."""
+    units = []
+    lines = source.splitlines()
+    for offset, example in enumerate(examples):
+        index = first_index + offset
+        code = (f"if not __pl_has_instance__({example.class_name!r}):\n"
+                f"    {example_variable(index)} = __pl_v__({example_probe(index)}, {example.expression})\n")
+        units.append(Unit(index=index, line=example.line, end_line=example.line, first_code_line=example.line,
+                          code=code, run=True, binds=[], first_line_length=len(lines[example.line - 1])
+                          if 0 < example.line <= len(lines) else 0, example=example))
+    return units
 
 
 class InstrumentationError(Exception):

@@ -21,12 +21,14 @@ import os
 import sys
 import time
 import traceback
+import types
 from typing import Any, Callable
 
 from paramlens.sandbox import isolation
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
     make_inits_meta_tolerant
 
+EXAMPLE_NAMES: dict[str, str] = {}  # __pl_example_N__ -> the expression that built it, as the report names it
 OUTPUT_LIMIT = 64_000  # characters of printed output kept per statement
 
 
@@ -206,7 +208,11 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
         sys.path.insert(0, directory)
 
     capture = Capture()
-    namespace: dict[str, Any] = {"__name__": "__paramlens__", "__file__": path, "__builtins__": __builtins__}
+    # a real module in sys.modules, so that code which looks itself up there (@dataclass, pickle, typing) works
+    user_module = types.ModuleType("__paramlens__")
+    sys.modules["__paramlens__"] = user_module
+    namespace: dict[str, Any] = user_module.__dict__
+    namespace.update({"__file__": path, "__builtins__": __builtins__})
     recorder = Recorder(emit, namespace, capture, max_records=int(request.get("max_records", 8)))
     install(recorder, namespace)
     emit({"t": "start", "torch": torch.__version__, "seed": seed, "device": "meta" if device == "meta" else "cpu",
@@ -217,6 +223,8 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     module_lines: dict[str, int] = {}
     module_ids: dict[str, int] = {}
     real_stdout = sys.stdout
+    EXAMPLE_NAMES.update({unit["example"]["name"]: unit["example"]["expression"]
+                          for unit in request["units"] if unit.get("example")})
     for unit in request["units"]:
         index, line = unit["index"], unit["line"]
         if not unit["run"]:
@@ -272,12 +280,13 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
 
 
 def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str, int], ids: dict[str, int]) -> bool:
-    """Records which module each top-level name holds and where it was bound; True when anything changed."""
+    """Records which module each top-level name holds and where it was bound; True when anything changed.
+    Besides the user's names, the examples ParamLens built (`__pl_example_N__`) are tracked."""
     from torch import nn
 
     changed = False
     for name, value in list(namespace.items()):
-        if name.startswith("__") or not isinstance(value, nn.Module):
+        if not isinstance(value, nn.Module) or (name.startswith("__") and not _is_example(name)):
             continue
         if name not in lines:
             order.append(name)
@@ -286,6 +295,10 @@ def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str
             lines[name] = line
             changed = True
     return changed
+
+
+def _is_example(name: str) -> bool:
+    return name.startswith("__pl_example_") and name.endswith("__")
 
 
 def _final_modules(namespace: dict, order: list[str], lines: dict[str, int]) -> list[dict]:
@@ -301,7 +314,8 @@ def _final_modules(namespace: dict, order: list[str], lines: dict[str, int]) -> 
         unique, with_duplicates = param_counts(module)
         persistent = set(module.state_dict().keys())
         modules.append({
-            "name": name, "line": lines[name], "class": type(module).__name__,
+            "name": EXAMPLE_NAMES.get(name, name), "line": lines[name], "class": type(module).__name__,
+            "origin": "example" if _is_example(name) else "top-level",
             "param_count": unique, "param_count_with_duplicates": with_duplicates,
             "parameters": [{"name": n, "shape": None if is_uninitialized(p) else list(p.shape),
                             "dtype": dtype_name(p.dtype), "requires_grad": bool(p.requires_grad)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 from typing import Any, Callable
 
 import torch
@@ -65,40 +66,65 @@ class Recorder:
 
     def owners(self, value: Any) -> list[dict[str, str]]:
         """Which top-level module variables hold this tensor or module, and how (`same` object, its `.data`,
-        or a `view` into its storage)."""
-        found: list[dict[str, str]] = []
-        if isinstance(value, nn.Module):
-            for var, module in self.top_level_modules():
-                for name, sub in module.named_modules(remove_duplicate=False):
-                    if sub is value:
-                        found.append({"path": f"{var}.{name}" if name else var, "relation": "same"})
-            return found[:16]
-        if not isinstance(value, torch.Tensor) or is_uninitialized(value) or value.device.type == "meta":
-            return found
-        try:
-            storage = value.untyped_storage().data_ptr()
-        except Exception:
-            return found
-        for var, module in self.top_level_modules():
-            tensors = list(module.named_parameters(remove_duplicate=False)) + \
-                list(module.named_buffers(remove_duplicate=False))
-            for name, tensor in tensors:
-                if is_uninitialized(tensor) or tensor.device.type == "meta":
-                    continue
-                if tensor is value:
-                    relation = "same"
-                elif tensor.untyped_storage().data_ptr() != storage:
-                    continue
-                elif tensor.data_ptr() == value.data_ptr() and tensor.shape == value.shape and \
-                        tensor.stride() == value.stride():
-                    relation = "data"
-                else:
-                    relation = "view"
-                found.append({"path": f"{var}.{name}", "relation": relation})
+        or a `view` into its storage). Inside a method, before the model is bound to any top-level name, the
+        enclosing `self` is searched instead (`self.blocks.0.mlp.2.weight`)."""
+        found = _owners_in(self.top_level_modules(), value)
+        if not found:
+            found = _owners_in(_enclosing_selves(), value)
         return found[:16]
 
     def summarize(self, value: Any) -> dict[str, Any]:
         return summarize(value, self.owners)
+
+
+def _owners_in(modules: list[tuple[str, nn.Module]], value: Any) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = []
+    if isinstance(value, nn.Module):
+        for var, module in modules:
+            for name, sub in module.named_modules(remove_duplicate=False):
+                if sub is value:
+                    found.append({"path": f"{var}.{name}" if name else var, "relation": "same"})
+        return found
+    if not isinstance(value, torch.Tensor):
+        return found
+    real = not is_uninitialized(value) and value.device.type != "meta"
+    storage = None
+    if real:
+        try:
+            storage = value.untyped_storage().data_ptr()
+        except Exception:
+            real = False
+    for var, module in modules:
+        tensors = list(module.named_parameters(remove_duplicate=False)) + \
+            list(module.named_buffers(remove_duplicate=False))
+        for name, tensor in tensors:
+            if tensor is value:
+                relation = "same"
+            elif not real or is_uninitialized(tensor) or tensor.device.type == "meta":
+                continue  # meta and lazy tensors have no storage to compare: identity only
+            elif tensor.untyped_storage().data_ptr() != storage:
+                continue
+            elif tensor.data_ptr() == value.data_ptr() and tensor.shape == value.shape and \
+                    tensor.stride() == value.stride():
+                relation = "data"
+            else:
+                relation = "view"
+            found.append({"path": f"{var}.{name}", "relation": relation})
+    return found
+
+
+def _enclosing_selves(depth: int = 12) -> list[tuple[str, nn.Module]]:
+    """The modules bound to `self` in the calling frames (innermost first): where a probe inside `__init__` or an
+    init method finds the model that is being built."""
+    selves: list[tuple[str, nn.Module]] = []
+    frame = sys._getframe(2)
+    while frame is not None and depth > 0:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, nn.Module) and all(candidate is not s for _, s in selves):
+            selves.append(("self", candidate))
+        frame = frame.f_back
+        depth -= 1
+    return selves[-1:]  # the outermost `self`: the model being built, so names are complete
 
 
 def _snapshot(tensor: torch.Tensor) -> torch.Tensor | None:
@@ -320,6 +346,17 @@ def install(recorder: Recorder, namespace: dict) -> None:
                  "tensor": tensor_summary(tensor, recorder.owners)}
         recorder.record(probe_id, event)
 
+    def has_instance(class_name: str) -> bool:
+        """Whether any module reachable from the namespace is an instance of the file's class `class_name`."""
+        cls = namespace.get(class_name)
+        if not isinstance(cls, type):
+            return False
+        for value in list(namespace.values()):
+            if isinstance(value, nn.Module) and any(isinstance(m, cls) for m in value.modules()):
+                return True
+        return False
+
+    namespace.update({"__pl_has_instance__": has_instance})
     namespace.update({"__pl_v__": value_probe, "__pl_m__": method_probe, "__pl_c__": call_probe,
                       "__pl_a__": apply_probe, "__pl_i__": init_probe, "__pl_w__": watch_probe})
 

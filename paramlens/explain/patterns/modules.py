@@ -308,19 +308,49 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
 
 
 def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
-    """An nn.Module subclass of this file: what its instances built during the run contain."""
+    """An nn.Module subclass of this file: what its instances built during the run contain — or, when the file
+    never builds one, the example ParamLens built from defaults (or why it could not)."""
+    from paramlens.analyzers.instrument import example_probe
+
     locale = ctx.locale
     name = finding.facts["name"]
     instances = [r for f in ctx.findings if f.pattern == "module" and f.facts.get("class") == name
                  for r in _modules(ctx.records(f))]
-    title = heading(tr(locale, f"class {name}(nn.Module)", f"class {name}(nn.Module)"))
+    example_unit = next((u for u in ctx.units if u.example is not None and u.example.class_name == name), None)
+    examples = _modules(ctx.observations.records(example_probe(example_unit.index))) if example_unit else []
+    title = heading(f"class {name}(nn.Module)")
     general = tr(locale, "Parameters and submodules assigned to `self` in `__init__` are registered automatically; "
                          "`forward` says how they are used.",
                  "在 `__init__` 中赋值给 `self` 的参数和子模块会被自动注册；`forward` 决定如何使用它们。")
+    facts: dict[str, Any] = {"name": name, "instances": [{"param_count": r["param_count"]} for r in instances]}
+    if examples and example_unit is not None:
+        expression = example_unit.example.expression
+        first = examples[0]
+        how = tr(locale, "as you asked with `# paramlens: example`", "按照 `# paramlens: example` 的要求") \
+            if example_unit.example.directive else \
+            tr(locale, "from defaults, because the file never creates one", "使用默认参数，因为文件本身从未创建它")
+        facts["example"] = {"expression": expression, **module_facts(first)}
+        note = tr(locale, f"Built as an example, {how}: `{expression}`" +
+                  (" — on the meta device: shapes and counts are exact, values are not available." if
+                   ctx.observations.device == "meta" else "."),
+                  f"作为示例构建（{how}）：`{expression}`" +
+                  ("——在 meta 设备上：形状和数量准确，但没有具体数值。" if ctx.observations.device == "meta" else "。"))
+        return join(title, note, describe_module(locale, first), general), facts
     if not instances:
-        return join(title, general, tr(locale, "_No instance was built during the run._", "_运行期间没有构建任何实例。_")), \
-            {"name": name, "instances": []}
+        unit_error = None
+        if example_unit is not None:
+            status = ctx.observations.statements.get(example_unit.index) or {}
+            unit_error = (status.get("error") or {}).get("message")
+        if unit_error:
+            reason = tr(locale, f"_Building `{example_unit.example.expression}` as an example raised: {unit_error}_",
+                        f"_尝试构建示例 `{example_unit.example.expression}` 时抛出异常：{unit_error}_")
+        else:
+            reason = tr(locale, f"_No instance was built: `{name}` needs arguments ParamLens cannot guess. Add a comment "
+                                f"such as `# paramlens: example {name}(...)` with arguments that work._",
+                        f"_没有构建任何实例：`{name}` 需要 ParamLens 无法猜测的参数。请添加注释，例如 "
+                        f"`# paramlens: example {name}(...)`，并填入可用的参数。_")
+        return join(title, general, reason), facts
     first = instances[0]
     parts = [title, tr(locale, f"{len(instances)} instance(s) built during the run. The first:",
                        f"运行期间构建了 {len(instances)} 个实例。第一个："), describe_module(locale, first), general]
-    return join(*parts), {"name": name, "instances": [{"param_count": r["param_count"]} for r in instances]}
+    return join(*parts), facts

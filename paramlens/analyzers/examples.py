@@ -1,0 +1,106 @@
+"""Library files without a driver: which nn.Module classes to build as examples, and how.
+
+Many model files only define classes (GPT-, ResNet-style) and never instantiate them at top level. After the file's
+own statements, ParamLens builds each module class that has no instance yet: with a `# paramlens: example EXPR`
+directive when the user wrote one (`# paramlens: example GPT(GPTConfig(n_layer=2))`), else automatically when the
+class can be built from defaults — no required argument, or one required argument that a config class of the file
+with only defaulted fields can fill. Classes are tried from the last defined to the first, so a model built first
+already contains its blocks and they are not built again. Models too large for the CPU go to the meta device like
+any other run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import libcst as cst
+
+DIRECTIVE = re.compile(r"#\s*paramlens:\s*example\s+(?P<expression>.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Example:
+    class_name: str
+    expression: str
+    line: int          # the class definition (or the directive) the example belongs to
+    directive: bool
+
+
+def _required_parameters(function: cst.FunctionDef) -> list[cst.Param]:
+    params = list(function.params.posonly_params) + list(function.params.params)
+    params = params[1:] if params and params[0].name.value in {"self", "cls"} else params
+    required = [p for p in params if p.default is None]
+    required += [p for p in function.params.kwonly_params if p.default is None]
+    return required
+
+
+def _init_of(node: cst.ClassDef) -> cst.FunctionDef | None:
+    body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+    for statement in body:
+        if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
+            return statement
+    return None
+
+
+def _default_constructible(node: cst.ClassDef) -> bool:
+    """A config class that `Config()` builds: an `__init__` whose parameters all have defaults, or (a dataclass or
+    a plain class) whose annotated fields all have values."""
+    init = _init_of(node)
+    if init is not None:
+        return not _required_parameters(init)
+    body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+    for statement in body:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.AnnAssign) and small.value is None:
+                    return False
+    return True
+
+
+def _annotation_name(param: cst.Param) -> str | None:
+    annotation = param.annotation.annotation if param.annotation is not None else None
+    if isinstance(annotation, cst.Name):
+        return annotation.value
+    if isinstance(annotation, cst.SimpleString):
+        return annotation.evaluated_value
+    return None
+
+
+def plan_examples(module: cst.Module, source: str, module_classes: set[str],
+                  positions: dict) -> list[Example]:
+    classes = [s for s in module.body if isinstance(s, cst.ClassDef)]
+    line_of = {c.name.value: positions[c].start.line for c in classes if c in positions}
+    examples: list[Example] = []
+    for number, text in enumerate(source.splitlines(), 1):
+        match = DIRECTIVE.search(text)
+        if match is None:
+            continue
+        expression = match.group("expression")
+        try:
+            parsed = cst.parse_expression(expression)
+        except cst.ParserSyntaxError:
+            continue
+        name = parsed.func.value if isinstance(parsed, cst.Call) and isinstance(parsed.func, cst.Name) else None
+        if name is not None:
+            examples.append(Example(name, expression, number, directive=True))
+    directed = {e.class_name for e in examples}
+    configs = {c.name.value for c in classes if c.name.value not in module_classes and _default_constructible(c)}
+    for node in reversed(classes):
+        name = node.name.value
+        if name not in module_classes or name in directed or name.startswith("_"):
+            continue
+        init = _init_of(node)
+        required = _required_parameters(init) if init is not None else []
+        expression = None
+        if not required:
+            expression = f"{name}()"
+        elif len(required) == 1:
+            wanted = _annotation_name(required[0])
+            candidates = [wanted] if wanted in configs else \
+                [c for c in configs if c.lower().endswith(("config", "args", "params", "hparams"))]
+            if len(candidates) == 1:
+                expression = f"{name}({candidates[0]}())"
+        if expression is not None:
+            examples.append(Example(name, expression, line_of.get(name, 1), directive=False))
+    return examples
