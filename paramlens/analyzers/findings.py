@@ -15,6 +15,7 @@ METHOD = "method"    # __pl_m__(id, obj, "name", ...): a method call whose resul
 CALL = "call"        # __pl_c__(id, f, ...): a call that may be a module's forward
 APPLY = "apply"      # __pl_a__(id, obj, fn): Module.apply with every visit recorded
 INIT = "init"        # __pl_i__(id, f, ...): an nn.init function with before/after statistics
+AFTER = "after"      # `stmt; __pl_v__(id, expr)`: the value of an expression right after a statement ran
 WATCH = "watch"      # __pl_w__(id, phase, lambda: param) around a statement that edits a parameter in place
 NONE = None          # static only
 

@@ -124,6 +124,10 @@ class _Instrumenter(cst.CSTTransformer):
         if probe == F.INIT:
             return cst.Call(func=cst.Name("__pl_i__"), args=[_arg(ident), _arg(updated_node.func), *updated_node.args],
                             lpar=updated_node.lpar, rpar=updated_node.rpar)
+        if probe == F.AFTER:
+            after = cst.parse_expression(finding.watch_text or "None")
+            probe_call = cst.Expr(cst.Call(func=cst.Name("__pl_v__"), args=[_arg(ident), _arg(after)]))
+            return cst.FlattenSentinel([updated_node, probe_call])
         if probe == F.WATCH:
             watched = cst.parse_expression(finding.watch_text or "None")
             thunk = cst.Lambda(params=cst.Parameters(), body=watched)

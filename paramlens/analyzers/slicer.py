@@ -35,7 +35,8 @@ class _Scan(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Attribute):
-            self.methods.add(node.func.attr.value)
+            if not _saves_into_private_directory(node):
+                self.methods.add(node.func.attr.value)
         elif isinstance(node.func, cst.Name):
             self.functions.add(node.func.value)
             if node.func.value == "open":
@@ -58,6 +59,20 @@ class _Scan(cst.CSTVisitor):
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False
+
+
+def _saves_into_private_directory(node: cst.Call) -> bool:
+    """`torch.save(obj, "model.pt")` or into a BytesIO: the run's working directory is the sandbox's private
+    temporary directory, so a relative path lands there (and an absolute one is refused by the sandbox)."""
+    func = node.func
+    if not (isinstance(func, cst.Attribute) and func.attr.value == "save" and isinstance(func.value, cst.Name)
+            and func.value.value == "torch" and len(node.args) >= 2):
+        return False
+    target = node.args[1].value
+    if isinstance(target, cst.SimpleString):
+        path = target.evaluated_value
+        return isinstance(path, str) and not path.startswith(("/", "~", "\\")) and ".." not in path
+    return isinstance(target, (cst.Name, cst.Call))
 
 
 def decide(statement: cst.CSTNode) -> SliceDecision:

@@ -13,7 +13,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.analyzers.instrument import Unit
 from paramlens.explain import rules
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.patterns import initialisation, modules, parameters, state
+from paramlens.explain.patterns import initialisation, modules, parameters, realworld, state
 from paramlens.observations import Observations
 from paramlens.report import Diagnostic, Explanation
 
@@ -41,6 +41,15 @@ EXPLAINERS: dict[str, Explainer] = {
     "buffers": state.explain_iteration,
     "modules": state.explain_iteration,
     "add_module": state.explain_add_module,
+    "tie_assignment": realworld.explain_tie_assignment,
+    "register": realworld.explain_register,
+    "parameter_new": realworld.explain_parameter_new,
+    "tensor_attribute": realworld.explain_tensor_attribute,
+    "freeze": realworld.explain_freeze,
+    "load_state_dict": realworld.explain_load_state_dict,
+    "torch_load": realworld.explain_torch_load,
+    "torch_save": realworld.explain_torch_save,
+    "optimizer": realworld.explain_optimizer,
     "apply": initialisation.explain_apply,
     "init": initialisation.explain_init,
     "data_mutation": initialisation.explain_mutation,

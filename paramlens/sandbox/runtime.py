@@ -203,10 +203,17 @@ def install(recorder: Recorder, namespace: dict) -> None:
         return value
 
     def method_probe(probe_id: int, receiver: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-        result = getattr(receiver, method)(*args, **kwargs)
         if not recorder.wants(probe_id):
             recorder.record(probe_id, {})
-            return result
+            return getattr(receiver, method)(*args, **kwargs)
+        try:
+            result = getattr(receiver, method)(*args, **kwargs)
+        except Exception as error:
+            event = {"kind": "method", "method": method, "error": f"{type(error).__name__}: {error}"[:2000]}
+            if isinstance(receiver, nn.Module):
+                event["receiver"] = module_brief(receiver)
+            recorder.record(probe_id, event)
+            raise
         is_generator = inspect.isgenerator(result)
         items = list(result) if is_generator else None
         event: dict[str, Any] = {"kind": "method", "method": method}
@@ -216,6 +223,26 @@ def install(recorder: Recorder, namespace: dict) -> None:
         if items is not None:
             event["items"] = [_item(item, recorder) for item in items[:300]]
             event["count"] = len(items)
+        if method in {"register_buffer", "register_parameter"}:
+            tensor = args[1] if len(args) > 1 else kwargs.get("tensor", kwargs.get("param"))
+            event["name"] = args[0] if args else kwargs.get("name")
+            event["tensor"] = tensor_summary(tensor) if isinstance(tensor, torch.Tensor) else None
+            event["persistent"] = bool(kwargs.get("persistent", args[2] if len(args) > 2 else True))
+        if method == "requires_grad_":
+            if isinstance(receiver, nn.Module):
+                params = list(receiver.parameters())
+                event["trainable"] = sum(p.numel() for p in params if p.requires_grad and not is_uninitialized(p))
+                event["total"] = sum(p.numel() for p in params if not is_uninitialized(p))
+                event["tensors"] = len(params)
+            elif isinstance(receiver, torch.Tensor):
+                event["requires_grad"] = bool(receiver.requires_grad)
+                event["tensor"] = tensor_summary(receiver, recorder.owners, text=False)
+        if method == "load_state_dict":
+            source = args[0] if args else kwargs.get("state_dict")
+            event["loaded"] = len(source) if hasattr(source, "__len__") else None
+            event["missing"] = list(getattr(result, "missing_keys", []))[:64]
+            event["unexpected"] = list(getattr(result, "unexpected_keys", []))[:64]
+            event["strict"] = bool(kwargs.get("strict", args[1] if len(args) > 1 else True))
         if method in {"add_module", "register_module"}:
             event["name"] = args[0] if args else kwargs.get("name")
             child = args[1] if len(args) > 1 else kwargs.get("module")
@@ -240,6 +267,11 @@ def install(recorder: Recorder, namespace: dict) -> None:
             recorder.record(probe_id, event)
             raise
         event["output"] = summarize(output)
+        if any(p.get("lazy") for p in event["module"].get("parameters", [])):
+            # a lazy module's first forward gave its parameters their shapes (and made it its plain class)
+            after = recorder.summarize(function)
+            after.pop("text", None)
+            event["after"] = after
         recorder.record(probe_id, event)
         return output
 

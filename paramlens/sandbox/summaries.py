@@ -178,6 +178,21 @@ def module_summary(module: nn.Module, owners: Callable[[Any], list] | None = Non
     return summary
 
 
+def optimizer_summary(optimizer: torch.optim.Optimizer, owners: Callable[[Any], list] | None) -> dict[str, Any]:
+    groups = []
+    for group in optimizer.param_groups[:ITEMS_LIMIT]:
+        params = group["params"]
+        options = {k: v for k, v in group.items() if k != "params" and isinstance(v, (int, float, bool, str))}
+        names = []
+        for param in params[:6]:
+            found = owners(param) if owners is not None else []
+            names.append(found[0]["path"] if found else None)
+        groups.append({"tensors": len(params), "numel": sum(_numel(p) for p in params), "options": options,
+                       "names": names})
+    return {"kind": "optimizer", "class": type(optimizer).__name__, "groups": groups,
+            "total_groups": len(optimizer.param_groups)}
+
+
 def summarize(value: Any, owners: Callable[[Any], list] | None = None, depth: int = 0) -> dict[str, Any]:
     """A JSON-safe description of any value, detailed for the types parameter code deals with."""
     if isinstance(value, nn.Module):
@@ -204,6 +219,8 @@ def summarize(value: Any, owners: Callable[[Any], list] | None = None, depth: in
         return {"kind": "sequence", "type": type(value).__name__, "count": len(value),
                 "items": [summarize(item, owners, depth + 1) for item in list(value)[:ITEMS_LIMIT]],
                 "text": _clip(repr(value))}
+    if isinstance(value, torch.optim.Optimizer):
+        return optimizer_summary(value, owners)
     if isinstance(value, type):
         return {"kind": "type", "name": f"{value.__module__}.{value.__qualname__}",
                 "mro": [f"{t.__module__}.{t.__qualname__}" for t in value.__mro__[:6]]}

@@ -3,6 +3,11 @@ the walker lets the first probing finding on a node win, so specific patterns co
 
 from paramlens.analyzers.recognizers import (
     apply_fn,
+    checkpoints,
+    freezing,
+    optimizers,
+    registration,
+    tie_assignment,
     cell_value,
     construction,
     data_mutation,
@@ -18,7 +23,12 @@ from paramlens.analyzers.recognizers import (
 )
 
 RECOGNIZERS = [
+    tie_assignment,
     data_mutation,
+    registration,
+    freezing,
+    checkpoints,
+    optimizers,
     apply_fn,
     init_calls,
     state_dict,

@@ -57,7 +57,10 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
     record = records[0]
     visits = record["visits"]
     rows = []
+    compact = len(visits) > 12  # long models: list what changed, summarise the rest
     for order, visit in enumerate(visits, 1):
+        if compact and not visit["changed"]:
+            continue
         changed = "; ".join(_change_text(locale, c) for c in visit["changed"]) or \
             tr(locale, "nothing changed", "没有变化")
         rows.append([str(order), code(_visit_label(record, visit)), code(f"{visit['class']}({visit['extra']})"),
@@ -68,6 +71,11 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                          f"{len(changed_visits)} of those modules:",
                  f"`{fn}` 按以下顺序共被调用 {len(visits)} 次；其中 {len(changed_visits)} 个模块的参数被修改：")
     parts = [title, summary, table(header, rows)]
+    unchanged = [v for v in visits if not v["changed"]]
+    if compact and unchanged:
+        classes = sorted({v["class"] for v in unchanged})
+        parts.append(tr(locale, f"The other {len(unchanged)} visits changed nothing ({', '.join(classes)}).",
+                        f"其余 {len(unchanged)} 次访问没有任何变化（{'、'.join(classes)}）。"))
     if not changed_visits:
         parts.append(tr(locale, f"**`{fn}` changed nothing.** Check its condition (e.g. `type(m) == nn.Linear` does "
                                 "not match subclasses; `isinstance(m, nn.Linear)` does).",

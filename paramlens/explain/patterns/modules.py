@@ -230,6 +230,16 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
                     f"输入 {inputs} → 输出 {shape(output.get('shape'))}。"))
     if output.get("text"):
         parts.append(block(output["text"]))
+    if record.get("after"):
+        after = record["after"]
+        shapes = ", ".join(f"`{p['name']}` {shape(p['shape'])}" for p in after.get("parameters", [])[:6])
+        became = after["class"] != module.get("class")
+        parts.append(tr(locale, f"This first call initialised the lazy parameters from the input: {shapes}; the "
+                                + (f"module is now a plain `{after['class']}`" if became else "module now has")
+                                + f" ({count(after['param_count'])} parameters).",
+                        f"这第一次调用根据输入初始化了惰性参数：{shapes}；该模块现在"
+                        + (f"是普通的 `{after['class']}`" if became else "共有")
+                        + f"（{count(after['param_count'])} 个参数）。"))
     if output.get("grad_fn"):
         parts.append(tr(locale, f"The output carries `grad_fn={output['grad_fn']}`: autograd recorded how it was "
                                 "computed, so a loss built from it can call `backward()` to fill every parameter's "

@@ -210,6 +210,8 @@ def explain_cell_value(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
     if not records:
         return join(title, not_run_note(finding, ctx)), {}
     value = records[0]
+    if value.get("kind") == "none":
+        return None  # a statement whose value is None shows nothing in a notebook either
     parts = [title, tr(locale, "In a notebook this line's value is the cell's output:", "在 notebook 中，这一行的值就是单元格的输出：")]
     text = value.get("text")
     if value.get("kind") == "sequence":
