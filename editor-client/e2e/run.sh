@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# End-to-end test of the packaged extension in real VS Code: code-server 4.100.3 in headless Chromium.
+# 1. installs code-server into a cache outside the repository (fast when cached; Debian packages if missing),
+# 2. builds the .vsix if there is none and unpacks it into a fresh extensions directory,
+# 3. computes the expected parameter shapes with torch (never typed literals),
+# 4. runs vscode-e2e.mjs twice: a trusted folder (real values) and Restricted Mode (static only, nothing runs).
+# Screenshots and logs go to editor-client/e2e/artifacts/. Exit 0 on success; exit 0 with a line starting
+# "E2E SKIPPED:" only when code-server cannot be installed here; non-zero on any failure.
+set -euo pipefail
+E2E_DIR="$(cd "$(dirname "$0")" && pwd)"
+CLIENT_DIR="$(dirname "$E2E_DIR")"
+REPO_DIR="$(dirname "$CLIENT_DIR")"
+CACHE="${PARAMLENS_CODE_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/paramlens-code-server}"
+ARTIFACTS="$E2E_DIR/artifacts"
+PYTHON="$REPO_DIR/.venv/bin/python"
+EXAMPLE="examples/parameter_management.py"
+start=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - start ))s"; }
+
+for tool in node npm; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "E2E SKIPPED: $tool is not installed"; exit 0; }
+done
+if [ ! -x "$PYTHON" ] || ! (cd / && "$PYTHON" -c "import paramlens, torch") 2>/dev/null; then
+  echo "FAILED: $PYTHON with paramlens and torch is needed: run bash scripts/setup.sh first" >&2
+  exit 1
+fi
+
+# -- code-server (cached) ----------------------------------------------------------------------------------------
+mkdir -p "$CACHE"
+if ! bash "$E2E_DIR/install-code-server.sh" "$CACHE" > "$CACHE/install.log" 2>&1; then
+  tail -n 20 "$CACHE/install.log" >&2 || true
+  echo "E2E SKIPPED: code-server 4.100.3 could not be installed here (log: $CACHE/install.log)"
+  exit 0
+fi
+CODE_SERVER="$CACHE/code-server-4.100.3/package"
+echo "code-server ready ($(elapsed))"
+[ -x /usr/bin/chromium ] || { echo "FAILED: /usr/bin/chromium is missing after the install" >&2; exit 1; }
+
+# -- the extension ----------------------------------------------------------------------------------------------
+cd "$CLIENT_DIR"
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/@vscode/vsce ]; then
+  echo "installing the extension's npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+VERSION=$(node -p "require('./package.json').version")
+VSIX="$CLIENT_DIR/paramlens-$VERSION.vsix"
+if [ ! -f "$VSIX" ] || [ -n "$(find src package.json esbuild.mjs -newer "$VSIX" -print -quit)" ]; then
+  echo "no up-to-date $VSIX: packaging it"
+  npm run --silent package >/dev/null
+fi
+echo "extension: $VSIX ($(stat -c %s "$VSIX") bytes)"
+RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/paramlens-e2e.XXXXXX")"
+trap 'rm -rf "$RUN_DIR"' EXIT
+EXTENSIONS="$RUN_DIR/extensions"
+mkdir -p "$EXTENSIONS"
+# A .vsix is a zip whose extension/ folder is the installed extension: unpack that folder as
+# <publisher>.<name>-<version>, the layout of VS Code's extensions directory.
+(cd / && "$PYTHON" - "$VSIX" "$EXTENSIONS/paramlens.paramlens-$VERSION" <<'PY'
+import os, sys, zipfile
+vsix, target = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(vsix) as archive:
+    for name in archive.namelist():
+        if name.startswith("extension/") and not name.endswith("/"):
+            path = os.path.join(target, name[len("extension/"):])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as out:
+                out.write(archive.read(name))
+PY
+)
+test -f "$EXTENSIONS/paramlens.paramlens-$VERSION/dist/extension.js"
+
+# -- expected values, from torch ---------------------------------------------------------------------------------
+EXPECTED=$(cd / && "$PYTHON" -c '
+import json, torch
+from torch import nn
+torch.manual_seed(0)
+print(json.dumps({name: list(p.shape) for name, p in nn.Linear(4, 8).named_parameters()}))')
+echo "expected from torch: $EXPECTED"
+
+rm -rf "$ARTIFACTS"
+mkdir -p "$ARTIFACTS"
+status=0
+for scenario in ${PARAMLENS_E2E_SCENARIOS:-trusted restricted}; do
+  node "$E2E_DIR/vscode-e2e.mjs" --scenario "$scenario" --code-server "$CODE_SERVER" --extensions "$EXTENSIONS" \
+    --folder "$REPO_DIR" --file "$EXAMPLE" --interpreter "$PYTHON" --expected "$EXPECTED" \
+    --artifacts "$ARTIFACTS" || status=1
+done
+if [ "$status" = 0 ]; then
+  echo "E2E PASSED in $(elapsed); screenshots in $ARTIFACTS"
+else
+  echo "E2E FAILED after $(elapsed); screenshots and logs in $ARTIFACTS" >&2
+fi
+exit "$status"
