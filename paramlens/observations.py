@@ -33,7 +33,12 @@ class Observations:
                     observations.counts[int(probe_id)] = max(observations.counts.get(int(probe_id), 0), total)
             elif kind == "stmt":
                 observations.statements[event["index"]] = event
-            elif kind == "modules":
+            elif kind == "module":  # one (re)bound variable, streamed as the run goes
+                entry = event["module"]
+                observations.modules = [m for m in observations.modules if m["name"] != entry["name"]] + [entry] \
+                    if not any(m["name"] == entry["name"] for m in observations.modules) else \
+                    [entry if m["name"] == entry["name"] else m for m in observations.modules]
+            elif kind == "modules":  # the authoritative table at the end of the run
                 observations.modules = event["modules"]
             elif kind == "start":
                 observations.torch_version = event.get("torch")

@@ -28,6 +28,8 @@ from paramlens.sandbox import isolation
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
     make_inits_meta_tolerant
 
+# statements that can change which tensors a model holds without rebinding any name
+STRUCTURAL_EDITS = ("add_module", "register_", ".weight =", ".bias =", "= nn.Parameter", "setattr(", "del ")
 EXAMPLE_NAMES: dict[str, str] = {}  # __pl_example_N__ -> the expression that built it, as the report names it
 OUTPUT_LIMIT = 64_000  # characters of printed output kept per statement
 
@@ -270,8 +272,15 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
             emit({"t": "counts", "counts": counts})
         # the module table whenever a module variable is (re)bound, so a timeout or crash later still leaves the
         # latest one (re-emitting it after every statement made long files quadratic)
-        if _track_modules(namespace, line, module_order, module_lines, module_ids):
-            emit({"t": "modules", "modules": _final_modules(namespace, module_order, module_lines)})
+        changed = _track_modules(namespace, line, module_order, module_lines, module_ids)
+        if changed:
+            recorder.reindex(changed)
+        elif any(word in unit["code"] for word in STRUCTURAL_EDITS):
+            recorder.reindex_all()  # a model kept its name but may have gained, lost or re-tied parameters
+        if changed:
+            # only the (re)bound variables: re-sending the whole table made long files quadratic
+            for entry in _final_modules(namespace, changed, module_lines):
+                emit({"t": "module", "module": entry})
         if status == "exit":
             break
     emit({"t": "modules", "modules": _final_modules(namespace, module_order, module_lines)})
@@ -279,12 +288,13 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
           "execute_seconds": round(time.perf_counter() - executing, 4)})
 
 
-def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str, int], ids: dict[str, int]) -> bool:
-    """Records which module each top-level name holds and where it was bound; True when anything changed.
+def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str, int],
+                   ids: dict[str, int]) -> list[str]:
+    """Records which module each top-level name holds and where it was bound; returns the names that changed.
     Besides the user's names, the examples ParamLens built (`__pl_example_N__`) are tracked."""
     from torch import nn
 
-    changed = False
+    changed: list[str] = []
     for name, value in list(namespace.items()):
         if not isinstance(value, nn.Module) or (name.startswith("__") and not _is_example(name)):
             continue
@@ -293,7 +303,7 @@ def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str
         if ids.get(name) != id(value):
             ids[name] = id(value)
             lines[name] = line
-            changed = True
+            changed.append(name)
     return changed
 
 

@@ -39,6 +39,7 @@ class Recorder:
         self.current_visit: dict[str, Any] | None = None
         self.current_module: nn.Module | None = None
         self.watch_stack: dict[int, list] = {}
+        self._index = OwnerIndex()
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
     def wants(self, probe_id: int) -> bool:
@@ -68,13 +69,84 @@ class Recorder:
         """Which top-level module variables hold this tensor or module, and how (`same` object, its `.data`,
         or a `view` into its storage). Inside a method, before the model is bound to any top-level name, the
         enclosing `self` is searched instead (`self.blocks.0.mlp.2.weight`)."""
-        found = _owners_in(self.top_level_modules(), value)
+        found = self._index.lookup(value)
         if not found:
             found = _owners_in(_enclosing_selves(), value)
         return found[:16]
 
+    def reindex(self, names: list[str]) -> None:
+        """After a statement (re)bound these module variables: index their tensors again. Structural edits of a
+        model that stays bound to the same name (add_module, re-tying at top level) are picked up when any
+        variable is rebound, or by `reindex_all`."""
+        for name in names:
+            value = self.namespace.get(name)
+            self._index.update(name, value if isinstance(value, nn.Module) else None)
+
+    def reindex_all(self) -> None:
+        self._index = OwnerIndex()
+        for name, module in self.top_level_modules():
+            self._index.update(name, module)
+
     def summarize(self, value: Any) -> dict[str, Any]:
         return summarize(value, self.owners)
+
+
+class OwnerIndex:
+    """Tensors and modules of the top-level module variables, indexed by identity and by storage, one entry per
+    variable, so that naming the owner of a probed value is a few dictionary lookups, and a statement that binds
+    one more model re-indexes only that model (a long file binds hundreds of modules and records thousands of
+    values)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[dict, dict, dict]] = {}
+
+    def update(self, var: str, module: nn.Module | None) -> None:
+        if module is None:
+            self.entries.pop(var, None)
+            return
+        by_id: dict[int, list[str]] = {}
+        by_storage: dict[int, list[tuple[str, torch.Tensor]]] = {}
+        modules: dict[int, list[str]] = {}
+        for name, sub in module.named_modules(remove_duplicate=False):
+            modules.setdefault(id(sub), []).append(f"{var}.{name}" if name else var)
+        tensors = list(module.named_parameters(remove_duplicate=False)) + \
+            list(module.named_buffers(remove_duplicate=False))
+        for name, tensor in tensors:
+            path = f"{var}.{name}"
+            by_id.setdefault(id(tensor), []).append(path)
+            if is_uninitialized(tensor) or tensor.device.type == "meta":
+                continue
+            try:
+                by_storage.setdefault(tensor.untyped_storage().data_ptr(), []).append((path, tensor))
+            except Exception:
+                continue
+        self.entries[var] = (by_id, by_storage, modules)
+
+    def lookup(self, value: Any) -> list[dict[str, str]]:
+        if isinstance(value, nn.Module):
+            return [{"path": path, "relation": "same"} for _, _, modules in self.entries.values()
+                    for path in modules.get(id(value), [])]
+        if not isinstance(value, torch.Tensor):
+            return []
+        found = [{"path": path, "relation": "same"} for by_id, _, _ in self.entries.values()
+                 for path in by_id.get(id(value), [])]
+        if is_uninitialized(value) or value.device.type == "meta":
+            return found
+        try:
+            storage = value.untyped_storage().data_ptr()
+        except Exception:
+            return found
+        same = {entry["path"] for entry in found}
+        for _, by_storage, _ in self.entries.values():
+            for path, tensor in by_storage.get(storage, []):
+                if path in same:
+                    continue
+                if tensor.data_ptr() == value.data_ptr() and tensor.shape == value.shape and \
+                        tensor.stride() == value.stride():
+                    found.append({"path": path, "relation": "data"})
+                else:
+                    found.append({"path": path, "relation": "view"})
+        return found
 
 
 def _owners_in(modules: list[tuple[str, nn.Module]], value: Any) -> list[dict[str, str]]:

@@ -33,7 +33,7 @@ def _make_executor() -> Any:
     try:
         if not hardened_available():
             return None  # no seccomp/Landlock here: analyze's portable executor, which says so in the report
-        return WorkerExecutor(warm_meta=True)
+        return WorkerExecutor(warm_meta=False)  # meta is warmed on first use: cold start matters more
     except Exception:  # the worker cannot be set up on this machine: fall back to the portable executor
         log.exception("the warm worker is not available")
         return None
