@@ -244,3 +244,38 @@ async def test_server_survives_a_crashing_file(client: LanguageClient, tmp_path)
     # still serving: the seed example analyses normally afterwards
     seed_uri = await open_seed(client)
     assert any(d.code == "PL102" for d in client.diagnostics[seed_uri])
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_typing_hundreds_of_edits_in_the_middle(client: LanguageClient):
+    """Type a block into the middle of the seed example one character at a time (most versions do not parse):
+    the server keeps answering, answers at the right (shifted) lines while typing, and ends with the diagnostics
+    of the final text at the final text's lines."""
+    source = seed_source()
+    uri = await open_seed(client)
+    anchor = source.index("print(X)\n") + len("print(X)\n")
+    block = ("\n\ndef init_extra(m):\n    if type(m) == nn.Linear:\n        nn.init.zeros_(m.bias)\n\n\n"
+             "extra = nn.Linear(3, 2)\nextra.apply(init_extra)\n")
+    version = 1
+    for cut in range(1, len(block) + 1):
+        version += 1
+        text = source[:anchor] + block[:cut] + source[anchor:]
+        replace_all(client, uri, text, version)
+        if cut % 25 == 0:  # hover below the insertion while typing: mapped to the shifted line, never stale
+            hovered = await hover_text(client, uri, position_of(text, "net[0].named_parameters()", offset=8))
+            assert hovered == "" or "named_parameters" in hovered
+        await asyncio.sleep(0.002)
+    assert version > 100
+    final = source[:anchor] + block + source[anchor:]
+    typed_line = position_of(final, "if type(m) == nn.Linear:\n        nn.init.zeros_").line
+    grad_line = position_of(final, "net[2].weight.grad == None").line
+
+    def settled() -> bool:
+        diagnostics = client.diagnostics.get(uri, [])
+        return any(d.code == "PL102" and d.range.start.line == typed_line for d in diagnostics) and \
+            any(d.code == "PL104" and d.range.start.line == grad_line for d in diagnostics)
+
+    await wait_until(settled, timeout=120)
+    hovered = await hover_text(client, uri, position_of(final, "extra.apply(init_extra)", offset=7))
+    assert "init_extra" in hovered
+    assert not any(d.code == "PL000" for d in client.diagnostics[uri])
