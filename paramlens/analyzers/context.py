@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from paramlens.analyzers.names import NameResolver, iter_statements
+from paramlens.analyzers.names import NameResolver, dotted_name, iter_statements
 
 from paramlens.analyzers.source import ParsedSource, span_of
 from paramlens.report import Span
@@ -89,7 +89,7 @@ def module_bases_closure(module: cst.Module, qualified: "NameResolver") -> set[s
             bases = []
             for arg in node.bases:
                 names = qualified.qualnames(arg.value)
-                names.add(_dotted(arg.value) or "")
+                names.add(dotted_name(arg.value) or "")
                 bases.append(names)
             classes[node.name.value] = bases
     found: set[str] = set()
@@ -106,19 +106,6 @@ def module_bases_closure(module: cst.Module, qualified: "NameResolver") -> set[s
                     changed = True
                     break
     return found
-
-
-def _dotted(node: cst.CSTNode) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        inner = _dotted(node.value)
-        return f"{inner}.{node.attr.value}" if inner else None
-    return None
-
-
-def dotted_name(node: cst.CSTNode) -> str | None:
-    return _dotted(node)
 
 
 def attribute_chain_root_attr(node: cst.CSTNode) -> bool:

@@ -24,6 +24,11 @@ def _dotted(node: cst.CSTNode) -> str | None:
     return None
 
 
+def dotted_name(node: cst.CSTNode) -> str | None:
+    """`torch.nn.Linear` for the expression `torch.nn.Linear`; None for anything that is not a dotted name."""
+    return _dotted(node)
+
+
 def _module_name(node: cst.CSTNode | None) -> str:
     return _dotted(node) or "" if node is not None else ""
 
