@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from paramlens.analyzers.findings import Finding
 from paramlens.analyzers.examples import plan_examples
-from paramlens.analyzers.instrument import InstrumentationError, Unit, example_units, instrument
+from paramlens.analyzers.instrument import Unit, example_units, instrument
 from paramlens.analyzers.source import SourceSyntaxError, parse_source
 from paramlens.analyzers.walker import recognize_all
 from paramlens.explain import build_report_parts
@@ -201,4 +201,4 @@ def _module_info(raw: dict) -> ModuleInfo:
         state_dict_keys=raw["state_dict_keys"], origin=raw.get("origin", "top-level"))
 
 
-__all__ = ["AnalysisOptions", "analyze", "Finding", "InstrumentationError"]
+__all__ = ["AnalysisOptions", "analyze", "Finding"]

@@ -33,6 +33,33 @@ head = nn.Linear(20, 3)
 print([name for name, _ in head.named_parameters()])
 """
 
+# line breaks where the probes go: after `(` of a probed call, and before `.method` inside parentheses
+LINE_BREAKS = """import torch
+from torch import nn
+
+stem = nn.Sequential()
+stem.add_module(
+    "conv", nn.Linear(3, 4)
+)
+stem.add_module(
+    "head", nn.Linear(4, 2))
+
+
+def init_fn(m):
+    if isinstance(m, nn.Linear):
+        nn.init.normal_(
+            m.weight, mean=0.0, std=0.5
+        )
+
+
+(stem
+ .apply(init_fn))
+print(
+    *[(n, p.shape) for n, p in stem
+      .named_parameters()]
+)
+"""
+
 ORDERED_DICT = """from collections import OrderedDict
 import torch
 import torch.nn as nn
@@ -178,6 +205,8 @@ SCENARIOS = {
         "before": {line_of(REORDERED, "block.apply(reset)"): ["{n: p for n, p in block.named_parameters()}"]},
     }),
     "custom_class": (CUSTOM_CLASS, {}),
+    "line_breaks": (LINE_BREAKS, {"capture": {line_of(LINE_BREAKS, "(stem"): [
+        "apply_order(stem)", "{n: p for n, p in stem.named_parameters()}"]}}),
     "custom_class_without_layers_inside": (CUSTOM_CLASS_WITHOUT_LAYERS_INSIDE, {
         "capture": {line_of(CUSTOM_CLASS_WITHOUT_LAYERS_INSIDE, "y = custom("): ["y"]}}),
     "deep": (DEEP, {"capture": {line_of(DEEP, "deep.apply(init_all)"): [
@@ -226,7 +255,7 @@ def modules_json(report):
     return [{k: v for k, v in m.to_json().items() if k not in ("line", "origin")} for m in report.modules]
 
 
-@pytest.mark.parametrize("name", ["list_sequential", "ordered_dict", "shared_modulelist", "reordered", "deep",
+@pytest.mark.parametrize("name", ["list_sequential", "line_breaks", "ordered_dict", "shared_modulelist", "reordered", "deep",
                                   "custom_class_without_layers_inside", "seeded_0", "seeded_3"])
 def test_modules_match_oracle(cases, name):
     case = cases[name]
@@ -527,3 +556,19 @@ def test_seed_option_changes_values_like_torch(cases):
         assert case.report.execution.seed == case.oracle.data["seed"]
         values[name] = facts(explanation)["values"]
     assert values["seeded_0"] != values["seeded_3"]
+
+
+def test_probes_keep_line_breaks(cases):
+    """Probed calls split over lines keep every line where it was (else every later line number would be off),
+    and are still observed."""
+    case = cases["line_breaks"]
+    line = case.line("(stem")
+    [apply] = find_explanations(case.report, "apply", line)
+    assert [v["module"] for v in facts(apply)["visits"]] == \
+        [f"stem.{n}" if n else "stem" for n in case.oracle.value(line, "apply_order(stem)")]
+    assert [sorted(v["changed"]) for v in facts(apply)["visits"]] == [["weight"], ["weight"], []]
+    [listed] = find_explanations(case.report, "named_parameters")
+    assert facts(listed)["calls"][0]["names"] == \
+        list(case.oracle.value(line, "{n: p for n, p in stem.named_parameters()}"))
+    added = [e for e in case.report.explanations if facts(e).get("names") and "add_module" in markdown(e)]
+    assert [facts(e)["names"] for e in added] == [["conv"], ["head"]]

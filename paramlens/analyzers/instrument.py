@@ -39,6 +39,7 @@ class Unit:
     binds: list[str] = field(default_factory=list)
     first_line_length: int = 0  # characters on the statement's first line, for diagnostics' ranges
     example: Example | None = None  # set on the synthetic units that build a module class as an example
+    is_import: bool = False  # an `import` / `from ... import` line: what it raises comes from other code
 
     def to_json(self) -> dict:
         data = {"index": self.index, "line": self.line, "end_line": self.end_line,
@@ -73,10 +74,6 @@ def example_units(examples: list[Example], first_index: int, source: str = "") -
     return units
 
 
-class InstrumentationError(Exception):
-    """The instrumented program would not keep the user's line numbers (a bug in ParamLens, not the user's)."""
-
-
 def _arg(value: cst.BaseExpression) -> cst.Arg:
     return cst.Arg(value=value)
 
@@ -92,9 +89,22 @@ def _protect(expr: cst.BaseExpression) -> cst.BaseExpression:
     return expr
 
 
+def _receiver(func: cst.Attribute) -> cst.Arg:
+    """`obj` of `obj.method(...)` as a probe argument; a line break around the dot (`(net\\n .apply(f))`) moves
+    to the comma after it, so the lines stay where they were."""
+    dot = func.dot
+    return cst.Arg(value=_protect(func.value),
+                   comma=cst.Comma(whitespace_before=dot.whitespace_before, whitespace_after=dot.whitespace_after)
+                   if isinstance(dot, cst.Dot) else cst.MaybeSentinel.DEFAULT)
+
+
+_CODE = cst.Module(body=[])  # renders any node as code, to compare line counts
+
+
 class _Instrumenter(cst.CSTTransformer):
     def __init__(self, findings: list[Finding]) -> None:
         super().__init__()
+        self.unprobed: list[Finding] = []  # findings whose probe would have moved lines, left as written
         self.by_node: dict[int, Finding] = {}
         for finding in findings:
             if finding.probe is not None and finding.node is not None:
@@ -104,26 +114,34 @@ class _Instrumenter(cst.CSTTransformer):
         finding = self.by_node.get(id(original_node))
         if finding is None:
             return updated_node
+        probed = self._probed(finding, updated_node)
+        if isinstance(probed, cst.CSTNode) and _line_count(_CODE.code_for_node(probed)) != \
+                _line_count(_CODE.code_for_node(updated_node)):
+            # a layout the rebuild cannot reproduce (e.g. a line break before `.method`): run it unprobed
+            self.unprobed.append(finding)
+            return updated_node
+        return probed
+
+    def _call(self, name: str, leading: list[cst.Arg], node: cst.Call) -> cst.Call:
+        """A probe call around `node`'s arguments that keeps its parentheses and line breaks where they were."""
+        return cst.Call(func=cst.Name(name), args=[*leading, *node.args], lpar=node.lpar, rpar=node.rpar,
+                        whitespace_before_args=node.whitespace_before_args)
+
+    def _probed(self, finding: Finding, updated_node):  # type: ignore[no-untyped-def]
         probe = finding.probe
         ident = _int(finding.id)
         if probe == F.VALUE:
             return cst.Call(func=cst.Name("__pl_v__"), args=[_arg(ident), _arg(_protect(updated_node))])
         if probe == F.METHOD:
             func = updated_node.func
-            return cst.Call(func=cst.Name("__pl_m__"),
-                            args=[_arg(ident), _arg(_protect(func.value)),
-                                  _arg(cst.SimpleString(repr(func.attr.value))), *updated_node.args],
-                            lpar=updated_node.lpar, rpar=updated_node.rpar)
+            return self._call("__pl_m__", [_arg(ident), _receiver(func),
+                                           _arg(cst.SimpleString(repr(func.attr.value)))], updated_node)
         if probe == F.CALL:
-            return cst.Call(func=cst.Name("__pl_c__"), args=[_arg(ident), _arg(updated_node.func), *updated_node.args],
-                            lpar=updated_node.lpar, rpar=updated_node.rpar)
+            return self._call("__pl_c__", [_arg(ident), _arg(updated_node.func)], updated_node)
         if probe == F.APPLY:
-            return cst.Call(func=cst.Name("__pl_a__"),
-                            args=[_arg(ident), _arg(_protect(updated_node.func.value)), *updated_node.args],
-                            lpar=updated_node.lpar, rpar=updated_node.rpar)
+            return self._call("__pl_a__", [_arg(ident), _receiver(updated_node.func)], updated_node)
         if probe == F.INIT:
-            return cst.Call(func=cst.Name("__pl_i__"), args=[_arg(ident), _arg(updated_node.func), *updated_node.args],
-                            lpar=updated_node.lpar, rpar=updated_node.rpar)
+            return self._call("__pl_i__", [_arg(ident), _arg(updated_node.func)], updated_node)
         if probe == F.AFTER:
             after = cst.parse_expression(finding.watch_text or "None")
             probe_call = cst.Expr(cst.Call(func=cst.Name("__pl_v__"), args=[_arg(ident), _arg(after)]))
@@ -141,6 +159,11 @@ class _Instrumenter(cst.CSTTransformer):
 
 def _line_count(text: str) -> int:
     return text.count("\n")
+
+
+def _is_import(statement: cst.CSTNode) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and bool(statement.body) and \
+        all(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body)
 
 
 def _leading_lines(statement: cst.CSTNode) -> int:
@@ -165,7 +188,9 @@ def instrument(parsed: ParsedSource, findings: list[Finding]) -> list[Unit]:
         original_code = original.code_for_node(before)
         code = original.code_for_node(after) if after is not before else original_code
         if _line_count(code) != _line_count(original_code):
-            raise InstrumentationError(f"instrumentation moved lines in the statement at line {line}")
+            # never expected (each probe is checked in place), but a moved line would misplace every probe and
+            # traceback after it: run the statement as written rather than fail the file
+            code = original_code
         decision = decide(before)
         first_code_line = line
         start = line + _leading_lines(before)
@@ -173,6 +198,7 @@ def instrument(parsed: ParsedSource, findings: list[Finding]) -> list[Unit]:
         units.append(Unit(index=index, line=start, end_line=max(end, start), first_code_line=first_code_line,
                           code=code if decision.run else "", run=decision.run, reason=decision.reason,
                           detail=decision.detail, binds=sorted(bound_names(before)),
-                          first_line_length=len(original_code.split("\n")[start - first_code_line])))
+                          first_line_length=len(original_code.split("\n")[start - first_code_line]),
+                          is_import=_is_import(before)))
         line += _line_count(original_code)
     return units

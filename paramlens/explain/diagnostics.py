@@ -1,5 +1,6 @@
 """Diagnostics that come from running the file: a statement that raised (PL900), a run stopped by a limit or a
-crash (PL901), an operation the sandbox refused (PL902), and a file that does not parse (PL000). Rules about parameter mistakes live in `rules.py`."""
+crash (PL901), an operation the sandbox refused (PL902), an import the interpreter could not satisfy (PL903),
+and a file that does not parse (PL000). Rules about parameter mistakes live in `rules.py`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ SYNTAX_ERROR = "PL000"
 STATEMENT_RAISED = "PL900"
 EXECUTION_STOPPED = "PL901"
 SANDBOX_BLOCKED = "PL902"
+IMPORT_FAILED = "PL903"
 
 
 def statement_span(unit: Unit) -> Span:
@@ -39,6 +41,11 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
             diagnostics.append(Diagnostic(statement_span(unit), SANDBOX_BLOCKED, "error",
                                           blocked_message(error, locale)))
             continue
+        if error.get("import") or unit.is_import:
+            # the environment lacks something, the code is not wrong: say so without calling it an error
+            diagnostics.append(Diagnostic(statement_span(unit), IMPORT_FAILED, "information",
+                                          import_failed_message(error, run, locale)))
+            continue
         diagnostics.append(Diagnostic(statement_span(unit), STATEMENT_RAISED, "error",
                                       _raised_message(error, unit, locale)))
     if run.status != "ok":
@@ -46,6 +53,38 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
         span = statement_span(unit) if unit else Span(1, 1, 1, 2)
         diagnostics.append(Diagnostic(span, EXECUTION_STOPPED, "error", _stopped_message(run, locale)))
     return diagnostics
+
+
+def import_failed_message(error: dict, run: RunResult, locale: str) -> str:
+    text = f"{error['type']}: {error['message']}"
+    python = run.python or "python"
+    module = error.get("module")
+    if error["message"].startswith("attempted relative import"):
+        return tr(locale, f"This import could not run: {text}. The file is not inside a package (no `__init__.py` "
+                          "next to it), so ParamLens ran it as a loose script; what depends on this import was "
+                          "not built.",
+                  f"此导入无法执行：{text}。该文件不在包内（同目录下没有 `__init__.py`），ParamLens 只能把它当作独立脚本"
+                  "运行；依赖这条导入的内容没有被构建。")
+    if error["type"] == "ModuleNotFoundError" and module:
+        top = module.split(".")[0]
+        return tr(locale, f"`{module}` is not installed in the interpreter that runs your code ({python}), so "
+                          f"what depends on this import was not built. Install it there (`{python} -m pip install "
+                          f"{top}`) or set the interpreter ParamLens uses to the environment that has it.",
+                  f"运行代码的解释器（{python}）中没有安装 `{module}`，依赖这条导入的内容没有被构建。请在该解释器中安装"
+                  f"（`{python} -m pip install {top}`），或把 ParamLens 使用的解释器设为装有它的环境。")
+    if not error.get("import"):
+        # the imported module's own code raised while it was being imported
+        where = error.get("raised_in")
+        return tr(locale, f"Importing this raised {text}" + (f" in {where}" if where else "") + f", in the "
+                          f"interpreter that runs your code ({python}). The failure is in the imported code or its "
+                          "installation (e.g. a compiled extension built for another torch version), not in this "
+                          "file; what depends on this import was not built.",
+                  f"导入时抛出 {text}" + (f"（位于 {where}）" if where else "") + f"，解释器为 {python}。问题出在被导入的"
+                  "代码或其安装（例如为另一个 torch 版本编译的扩展），而不在本文件；依赖这条导入的内容没有被构建。")
+    return tr(locale, f"This import failed in the interpreter that runs your code ({python}): {text}. What depends "
+                      "on it was not built; the installed version may differ from the one the code expects.",
+              f"此导入在运行代码的解释器（{python}）中失败：{text}。依赖它的内容没有被构建；已安装的版本可能与代码期望的"
+              "不同。")
 
 
 def _raised_message(error: dict, unit: Unit, locale: str) -> str:

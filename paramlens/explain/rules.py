@@ -68,6 +68,9 @@ RULES = [
          "运行被停止：超时、超出内存或崩溃"),
     Rule("PL902", "sandbox-blocked", "error", "the sandbox refused an operation (network, process, file, signal)",
          "沙箱拒绝了一个操作（网络、进程、文件、信号）"),
+    Rule("PL903", "import-failed", "information",
+         "an import failed in the interpreter that runs the code (not installed, or not inside its package)",
+         "导入在运行代码的解释器中失败（未安装，或文件不在其包内）"),
 ]
 
 # rules that explain a statement's exception better than the generic PL900 (which is then not reported)

@@ -25,6 +25,7 @@ import types
 from typing import Any, Callable
 
 from paramlens.sandbox import isolation
+from paramlens.sandbox.packages import package_of
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
     make_inits_meta_tolerant
 
@@ -88,7 +89,12 @@ def _error_info(error: BaseException, path: str, blocked: BlockedOperations | No
             "line": innermost.lineno if innermost else None,
             "function": innermost.name if innermost and innermost.name != "<module>" else None,
             "memory": _is_memory_error(error),
+            # where it was raised when that is outside the user's file (e.g. inside a package it imports)
+            "raised_in": f"{frames[-1].filename}:{frames[-1].lineno}" if frames and frames[-1].filename != path else None,
             "name": getattr(error, "name", None) if isinstance(error, NameError) else None,
+            # an import that failed: the module it named (ModuleNotFoundError and ImportError both set .name)
+            "import": isinstance(error, ImportError),
+            "module": getattr(error, "name", None) if isinstance(error, ImportError) else None,
             "blocked": refused}
 
 
@@ -208,16 +214,20 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     directory = os.path.dirname(os.path.abspath(path))
     if directory not in sys.path:
         sys.path.insert(0, directory)
+    package = package_of(path)
+    if package is not None and package.root not in sys.path:
+        sys.path.insert(1, package.root)
 
     capture = Capture()
     # a real module in sys.modules, so that code which looks itself up there (@dataclass, pickle, typing) works
     user_module = types.ModuleType("__paramlens__")
     sys.modules["__paramlens__"] = user_module
     namespace: dict[str, Any] = user_module.__dict__
-    namespace.update({"__file__": path, "__builtins__": __builtins__})
+    namespace.update({"__file__": path, "__builtins__": __builtins__,
+                      "__package__": package.name if package is not None else None})
     recorder = Recorder(emit, namespace, capture, max_records=int(request.get("max_records", 8)))
     install(recorder, namespace)
-    emit({"t": "start", "torch": torch.__version__, "seed": seed, "device": "meta" if device == "meta" else "cpu",
+    emit({"t": "start", "torch": torch.__version__, "python": sys.executable, "seed": seed, "device": "meta" if device == "meta" else "cpu",
           "isolation": layers, "import_seconds": round(time.perf_counter() - started, 3)})
 
     poisoned: dict[str, int] = {}  # name -> line of the statement that should have bound it

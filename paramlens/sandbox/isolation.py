@@ -23,6 +23,8 @@ import sysconfig
 from dataclasses import dataclass, field
 from typing import Any
 
+from paramlens.sandbox.packages import package_of
+
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
@@ -113,13 +115,17 @@ def _real_home() -> str | None:
 
 def readable_workspace(file_path: str | None) -> list[str]:
     """The user's file's directory (its local modules are importable), or only the file itself when that
-    directory is too broad to hand out (a file directly in $HOME or /tmp)."""
+    directory is too broad to hand out (a file directly in $HOME or /tmp). For a file inside a package, the
+    directory holding the top-level package as well (its relative imports resolve there; see packages.py)."""
     if not file_path:
         return []
     path = os.path.abspath(file_path)
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         return []
+    package = package_of(path)
+    if package is not None and not _too_broad(package.root):
+        return [package.root]
     if _too_broad(directory):
         return [path] if os.path.exists(path) else []
     return [directory]

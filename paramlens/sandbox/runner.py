@@ -69,6 +69,11 @@ class RunResult:
         return next((e.get("device", "cpu") for e in self.events if e.get("t") == "start"), "cpu")
 
     @property
+    def python(self) -> str | None:
+        """The interpreter that ran the user's code (from the child's start event)."""
+        return next((e.get("python") for e in self.events if e.get("t") == "start"), None)
+
+    @property
     def over_budget(self) -> dict[str, Any] | None:
         return next((e for e in self.events if e.get("t") == "over_budget"), None)
 
