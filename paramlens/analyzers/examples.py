@@ -4,9 +4,11 @@ Many model files only define classes (GPT-, ResNet-style) and never instantiate 
 own statements, ParamLens builds each module class that has no instance yet: with a `# paramlens: example EXPR`
 directive when the user wrote one (`# paramlens: example GPT(GPTConfig(n_layer=2))`), else automatically when the
 class can be built from defaults — no required argument, or one required argument that a config class of the file
-with only defaulted fields can fill. Classes are tried from the last defined to the first, so a model built first
-already contains its blocks and they are not built again. Models too large for the CPU go to the meta device like
-any other run.
+with only defaulted fields can fill — or, for a class that needs arguments, through the first factory function of
+the file that needs none and returns it (torchvision's `def resnet18(*, weights=None, **kwargs) -> ResNet`).
+Factories run first and classes are tried from the last defined to the first, so a model built first already
+contains its blocks and they are not built again. Models too large for the CPU go to the meta device like any other
+run. A factory that trains, writes files or waits for input (the slicer's judgement) is never called.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import re
 from dataclasses import dataclass
 
 import libcst as cst
+
+from paramlens.analyzers.slicer import OwnCodeVisitor, runs_only_model_code
 
 DIRECTIVE = re.compile(r"#\s*paramlens:\s*example\s+(?P<expression>.+?)\s*$")
 
@@ -67,6 +71,49 @@ def _annotation_name(param: cst.Param) -> str | None:
     return None
 
 
+def _returns(function: cst.FunctionDef) -> bool:
+    found = False
+
+    class Returns(OwnCodeVisitor):
+        def visit_Return(self, node: cst.Return) -> None:
+            nonlocal found
+            found = found or node.value is not None
+
+    function.body.visit(Returns())
+    return found
+
+
+def _called_classes(function: cst.FunctionDef, module_classes: set[str]) -> set[str]:
+    """The file's module classes that the function's own body calls by name (not inside nested definitions)."""
+    called: set[str] = set()
+
+    class Calls(OwnCodeVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            if isinstance(node.func, cst.Name) and node.func.value in module_classes:
+                called.add(node.func.value)
+
+    function.body.visit(Calls())
+    return called
+
+
+def factory_class(function: cst.FunctionDef, module_classes: set[str]) -> str | None:
+    """The module class a top-level function builds when called with no arguments: the class its return
+    annotation names, else the only module class its body calls. None when the function needs an argument, is
+    private, returns nothing, or does something a model build must not (train, write files, wait for input)."""
+    name = function.name.value
+    if name.startswith("_") or _required_parameters(function) or not _returns(function):
+        return None
+    if not runs_only_model_code(function.body):
+        return None
+    returns = function.returns.annotation if function.returns is not None else None
+    annotated = returns.value if isinstance(returns, cst.Name) else \
+        returns.evaluated_value if isinstance(returns, cst.SimpleString) else None
+    if annotated in module_classes:
+        return annotated
+    called = _called_classes(function, module_classes)
+    return next(iter(called)) if len(called) == 1 else None
+
+
 def plan_examples(module: cst.Module, source: str, module_classes: set[str],
                   positions: dict) -> list[Example]:
     classes = [s for s in module.body if isinstance(s, cst.ClassDef)]
@@ -85,7 +132,16 @@ def plan_examples(module: cst.Module, source: str, module_classes: set[str],
         if name is not None:
             examples.append(Example(name, expression, number, directive=True))
     directed = {e.class_name for e in examples}
+    factories: dict[str, Example] = {}
+    for statement in module.body:
+        if isinstance(statement, cst.FunctionDef) and statement in positions:
+            built = factory_class(statement, module_classes)
+            if built is not None and built not in directed and built not in factories:
+                factories[built] = Example(built, f"{statement.name.value}()", positions[statement].start.line,
+                                           directive=False)
     configs = {c.name.value for c in classes if c.name.value not in module_classes and _default_constructible(c)}
+    automatic: list[Example] = []
+    through_factory: list[Example] = []
     for node in reversed(classes):
         name = node.name.value
         if name not in module_classes or name in directed or name.startswith("_"):
@@ -102,5 +158,8 @@ def plan_examples(module: cst.Module, source: str, module_classes: set[str],
             if len(candidates) == 1:
                 expression = f"{name}({candidates[0]}())"
         if expression is not None:
-            examples.append(Example(name, expression, line_of.get(name, 1), directive=False))
-    return examples
+            automatic.append(Example(name, expression, line_of.get(name, 1), directive=False))
+        elif name in factories:
+            through_factory.append(factories[name])
+    through_factory.sort(key=lambda example: example.line)
+    return examples + through_factory + automatic

@@ -25,7 +25,21 @@ class SliceDecision:
     detail: str | None = None
 
 
-class _Scan(cst.CSTVisitor):
+class OwnCodeVisitor(cst.CSTVisitor):
+    """Visits the code that runs when its node runs: not the bodies of nested defs, classes and lambdas (those
+    run only when called)."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+class _Scan(OwnCodeVisitor):
     def __init__(self) -> None:
         super().__init__()
         self.methods: set[str] = set()
@@ -50,15 +64,7 @@ class _Scan(cst.CSTVisitor):
             if arg.keyword is not None and arg.keyword.value == "download" and \
                     isinstance(arg.value, cst.Name) and arg.value.value == "True":
                 self.download = True
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False  # a def runs nothing; calling it is judged where it is called
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
+    # a def runs nothing (OwnCodeVisitor); calling it is judged where it is called
 
 
 def _saves_into_private_directory(node: cst.Call) -> bool:
@@ -94,6 +100,15 @@ def decide(statement: cst.CSTNode) -> SliceDecision:
     if blocking:
         return SliceDecision(False, "interactive", sorted(blocking)[0])
     return SliceDecision(True)
+
+
+def runs_only_model_code(node: cst.CSTNode) -> bool:
+    """Whether code the file does not run by itself (a factory function's body) may be called to build an
+    example: the same judgement as for a top-level statement (no training, downloads, file writes or input)."""
+    scan = _Scan()
+    node.visit(scan)
+    return not (scan.methods & TRAINING_METHODS or scan.download or scan.open_write or
+                (scan.methods | scan.functions) & (WRITING_CALLS | BLOCKING_CALLS))
 
 
 def _is_main_guard(test: cst.BaseExpression) -> bool:

@@ -45,5 +45,13 @@ class ExplainContext:
             return None
         return self.observations.statements.get(unit.index)
 
+    def function_ran(self, finding: Finding) -> bool:
+        """Whether the def enclosing `finding` was called: another probed site of the same def (same name, same
+        top-level statement) recorded something. Tells a branch not taken from a function never called."""
+        if finding.function is None:
+            return False
+        return any(other is not finding and other.probe is not None and other.function == finding.function and
+                   other.statement == finding.statement and self.count(other) > 0 for other in self.findings)
+
     def findings_of(self, pattern: str) -> list[Finding]:
         return [f for f in self.findings if f.pattern == pattern]

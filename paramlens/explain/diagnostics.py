@@ -1,6 +1,6 @@
 """Diagnostics that come from running the file: a statement that raised (PL900), a run stopped by a limit or a
 crash (PL901), an operation the sandbox refused (PL902), an import the interpreter could not satisfy (PL903),
-and a file that does not parse (PL000). Rules about parameter mistakes live in `rules.py`."""
+an example ParamLens chose to build that failed (PL904), and a file that does not parse (PL000). Rules about parameter mistakes live in `rules.py`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ STATEMENT_RAISED = "PL900"
 EXECUTION_STOPPED = "PL901"
 SANDBOX_BLOCKED = "PL902"
 IMPORT_FAILED = "PL903"
+EXAMPLE_FAILED = "PL904"
 
 
 def statement_span(unit: Unit) -> Span:
@@ -37,6 +38,11 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
             continue
         unit = by_index[index]
         error = statement["error"]
+        if _automatic_example(unit):
+            # ParamLens chose these arguments, not the user: the file is not wrong because its defaults fail
+            diagnostics.append(Diagnostic(statement_span(unit), EXAMPLE_FAILED, "information",
+                                          example_failed_message(error, unit, locale)))
+            continue
         if error.get("blocked"):
             diagnostics.append(Diagnostic(statement_span(unit), SANDBOX_BLOCKED, "error",
                                           blocked_message(error, locale)))
@@ -51,8 +57,33 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
     if run.status != "ok":
         unit = by_index.get(run.running_index) if run.running_index is not None else None
         span = statement_span(unit) if unit else Span(1, 1, 1, 2)
-        diagnostics.append(Diagnostic(span, EXECUTION_STOPPED, "error", _stopped_message(run, locale)))
+        message = _stopped_message(run, locale)
+        if unit is not None and _automatic_example(unit):
+            message += tr(locale, f" (while building `{unit.example.expression}`, an example ParamLens chose)",
+                          f"（发生在构建 ParamLens 自选的示例 `{unit.example.expression}` 时）")
+        diagnostics.append(Diagnostic(span, EXECUTION_STOPPED, "information" if unit is not None and
+                                      _automatic_example(unit) else "error", message))
     return diagnostics
+
+
+def _automatic_example(unit: Unit) -> bool:
+    return unit.example is not None and not unit.example.directive
+
+
+def example_failed_message(error: dict, unit: Unit, locale: str) -> str:
+    assert unit.example is not None
+    expression = unit.example.expression
+    text = f"{error['type']}: {error['message']}"
+    if error.get("line"):
+        function = error.get("function")
+        text += tr(locale, f" (at line {error['line']}" + (f", in `{function}`" if function else "") + ")",
+                   f"（第 {error['line']} 行" + (f"，`{function}` 中" if function else "") + "）")
+    name = unit.example.class_name
+    return tr(locale, f"The file never creates a `{name}`, so ParamLens tried `{expression}` as an example; that "
+                      f"raised {text}, and `{name}` is not shown. The file is not wrong for this; to see it, choose "
+                      f"arguments that work with a comment `# paramlens: example {name}(...)`.",
+              f"文件中从未创建 `{name}`，ParamLens 尝试以 `{expression}` 作为示例构建，但抛出了 {text}，因此没有显示 "
+              f"`{name}`。这并不说明文件有错；若要查看，请用注释 `# paramlens: example {name}(...)` 指定可用的参数。")
 
 
 def import_failed_message(error: dict, run: RunResult, locale: str) -> str:

@@ -71,6 +71,9 @@ RULES = [
     Rule("PL903", "import-failed", "information",
          "an import failed in the interpreter that runs the code (not installed, or not inside its package)",
          "导入在运行代码的解释器中失败（未安装，或文件不在其包内）"),
+    Rule("PL904", "example-failed", "information",
+         "a module class ParamLens built as an example (the file never creates one) failed with its defaults",
+         "ParamLens 作为示例构建的模块类（文件中从未创建）使用默认参数时失败"),
 ]
 
 # rules that explain a statement's exception better than the generic PL900 (which is then not reported)

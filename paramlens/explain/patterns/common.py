@@ -36,6 +36,12 @@ def not_run_note(finding: Finding, ctx: ExplainContext) -> str:
         error = status["error"]
         return tr(locale, f"_This statement raised {error['type']} before reaching here._",
                   f"_此语句在执行到这里之前抛出了 {error['type']}。_")
+    if finding.function is not None and ctx.function_ran(finding):
+        return tr(locale, f"_`{finding.function}` ran, but never reached this line (a branch not taken, e.g. an `if` "
+                          "whose condition was false, or a loop with nothing to iterate), so nothing was observed "
+                          "here._",
+                  f"_`{finding.function}` 运行过，但从未执行到这一行（没有走到的分支，例如条件为假的 `if`，或没有元素可迭代的"
+                  "循环），因此这里没有观测到数值。_")
     if finding.function is not None:
         return tr(locale, f"_`{finding.function}` was never called during the run, so nothing was observed here._",
                   f"_运行期间从未调用 `{finding.function}`，因此这里没有观测到数值。_")

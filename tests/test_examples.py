@@ -1,0 +1,84 @@
+"""Examples ParamLens builds in library files (no top-level driver): through a factory function that needs no
+arguments, never through one that trains; when an example ParamLens chose fails, that is information about the
+example (PL904), not an error in the file; when the user's own `# paramlens: example` fails, it is an error."""
+
+from __future__ import annotations
+
+import textwrap
+
+from paramlens.analysis import AnalysisOptions, analyze
+
+FACTORIES = textwrap.dedent("""\
+    import torch
+    from torch import nn
+
+
+    class Net(nn.Module):
+        def __init__(self, widths, classes=3):
+            super().__init__()
+            self.body = nn.Sequential(*[nn.Linear(a, b) for a, b in zip(widths, widths[1:])])
+            self.head = nn.Linear(widths[-1], classes)
+
+
+    def train_net(epochs=1):
+        print("TRAINING RAN")
+        model = Net([4, 8])
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(epochs):
+            model.head(model.body(torch.rand(2, 4))).sum().backward()
+            optimizer.step()
+        return model
+
+
+    def small_net(**kwargs):
+        model = Net([4, 8, 8], **kwargs)
+        return model
+    """)
+
+FAILING_DEFAULT = textwrap.dedent("""\
+    import torch
+    from torch import nn
+
+
+    class Net(nn.Module):
+        def __init__(self, n=3):
+            super().__init__()
+            assert n % 2 == 0, "n must be even"
+            self.fc = nn.Linear(n, n)
+    """)
+
+
+def analysed(tmp_path, source, name="library.py"):
+    path = tmp_path / name
+    path.write_text(source, encoding="utf-8")
+    return analyze(source, str(path), AnalysisOptions(locale="en"))
+
+
+def test_factory_builds_the_class_that_needs_arguments_and_training_is_never_called(tmp_path):
+    report = analysed(tmp_path, FACTORIES)
+    assert [m.name for m in report.modules] == ["small_net()"]
+    [module] = report.modules
+    import torch
+
+    truth = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 8), torch.nn.Linear(8, 3))
+    assert module.param_count == sum(p.numel() for p in truth.parameters())
+    assert module.origin == "example" and module.class_name == "Net"
+    assert not report.diagnostics
+
+
+def test_failing_automatic_example_is_information(tmp_path):
+    report = analysed(tmp_path, FAILING_DEFAULT)
+    [diagnostic] = report.diagnostics
+    assert diagnostic.code == "PL904" and diagnostic.severity == "information"
+    assert diagnostic.span.line == FAILING_DEFAULT.splitlines().index("class Net(nn.Module):") + 1
+    assert "`Net()`" in diagnostic.message and "n must be even" in diagnostic.message
+    assert "# paramlens: example Net(" in diagnostic.message
+    assert not report.has_errors
+
+
+def test_failing_directive_is_an_error_and_a_working_one_builds(tmp_path):
+    failing = analysed(tmp_path, FAILING_DEFAULT + "# paramlens: example Net(n=5)\n", "failing.py")
+    assert [d.code for d in failing.diagnostics] == ["PL900"]
+    working = analysed(tmp_path, FAILING_DEFAULT + "# paramlens: example Net(n=4)\n", "working.py")
+    assert not working.diagnostics
+    assert [(m.name, m.param_count) for m in working.modules] == [("Net(n=4)", 4 * 4 + 4)]
