@@ -7,6 +7,7 @@ run; the analysing process never executes the user's code and never imports torc
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from paramlens.analyzers.findings import Finding
@@ -130,7 +131,8 @@ def _mentions_torch(source: str) -> bool:
 
 def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> RunResult:
     executor = options.executor or default_executor(options.python)
-    request = RunRequest(path=path, units=[u.to_json() for u in units], seed=options.seed,
+    # absolute: the child works in its private directory, where a relative path would name nothing
+    request = RunRequest(path=os.path.abspath(path), units=[u.to_json() for u in units], seed=options.seed,
                          limits=RunLimits(options.timeout_seconds, options.memory_mb), device=options.device,
                          param_budget=options.param_budget)
     if options.python:

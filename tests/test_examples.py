@@ -82,3 +82,36 @@ def test_failing_directive_is_an_error_and_a_working_one_builds(tmp_path):
     working = analysed(tmp_path, FAILING_DEFAULT + "# paramlens: example Net(n=4)\n", "working.py")
     assert not working.diagnostics
     assert [(m.name, m.param_count) for m in working.modules] == [("Net(n=4)", 4 * 4 + 4)]
+
+
+INHERITED = textwrap.dedent("""\
+    from torch import nn
+
+
+    class Layers(nn.Module):
+        def __init__(self, dim, depth=2, **kwargs):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(dim, dim) for _ in range(depth)])
+
+
+    class Encoder(Layers):
+        def __init__(self, **kwargs):
+            super().__init__(causal=False, **kwargs)
+
+
+    class Decoder(Layers):
+        pass
+
+
+    class Head(Layers):
+        def __init__(self, dim=4, **kwargs):
+            super().__init__(dim, **kwargs)
+    """)
+
+
+def test_classes_whose_base_needs_an_argument_are_not_tried(tmp_path):
+    """`Encoder()` / `Decoder()` would only raise `missing 1 required positional argument: 'dim'`; `Head()` gives
+    the base its `dim` and is built."""
+    report = analysed(tmp_path, INHERITED)
+    assert not report.diagnostics
+    assert [(m.name, m.param_count) for m in report.modules] == [("Head()", 2 * (4 * 4 + 4))]

@@ -164,3 +164,18 @@ def test_a_failing_statement_that_is_not_an_import_is_still_an_error(tmp_path):
     status, report = check_json(tmp_path, path)
     assert status == 1
     assert "PL903" not in [d["code"] for d in report["diagnostics"]]
+
+
+def test_sibling_module_imports_with_a_relative_command_line_path(tmp_path):
+    """`paramlens check model.py` from the file's own directory: its sibling modules import as with `python
+    model.py` (the child runs in a private directory, so the path it gets must not be relative)."""
+    (tmp_path / "blocks.py").write_text("from torch import nn\n\n\ndef block(width):\n    return nn.Sequential("
+                                        "nn.Linear(width, 2 * width), nn.ReLU())\n", encoding="utf-8")
+    source = "import torch\nfrom blocks import block\n\nnet = block(5)\n"
+    (tmp_path / "model.py").write_text(source, encoding="utf-8")
+    status, out, err = run_cli_in(tmp_path, "check", "--format", "json", "model.py")
+    report = json.loads(out)["files"][0]
+    assert report["path"] == "model.py"
+    assert status == 0, report["diagnostics"]
+    net = next(m for m in report["modules"] if m["name"] == "net")
+    assert net["param_count"] == 5 * 10 + 10

@@ -47,6 +47,27 @@ def _init_of(node: cst.ClassDef) -> cst.FunctionDef | None:
     return None
 
 
+def _base_names(node: cst.ClassDef) -> list[str]:
+    return [base.value.value for base in node.bases if base.keyword is None and isinstance(base.value, cst.Name)]
+
+
+def _constructor_needs_arguments(node: cst.ClassDef, classes: dict[str, cst.ClassDef], depth: int = 0) -> bool:
+    """Whether `Class()` lacks a required argument: its own `__init__` requires one, or it has no `__init__` (or
+    one with only `*args` / `**kwargs`, passed on) and a base class of the same file requires one (x-transformers'
+    `class Encoder(AttentionLayers): def __init__(self, **kwargs)` needs AttentionLayers' `dim`)."""
+    init = _init_of(node)
+    if init is not None and _required_parameters(init):
+        return True
+    # an `__init__(self, *args, **kwargs)` with nothing of its own passes everything on to the base class
+    named = [*init.params.posonly_params, *init.params.params, *init.params.kwonly_params][1:] if init else []
+    forwards = init is None or (not named and (isinstance(init.params.star_arg, cst.Param) or
+                                               init.params.star_kwarg is not None))
+    if not forwards or depth > 10:
+        return False
+    return any(_constructor_needs_arguments(classes[base], classes, depth + 1)
+               for base in _base_names(node) if base in classes and base != node.name.value)
+
+
 def _default_constructible(node: cst.ClassDef) -> bool:
     """A config class that `Config()` builds: an `__init__` whose parameters all have defaults, or (a dataclass or
     a plain class) whose annotated fields all have values."""
@@ -117,6 +138,7 @@ def factory_class(function: cst.FunctionDef, module_classes: set[str]) -> str | 
 def plan_examples(module: cst.Module, source: str, module_classes: set[str],
                   positions: dict) -> list[Example]:
     classes = [s for s in module.body if isinstance(s, cst.ClassDef)]
+    by_name = {c.name.value: c for c in classes}
     line_of = {c.name.value: positions[c].start.line for c in classes if c in positions}
     examples: list[Example] = []
     for number, text in enumerate(source.splitlines(), 1):
@@ -149,7 +171,7 @@ def plan_examples(module: cst.Module, source: str, module_classes: set[str],
         init = _init_of(node)
         required = _required_parameters(init) if init is not None else []
         expression = None
-        if not required:
+        if not _constructor_needs_arguments(node, by_name):
             expression = f"{name}()"
         elif len(required) == 1:
             wanted = _annotation_name(required[0])

@@ -211,12 +211,14 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
         random.seed(seed)
         torch.manual_seed(seed)
     path = request["path"]
+    # like `python file.py`: the file's directory first; for a file inside a package, like `python -m pkg.mod`:
+    # the package's root first (so `import pkg` finds the package, not a same-named module next to the file),
+    # then the file's directory (sibling imports written as absolute ones still work)
     directory = os.path.dirname(os.path.abspath(path))
-    if directory not in sys.path:
-        sys.path.insert(0, directory)
     package = package_of(path)
-    if package is not None and package.root not in sys.path:
-        sys.path.insert(1, package.root)
+    for entry in reversed([package.root, directory] if package is not None else [directory]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
 
     capture = Capture()
     # a real module in sys.modules, so that code which looks itself up there (@dataclass, pickle, typing) works
