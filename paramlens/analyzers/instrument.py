@@ -115,8 +115,9 @@ class _Instrumenter(cst.CSTTransformer):
         if finding is None:
             return updated_node
         probed = self._probed(finding, updated_node)
-        if isinstance(probed, cst.CSTNode) and _line_count(_CODE.code_for_node(probed)) != \
-                _line_count(_CODE.code_for_node(updated_node)):
+        # a probe adds no line break, so only a site spread over several lines can lose one
+        if finding.span.end_line > finding.span.line and isinstance(probed, cst.CSTNode) and \
+                _line_count(_CODE.code_for_node(probed)) != _line_count(_CODE.code_for_node(updated_node)):
             # a layout the rebuild cannot reproduce (e.g. a line break before `.method`): run it unprobed
             self.unprobed.append(finding)
             return updated_node
