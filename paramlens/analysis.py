@@ -7,6 +7,7 @@ run; the analysing process never executes the user's code and never imports torc
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -27,6 +28,8 @@ from paramlens.report import (BufferInfo, Diagnostic, Execution, FileReport, Mod
                               SkippedStatement)
 from paramlens.sandbox.runner import DEFAULT_PARAM_BUDGET, Executor, RunLimits, RunRequest, RunResult, \
     default_executor
+
+LOG = logging.getLogger("paramlens.analysis")
 
 STATUS_FROM_RUN = {"timeout": "timeout", "memory": "memory", "crashed": "crashed", "blocked": "blocked",
                    "cancelled": "cancelled", "error": "error"}
@@ -60,7 +63,30 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
         return FileReport(path=path, execution=Execution(status="skipped", device=None,
                                                          message=f"syntax error: {error.message}"),
                           diagnostics=[syntax_error_diagnostic(error, locale)])
-    findings = recognize_all(parsed)
+    try:
+        return _analyze_parsed(parsed, source, path, options, locale, recognise=True)
+    except Exception as error:  # a bug in ParamLens must not cost the user the whole file, nor show a traceback
+        LOG.warning("internal error while analysing %s (%s: %s); running it again without pattern recognition",
+                    path, type(error).__name__, error)
+        LOG.debug("traceback of the internal error", exc_info=True)
+        note = tr(locale, f"ParamLens hit an internal error while recognising this file's patterns "
+                          f"({type(error).__name__}: {error}); it ran the file without explanations. Please report "
+                          "it with the file.",
+                  f"ParamLens 在识别本文件的模式时出现内部错误（{type(error).__name__}: {error}）；已在没有解释的情况下"
+                  "运行文件。请连同文件一起报告此问题。")
+    try:
+        report = _analyze_parsed(parsed, source, path, options, locale, recognise=False)
+    except Exception:
+        LOG.warning("internal error while running %s without pattern recognition", path)
+        LOG.debug("traceback of the internal error", exc_info=True)
+        return FileReport(path=path, execution=Execution(status="error", device=None, message=note))
+    report.execution.message = note + (f" {report.execution.message}" if report.execution.message else "")
+    return report
+
+
+def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, locale: str, *,
+                    recognise: bool) -> FileReport:
+    findings = recognize_all(parsed) if recognise else []
     units = instrument(parsed, findings)
     if options.execute and options.examples:
         units += example_units(_plan_examples(parsed, source), len(units), source)

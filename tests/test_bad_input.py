@@ -379,3 +379,21 @@ def test_skipped_statements_really_did_not_run(runs):
     grad = line_of(TRAINS, "print(model[0].weight.grad is None)")
     assert [e["facts"]["output"] for e in find_explanations(report, "print_output", grad)] == \
         [run.oracle.statement(grad)["output"]]
+
+
+def test_an_internal_error_in_recognition_still_runs_the_file(tmp_path, monkeypatch):
+    """A bug in ParamLens (simulated: the recognizers raise) costs the explanations, not the file: it still runs,
+    its modules are reported, and the message says what happened; nothing raises to the caller."""
+    import paramlens.analysis as analysis
+
+    def broken(parsed):
+        raise RuntimeError("simulated recognizer bug")
+
+    monkeypatch.setattr(analysis, "recognize_all", broken)
+    source = "import torch\nfrom torch import nn\nnet = nn.Linear(3, 2)\n"
+    path = tmp_path / "model.py"
+    path.write_text(source, encoding="utf-8")
+    report = analysis.analyze(source, str(path), analysis.AnalysisOptions(locale="en"))
+    assert "internal error" in report.execution.message and "simulated recognizer bug" in report.execution.message
+    assert [(m.name, m.param_count) for m in report.modules] == [("net", 3 * 2 + 2)]
+    assert report.explanations == [] and not report.has_errors

@@ -179,3 +179,25 @@ def test_sibling_module_imports_with_a_relative_command_line_path(tmp_path):
     assert status == 0, report["diagnostics"]
     net = next(m for m in report["modules"] if m["name"] == "net")
     assert net["param_count"] == 5 * 10 + 10
+
+
+def test_dotted_imports_ending_in_parameter_attribute_names(tmp_path):
+    """`import torch.utils.data` is a module path, not a `.data` access: it used to be wrapped in a probe, which
+    crashed the instrumenter (`import`) or broke the statement into a syntax error (`from ... import`)."""
+    source = textwrap.dedent("""\
+        import torch
+        import torch.utils.data
+        import torch.utils.data as tud
+        from torch.utils.data import DataLoader, TensorDataset
+        from torch import nn
+
+        net = nn.Linear(2, 3)
+        loader = DataLoader(TensorDataset(torch.rand(4, 2)), batch_size=2)
+        print(net.weight.data.shape)
+        """)
+    path = tmp_path / "loader.py"
+    path.write_text(source, encoding="utf-8")
+    status, report = check_json(tmp_path, path)
+    assert status == 0 and report["diagnostics"] == [], report["diagnostics"]
+    assert report["execution"]["status"] == "ok"
+    assert find_explanations(report, "param_attr", line_of(source, "print(net.weight.data.shape)"))

@@ -35,6 +35,8 @@ class _Walker(cst.CSTVisitor):
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         ctx = self.ctx
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            return False  # `import torch.utils.data` names a module; its `.data` is no parameter access
         if isinstance(node, cst.Call):
             ctx.call_funcs.add(id(node.func))
         if isinstance(node, cst.AugAssign):
