@@ -115,3 +115,43 @@ def test_classes_whose_base_needs_an_argument_are_not_tried(tmp_path):
     report = analysed(tmp_path, INHERITED)
     assert not report.diagnostics
     assert [(m.name, m.param_count) for m in report.modules] == [("Head()", 2 * (4 * 4 + 4))]
+
+
+CONFIG_GUESS = textwrap.dedent("""\
+    from dataclasses import dataclass
+
+    import torch
+    from torch import nn
+
+
+    @dataclass
+    class ModelArgs:
+        dim: int = 8
+        n_layers: int = 2
+
+
+    class RMSNorm(nn.Module):
+        def __init__(self, dim: int, eps: float = 1e-6):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(dim))
+
+
+    class Scale(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.scale = nn.Linear(width, width)
+
+
+    class Transformer(nn.Module):
+        def __init__(self, params):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(params.dim, params.dim) for _ in range(params.n_layers)])
+    """)
+
+
+def test_a_config_is_passed_only_where_a_config_is_wanted(tmp_path):
+    """`Transformer(params)` gets `ModelArgs()`; `RMSNorm(dim: int)` and `Scale(width)` are not given one (they
+    would fail or, worse, build something meaningless), so they are not tried and nothing is reported for them."""
+    report = analysed(tmp_path, CONFIG_GUESS)
+    assert not report.diagnostics, [d.message for d in report.diagnostics]
+    assert [(m.name, m.param_count) for m in report.modules] == [("Transformer(ModelArgs())", 2 * (8 * 8 + 8))]

@@ -155,6 +155,13 @@ def init_all(m):
 
 deep = nn.Sequential(*[nn.Linear(3, 3) for _ in range(12)])
 deep.apply(init_all)
+
+
+class Cell(nn.Linear):
+    pass
+
+
+cells = nn.ModuleList([Cell(2, 2) for _ in range(10)])
 """
 
 SEEDED = """import torch
@@ -211,7 +218,8 @@ SCENARIOS = {
         "capture": {line_of(CUSTOM_CLASS_WITHOUT_LAYERS_INSIDE, "y = custom("): ["y"]}}),
     "deep": (DEEP, {"capture": {line_of(DEEP, "deep.apply(init_all)"): [
         "apply_order(deep)", "sum(1 for m in deep.modules() if isinstance(m, nn.Linear))",
-        "{n: p for n, p in deep.named_parameters()}"]}}),
+        "{n: p for n, p in deep.named_parameters()}"],
+        line_of(DEEP, "cells = "): ["sum(1 for m in cells.modules() if type(m).__name__ == 'Cell')"]}}),
     "seeded_0": (SEEDED, {"capture": {line_of(SEEDED, "print("): ["layer.state_dict()"]}}),
     "seeded_3": (SEEDED, {"seed": 3, "capture": {line_of(SEEDED, "print("): ["layer.state_dict()"]}}),
 }
@@ -541,6 +549,10 @@ def test_call_counts_beyond_record_limit(cases):
     assert f"Called {linear_count} times" in markdown(init)
     built = case.at("module", "nn.Linear(3, 3)")
     assert facts(built)["calls"] == linear_count
+    cell = case.at("module_class", "Cell", within="class Cell(nn.Linear):")
+    assert facts(cell)["built"] == case.oracle.value(case.line("cells = "),
+                                                     "sum(1 for m in cells.modules() if type(m).__name__ == 'Cell')")
+    assert "class Cell(nn.Linear)" in markdown(cell)
 
 
 # -- the seed option ------------------------------------------------------------------------------------------------

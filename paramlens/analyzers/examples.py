@@ -135,6 +135,21 @@ def factory_class(function: cst.FunctionDef, module_classes: set[str]) -> str | 
     return next(iter(called)) if len(called) == 1 else None
 
 
+CONFIG_SUFFIXES = ("config", "cfg", "args", "params", "hparams", "options", "settings")
+
+
+def _config_candidates(param: cst.Param, configs: set[str]) -> list[str]:
+    """The config classes that can fill the one required parameter: the one its annotation names (an annotation
+    naming anything else, like `dim: int`, rules the guess out), else, for a parameter named like a config
+    (`config`, `cfg`, `args`, `hparams`), the config-like classes of the file."""
+    wanted = _annotation_name(param)
+    if param.annotation is not None:
+        return [wanted] if wanted in configs else []
+    if not param.name.value.lower().endswith(CONFIG_SUFFIXES + ("opt", "hps")):
+        return []
+    return sorted(c for c in configs if c.lower().endswith(CONFIG_SUFFIXES))
+
+
 def plan_examples(module: cst.Module, source: str, module_classes: set[str],
                   positions: dict) -> list[Example]:
     classes = [s for s in module.body if isinstance(s, cst.ClassDef)]
@@ -174,9 +189,7 @@ def plan_examples(module: cst.Module, source: str, module_classes: set[str],
         if not _constructor_needs_arguments(node, by_name):
             expression = f"{name}()"
         elif len(required) == 1:
-            wanted = _annotation_name(required[0])
-            candidates = [wanted] if wanted in configs else \
-                [c for c in configs if c.lower().endswith(("config", "args", "params", "hparams"))]
+            candidates = _config_candidates(required[0], configs)
             if len(candidates) == 1:
                 expression = f"{name}({candidates[0]}())"
         if expression is not None:

@@ -54,8 +54,10 @@ class _Walker(cst.CSTVisitor):
             ctx.function_stack.append(node.name.value)
         elif isinstance(node, cst.ClassDef):
             if node.name.value in ctx.module_classes:
-                self._add(Finding("module_class", ctx.span(node.name), None, NONE, {"name": node.name.value},
-                                  function=ctx.function))
+                bases = ", ".join(ctx.code(base.value) if base.keyword is None else ctx.code(base).strip().rstrip(",")
+                                  for base in node.bases)
+                self._add(Finding("module_class", ctx.span(node.name), None, NONE,
+                                  {"name": node.name.value, "bases": bases}, function=ctx.function))
             ctx.class_depth += 1
         return True
 

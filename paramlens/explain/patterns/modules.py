@@ -328,7 +328,8 @@ def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, di
                  for r in _modules(ctx.records(f))]
     example_unit = next((u for u in ctx.units if u.example is not None and u.example.class_name == name), None)
     examples = _modules(ctx.observations.records(example_probe(example_unit.index))) if example_unit else []
-    title = heading(f"class {name}(nn.Module)")
+    title = heading(f"class {name}({finding.facts.get('bases') or 'nn.Module'})")
+    built = sum(ctx.count(f) for f in ctx.findings if f.pattern == "module" and f.facts.get("class") == name)
     general = tr(locale, "Parameters and submodules assigned to `self` in `__init__` are registered automatically; "
                          "`forward` says how they are used.",
                  "在 `__init__` 中赋值给 `self` 的参数和子模块会被自动注册；`forward` 决定如何使用它们。")
@@ -338,7 +339,10 @@ def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, di
         first = examples[0]
         how = tr(locale, "as you asked with `# paramlens: example`", "按照 `# paramlens: example` 的要求") \
             if example_unit.example.directive else \
-            tr(locale, "from defaults, because the file never creates one", "使用默认参数，因为文件本身从未创建它")
+            tr(locale, "from defaults, because the file never creates one", "使用默认参数，因为文件本身从未创建它") \
+            if example_unit.example.expression.startswith(f"{name}(") else \
+            tr(locale, "through a factory function of the file that needs no arguments, because the file never "
+                       "creates one", "通过文件中无需参数的工厂函数，因为文件本身从未创建它")
         facts["example"] = {"expression": expression, **module_facts(first)}
         note = tr(locale, f"Built as an example, {how}: `{expression}`" +
                   (" — on the meta device: shapes and counts are exact, values are not available." if
@@ -361,6 +365,8 @@ def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, di
                         f"`# paramlens: example {name}(...)`，并填入可用的参数。_")
         return join(title, general, reason), facts
     first = instances[0]
-    parts = [title, tr(locale, f"{len(instances)} instance(s) built during the run. The first:",
-                       f"运行期间构建了 {len(instances)} 个实例。第一个："), describe_module(locale, first), general]
+    built = max(built, len(instances))
+    parts = [title, tr(locale, f"{built} instance(s) built during the run. The first:",
+                       f"运行期间构建了 {built} 个实例。第一个："), describe_module(locale, first), general]
+    facts["built"] = built
     return join(*parts), facts
