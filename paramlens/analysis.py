@@ -103,6 +103,8 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         observations = Observations.from_events(run.events)
         execution = _execution_summary(run, units, observations, locale)
     explanations, diagnostics = build_report_parts(findings, units, observations, locale)
+    if run is not None:
+        execution.skipped += _classes_never_built(explanations, units, observations, locale)
     diagnostics = apply_rules_config(diagnostics, source, options.rules)
     if run is not None:
         # after the configuration, so that a PL900 explained by a rule the project turned off comes back
@@ -111,6 +113,29 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
     diagnostics.sort(key=lambda d: (d.span.line, d.span.column, d.code))
     return FileReport(path=path, execution=execution, modules=[_module_info(m) for m in observations.modules],
                       explanations=explanations, diagnostics=diagnostics)
+
+
+def _classes_never_built(explanations: list, units: list[Unit], observations: Observations,
+                         locale: str) -> list[SkippedStatement]:
+    """Module classes of the file that ran (their `class` statement did) but were never instantiated, by the
+    file or as an example: a library file would otherwise show no modules and no reason."""
+    tried = {u.example.class_name for u in units if u.example is not None}
+    never = []
+    for explanation in explanations:
+        facts = explanation.facts
+        if explanation.pattern != "module_class" or facts.get("instances") or facts.get("example") or \
+                facts.get("built") or facts.get("name") in tried or observations.instantiated is None or \
+                facts.get("name") in observations.instantiated:
+            continue
+        unit = next((u for u in units if u.line <= explanation.span.line <= u.end_line and u.example is None), None)
+        if unit is None or (observations.statements.get(unit.index) or {}).get("status") != "ok":
+            continue
+        name = facts["name"]
+        never.append(SkippedStatement(explanation.span.line, tr(
+            locale, f"class `{name}` was never instantiated: it needs arguments ParamLens cannot guess; choose them "
+                    f"with a comment `# paramlens: example {name}(...)`",
+            f"类 `{name}` 从未被实例化：它需要 ParamLens 无法猜测的参数；可用注释 `# paramlens: example {name}(...)` 指定")))
+    return never
 
 
 def absorb_runtime_errors(runtime: list[Diagnostic], rules: list[Diagnostic], units: list[Unit]) -> list[Diagnostic]:

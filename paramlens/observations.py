@@ -17,6 +17,8 @@ class Observations:
     torch_version: str | None = None
     seed: int | None = None
     device: str | None = None
+    # the file's module classes that had an instance at the end of the run (None: not reported)
+    instantiated: set[str] | None = None
 
     @classmethod
     def from_events(cls, events: list[dict[str, Any]]) -> "Observations":
@@ -40,6 +42,8 @@ class Observations:
                     [entry if m["name"] == entry["name"] else m for m in observations.modules]
             elif kind == "modules":  # the authoritative table at the end of the run
                 observations.modules = event["modules"]
+            elif kind == "instances":
+                observations.instantiated = set(event["classes"])
             elif kind == "start":
                 observations.torch_version = event.get("torch")
                 observations.seed = event.get("seed")

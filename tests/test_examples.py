@@ -155,3 +155,20 @@ def test_a_config_is_passed_only_where_a_config_is_wanted(tmp_path):
     report = analysed(tmp_path, CONFIG_GUESS)
     assert not report.diagnostics, [d.message for d in report.diagnostics]
     assert [(m.name, m.param_count) for m in report.modules] == [("Transformer(ModelArgs())", 2 * (8 * 8 + 8))]
+
+
+def test_classes_never_instantiated_are_listed_with_the_way_to_build_them(tmp_path):
+    """A library file whose classes all need arguments shows no modules; the report says which classes were never
+    built and how to build them, while a class built inside a factory's model is not listed."""
+    source = FACTORIES + textwrap.dedent("""\
+
+
+        class Unused(nn.Module):
+            def __init__(self, width):
+                super().__init__()
+                self.fc = nn.Linear(width, width)
+        """)
+    report = analysed(tmp_path, source)
+    never = [s for s in report.execution.skipped if "never instantiated" in s.reason]
+    assert [s.line for s in never] == [source.splitlines().index("class Unused(nn.Module):") + 1]
+    assert "# paramlens: example Unused(...)" in never[0].reason

@@ -296,8 +296,23 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
         if status == "exit":
             break
     emit({"t": "modules", "modules": _final_modules(namespace, module_order, module_lines)})
+    emit({"t": "instances", "classes": _instantiated_classes(namespace)})
     emit({"t": "done", "seconds": round(time.perf_counter() - started, 3),
           "execute_seconds": round(time.perf_counter() - executing, 4)})
+
+
+def _instantiated_classes(namespace: dict) -> list[str]:
+    """The file's own module classes with an instance reachable from the namespace at the end of the run (built
+    directly, inside another model, or by a factory): which classes a library file's explanation really showed."""
+    import torch.nn as nn
+
+    own = {value for value in namespace.values() if isinstance(value, type) and issubclass(value, nn.Module) and
+           value.__module__ == "__paramlens__"}
+    seen: set[type] = set()
+    for value in list(namespace.values()):
+        if isinstance(value, nn.Module):
+            seen.update(type(module) for module in value.modules())
+    return sorted(cls.__name__ for cls in own if any(issubclass(kind, cls) for kind in seen))
 
 
 def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str, int],

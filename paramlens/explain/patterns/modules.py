@@ -355,7 +355,14 @@ def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, di
         if example_unit is not None:
             status = ctx.observations.statements.get(example_unit.index) or {}
             unit_error = (status.get("error") or {}).get("message")
-        if unit_error:
+        inside = ctx.observations.instantiated is not None and name in ctx.observations.instantiated
+        if inside:
+            reason = tr(locale, f"`{name}` was built during the run inside another model (through a call ParamLens "
+                                "does not watch, e.g. a class passed as an argument); its parameters appear under "
+                                "that model's names.",
+                        f"`{name}` 在运行期间作为另一个模型的一部分被构建（通过 ParamLens 不跟踪的调用，例如作为参数传入的类）；"
+                        "它的参数出现在那个模型的参数名之下。")
+        elif unit_error:
             reason = tr(locale, f"_Building `{example_unit.example.expression}` as an example raised: {unit_error}_",
                         f"_尝试构建示例 `{example_unit.example.expression}` 时抛出异常：{unit_error}_")
         else:
