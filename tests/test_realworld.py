@@ -191,3 +191,38 @@ def test_directive_chooses_the_example(tmp_path):
     exec(compile((MODELS / "library_gpt.py").read_text(), "lib", "exec"), namespace)
     truth = namespace["GPT"](namespace["GPTConfig"](n_layer=1))
     assert report.modules[0].param_count == sum(p.numel() for p in truth.parameters())
+
+
+META_APPLY = """import torch
+from torch import nn
+
+net = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def init(m):
+    if isinstance(m, nn.Linear):
+        nn.init.normal_(m.weight, std=0.02)
+        m.bias.data.zero_()
+
+
+net.apply(init)
+"""
+
+
+def test_apply_on_the_meta_device_names_only_the_modules_it_wrote(tmp_path):
+    """On the meta device there are no values to compare; the modules `apply` changed are still the ones torch
+    changes on the CPU (the in-place init bumps the parameter's version), never every module visited."""
+    path = tmp_path / "meta_apply.py"
+    path.write_text(META_APPLY)
+    report = analyze(META_APPLY, str(path), AnalysisOptions(device="meta"))
+    assert report.execution.device == "meta"
+    apply = next(e for e in report.explanations if e.pattern == "apply")
+    changed = [v["module"] for v in apply.facts["visits"] if v["changed"]]
+    namespace: dict = {}
+    exec(compile(META_APPLY.replace("net.apply(init)", ""), str(path), "exec"), namespace)
+    net = namespace["net"]
+    before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    net.apply(namespace["init"])
+    truth = sorted({n.rsplit(".", 1)[0] for n, p in net.named_parameters() if not torch.equal(before[n], p)})
+    assert changed == [f"net.{name}" for name in truth]
+    assert not [d for d in report.diagnostics if d.severity in ("error", "warning")]

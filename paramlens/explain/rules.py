@@ -449,6 +449,8 @@ def apply_changed_nothing(ctx: ExplainContext) -> list[Diagnostic]:
     """PL107: `apply(fn)` where `fn` is an init function (it calls nn.init or writes parameters) but changed no
     parameter of any visited module: usually a condition that never matches."""
     found = []
+    if ctx.observations.device == "meta":
+        return found  # no values to compare: a write through `.data` leaves no trace on the meta device
     initialising = {f.function for f in ctx.findings if f.pattern in {"init", "data_mutation"} and f.function}
     for finding in ctx.findings_of("apply"):
         fn = finding.facts.get("fn")

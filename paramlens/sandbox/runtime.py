@@ -361,7 +361,7 @@ def install(recorder: Recorder, namespace: dict) -> None:
 
         def visit(module: nn.Module) -> Any:
             own = list(module.named_parameters(recurse=False))
-            snapshots = {name: (_snapshot(p), tensor_stats(p)) for name, p in own}
+            snapshots = {name: (_snapshot(p), tensor_stats(p), p._version) for name, p in own}
             entry = {"paths": paths.get(id(module), ["?"]), "class": type(module).__name__,
                      "extra": module.extra_repr()[:200], "params": [name for name, _ in own], "changed": []}
             visits.append(entry)
@@ -376,11 +376,18 @@ def install(recorder: Recorder, namespace: dict) -> None:
                 recorder.current_visit, recorder.current_module = previous
                 entry["output"] = recorder.output.text_since(printed_from)
                 for name, param in own:
-                    before, before_stats = snapshots[name]
+                    before, before_stats, version = snapshots[name]
                     change = compare(before, param, before_stats)
                     change["name"] = name
-                    if change.get("changed", 1) or before is None:
-                        entry["changed"].append(change)
+                    if before is None:
+                        # no copy to compare (meta device, or too large): an in-place op bumped the version
+                        # counter, or the statistics moved (`.data` writes keep the parameter's version)
+                        if param._version == version and (before_stats is None or
+                                                          before_stats == change.get("after")):
+                            continue
+                    elif not change.get("changed", 1):
+                        continue
+                    entry["changed"].append(change)
 
         event: dict[str, Any] = {"kind": "apply", "fn": getattr(function, "__name__", repr(function)),
                                  "receiver": module_brief(receiver), "visits": visits}

@@ -21,6 +21,9 @@ def _visit_label(record: dict[str, Any], visit: dict[str, Any]) -> str:
 
 def _change_text(locale: str, change: dict[str, Any]) -> str:
     after = change.get("after") or {}
+    if after.get("min") is None:  # the meta device: the write is known, the values are not
+        return tr(locale, f"`{change['name']}` written (no values on the meta device)",
+                  f"`{change['name']}` 已写入（meta 设备上没有数值）")
     if after.get("all_equal"):
         value = tr(locale, f"all {num(after['min'])}", f"全为 {num(after['min'])}")
     else:
