@@ -226,3 +226,16 @@ def test_apply_on_the_meta_device_names_only_the_modules_it_wrote(tmp_path):
     truth = sorted({n.rsplit(".", 1)[0] for n, p in net.named_parameters() if not torch.equal(before[n], p)})
     assert changed == [f"net.{name}" for name in truth]
     assert not [d for d in report.diagnostics if d.severity in ("error", "warning")]
+
+
+def test_owners_inside_apply_are_full_names_of_the_model(results):
+    """`nn.init` inside `_init_weights`, reached through `self.apply` (torch recursing with `self` bound to every
+    submodule): each tensor is named from the model being built, exactly as `named_parameters()` names it."""
+    source, report, oracle = results["gpt_tied.py"]
+    names = {f"self.{name}" for name, _ in oracle.value_at_end(describe("model"))["parameters"]}
+    function_lines = range(source.splitlines().index("    def _init_weights(self, module):") + 1,
+                           source.splitlines().index("    def forward(self, idx):") + 1)
+    inits = [e for e in report.explanations if e.pattern == "init" and e.span.line in function_lines]
+    owners = [owner for e in inits for call in e.facts["calls"] for owner in call["owner"]]
+    assert owners and set(owners) <= names | {"self.lm_head.weight"}, sorted(set(owners) - names)
+    assert any(owner.startswith("self.blocks.0.mlp.") for owner in owners)

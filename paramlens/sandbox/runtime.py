@@ -71,7 +71,7 @@ class Recorder:
         enclosing `self` is searched instead (`self.blocks.0.mlp.2.weight`)."""
         found = self._index.lookup(value)
         if not found:
-            found = _owners_in(_enclosing_selves(), value)
+            found = _owners_in(_enclosing_selves(self.namespace.get("__file__")), value)
         return found[:16]
 
     def reindex(self, names: list[str]) -> None:
@@ -185,12 +185,17 @@ def _owners_in(modules: list[tuple[str, nn.Module]], value: Any) -> list[dict[st
     return found
 
 
-def _enclosing_selves(depth: int = 12) -> list[tuple[str, nn.Module]]:
-    """The modules bound to `self` in the calling frames (innermost first): where a probe inside `__init__` or an
-    init method finds the model that is being built."""
+def _enclosing_selves(path: str | None, depth: int = 64) -> list[tuple[str, nn.Module]]:
+    """The modules bound to `self` in the calling frames of the user's file (innermost first): where a probe
+    inside `__init__` or an init method finds the model that is being built. Torch's own frames are skipped:
+    `Module.apply` recurses with `self` bound to each submodule, and the outermost of those is not the model."""
     selves: list[tuple[str, nn.Module]] = []
     frame = sys._getframe(2)
     while frame is not None and depth > 0:
+        if path is not None and frame.f_code.co_filename != path:
+            frame = frame.f_back
+            depth -= 1
+            continue
         candidate = frame.f_locals.get("self")
         if isinstance(candidate, nn.Module) and all(candidate is not s for _, s in selves):
             selves.append(("self", candidate))
