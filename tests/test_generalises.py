@@ -584,3 +584,27 @@ def test_probes_keep_line_breaks(cases):
         list(case.oracle.value(line, "{n: p for n, p in stem.named_parameters()}"))
     added = [e for e in case.report.explanations if facts(e).get("names") and "add_module" in markdown(e)]
     assert [facts(e)["names"] for e in added] == [["conv"], ["head"]]
+
+
+def test_settings_named_after_parameters_are_not_parameter_accesses(tmp_path):
+    """`config.weight_decay` is a float, `lstm.weight_ih_l0` a parameter: only the second is explained as one,
+    with the shape torch gives it."""
+    import torch
+
+    from paramlens.analysis import AnalysisOptions, analyze
+
+    source = ("import torch\nfrom torch import nn\n\n\nclass Config:\n    weight_decay = 0.1\n\n\n"
+              "def configure(model, train_config):\n"
+              "    return torch.optim.AdamW(model.parameters(), weight_decay=train_config.weight_decay)\n\n\n"
+              "lstm = nn.LSTM(3, 5)\nprint(lstm.weight_ih_l0.shape, Config.weight_decay)\n"
+              "optimizer = configure(lstm, Config())\n")
+    path = tmp_path / "settings.py"
+    path.write_text(source, encoding="utf-8")
+    report = analyze(source, str(path), AnalysisOptions(locale="en"))
+    accessed = [e for e in report.explanations if e.pattern == "param_attr"]
+    line = source.splitlines().index("print(lstm.weight_ih_l0.shape, Config.weight_decay)") + 1
+    assert [e.span.line for e in accessed] == [line]
+    assert accessed[0].facts["shape"] == list(torch.nn.LSTM(3, 5).weight_ih_l0.shape)
+    # without running (an untrusted workspace, or a method never called) the names alone must decide
+    static = analyze(source, str(path), AnalysisOptions(locale="en", execute=False))
+    assert [e.span.line for e in static.explanations if e.pattern == "param_attr"] == [line]

@@ -16,11 +16,20 @@ from paramlens.report import Span
 PARAM_ATTRS = frozenset({"weight", "bias", "data", "grad"})
 
 
+# words that make a `weight_*` / `*_bias` name a setting, not a tensor (`weight_decay`, `init_weight_std`)
+SETTING_WORDS = frozenset({"decay", "init", "initializer", "std", "scale", "lr", "dim", "size", "norm", "tying",
+                           "tie", "share", "sharing", "type", "mode", "file", "path", "dtype", "fn", "func", "name",
+                           "names", "factor", "ratio", "eps", "clip", "loss", "decay_rate"})
+
+
 def is_param_attr_name(name: str) -> bool:
-    """`weight`, `bias`, `.data`, `.grad`, and the common compound names (`weight_ih_l0`, `in_proj_bias`)."""
+    """`weight`, `bias`, `.data`, `.grad`, and the common compound names (`weight_ih_l0`, `in_proj_bias`), but not
+    settings named after them (`weight_decay`)."""
     if name in PARAM_ATTRS:
         return True
-    return name.startswith(("weight_", "bias_")) or name.endswith(("_weight", "_bias"))
+    if not (name.startswith(("weight_", "bias_")) or name.endswith(("_weight", "_bias"))):
+        return False
+    return not SETTING_WORDS.intersection(name.lower().split("_"))
 
 
 @dataclass
