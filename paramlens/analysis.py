@@ -231,10 +231,11 @@ def _execution_summary(run: RunResult, units: list[Unit], observations: Observat
 def _meta_text(run: RunResult, locale: str) -> str:
     budget = next((e for e in run.events if e.get("t") == "budget"), None)
     if budget is not None:
-        return tr(locale, f"built on the meta device: more than {budget['budget']:,} parameters (the budget) are too "
-                          "many to materialise; shapes, counts and ties are exact, values are not available",
-                  f"在 meta 设备上构建：参数超过预算 {budget['budget']:,} 个，无法实际分配；形状、数量和共享关系准确，"
-                  "但没有具体数值")
+        return tr(locale, f"built on the meta device: the run created more than {budget['budget']:,} parameters (the "
+                          "budget, counting every module built, temporary ones included), too many to materialise; "
+                          "shapes, counts and ties are exact, values are not available",
+                  f"在 meta 设备上构建：运行中创建的参数超过预算 {budget['budget']:,} 个（计入所有构建过的模块，包括临时的），"
+                  "无法实际分配；形状、数量和共享关系准确，但没有具体数值")
     return tr(locale, "built on the meta device (--device meta): shapes, counts and ties are exact, values are not "
                       "available", "在 meta 设备上构建（--device meta）：形状、数量和共享关系准确，但没有具体数值")
 
