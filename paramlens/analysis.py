@@ -224,8 +224,29 @@ def _execution_summary(run: RunResult, units: list[Unit], observations: Observat
     device = run.device
     if device == "meta" and status in {"ok", "partial"}:
         message = _meta_text(run, locale)
+    if status in {"ok", "partial"}:
+        notes = _run_notes(units, observations, locale)
+        if any(s.get("status") == "exit" for s in observations.statements.values()):
+            status = "partial"
+        message = "; ".join(part for part in [message, *notes] if part) or None
     return Execution(status=status, device=device, seconds=run.seconds, message=message,
                      seed=observations.seed, skipped=skipped, isolation=list(run.isolation))
+
+
+def _run_notes(units: list[Unit], observations: Observations, locale: str) -> list[str]:
+    """What the run did differently from a plain `python file.py` that a reader of the results must know."""
+    notes = []
+    for note in observations.notes:
+        if note.get("kind") == "argparse":
+            options = ", ".join(f"`{option}`" for option in note["options"])
+            notes.append(tr(locale, f"the file ran with no command-line arguments, so its required options {options} "
+                                    "were left unset (None)",
+                            f"文件在没有命令行参数的情况下运行，因此其必需选项 {options} 未设置（为 None）"))
+    exits = [units[index].line for index, s in sorted(observations.statements.items()) if s.get("status") == "exit"]
+    if exits:
+        notes.append(tr(locale, f"line {exits[0]} exited (`sys.exit()` / `exit()`): the statements after it did not run",
+                        f"第 {exits[0]} 行退出了程序（`sys.exit()` / `exit()`）：其后的语句没有运行"))
+    return notes
 
 
 def _meta_text(run: RunResult, locale: str) -> str:

@@ -19,6 +19,7 @@ class Observations:
     device: str | None = None
     # the file's module classes that had an instance at the end of the run (None: not reported)
     instantiated: set[str] | None = None
+    notes: list[dict[str, Any]] = field(default_factory=list)  # things the sandbox did differently (argparse)
 
     @classmethod
     def from_events(cls, events: list[dict[str, Any]]) -> "Observations":
@@ -42,6 +43,8 @@ class Observations:
                     [entry if m["name"] == entry["name"] else m for m in observations.modules]
             elif kind == "modules":  # the authoritative table at the end of the run
                 observations.modules = event["modules"]
+            elif kind == "note":
+                observations.notes.append(event)
             elif kind == "instances":
                 observations.instantiated = set(event["classes"])
             elif kind == "start":

@@ -33,7 +33,7 @@ def render_file(report: FileReport, locale: str, style: Style, with_explanations
     else:
         head += "  " + style(f"{status}: {execution.message}", "33" if status == "skipped" else "31")
     lines.append(head)
-    if execution.device == "meta" and status in {"ok", "partial"} and execution.message:
+    if status in {"ok", "partial"} and execution.message:
         lines.append(style(f"  {execution.message}", "33"))
     if execution.isolation:
         lines.append(style(tr(locale, "  sandbox: ", "  沙箱：") + ", ".join(execution.isolation), "2"))

@@ -397,3 +397,49 @@ def test_an_internal_error_in_recognition_still_runs_the_file(tmp_path, monkeypa
     assert "internal error" in report.execution.message and "simulated recognizer bug" in report.execution.message
     assert [(m.name, m.param_count) for m in report.modules] == [("net", 3 * 2 + 2)]
     assert report.explanations == [] and not report.has_errors
+
+
+ARGPARSE_SCRIPT = """import argparse
+import torch
+from torch import nn
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--dataroot", required=True)
+parser.add_argument("--hidden", type=int, default=12)
+opt = parser.parse_args()
+
+net = nn.Sequential(nn.Linear(4, opt.hidden), nn.ReLU(), nn.Linear(opt.hidden, 2))
+"""
+
+
+def test_training_script_with_required_options_still_builds_its_model(tmp_path):
+    """Like pytorch/examples' scripts: argparse with a required option at top level. Run with no arguments the
+    script would exit at `parse_args()`; ParamLens leaves the required option unset, says so, and builds the
+    model from the other options' defaults."""
+    import argparse
+
+    import torch
+
+    path = tmp_path / "train.py"
+    path.write_text(ARGPARSE_SCRIPT, encoding="utf-8")
+    status, out, err = run_cli_in(tmp_path, "check", "--format", "json", str(path))
+    report = json.loads(out)["files"][0]
+    assert status == 0, report["diagnostics"]
+    assert "`--dataroot`" in report["execution"]["message"]
+    hidden = argparse.ArgumentParser()
+    hidden.add_argument("--hidden", type=int, default=12)
+    width = hidden.parse_args([]).hidden
+    truth = torch.nn.Sequential(torch.nn.Linear(4, width), torch.nn.ReLU(), torch.nn.Linear(width, 2))
+    net = next(m for m in report["modules"] if m["name"] == "net")
+    assert net["param_count"] == sum(p.numel() for p in truth.parameters())
+
+
+def test_sys_exit_stops_the_run_and_says_where(tmp_path):
+    source = "import sys\nimport torch\nfrom torch import nn\nnet = nn.Linear(2, 2)\nsys.exit(3)\nlate = nn.Linear(3, 3)\n"
+    path = tmp_path / "exits.py"
+    path.write_text(source, encoding="utf-8")
+    status, out, err = run_cli_in(tmp_path, "check", "--format", "json", str(path))
+    report = json.loads(out)["files"][0]
+    assert report["execution"]["status"] == "partial"
+    assert "line 5 exited" in report["execution"]["message"]
+    assert [m["name"] for m in report["modules"]] == ["net"]

@@ -172,3 +172,26 @@ def test_classes_never_instantiated_are_listed_with_the_way_to_build_them(tmp_pa
     never = [s for s in report.execution.skipped if "never instantiated" in s.reason]
     assert [s.line for s in never] == [source.splitlines().index("class Unused(nn.Module):") + 1]
     assert "# paramlens: example Unused(...)" in never[0].reason
+
+
+def test_subclasses_of_torch_layers_without_their_own_init_are_not_tried(tmp_path):
+    """whisper's `class Linear(nn.Linear): def forward(...)`: `Linear()` can only raise (nn.Linear needs its
+    sizes), so it is not tried and not reported; a subclass of nn.Module without `__init__` still is."""
+    source = textwrap.dedent("""\
+        import torch
+        from torch import nn
+
+
+        class Linear(nn.Linear):
+            def forward(self, x):
+                return super().forward(x.float())
+
+
+        class Stateless(nn.Module):
+            def forward(self, x):
+                return x * 2
+        """)
+    report = analysed(tmp_path, source)
+    assert not report.diagnostics, [d.message for d in report.diagnostics]
+    assert [m.name for m in report.modules] == ["Stateless()"]
+    assert [s.line for s in report.execution.skipped if "never instantiated" in s.reason] == [5]

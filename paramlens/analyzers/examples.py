@@ -51,6 +51,21 @@ def _base_names(node: cst.ClassDef) -> list[str]:
     return [base.value.value for base in node.bases if base.keyword is None and isinstance(base.value, cst.Name)]
 
 
+# bases from torch whose constructor needs no argument; any other base from outside the file is assumed to need
+# some (nn.Linear, nn.LayerNorm, nn.Conv2d, nn.Embedding, a library's block ...)
+NO_ARGUMENT_BASES = {"Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "ReLU", "GELU", "SiLU",
+                     "Tanh", "Sigmoid", "Dropout", "Flatten"}
+
+
+def _external_base_needs_arguments(base: cst.Arg, classes: dict[str, cst.ClassDef]) -> bool:
+    value = base.value
+    name = value.value if isinstance(value, cst.Name) else value.attr.value if isinstance(value, cst.Attribute) \
+        else None
+    if name is None or (isinstance(value, cst.Name) and name in classes):
+        return False
+    return name not in NO_ARGUMENT_BASES and name not in {"ABC", "object", "Generic"}
+
+
 def _constructor_needs_arguments(node: cst.ClassDef, classes: dict[str, cst.ClassDef], depth: int = 0) -> bool:
     """Whether `Class()` lacks a required argument: its own `__init__` requires one, or it has no `__init__` (or
     one with only `*args` / `**kwargs`, passed on) and a base class of the same file requires one (x-transformers'
@@ -58,6 +73,9 @@ def _constructor_needs_arguments(node: cst.ClassDef, classes: dict[str, cst.Clas
     init = _init_of(node)
     if init is not None and _required_parameters(init):
         return True
+    if init is None and any(_external_base_needs_arguments(base, classes) for base in node.bases
+                            if base.keyword is None):
+        return True  # `class LayerNorm(nn.LayerNorm): def forward(...)`: torch's constructor wants arguments
     # an `__init__(self, *args, **kwargs)` with nothing of its own passes everything on to the base class
     named = [*init.params.posonly_params, *init.params.params, *init.params.kwonly_params][1:] if init else []
     forwards = init is None or (not named and (isinstance(init.params.star_arg, cst.Param) or

@@ -25,6 +25,7 @@ import types
 from typing import Any, Callable
 
 from paramlens.sandbox import isolation
+from paramlens.sandbox.argv import install_tolerant_argparse
 from paramlens.sandbox.packages import package_of
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
     make_inits_meta_tolerant
@@ -220,6 +221,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
         if entry not in sys.path:
             sys.path.insert(0, entry)
 
+    install_tolerant_argparse(path, emit)
     capture = Capture()
     # a real module in sys.modules, so that code which looks itself up there (@dataclass, pickle, typing) works
     user_module = types.ModuleType("__paramlens__")
