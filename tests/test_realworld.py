@@ -239,3 +239,39 @@ def test_owners_inside_apply_are_full_names_of_the_model(results):
     owners = [owner for e in inits for call in e.facts["calls"] for owner in call["owner"]]
     assert owners and set(owners) <= names | {"self.lm_head.weight"}, sorted(set(owners) - names)
     assert any(owner.startswith("self.blocks.0.mlp.") for owner in owners)
+
+
+BUFFER_NAMED_BIAS = """import torch
+from torch import nn
+
+
+class Attn(nn.Module):
+    def __init__(self, n=4):
+        super().__init__()
+        self.proj = nn.Linear(n, n)
+        self.register_buffer("bias", torch.tril(torch.ones(n, n)))
+
+    def forward(self, x):
+        return self.proj(x).masked_fill(self.bias == 0, 0.0)
+
+
+attn = Attn()
+y = attn(torch.rand(4, 4))
+print(attn.proj.bias.shape)
+"""
+
+
+def test_a_buffer_named_bias_is_called_a_buffer(tmp_path):
+    """nanoGPT's causal mask is a buffer called `bias`: reading `self.bias` must not be explained as a parameter."""
+    path = tmp_path / "mask.py"
+    path.write_text(BUFFER_NAMED_BIAS)
+    report = analyze(BUFFER_NAMED_BIAS, str(path), AnalysisOptions(locale="en"))
+    namespace: dict = {}
+    exec(compile(BUFFER_NAMED_BIAS, str(path), "exec"), namespace)
+    buffers = {f"attn.{name}" for name, _ in namespace["attn"].named_buffers()}
+    parameters = {f"attn.{name}" for name, _ in namespace["attn"].named_parameters()}
+    accessed = {e.facts["owner"][0]: e for e in report.explanations if e.pattern == "param_attr" and e.facts.get("owner")}
+    assert set(accessed) == {"attn.bias", "attn.proj.bias"}
+    for owner, explanation in accessed.items():
+        assert explanation.facts["buffer"] == (owner in buffers) and explanation.facts["parameter"] == (owner in parameters)
+    assert "A buffer" in accessed["attn.bias"].markdown

@@ -99,8 +99,11 @@ class OwnerIndex:
 
     def __init__(self) -> None:
         self.entries: dict[str, tuple[dict, dict, dict]] = {}
+        self.buffer_paths: set[str] = set()  # names that are buffers (register_buffer), not parameters
 
     def update(self, var: str, module: nn.Module | None) -> None:
+        if self.buffer_paths:
+            self.buffer_paths = {path for path in self.buffer_paths if not path.startswith(f"{var}.")}
         if module is None:
             self.entries.pop(var, None)
             return
@@ -111,9 +114,12 @@ class OwnerIndex:
             modules.setdefault(id(sub), []).append(f"{var}.{name}" if name else var)
         tensors = list(module.named_parameters(remove_duplicate=False)) + \
             list(module.named_buffers(remove_duplicate=False))
+        buffers = {id(tensor) for _, tensor in module.named_buffers(remove_duplicate=False)}
         for name, tensor in tensors:
             path = f"{var}.{name}"
             by_id.setdefault(id(tensor), []).append(path)
+            if id(tensor) in buffers:
+                self.buffer_paths.add(path)
             if is_uninitialized(tensor) or tensor.device.type == "meta":
                 continue
             try:
@@ -128,8 +134,8 @@ class OwnerIndex:
                     for path in modules.get(id(value), [])]
         if not isinstance(value, torch.Tensor):
             return []
-        found = [{"path": path, "relation": "same"} for by_id, _, _ in self.entries.values()
-                 for path in by_id.get(id(value), [])]
+        found = [{"path": path, "relation": "same", **({"buffer": True} if path in self.buffer_paths else {})}
+                 for by_id, _, _ in self.entries.values() for path in by_id.get(id(value), [])]
         if is_uninitialized(value) or value.device.type == "meta":
             return found
         try:
@@ -169,6 +175,7 @@ def _owners_in(modules: list[tuple[str, nn.Module]], value: Any) -> list[dict[st
     for var, module in modules:
         tensors = list(module.named_parameters(remove_duplicate=False)) + \
             list(module.named_buffers(remove_duplicate=False))
+        buffers = {id(tensor) for _, tensor in module.named_buffers(remove_duplicate=False)}
         for name, tensor in tensors:
             if tensor is value:
                 relation = "same"
@@ -181,7 +188,8 @@ def _owners_in(modules: list[tuple[str, nn.Module]], value: Any) -> list[dict[st
                 relation = "data"
             else:
                 relation = "view"
-            found.append({"path": f"{var}.{name}", "relation": relation})
+            found.append({"path": f"{var}.{name}", "relation": relation,
+                          **({"buffer": True} if id(tensor) in buffers else {})})
     return found
 
 

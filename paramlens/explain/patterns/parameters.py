@@ -20,11 +20,15 @@ def tensor_facts(value: dict[str, Any]) -> dict[str, Any]:
     return {"shape": value.get("shape"), "dtype": value.get("dtype"), "requires_grad": value.get("requires_grad"),
             "parameter": value.get("parameter"), "values": value.get("values"),
             "owner": [o["path"] for o in value.get("owner", [])],
+            "buffer": any(o.get("buffer") and o.get("relation") == "same" for o in value.get("owner") or []),
             "stats": value.get("stats")}
 
 
 def describe_tensor(locale: str, value: dict[str, Any], show_text: bool = True) -> str:
+    buffer = any(o.get("buffer") and o.get("relation") == "same" for o in value.get("owner") or [])
     kind = tr(locale, "A `Parameter`", "一个 `Parameter`") if value.get("parameter") else \
+        tr(locale, "A buffer (registered with `register_buffer`: moved by `.to()`, never trained)",
+           "一个缓冲区（用 `register_buffer` 注册：会随 `.to()` 移动，但不参与训练）") if buffer else \
         tr(locale, "A plain `Tensor`", "一个普通 `Tensor`")
     line = tr(locale, f"{kind} of shape {shape(value.get('shape'))}, `{value.get('dtype')}`, "
                       f"`requires_grad={value.get('requires_grad')}`",
