@@ -19,6 +19,7 @@ class Observations:
     device: str | None = None
     # the file's module classes that had an instance at the end of the run (None: not reported)
     instantiated: set[str] | None = None
+    tallies: dict[int, dict[str, int]] = field(default_factory=dict)  # probe -> result -> evaluations
     notes: list[dict[str, Any]] = field(default_factory=list)  # things the sandbox did differently (argparse)
 
     @classmethod
@@ -34,6 +35,8 @@ class Observations:
             elif kind == "counts":
                 for probe_id, total in event["counts"].items():
                     observations.counts[int(probe_id)] = max(observations.counts.get(int(probe_id), 0), total)
+                for probe_id, tally in event.get("tallies", {}).items():
+                    observations.tallies[int(probe_id)] = tally
             elif kind == "stmt":
                 observations.statements[event["index"]] = event
             elif kind == "module":  # one (re)bound variable, streamed as the run goes

@@ -151,6 +151,8 @@ import torch.nn.init as I
 def init_all(m):
     if isinstance(m, nn.Linear):
         I.normal_(m.weight, std=0.1)
+        if m.bias is not None:
+            I.zeros_(m.bias)
 
 
 deep = nn.Sequential(*[nn.Linear(3, 3) for _ in range(12)])
@@ -549,6 +551,8 @@ def test_call_counts_beyond_record_limit(cases):
     assert f"Called {linear_count} times" in markdown(init)
     built = case.at("module", "nn.Linear(3, 3)")
     assert facts(built)["calls"] == linear_count
+    tally = facts(case.at("param_compare", "m.bias is not None"))["tally"]
+    assert tally == {"True": linear_count} and linear_count > 8  # every evaluation, past the record limit
     cell = case.at("module_class", "Cell", within="class Cell(nn.Linear):")
     assert facts(cell)["built"] == case.oracle.value(case.line("cells = "),
                                                      "sum(1 for m in cells.modules() if type(m).__name__ == 'Cell')")

@@ -46,9 +46,12 @@ CASES = {
 }
 
 
+BIAS_TALLY = ("dict(__import__('collections').Counter(repr(m.bias is not None) for m in model.modules() "
+              "if isinstance(m, __import__('torch').nn.Linear)))")
+
 # more values some tests compare with
 EXTRA = {
-    "gpt_tied.py": ["model.config.n_layer", "[n for n, _ in model.named_modules()]"],
+    "gpt_tied.py": ["model.config.n_layer", "[n for n, _ in model.named_modules()]", BIAS_TALLY],
     "lazy_checkpoint.py": ["len(restored)", "'mask' in model.state_dict()",
                            "sum(p.numel() for p in model.body.parameters())",
                            "[sum(p.numel() for p in g['params']) for g in optimizer.param_groups]"],
@@ -275,3 +278,12 @@ def test_a_buffer_named_bias_is_called_a_buffer(tmp_path):
     for owner, explanation in accessed.items():
         assert explanation.facts["buffer"] == (owner in buffers) and explanation.facts["parameter"] == (owner in parameters)
     assert "A buffer" in accessed["attn.bias"].markdown
+
+
+def test_a_condition_in_an_init_method_is_tallied_over_every_evaluation(results):
+    """`if module.bias is not None:` runs once per Linear that `apply` visits; the explanation counts every result
+    (the tied head has no bias: one False). Past the record limit: test_generalises' deep case."""
+    source, report, oracle = results["gpt_tied.py"]
+    line = next(i for i, text in enumerate(source.splitlines(), 1) if "if module.bias is not None:" in text)
+    [compare] = [e for e in report.explanations if e.pattern == "param_compare" and e.span.line == line]
+    assert compare.facts["tally"] == oracle.value_at_end(BIAS_TALLY)

@@ -33,6 +33,10 @@ class ExplainContext:
     def count(self, finding: Finding) -> int:
         return self.observations.count(self.probe_id(finding))
 
+    def tally(self, finding: Finding) -> dict[str, int]:
+        """How often each simple result (True, False, None, a small int) came out, over every evaluation."""
+        return self.observations.tallies.get(self.probe_id(finding), {})
+
     def unit_at(self, line: int) -> Unit | None:
         for unit in self.units:
             if unit.first_code_line <= line <= unit.end_line:

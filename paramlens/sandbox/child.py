@@ -281,9 +281,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
                 poisoned.pop(name, None)
         emit({"t": "stmt", "index": index, "status": status, "seconds": round(time.perf_counter() - begun, 4),
               "output": capture.take(), "error": error})
-        counts = recorder.take_counts()
-        if counts:  # evaluations past the record limit are only counted; the explanations say how many
-            emit({"t": "counts", "counts": counts})
+        counts, tallies = recorder.take_counts(), recorder.take_tallies()
+        if counts or tallies:  # evaluations past the record limit are only counted; the explanations say how many
+            emit({"t": "counts", "counts": counts, "tallies": tallies})
         # the module table whenever a module variable is (re)bound, so a timeout or crash later still leaves the
         # latest one (re-emitting it after every statement made long files quadratic)
         changed = _track_modules(namespace, line, module_order, module_lines, module_ids)

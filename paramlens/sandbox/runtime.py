@@ -36,6 +36,10 @@ class Recorder:
         self.max_records = max_records
         self.counts: dict[int, int] = {}
         self.uncounted: set[int] = set()  # probes evaluated past the record limit since the last take_counts
+        # every evaluation's result, for probes whose results are a few simple values (`bias is not None`): the
+        # records stop at the limit, the tally does not
+        self.tallies: dict[int, dict[str, int]] = {}
+        self.tallied: set[int] = set()
         self.current_visit: dict[str, Any] | None = None
         self.current_module: nn.Module | None = None
         self.watch_stack: dict[int, list] = {}
@@ -54,6 +58,21 @@ class Recorder:
             if self.current_visit is not None:
                 value["visit"] = dict(self.current_visit)
             self.emit({"t": "probe", "id": probe_id, "n": count, "v": value})
+
+    def tally(self, probe_id: int, value: Any) -> None:
+        if not (value is None or isinstance(value, (bool, int)) and abs(value) < 10**9):
+            return
+        key = repr(value)
+        seen = self.tallies.setdefault(probe_id, {})
+        if key in seen or len(seen) < 8:
+            seen[key] = seen.get(key, 0) + 1
+            self.tallied.add(probe_id)
+
+    def take_tallies(self) -> dict[str, dict[str, int]]:
+        """The tallies that changed since the last call (whole, so the latest event is the truth)."""
+        tallies = {str(probe_id): dict(self.tallies[probe_id]) for probe_id in self.tallied}
+        self.tallied.clear()
+        return tallies
 
     def take_counts(self) -> dict[str, int]:
         """Total evaluations of the probes that went past the record limit (JSON keys are strings)."""
@@ -281,6 +300,7 @@ def install(recorder: Recorder, namespace: dict) -> None:
     """Puts the probe functions into the namespace the user's program runs in."""
 
     def value_probe(probe_id: int, value: Any) -> Any:
+        recorder.tally(probe_id, value)
         if recorder.wants(probe_id):
             recorder.record(probe_id, recorder.summarize(value))
         else:

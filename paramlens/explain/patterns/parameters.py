@@ -180,10 +180,16 @@ def explain_param_compare(finding: Finding, ctx: ExplainContext) -> tuple[str, d
             parts.append(block(result["text"]))
     else:
         parts.append(block(result.get("text", "")))
+    tally = ctx.tally(finding)
+    if sum(tally.values()) > 1:
+        counted = ", ".join(f"`{value}` ×{count}" for value, count in
+                            sorted(tally.items(), key=lambda item: -item[1]))
+        parts.append(tr(locale, f"Over the run it was evaluated {times(locale, sum(tally.values()))}: {counted}.",
+                        f"运行期间共求值 {sum(tally.values())} 次：{counted}。"))
     left = _sides(ctx, finding)
     if left:
         parts.append(left)
-    return join(*parts), {"value": result.get("values", result.get("text"))}
+    return join(*parts), {"value": result.get("values", result.get("text")), "tally": tally}
 
 
 def _sides(ctx: ExplainContext, finding: Finding) -> str:
