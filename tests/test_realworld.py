@@ -287,3 +287,14 @@ def test_a_condition_in_an_init_method_is_tallied_over_every_evaluation(results)
     line = next(i for i, text in enumerate(source.splitlines(), 1) if "if module.bias is not None:" in text)
     [compare] = [e for e in report.explanations if e.pattern == "param_compare" and e.span.line == line]
     assert compare.facts["tally"] == oracle.value_at_end(BIAS_TALLY)
+
+
+def test_init_of_a_tied_tensor_says_both_names_are_one_tensor(results):
+    """gpt_tied's `_init_weights` initialises the embedding and, through the tie, the output head: the same tensor
+    under two names, as torch's `named_parameters(remove_duplicate=False)` shows."""
+    _, report, oracle = results["gpt_tied.py"]
+    [tied] = oracle.value_at_end(describe("model"))["tied"]
+    inits = [e for e in report.explanations if e.pattern == "init" and "**one tensor**" in e.markdown]
+    assert inits
+    for explanation in inits:
+        assert all(f"`self.{name}`" in explanation.markdown for name in tied)

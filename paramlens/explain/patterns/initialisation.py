@@ -152,6 +152,13 @@ def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, 
     total = ctx.count(finding)
     parts = [title, tr(locale, f"Called {times(locale, total)} during the run:", f"运行期间共调用 {total} 次："),
              table(header, rows), calls_note(locale, total, len(records))]
+    tied = next(([o["path"] for o in r.get("owner", []) if o["relation"] == "same"] for r in records
+                 if sum(1 for o in r.get("owner", []) if o["relation"] == "same") > 1), None)
+    if tied:
+        names = " = ".join(code(path) for path in tied)
+        parts.append(tr(locale, f"{names} are **one tensor** (tied): initialising it under either name initialises "
+                                "both, and whichever init runs last decides the values.",
+                        f"{names} 是**同一个张量**（共享）：以任一名字初始化都会同时初始化两者，最后运行的初始化决定最终数值。"))
     if name in {"constant_", "ones_", "zeros_"} and any(
             (r.get("after") or {}).get("all_equal") and len(r.get("shape") or []) >= 2 and r["shape"][0] >= 2
             for r in records):
