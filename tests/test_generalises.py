@@ -612,3 +612,21 @@ def test_settings_named_after_parameters_are_not_parameter_accesses(tmp_path):
     # without running (an untrusted workspace, or a method never called) the names alone must decide
     static = analyze(source, str(path), AnalysisOptions(locale="en", execute=False))
     assert [e.span.line for e in static.explanations if e.pattern == "param_attr"] == [line]
+
+
+def test_large_tensor_text_is_summarised_but_the_users_print_is_untouched(tmp_path):
+    """Explanations show a large tensor the way torch summarises one (`...`), which is much cheaper to format;
+    what the user's own `print` writes (with the user's print options) is exactly what plain torch prints."""
+    from paramlens.analysis import AnalysisOptions, analyze
+
+    source = ("import torch\nfrom torch import nn\ntorch.set_printoptions(precision=2)\nlayer = nn.Linear(30, 20)\n"
+              "layer.weight\nprint(layer.weight)\n")
+    path = tmp_path / "big.py"
+    path.write_text(source, encoding="utf-8")
+    report = analyze(source, str(path), AnalysisOptions(locale="en"))
+    oracle = run_oracle(source, str(path))
+    printed = next(e for e in report.explanations if e.pattern == "print_output")
+    assert facts(printed)["output"] == oracle.statement(6)["output"]
+    assert "..." not in facts(printed)["output"]
+    value = next(e for e in report.explanations if e.pattern == "param_attr" and e.span.line == 5)
+    assert "..." in markdown(value) and facts(value)["shape"] == [20, 30]

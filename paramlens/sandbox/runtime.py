@@ -111,66 +111,93 @@ class Recorder:
 
 
 class OwnerIndex:
-    """Tensors and modules of the top-level module variables, indexed by identity and by storage, one entry per
-    variable, so that naming the owner of a probed value is a few dictionary lookups, and a statement that binds
-    one more model re-indexes only that model (a long file binds hundreds of modules and records thousands of
-    values)."""
+    """Tensors and modules of the top-level module variables, indexed by identity and by storage across all
+    variables, so that naming the owner of a probed value is a few dictionary lookups whatever the number of
+    models, and a statement that binds one more model re-indexes only that model (a long file binds hundreds of
+    modules and records thousands of values). Results come in the order the variables were first bound."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[dict, dict, dict]] = {}
+        self.order: dict[str, int] = {}  # variable -> position of its first binding
+        self.bound = 0
+        self.keys: dict[str, tuple[list[int], list[int], list[int]]] = {}  # variable -> its keys in the maps below
+        self.by_id: dict[int, dict[str, list[str]]] = {}  # id(tensor) -> variable -> paths
+        self.by_storage: dict[int, dict[str, list[tuple[str, torch.Tensor]]]] = {}
+        self.modules: dict[int, dict[str, list[str]]] = {}
         self.buffer_paths: set[str] = set()  # names that are buffers (register_buffer), not parameters
 
-    def update(self, var: str, module: nn.Module | None) -> None:
+    def _forget(self, var: str) -> None:
+        ids, storages, modules = self.keys.pop(var, ([], [], []))
+        for table, keys in ((self.by_id, ids), (self.by_storage, storages), (self.modules, modules)):
+            for key in keys:
+                owners = table.get(key)
+                if owners is not None:
+                    owners.pop(var, None)
+                    if not owners:
+                        del table[key]
         if self.buffer_paths:
             self.buffer_paths = {path for path in self.buffer_paths if not path.startswith(f"{var}.")}
+
+    def update(self, var: str, module: nn.Module | None) -> None:
+        self._forget(var)
         if module is None:
-            self.entries.pop(var, None)
+            self.order.pop(var, None)
             return
-        by_id: dict[int, list[str]] = {}
-        by_storage: dict[int, list[tuple[str, torch.Tensor]]] = {}
-        modules: dict[int, list[str]] = {}
+        if var not in self.order:
+            self.order[var] = self.bound
+            self.bound += 1
+        ids: list[int] = []
+        storages: list[int] = []
+        module_ids: list[int] = []
         for name, sub in module.named_modules(remove_duplicate=False):
-            modules.setdefault(id(sub), []).append(f"{var}.{name}" if name else var)
+            self.modules.setdefault(id(sub), {}).setdefault(var, []).append(f"{var}.{name}" if name else var)
+            module_ids.append(id(sub))
+        buffers = {id(tensor) for _, tensor in module.named_buffers(remove_duplicate=False)}
         tensors = list(module.named_parameters(remove_duplicate=False)) + \
             list(module.named_buffers(remove_duplicate=False))
-        buffers = {id(tensor) for _, tensor in module.named_buffers(remove_duplicate=False)}
         for name, tensor in tensors:
             path = f"{var}.{name}"
-            by_id.setdefault(id(tensor), []).append(path)
+            self.by_id.setdefault(id(tensor), {}).setdefault(var, []).append(path)
+            ids.append(id(tensor))
             if id(tensor) in buffers:
                 self.buffer_paths.add(path)
             if is_uninitialized(tensor) or tensor.device.type == "meta":
                 continue
             try:
-                by_storage.setdefault(tensor.untyped_storage().data_ptr(), []).append((path, tensor))
+                storage = tensor.untyped_storage().data_ptr()
             except Exception:
                 continue
-        self.entries[var] = (by_id, by_storage, modules)
+            self.by_storage.setdefault(storage, {}).setdefault(var, []).append((path, tensor))
+            storages.append(storage)
+        self.keys[var] = (ids, storages, module_ids)
+
+    def _ordered(self, owners: dict[str, list]) -> list:
+        return [item for var in sorted(owners, key=lambda v: self.order.get(v, 0)) for item in owners[var]]
 
     def lookup(self, value: Any) -> list[dict[str, str]]:
         if isinstance(value, nn.Module):
-            return [{"path": path, "relation": "same"} for _, _, modules in self.entries.values()
-                    for path in modules.get(id(value), [])]
+            return [{"path": path, "relation": "same"} for path in self._ordered(self.modules.get(id(value), {}))]
         if not isinstance(value, torch.Tensor):
             return []
         found = [{"path": path, "relation": "same", **({"buffer": True} if path in self.buffer_paths else {})}
-                 for by_id, _, _ in self.entries.values() for path in by_id.get(id(value), [])]
+                 for path in self._ordered(self.by_id.get(id(value), {}))]
         if is_uninitialized(value) or value.device.type == "meta":
             return found
         try:
             storage = value.untyped_storage().data_ptr()
         except Exception:
             return found
+        sharing = self.by_storage.get(storage)
+        if not sharing:
+            return found
         same = {entry["path"] for entry in found}
-        for _, by_storage, _ in self.entries.values():
-            for path, tensor in by_storage.get(storage, []):
-                if path in same:
-                    continue
-                if tensor.data_ptr() == value.data_ptr() and tensor.shape == value.shape and \
-                        tensor.stride() == value.stride():
-                    found.append({"path": path, "relation": "data"})
-                else:
-                    found.append({"path": path, "relation": "view"})
+        for path, tensor in self._ordered(sharing):
+            if path in same:
+                continue
+            if tensor.data_ptr() == value.data_ptr() and tensor.shape == value.shape and \
+                    tensor.stride() == value.stride():
+                found.append({"path": path, "relation": "data"})
+            else:
+                found.append({"path": path, "relation": "view"})
         return found
 
 

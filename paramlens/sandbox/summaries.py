@@ -61,6 +61,19 @@ def tensor_stats(tensor: torch.Tensor) -> dict[str, Any] | None:
         }
 
 
+TEXT_ELEMENTS = 100  # above this, the text shows torch's own summarised form (first and last rows, `...`)
+
+
+def tensor_text(tensor: torch.Tensor) -> str:
+    """`str(tensor)` as the user would see it, but for a large tensor summarised the way torch does past its own
+    threshold: formatting every element of a 32×16 weight costs ~5 ms, a long file has thousands of them, and the
+    explanation shows the statistics anyway. The user's own print options are left as they were."""
+    if tensor.numel() <= TEXT_ELEMENTS:
+        return str(tensor)
+    with torch._tensor_str.printoptions(threshold=TEXT_ELEMENTS, edgeitems=3):
+        return str(tensor)
+
+
 def tensor_summary(tensor: torch.Tensor, owners: Callable[[torch.Tensor], list] | None = None,
                    text: bool = True) -> dict[str, Any]:
     lazy = is_uninitialized(tensor)
@@ -82,7 +95,7 @@ def tensor_summary(tensor: torch.Tensor, owners: Callable[[torch.Tensor], list] 
         if tensor.device.type != "meta" and tensor.numel() <= VALUES_LIMIT:
             summary["values"] = tensor.detach().cpu().tolist()
         if text and tensor.device.type != "meta":
-            summary["text"] = _clip(str(tensor))
+            summary["text"] = _clip(tensor_text(tensor))
     if isinstance(tensor, nn.Parameter):
         summary["has_grad"] = tensor.grad is not None
     if owners is not None:
