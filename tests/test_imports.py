@@ -87,6 +87,13 @@ def check_json(cwd: Path, path: Path, *extra: str) -> tuple[int, dict]:
     return status, json.loads(out)["files"][0]
 
 
+def check_source(directory: Path, name: str, source: str) -> tuple[int, dict]:
+    """Write `source` as `directory/name` and check it from that directory."""
+    path = directory / name
+    path.write_text(source, encoding="utf-8")
+    return check_json(directory, path)
+
+
 def test_relative_imports_inside_a_package_resolve(package):
     status, report = check_json(package, package / "mypkg" / "models" / "net.py")
     assert report["execution"]["status"] == "ok", report["diagnostics"]
@@ -134,9 +141,7 @@ def test_missing_package_is_information_and_the_rest_still_runs(tmp_path):
 
 def test_relative_import_in_a_loose_script(tmp_path):
     source = "import torch\nfrom torch import nn\nfrom .layers import Block\nnet = nn.Linear(2, 2)\n"
-    path = tmp_path / "loose.py"
-    path.write_text(source, encoding="utf-8")
-    status, report = check_json(tmp_path, path)
+    status, report = check_source(tmp_path, "loose.py", source)
     assert status == 0
     diagnostic = next(d for d in report["diagnostics"] if d["code"] == "PL903")
     assert diagnostic["line"] == 3 and "not inside a package" in diagnostic["message"]
@@ -147,9 +152,7 @@ def test_imported_module_that_fails_while_importing(tmp_path):
     (tmp_path / "broken_dependency.py").write_text("import torch\nraise RuntimeError('extension built for another "
                                                    "torch')\n", encoding="utf-8")
     source = "import torch\nfrom torch import nn\nimport broken_dependency\nnet = nn.Linear(2, 2)\n"
-    path = tmp_path / "uses_broken.py"
-    path.write_text(source, encoding="utf-8")
-    status, report = check_json(tmp_path, path)
+    status, report = check_source(tmp_path, "uses_broken.py", source)
     assert status == 0
     diagnostic = next(d for d in report["diagnostics"] if d["code"] == "PL903")
     assert diagnostic["severity"] == "information" and diagnostic["line"] == 3
@@ -159,9 +162,7 @@ def test_imported_module_that_fails_while_importing(tmp_path):
 
 def test_a_failing_statement_that_is_not_an_import_is_still_an_error(tmp_path):
     source = "import torch\nfrom torch import nn\nnet = nn.Linear(4, 8)\ny = net(torch.rand(2, 3))\n"
-    path = tmp_path / "raises.py"
-    path.write_text(source, encoding="utf-8")
-    status, report = check_json(tmp_path, path)
+    status, report = check_source(tmp_path, "raises.py", source)
     assert status == 1
     assert "PL903" not in [d["code"] for d in report["diagnostics"]]
 
@@ -195,9 +196,7 @@ def test_dotted_imports_ending_in_parameter_attribute_names(tmp_path):
         loader = DataLoader(TensorDataset(torch.rand(4, 2)), batch_size=2)
         print(net.weight.data.shape)
         """)
-    path = tmp_path / "loader.py"
-    path.write_text(source, encoding="utf-8")
-    status, report = check_json(tmp_path, path)
+    status, report = check_source(tmp_path, "loader.py", source)
     assert status == 0 and report["diagnostics"] == [], report["diagnostics"]
     assert report["execution"]["status"] == "ok"
     assert find_explanations(report, "param_attr", line_of(source, "print(net.weight.data.shape)"))

@@ -110,47 +110,40 @@ def _annotation_name(param: cst.Param) -> str | None:
     return None
 
 
-def _returns(function: cst.FunctionDef) -> bool:
-    found = False
+class _FactoryBody(OwnCodeVisitor):
+    """One pass over a function's own body: does it return a value, and which module classes of the file does it
+    call by name (not inside nested definitions)."""
 
-    class Returns(OwnCodeVisitor):
-        def visit_Return(self, node: cst.Return) -> None:
-            nonlocal found
-            found = found or node.value is not None
+    def __init__(self, module_classes: set[str]) -> None:
+        super().__init__()
+        self.module_classes = module_classes
+        self.returns_value = False
+        self.called: set[str] = set()
 
-    function.body.visit(Returns())
-    return found
+    def visit_Return(self, node: cst.Return) -> None:
+        self.returns_value = self.returns_value or node.value is not None
 
-
-def _called_classes(function: cst.FunctionDef, module_classes: set[str]) -> set[str]:
-    """The file's module classes that the function's own body calls by name (not inside nested definitions)."""
-    called: set[str] = set()
-
-    class Calls(OwnCodeVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if isinstance(node.func, cst.Name) and node.func.value in module_classes:
-                called.add(node.func.value)
-
-    function.body.visit(Calls())
-    return called
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value in self.module_classes:
+            self.called.add(node.func.value)
 
 
 def factory_class(function: cst.FunctionDef, module_classes: set[str]) -> str | None:
     """The module class a top-level function builds when called with no arguments: the class its return
     annotation names, else the only module class its body calls. None when the function needs an argument, is
     private, returns nothing, or does something a model build must not (train, write files, wait for input)."""
-    name = function.name.value
-    if name.startswith("_") or _required_parameters(function) or not _returns(function):
+    if function.name.value.startswith("_") or _required_parameters(function):
         return None
-    if not runs_only_model_code(function.body):
+    body = _FactoryBody(module_classes)
+    function.body.visit(body)
+    if not body.returns_value or not runs_only_model_code(function.body):
         return None
     returns = function.returns.annotation if function.returns is not None else None
     annotated = returns.value if isinstance(returns, cst.Name) else \
         returns.evaluated_value if isinstance(returns, cst.SimpleString) else None
     if annotated in module_classes:
         return annotated
-    called = _called_classes(function, module_classes)
-    return next(iter(called)) if len(called) == 1 else None
+    return next(iter(body.called)) if len(body.called) == 1 else None
 
 
 CONFIG_SUFFIXES = ("config", "cfg", "args", "params", "hparams", "options", "settings")

@@ -124,16 +124,13 @@ def bound_names(statement: cst.CSTNode) -> set[str]:
     """Names a top-level statement binds in the module namespace (not inside nested defs or comprehensions)."""
     names: set[str] = set()
 
-    class Collect(cst.CSTVisitor):
+    class Collect(OwnCodeVisitor):
         def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
             names.add(node.name.value)
             return False
 
         def visit_ClassDef(self, node: cst.ClassDef) -> bool:
             names.add(node.name.value)
-            return False
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
             return False
 
         def visit_ListComp(self, node: cst.ListComp) -> bool:

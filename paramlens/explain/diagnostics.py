@@ -57,12 +57,12 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
     if run.status != "ok":
         unit = by_index.get(run.running_index) if run.running_index is not None else None
         span = statement_span(unit) if unit else Span(1, 1, 1, 2)
-        message = _stopped_message(run, locale)
+        message, severity = _stopped_message(run, locale), "error"
         if unit is not None and _automatic_example(unit):
             message += tr(locale, f" (while building `{unit.example.expression}`, an example ParamLens chose)",
                           f"（发生在构建 ParamLens 自选的示例 `{unit.example.expression}` 时）")
-        diagnostics.append(Diagnostic(span, EXECUTION_STOPPED, "information" if unit is not None and
-                                      _automatic_example(unit) else "error", message))
+            severity = "information"
+        diagnostics.append(Diagnostic(span, EXECUTION_STOPPED, severity, message))
     return diagnostics
 
 

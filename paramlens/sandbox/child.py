@@ -308,12 +308,11 @@ def _instantiated_classes(namespace: dict) -> list[str]:
     directly, inside another model, or by a factory): which classes a library file's explanation really showed."""
     import torch.nn as nn
 
+    from paramlens.sandbox.runtime import reachable_module_types
+
     own = {value for value in namespace.values() if isinstance(value, type) and issubclass(value, nn.Module) and
            value.__module__ == "__paramlens__"}
-    seen: set[type] = set()
-    for value in list(namespace.values()):
-        if isinstance(value, nn.Module):
-            seen.update(type(module) for module in value.modules())
+    seen = reachable_module_types(namespace)
     return sorted(cls.__name__ for cls in own if any(issubclass(kind, cls) for kind in seen))
 
 

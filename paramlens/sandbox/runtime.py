@@ -60,7 +60,7 @@ class Recorder:
             self.emit({"t": "probe", "id": probe_id, "n": count, "v": value})
 
     def tally(self, probe_id: int, value: Any) -> None:
-        if not (value is None or isinstance(value, (bool, int)) and abs(value) < 10**9):
+        if not (value is None or (isinstance(value, (bool, int)) and abs(value) < 10**9)):
             return
         key = repr(value)
         seen = self.tallies.setdefault(probe_id, {})
@@ -108,6 +108,15 @@ class Recorder:
 
     def summarize(self, value: Any) -> dict[str, Any]:
         return summarize(value, self.owners)
+
+
+def reachable_module_types(namespace: dict) -> set[type]:
+    """The classes of every module reachable from the namespace's module variables (submodules included)."""
+    kinds: set[type] = set()
+    for value in list(namespace.values()):
+        if isinstance(value, nn.Module):
+            kinds.update(type(module) for module in value.modules())
+    return kinds
 
 
 class OwnerIndex:
@@ -520,12 +529,7 @@ def install(recorder: Recorder, namespace: dict) -> None:
     def has_instance(class_name: str) -> bool:
         """Whether any module reachable from the namespace is an instance of the file's class `class_name`."""
         cls = namespace.get(class_name)
-        if not isinstance(cls, type):
-            return False
-        for value in list(namespace.values()):
-            if isinstance(value, nn.Module) and any(isinstance(m, cls) for m in value.modules()):
-                return True
-        return False
+        return isinstance(cls, type) and any(issubclass(kind, cls) for kind in reachable_module_types(namespace))
 
     namespace.update({"__pl_has_instance__": has_instance})
     namespace.update({"__pl_v__": value_probe, "__pl_m__": method_probe, "__pl_c__": call_probe,
