@@ -320,7 +320,49 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     emit({"t": Event.MODULES, "modules": _final_modules(namespace, module_order, module_lines, recorder.labels())})
     emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated)})
     emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
-          "execute_seconds": round(time.perf_counter() - executing, 4)})
+          "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace)})
+
+
+DIGEST_ELEMENTS = 10_000_000  # a tensor larger than this is digested by shape and dtype only
+
+
+def state_digest(namespace: dict) -> dict[str, str]:
+    """A fingerprint of the program's final state: every top-level tensor and module (names, shapes, values) and
+    the random number generators. Two runs of the same program that differ only in ParamLens' probes must agree
+    on it (tests/test_faithful.py): the probes may observe, never change."""
+    import hashlib
+    import random
+
+    import torch
+    from torch import nn
+
+    def tensor_bytes(tensor: torch.Tensor) -> bytes:
+        head = f"{list(tensor.shape)}{tensor.dtype}{tensor.device.type}".encode()
+        if tensor.device.type == "meta" or tensor.numel() > DIGEST_ELEMENTS or tensor.is_sparse or \
+                isinstance(tensor, nn.parameter.UninitializedTensorMixin):
+            return head
+        return head + tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+
+    digest: dict[str, str] = {}
+    for name, value in sorted(namespace.items()):
+        if name.startswith("__"):
+            continue
+        hasher = hashlib.sha256()
+        try:
+            if isinstance(value, nn.Module):
+                for key, tensor in value.state_dict(keep_vars=True).items():
+                    hasher.update(key.encode())
+                    hasher.update(tensor_bytes(tensor))
+            elif isinstance(value, torch.Tensor):
+                hasher.update(tensor_bytes(value))
+            else:
+                continue
+        except Exception:  # noqa: BLE001 - a tensor subclass that cannot be read: leave it out
+            continue
+        digest[name] = hasher.hexdigest()[:16]
+    digest["__rng__"] = hashlib.sha256(torch.get_rng_state().numpy().tobytes() +
+                                       repr(random.getstate()).encode()).hexdigest()[:16]
+    return digest
 
 
 def _track_instances(instantiated: set[type]) -> None:
