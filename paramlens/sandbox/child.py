@@ -25,7 +25,7 @@ from paramlens.sandbox.argv import install_tolerant_argparse
 from paramlens.sandbox.packages import package_of
 from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, Event, Probe
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
-    make_inits_meta_tolerant
+    make_inits_meta_tolerant, reads_meta_value, tag_meta_value_reads
 
 # statements that can change which tensors a model holds without rebinding any name
 STRUCTURAL_EDITS = ("add_module", "register_", ".weight =", ".bias =", "= nn.Parameter", "setattr(", "del ")
@@ -93,6 +93,8 @@ def _error_info(error: BaseException, path: str, blocked: BlockedOperations | No
             "name": getattr(error, "name", None) if isinstance(error, NameError) else None,
             # an import that failed: the module it named (ModuleNotFoundError and ImportError both set .name)
             "import": isinstance(error, ImportError),
+            # a value read on the meta device, where tensors have no values (`loss.item()` on a 7B model)
+            "meta_value": reads_meta_value(error),
             "module": getattr(error, "name", None) if isinstance(error, ImportError) else None,
             "blocked": refused}
 
@@ -216,6 +218,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
         budget.install()
     elif device == "meta":
         make_inits_meta_tolerant()
+        tag_meta_value_reads()
     seed = request.get("seed")
     if seed is not None:
         import random

@@ -219,3 +219,47 @@ def warm_training_imports() -> None:
     parameter = nn.Parameter(torch.zeros(1))
     torch.optim.SGD([parameter], lr=0.1)
     torch.optim.Adam([parameter], lr=0.1)
+
+
+META_VALUE_TAG = "__paramlens_meta_value__"
+_VALUE_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "__complex__")
+
+
+def tag_meta_value_reads() -> None:
+    """On the meta device tensors have shapes but no values, so reading a value (`loss.item()`, `if loss < 10:`)
+    raises. Such a failure is the meta device's, not the program's: the exception is tagged (same type, same
+    message, re-raised unchanged) so that the report can say so instead of calling the line an error."""
+    import torch
+
+    def tagging(name: str) -> Any:
+        original = getattr(torch.Tensor, name)
+
+        def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            except Exception as error:
+                if getattr(self, "device", None) is not None and self.device.type == "meta":
+                    try:
+                        setattr(error, META_VALUE_TAG, True)
+                    except Exception:  # noqa: BLE001 - an exception type without a __dict__
+                        pass
+                raise
+
+        read.__name__ = getattr(original, "__name__", name)
+        read.__doc__ = getattr(original, "__doc__", None)
+        return read
+
+    for name in _VALUE_READS:
+        if hasattr(torch.Tensor, name):
+            setattr(torch.Tensor, name, tagging(name))
+
+
+def reads_meta_value(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, META_VALUE_TAG, False):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
