@@ -44,9 +44,12 @@ def transform_in_force() -> str | None:
 
 @contextlib.contextmanager
 def _observing(record: dict[str, Any]) -> Iterator[None]:
-    """Run observation code; if it fails, say so in the record instead of failing the program."""
+    """Run observation code; if it fails, say so in the record instead of failing the program. A tensor subclass's
+    `__torch_function__` is not called while observing (it could count, log or change state), so what the
+    summary computes is invisible to the program."""
     try:
-        yield
+        with torch._C.DisableTorchFunctionSubclass():
+            yield
     except Exception as error:  # noqa: BLE001 - an observation must never change what the program does
         record["unobserved"] = f"{type(error).__name__}: {error}"[:500]
 
