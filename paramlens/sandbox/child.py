@@ -252,7 +252,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     namespace.update({Probe.LOOP: loops.for_loop, Probe.WHILE: loops.while_tick, Probe.LOOP_END: loops.end})
     GradientObserver(emit, recorder.owners, lambda: innermost_user_line(path), recorder.max_records,
                      recorder.labels).install()
-    _track_instances(recorder.instantiated)
+    _track_instances(recorder.instantiated, recorder.structure_changed)
     emit({"t": Event.START, "torch": torch.__version__, "python": sys.executable, "seed": seed,
           "device": "meta" if device == "meta" else "cpu", "isolation": layers,
           "import_seconds": round(time.perf_counter() - started, 3)})
@@ -368,22 +368,35 @@ def state_digest(namespace: dict) -> dict[str, str]:
     return digest
 
 
-def _track_instances(instantiated: set[type]) -> None:
+def _track_instances(instantiated: set[type], structure_changed: Callable[[Any], None]) -> None:
     """Which module classes had an instance at some point of the run, even one that lived only inside a function
     (`def main(): model = Net()`): torch's global registration hooks see every module that registers a parameter,
-    a buffer or a child. The hooks return None, so nothing is replaced."""
+    a buffer or a child. The same hooks, and `Module._apply` (`.to()`, `to_empty()`, `.half()`, which swap
+    parameters without registering them), tell the recorder that a model's structure changed, so that the names it
+    gives tensors are the ones they have now. The hooks return None and the wrapper returns what `_apply` returns,
+    so nothing is replaced."""
     from torch.nn.modules import module as torch_module
 
     def seen(module: Any, name: str, value: Any) -> None:
         instantiated.add(type(module))
         if isinstance(value, torch_module.Module):
             instantiated.add(type(value))
+        structure_changed(module)
 
     for register in ("register_module_module_registration_hook", "register_module_parameter_registration_hook",
                      "register_module_buffer_registration_hook"):
         hook = getattr(torch_module, register, None)
         if hook is not None:
             hook(seen)
+    original_apply = torch_module.Module._apply
+
+    def applied(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original_apply(self, *args, **kwargs)
+        structure_changed(self)
+        return result
+
+    applied.__wrapped__ = original_apply  # type: ignore[attr-defined]
+    torch_module.Module._apply = applied  # type: ignore[method-assign]
 
 
 def _instantiated_classes(namespace: dict, instantiated: set[type]) -> list[str]:

@@ -96,12 +96,44 @@ class Recorder:
 
     def owners(self, value: Any) -> list[dict[str, str]]:
         """Which top-level module variables hold this tensor or module, and how (`same` object, its `.data`,
-        or a `view` into its storage). Inside a method, before the model is bound to any top-level name, the
-        enclosing `self` is searched instead (`self.blocks.0.mlp.2.weight`)."""
+        or a `view` into its storage), named by where it sits *now*. Inside a method, before the model is bound to
+        any top-level name, the enclosing `self` is searched instead (`self.blocks.0.mlp.2.weight`)."""
+        self._refresh()
         found = self._index.lookup(value)
+        stale = {hit["path"].split(".", 1)[0] for hit in found if not self._still_holds(hit, value)}
+        if stale:
+            # the model changed since it was indexed (a layer replaced, `to_empty()`, a parametrization removed):
+            # a name from before would be wrong, so index it again and ask again
+            self._index.dirty.update(stale)
+            self._refresh()
+            found = [hit for hit in self._index.lookup(value) if self._still_holds(hit, value)]
         if not found:
             found = _owners_in(_enclosing_selves(self.namespace.get("__file__")), value)
         return found[:16]
+
+    def structure_changed(self, module: nn.Module) -> None:
+        """Called by torch's registration hooks and after `Module._apply` (`.to()`, `to_empty()`, `.half()`): the
+        variables whose models contain `module` are indexed again before the next lookup."""
+        self._index.dirty.update(self._index.modules.get(id(module), {}).keys())
+
+    def _refresh(self) -> None:
+        if self._index.dirty:
+            dirty, self._index.dirty = self._index.dirty, set()
+            self.reindex(sorted(dirty))
+
+    def _still_holds(self, hit: dict[str, str], value: Any) -> bool:
+        """Whether the path of an index hit still leads to this value (same object, or the same storage)."""
+        target = _resolve(self.namespace, hit["path"])
+        if target is None:
+            return False
+        if hit["relation"] == "same":
+            return target is value
+        if not isinstance(target, torch.Tensor) or not isinstance(value, torch.Tensor):
+            return False
+        try:
+            return target.untyped_storage().data_ptr() == value.untyped_storage().data_ptr()
+        except Exception:  # noqa: BLE001 - meta or lazy tensors have no storage to compare
+            return False
 
     def reindex(self, names: list[str]) -> None:
         """After a statement (re)bound these module variables: index their tensors again. Structural edits of a
@@ -118,6 +150,22 @@ class Recorder:
 
     def summarize(self, value: Any) -> dict[str, Any]:
         return summarize(value, self.owners)
+
+
+def _resolve(namespace: dict, path: str) -> Any:
+    """`net.2.weight` -> the object at that path now (a module, parameter or buffer), or None."""
+    head, _, rest = path.partition(".")
+    current: Any = namespace.get(head)
+    for part in rest.split(".") if rest else []:
+        if not isinstance(current, nn.Module):
+            return None
+        for table in (current._parameters, current._buffers, current._modules):
+            if part in table:
+                current = table[part]
+                break
+        else:
+            return None
+    return current
 
 
 def reachable_module_types(namespace: dict) -> set[type]:
@@ -143,6 +191,7 @@ class OwnerIndex:
         self.by_storage: dict[int, dict[str, list[tuple[str, torch.Tensor]]]] = {}
         self.modules: dict[int, dict[str, list[str]]] = {}
         self.buffer_paths: set[str] = set()  # names that are buffers (register_buffer), not parameters
+        self.dirty: set[str] = set()  # variables whose models changed structure since they were indexed
 
     def _forget(self, var: str) -> None:
         ids, storages, modules = self.keys.pop(var, ([], [], []))
@@ -300,7 +349,22 @@ def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict
             if now.numel() <= VALUES_LIMIT:
                 result["before_values"] = before.tolist()
                 result["after_values"] = now.tolist()
+            if 0 < result["changed"] <= CHANGES_LISTED * 4 or now.numel() <= VALUES_LIMIT:
+                # the elements that changed, whatever the tensor's size (`[1, 2]: 0.0314 → 7` on a [32, 10] weight)
+                where = torch.nonzero(different.reshape(now.shape) if now.dim() else different.reshape(1))
+                result["changes"] = [{"index": index, "before": _item(before, index), "after": _item(now, index)}
+                                     for index in where[:CHANGES_LISTED].tolist()]
     return result
+
+
+CHANGES_LISTED = 8  # changed elements listed by position with their values before and after
+
+
+def _item(tensor: torch.Tensor, index: list[int]) -> float | int | bool | None:
+    value = (tensor[tuple(index)] if tensor.dim() else tensor).item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 # -- fan-based initialisers: the numbers torch derives from the tensor's shape ------------------------------------

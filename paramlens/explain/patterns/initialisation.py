@@ -70,9 +70,11 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                      changed])
     header = tr(locale, "#|module|layer|what changed", "#|模块|层|变化").split("|")
     changed_visits = [v for v in visits if v["changed"]]
-    summary = tr(locale, f"`{fn}` was called {times(locale, len(visits))}, in this order; it changed parameters of "
-                         f"{len(changed_visits)} of those modules:",
-                 f"`{fn}` 按以下顺序共被调用 {len(visits)} 次；其中 {len(changed_visits)} 个模块的参数被修改：")
+    summary = tr(locale, f"`{fn}` was called {times(locale, len(visits))}, in this order; {len(changed_visits)} of "
+                         "those calls changed a parameter or buffer (of the visited module or of its submodules, "
+                         "named relative to it):",
+                 f"`{fn}` 按以下顺序共被调用 {len(visits)} 次；其中 {len(changed_visits)} 次调用修改了参数或缓冲区（属于被访问的"
+                 "模块或其子模块，名字相对于该模块）：")
     parts = [title, summary, table(header, rows)]
     unchanged = [v for v in visits if not v["changed"]]
     if compact and unchanged:
@@ -93,7 +95,8 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                         f"在这些访问之后，`{fn}` 抛出了 `{record['error']}`。"))
     parts.append(general)
     facts = {"fn": fn, "visits": [{"module": _visit_label(record, v), "class": v["class"],
-                                   "changed": [c["name"] for c in v["changed"]]} for v in visits]}
+                                   "changed": [c["name"] for c in v["changed"]],
+                                   "after": {c["name"]: c.get("after") for c in v["changed"]}} for v in visits]}
     return join(*parts), facts
 
 
@@ -185,7 +188,14 @@ def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, 
 
 
 def _element_changes(record: dict[str, Any], limit: int = 4) -> str:
-    """`[0, 0]: 3 → 42` for the first few elements that changed (small tensors only)."""
+    """`[0, 0]: 3 → 42` for the first few elements that changed (listed by the probe for any tensor with few
+    changes, and for every small tensor)."""
+    listed = record.get("changes")
+    if listed:
+        shown = [f"`[{', '.join(map(str, change['index']))}]`: {num(change['before'])} → {num(change['after'])}"
+                 for change in listed[:limit]]
+        more = (record.get("changed") or 0) > len(shown)
+        return ", ".join(shown) + (" …" if more else "")
     before, after = record.get("before_values"), record.get("after_values")
     if before is None or after is None:
         return ""
@@ -248,7 +258,8 @@ def explain_mutation(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
                                     "changed all of them.",
                             f"**共享：**{'、'.join(code(s) for s in same)} 是同一个张量，所以这次修改同时改变了它们全部。"))
         facts["calls"].append({"owner": same, "changed": changed, "zeroed": zeroed, "numel": numel,
-                               "after_values": record.get("after_values"), "before_values": record.get("before_values")})
+                               "after_values": record.get("after_values"), "before_values": record.get("before_values"),
+                               "changes": record.get("changes")})
     total = ctx.count(finding)
     if finding.function and total > 1:
         parts.insert(1, tr(locale, f"Ran {times(locale, total)} inside `{finding.function}`:",
