@@ -127,6 +127,7 @@ def main() -> int:
     import paramlens.sandbox.probes  # noqa: F401
     import paramlens.sandbox.runtime  # noqa: F401
     import paramlens.sandbox.summaries  # noqa: F401
+    import paramlens.sandbox.symmetry  # noqa: F401
 
     if channel_fd != 3:
         os.dup2(channel_fd, 3)
@@ -304,6 +305,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
             # printed (or raised) after a loop was shortened, partly (`during`) or entirely
             event["after_cut"] = {**recorder.first_cut, "during": not cut_before}
         emit(event)
+        if recorder.constant_written:
+            recorder.constant_written = False
+            emit({"t": Event.SYMMETRY, "index": index, "layers": _symmetry(recorder)})
         counts, tallies = recorder.take_counts(), recorder.take_tallies()
         if counts or tallies:  # evaluations past the record limit are only counted; the explanations say how many
             emit({"t": Event.COUNTS, "counts": counts, "tallies": tallies})
@@ -327,6 +331,15 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
 
 
 DIGEST_ELEMENTS = 10_000_000  # a tensor larger than this is digested by shape and dtype only
+
+
+def _symmetry(recorder: Any) -> list[dict[str, Any]]:
+    from paramlens.sandbox.symmetry import symmetry_facts
+
+    try:
+        return symmetry_facts(recorder.top_level_modules())
+    except Exception:  # noqa: BLE001 - a check that cannot be made is simply not reported
+        return []
 
 
 def state_digest(namespace: dict) -> dict[str, str]:

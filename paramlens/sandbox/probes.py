@@ -165,7 +165,10 @@ class Probes:
 
         def visit(module: nn.Module) -> Any:
             entry: dict[str, Any] = {"paths": paths.get(id(module), ["?"]), "class": type(module).__name__,
-                                     "params": [], "changed": []}
+                                     "params": [], "changed": [],
+                                     # the torch classes it derives from, for exact type tests it fails (PL102)
+                                     "bases": [base.__name__ for base in type(module).__mro__[1:]
+                                               if issubclass(base, nn.Module) and base is not nn.Module][:8]}
             own: list[tuple[str, torch.Tensor]] = []
             snapshots: dict[str, tuple] = {}
             others: list[tuple[str, torch.Tensor, tuple]] = []
