@@ -147,3 +147,187 @@ def test_element_edit_on_a_large_tensor_lists_the_element(tmp_path):
     [column_edit] = find_explanations(report, "data_mutation", column)
     assert column_edit.facts["calls"][0]["changed"] == 32 and [c["index"] for c in
                                                                 column_edit.facts["calls"][0]["changes"][:2]] == [[0, 0], [1, 0]]
+
+
+SYMMETRY_CASES = '''import math
+
+import torch
+from torch import nn
+
+X = torch.rand(16, 4)
+
+# the seed's mistake: every layer constant, biases zero: units interchangeable
+seed_like = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+for layer in (seed_like[0], seed_like[2]):
+    nn.init.constant_(layer.weight, 1.0)
+    nn.init.zeros_(layer.bias)
+
+# constant first layer, but the next layer keeps its random weights: training separates the units
+random_next = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+nn.init.constant_(random_next[0].weight, 0.5)
+nn.init.zeros_(random_next[0].bias)
+
+# equal rows, different biases
+random_bias = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+nn.init.ones_(random_bias[0].weight)
+nn.init.ones_(random_bias[2].weight)
+
+
+class LoRALinear(nn.Module):
+    """LoRA as in peft: B starts at zero so the adapted layer starts equal to the base layer."""
+
+    def __init__(self, base, r=4):
+        super().__init__()
+        self.base = base
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        self.lora_B = nn.Parameter(torch.empty(base.out_features, r))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B)
+
+    def forward(self, x):
+        return self.base(x) + x @ self.lora_A.T @ self.lora_B.T
+
+
+lora = LoRALinear(nn.Linear(4, 8))
+'''
+
+
+def _trains_and_stays_symmetric(source: str, path: Path, model: str, layer: int) -> bool:
+    """Torch's answer: after 5 SGD steps on a random regression target, are the layer's rows still identical?"""
+    training = source + f'''
+optimizer = torch.optim.SGD({model}.parameters(), lr=0.1)
+target = torch.randn(16, 1)
+for _ in range(5):
+    optimizer.zero_grad()
+    nn.functional.mse_loss({model}(X), target).backward()
+    optimizer.step()
+'''
+    truth = run_oracle(training, str(path), at_end=[f"bool(({model}[{layer}].weight == {model}[{layer}].weight[:1]).all())"])
+    return truth.value_at_end(f"bool(({model}[{layer}].weight == {model}[{layer}].weight[:1]).all())")
+
+
+def test_pl101_only_where_units_stay_identical(tmp_path):
+    """PL101 (units identical forever) appears exactly where torch, training the model, keeps the rows identical;
+    a zero-initialised LoRA B, a constant layer followed by a random one, and equal rows with different biases are
+    not called symmetric."""
+    report, path = analyze_file(tmp_path, "symmetry.py", SYMMETRY_CASES)
+    flagged = {d.span.line for d in report.diagnostics if d.code == "PL101"}
+    seed_line = line_of(SYMMETRY_CASES, "nn.init.constant_(layer.weight, 1.0)")
+    assert flagged == {seed_line}
+    assert _trains_and_stays_symmetric(SYMMETRY_CASES, path, "seed_like", 0)
+    assert not _trains_and_stays_symmetric(SYMMETRY_CASES, path, "random_next", 0)
+    assert not _trains_and_stays_symmetric(SYMMETRY_CASES, path, "random_bias", 0)
+    for call, words in [("nn.init.constant_(random_next[0].weight, 0.5)", "training separates them"),
+                        ("nn.init.ones_(random_bias[0].weight)", "biases differ")]:
+        [init] = find_explanations(report, "init", line_of(SYMMETRY_CASES, call))
+        assert words in init.markdown and "interchangeable." not in init.markdown
+    [lora_b] = find_explanations(report, "init", line_of(SYMMETRY_CASES, "nn.init.zeros_(self.lora_B)"))
+    assert "interchangeable" not in lora_b.markdown and "symmetry" not in lora_b.markdown
+    [seed] = find_explanations(report, "init", seed_line)
+    assert "are interchangeable" in seed.markdown and "class imbalance" in seed.markdown
+
+
+def test_a_module_with_children_shows_its_own_parameters(tmp_path):
+    report, path = analyze_file(tmp_path, "symmetry.py", SYMMETRY_CASES)
+    [lora] = [e for e in find_explanations(report, "module", line_of(SYMMETRY_CASES, "lora = LoRALinear("))
+              if e.facts["class"] == "LoRALinear"]
+    truth = run_oracle(SYMMETRY_CASES, str(path), at_end=["[n for n, _ in lora.named_parameters(recurse=False)]"])
+    own = truth.value_at_end("[n for n, _ in lora.named_parameters(recurse=False)]")
+    assert own == ["lora_A", "lora_B"]
+    for name in own:
+        assert f"`{name}`" in lora.markdown
+
+
+PL102_CASES = '''import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2)
+        self.fc = nn.Linear(8, 8)
+
+
+def init_linear(m):
+    if type(m) == nn.Linear:
+        nn.init.zeros_(m.bias)
+
+
+def init_conv(m):
+    if type(m) == nn.Conv2d:
+        nn.init.zeros_(m.bias)
+
+
+block = Block()
+block.apply(init_linear)
+nn.Sequential(nn.Conv2d(3, 4, 3)).apply(init_conv)
+'''
+
+
+def test_pl102_names_only_the_subclasses_the_run_skipped(tmp_path):
+    report, path = analyze_file(tmp_path, "pl102.py", PL102_CASES)
+    by_line = {d.span.line: d for d in report.diagnostics if d.code == "PL102"}
+    linear = by_line[line_of(PL102_CASES, "if type(m) == nn.Linear:")]
+    conv = by_line[line_of(PL102_CASES, "if type(m) == nn.Conv2d:")]
+    truth = run_oracle(PL102_CASES, str(path), at_end=[
+        "[type(m).__name__ for m in block.modules() if isinstance(m, nn.Linear) and type(m) != nn.Linear]"])
+    [skipped] = truth.value_at_end(
+        "[type(m).__name__ for m in block.modules() if isinstance(m, nn.Linear) and type(m) != nn.Linear]")
+    assert f"`block.attn.out_proj` (`{skipped}`)" in linear.message
+    assert "NonDynamicallyQuantizableLinear" not in conv.message and "MultiheadAttention" not in conv.message
+
+
+ALIASES = '''import torch
+from torch import nn
+
+
+class Affine(nn.Module):
+    def __init__(self, n, bias=False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+        if bias:
+            self.bias = nn.Parameter(torch.zeros(n))
+        else:
+            self.register_parameter("bias", None)
+
+
+affine = Affine(3)
+layer = nn.Linear(2, 2)
+net = nn.Sequential(layer)
+nn.init.normal_(layer.weight)
+head = nn.Linear(2, 2)
+tied = nn.Sequential(nn.Linear(2, 2), head)
+tied[0].weight = head.weight
+nn.init.normal_(head.weight)
+empty = nn.Sequential()
+'''
+
+
+def test_register_parameter_none_registers_nothing(tmp_path):
+    report, path = analyze_file(tmp_path, "aliases.py", ALIASES)
+    [register] = find_explanations(report, "register", line_of(ALIASES, 'self.register_parameter("bias", None)'))
+    truth = run_oracle(ALIASES, str(path), at_end=["[n for n, _ in affine.named_parameters()]",
+                                                   "list(affine.state_dict())", "affine.bias is None"])
+    assert truth.value_at_end("affine.bias is None") is True
+    assert "bias" not in truth.value_at_end("list(affine.state_dict())")
+    assert register.facts["registered_none"] == ["bias"]
+    assert "no tensor" in register.markdown and "uninitialised" not in register.markdown
+    assert "trained and saved" not in register.markdown
+
+
+def test_one_layer_under_two_variables_is_not_called_tied(tmp_path):
+    report, path = analyze_file(tmp_path, "aliases.py", ALIASES)
+    [alias] = find_explanations(report, "init", line_of(ALIASES, "nn.init.normal_(layer.weight)"))
+    [real_tie] = find_explanations(report, "init", line_of(ALIASES, "nn.init.normal_(head.weight)"))
+    truth = run_oracle(ALIASES, str(path), at_end=["owners(layer.weight)", "owners(head.weight)"])
+    assert alias.facts["calls"][0]["owner"] == truth.value_at_end("owners(layer.weight)")
+    assert "one tensor" not in alias.markdown and "tied" not in alias.markdown
+    assert set(real_tie.facts["calls"][0]["owner"]) == set(truth.value_at_end("owners(head.weight)"))
+    assert "**one tensor**" in real_tie.markdown
+
+
+def test_an_empty_container_is_not_said_to_transform_its_input(tmp_path):
+    report, path = analyze_file(tmp_path, "aliases.py", ALIASES)
+    [empty] = [e for e in find_explanations(report, "module", line_of(ALIASES, "empty = nn.Sequential()"))]
+    assert "transforms its input" not in empty.markdown and "empty" in empty.markdown

@@ -157,10 +157,10 @@ class Recorder:
 
 
 def _writes_constant_matrix(value: dict[str, Any]) -> bool:
-    """An init, an in-place edit or an apply visit that left a 2-D (or larger) tensor with one value everywhere."""
+    """An init, an in-place edit or an apply visit that left a tensor with one value everywhere: a weight matrix
+    (the units' incoming weights) or a vector (their biases, which decide whether equal rows make equal units)."""
     changes = [value] + [change for visit in value.get("visits", []) for change in visit.get("changed", [])]
-    return any((change.get("after") or {}).get("all_equal") and len(change.get("shape") or []) >= 2
-               for change in changes if isinstance(change, dict))
+    return any((change.get("after") or {}).get("all_equal") for change in changes if isinstance(change, dict))
 
 
 def _resolve(namespace: dict, path: str) -> Any:

@@ -33,11 +33,23 @@ def _change_text(locale: str, change: dict[str, Any]) -> str:
 
 
 def layer_symmetry(ctx: ExplainContext, record: dict[str, Any], weight_paths: list[str]) -> list[dict[str, Any]]:
-    """The symmetry facts (sandbox/symmetry.py) of the layers whose weights these paths name, measured after the
-    statement during which the record was made."""
-    layers = ctx.observations.symmetry.get(record.get("statement"), []) if record.get("statement") is not None else []
+    """The symmetry facts (sandbox/symmetry.py) of the layers whose weights these paths name: measured after the
+    statement during which the record was made and, while the layer's rows stay equal, after each later statement
+    that wrote a constant (`constant_(w, 1)` then `zeros_(b)` on the next line): the last of those is what the
+    constant weight led to."""
+    start = record.get("statement")
+    if start is None:
+        return []
     wanted = {path.rsplit(".", 1)[0] for path in weight_paths if path.endswith(".weight")}
-    return [layer for layer in layers if layer["layer"] in wanted]
+    latest: dict[str, dict[str, Any]] = {}
+    for index in sorted(i for i in ctx.observations.symmetry if i >= start):
+        present = {layer["layer"]: layer for layer in ctx.observations.symmetry[index] if layer["layer"] in wanted}
+        for name in list(wanted):
+            if name in present:
+                latest[name] = present[name]
+            elif name in latest or index == start:
+                wanted.discard(name)  # re-initialised since (rows no longer equal): later measurements are not its
+    return list(latest.values())
 
 
 def constant_weight_text(locale: str, layers: list[dict[str, Any]]) -> str:
