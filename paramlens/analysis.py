@@ -111,7 +111,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         run = _execute(path, units, options)
         observations = Observations.from_events(run.events)
         execution = _execution_summary(run, units, observations, locale)
-    explanations, diagnostics = build_report_parts(findings, units, observations, locale)
+    explanations, diagnostics = build_report_parts(findings, units, observations, locale, source)
     if run is not None:
         execution.skipped += _classes_never_built(explanations, units, observations, locale)
     diagnostics = apply_rules_config(diagnostics, source, options.rules)

@@ -25,7 +25,7 @@ from paramlens.sandbox.argv import install_tolerant_argparse
 from paramlens.sandbox.packages import package_of
 from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, Event, Probe
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
-    make_inits_meta_tolerant, reads_meta_value, tag_meta_value_reads
+    container_index, make_inits_meta_tolerant, reads_meta_value, tag_container_index_errors, tag_meta_value_reads
 
 # statements that can change which tensors a model holds without rebinding any name
 STRUCTURAL_EDITS = ("add_module", "register_", ".weight =", ".bias =", "= nn.Parameter", "setattr(", "del ")
@@ -95,8 +95,23 @@ def _error_info(error: BaseException, path: str, blocked: BlockedOperations | No
             "import": isinstance(error, ImportError),
             # a value read on the meta device, where tensors have no values (`loss.item()` on a 7B model)
             "meta_value": reads_meta_value(error),
+            # `net[5]` on a container of 3: the index, the container's class and length (PL004)
+            "container_index": container_index(error),
+            # `net[1].weight` on a ReLU: the attribute and the class of the object that lacks it (PL005)
+            "attribute": _missing_attribute(error),
             "module": getattr(error, "name", None) if isinstance(error, ImportError) else None,
             "blocked": refused}
+
+
+def _missing_attribute(error: BaseException) -> dict[str, Any] | None:
+    """For an AttributeError, what Python itself records: the attribute's name and the object that lacks it."""
+    if not isinstance(error, AttributeError) or getattr(error, "name", None) is None:
+        return None
+    owner = getattr(error, "obj", None)
+    from torch import nn
+
+    return {"name": error.name, "class": type(owner).__name__, "module": isinstance(owner, nn.Module),
+            "none": owner is None}
 
 
 def _is_memory_error(error: BaseException) -> bool:
@@ -235,6 +250,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
         if entry not in sys.path:
             sys.path.insert(0, entry)
 
+    tag_container_index_errors()
     install_tolerant_argparse(path, emit)
     capture = Capture()
     # the file is the program's main module, as with `python file.py`: its `if __name__ == "__main__":` block

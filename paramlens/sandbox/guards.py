@@ -263,3 +263,40 @@ def reads_meta_value(error: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+CONTAINER_INDEX_TAG = "__paramlens_container_index__"
+
+
+def tag_container_index_errors() -> None:
+    """`net[5]` on a container with 3 children raises IndexError with a message whose words change between torch
+    versions ("index 5 is out of range"). The exception is tagged with the facts (the index, the container's class
+    and length) and re-raised unchanged, so PL004 is decided from data."""
+    from torch import nn
+
+    def tagging(cls: type) -> None:
+        original = cls.__getitem__
+
+        def getitem(self: Any, index: Any) -> Any:
+            try:
+                return original(self, index)
+            except IndexError as error:
+                if isinstance(index, int):
+                    try:
+                        setattr(error, CONTAINER_INDEX_TAG, {"index": index, "size": len(self),
+                                                             "class": type(self).__name__})
+                    except Exception:  # noqa: BLE001
+                        pass
+                raise
+
+        getitem.__wrapped__ = original  # type: ignore[attr-defined]
+        getitem.__doc__ = original.__doc__
+        cls.__getitem__ = getitem
+
+    for container in (nn.Sequential, nn.ModuleList, nn.ParameterList):
+        tagging(container)
+
+
+def container_index(error: BaseException) -> dict[str, Any] | None:
+    value = getattr(error, CONTAINER_INDEX_TAG, None)
+    return dict(value) if isinstance(value, dict) else None

@@ -176,6 +176,8 @@ class Probes:
                 entry["extra"] = module.extra_repr()[:200]
                 own = list(module.named_parameters(recurse=False))
                 entry["params"] = [name for name, _ in own]
+                # registered as None (`bias=False`): the attribute exists and is None (PL105)
+                entry["none"] = [name for name, value in module._parameters.items() if value is None]
                 snapshots = {name: (snapshot(p), tensor_stats(p), p._version) for name, p in own}
                 # every other tensor the visit could write: the module's buffers and its descendants' parameters
                 # and buffers (transformers' `_init_weights(module)` writes `module.q.weight` on the parent's
@@ -200,6 +202,10 @@ class Probes:
             result = receiver.apply(visit)
         except Exception as error:
             event["error"] = f"{type(error).__name__}: {error}"
+            # an operation on None (`zeros_(m.bias)` when bias is None: Python records the object that lacked the
+            # attribute), and the line of the user's file where it was raised (inside the init function)
+            event["on_none"] = isinstance(error, AttributeError) and getattr(error, "obj", 0) is None
+            event["error_line"] = _user_line(error, self.namespace.get("__file__"))
             event["output"] = recorder.output.text_since(output_start)
             recorder.record(probe_id, event)
             raise
@@ -296,6 +302,13 @@ def _changes(entry: dict[str, Any], own: list[tuple[str, torch.Tensor]], snapsho
         elif not change.get("changed", 1):
             continue
         entry["changed"].append(change)
+
+
+def _user_line(error: BaseException, path: str | None) -> int | None:
+    import traceback
+
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == path]
+    return frames[-1].lineno if frames else None
 
 
 def _other_tensors(module: nn.Module, own: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:

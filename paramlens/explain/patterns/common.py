@@ -31,6 +31,12 @@ def not_run_note(finding: Finding, ctx: ExplainContext) -> str:
         error = status["error"]
         return tr(locale, f"_This statement raised {error['type']} before reaching here._",
                   f"_此语句在执行到这里之前抛出了 {error['type']}。_")
+    raised = _raised_earlier_in(finding, ctx)
+    if raised is not None:
+        line, kind = raised
+        return tr(locale, f"_`{finding.function}` raised {kind} at line {line}, before it reached this line, so nothing "
+                          "was observed here._",
+                  f"_`{finding.function}` 在第 {line} 行抛出了 {kind}，没有执行到这一行，因此这里没有观测到数值。_")
     if finding.function is not None and ctx.function_ran(finding):
         return tr(locale, f"_`{finding.function}` ran, but never reached this line (a branch not taken, e.g. an `if` "
                           "whose condition was false, or a loop with nothing to iterate), so nothing was observed "
@@ -41,6 +47,26 @@ def not_run_note(finding: Finding, ctx: ExplainContext) -> str:
         return tr(locale, f"_`{finding.function}` was never called during the run, so nothing was observed here._",
                   f"_运行期间从未调用 `{finding.function}`，因此这里没有观测到数值。_")
     return tr(locale, "_Nothing was observed here during the run._", "_运行期间这里没有观测到任何值。_")
+
+
+def _raised_earlier_in(finding: Finding, ctx: ExplainContext) -> tuple[int, str] | None:
+    """Whether the function around `finding` raised at an earlier line of its body (then this line was not reached
+    because of the exception, not because a branch was not taken)."""
+    if finding.function is None:
+        return None
+    for statement in ctx.observations.statements.values():
+        error = statement.get("error") or {}
+        line = error.get("line")
+        if error.get("function") == finding.function and line is not None and line < finding.span.line:
+            return line, error.get("type", "an exception")
+    return None
+
+
+def modules_text(locale: str, n: int) -> str:
+    """`1 module` / `3 modules` / `3 个模块`."""
+    if locale == "zh-CN":
+        return f"{n} 个模块"
+    return "1 module" if n == 1 else f"{n:,} modules"
 
 
 def module_label(module: dict[str, Any]) -> str:

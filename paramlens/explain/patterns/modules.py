@@ -12,6 +12,7 @@ from paramlens.explain.fmt import block, code, count, join, num, output_block, s
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.gradients import shared_gradient_text
 from paramlens.explain.patterns.common import (
+    modules_text,
     times,
     calls_note,
     heading,
@@ -207,12 +208,13 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
             visited = len(record["visits"])
             changed = [v for v in record["visits"] if v["changed"]]
             parts.append(tr(locale,
-                            f"Line {use.span.line}: {code(use.facts['text'])} called `{name}` on {visited} modules; "
-                            f"it changed parameters of {len(changed)} of them"
+                            f"Line {use.span.line}: {code(use.facts['text'])} called `{name}` on "
+                            f"{modules_text(locale, visited)}; {len(changed)} of those calls changed a parameter or "
+                            "buffer"
                             + (": " + ", ".join(code(_visit_name(record, v)) for v in changed) if changed else "")
                             + ".",
                             f"第 {use.span.line} 行：{code(use.facts['text'])} 在 {visited} 个模块上调用了 `{name}`；"
-                            f"其中 {len(changed)} 个模块的参数被修改"
+                            f"其中 {len(changed)} 次调用修改了参数或缓冲区"
                             + ("：" + "、".join(code(_visit_name(record, v)) for v in changed) if changed else "")
                             + "。"))
             facts.setdefault("applied", []).append({"line": use.span.line, "visited": visited,
@@ -220,7 +222,10 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     if not parts:
         return None
     if not built:
-        parts.insert(0, heading(tr(locale, f"{name}(m): an init function", f"{name}(m)：一个初始化函数")))
+        params = finding.facts.get("params") or []
+        argument = params[1] if params[:1] == ["self"] and len(params) > 1 else (params[0] if params else "module")
+        parts.insert(0, heading(tr(locale, f"{name}({argument}): an init function",
+                                   f"{name}({argument})：一个初始化函数")))
     return join(*parts), facts
 
 
@@ -262,7 +267,9 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
         parts.append(block(output["text"]))
     if record.get("after"):
         after = record["after"]
-        shapes = ", ".join(f"`{p['name']}` {shape(p['shape'])}" for p in after.get("parameters", [])[:6])
+        lazy = {p["name"] for p in module.get("parameters", []) if p.get("lazy")}
+        shapes = ", ".join([f"`{p['name']}` {shape(p['shape'])}" for p in after.get("parameters", [])
+                            if p["name"] in lazy][:6])
         became = after["class"] != module.get("class")
         parts.append(tr(locale, f"This first call initialised the lazy parameters from the input: {shapes}; the "
                                 + (f"module is now a plain `{after['class']}`" if became else "module now has")

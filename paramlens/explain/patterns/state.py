@@ -194,3 +194,30 @@ def explain_add_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
              calls_note(locale, total, len(records)), general]
     return join(*parts), {"names": [r.get("name") for r in records], "calls": total}
 
+
+
+def explain_state_dict_lookup(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    """`sd["fc2.bias"]` / `sd.get("fc2.bias")` on a variable holding a state dict: the entry, or the nearest keys
+    when it does not exist (PL003 says so as a diagnostic)."""
+    locale = ctx.locale
+    key = finding.facts["key"]
+    variable = finding.facts["variable"]
+    title = heading(site_code(finding))
+    if not ctx.records(finding):
+        return join(title, not_run_note(finding, ctx)), {}
+    state = [r for r in ctx.records(finding) if r.get("kind") == "state_dict"]
+    if not state:
+        return None  # the variable held something else at run time: nothing state-dict-specific to say
+    entries = state[0]["entries"]
+    entry = next((e for e in entries if e["key"] == key), None)
+    head = tr(locale, f"`{variable}` holds a state dict with {count(state[0]['count'])} entries.",
+              f"`{variable}` 是一个包含 {count(state[0]['count'])} 项的 state dict。")
+    if entry is None:
+        keys = [e["key"] for e in entries]
+        near = difflib.get_close_matches(key, keys, n=3, cutoff=0.3)
+        missing = tr(locale, f"It has no key `{key}`" + (": nearest " + ", ".join(code(k) for k in near) if near else "")
+                     + ".", f"其中没有键 `{key}`" + ("：最接近的是 " + "、".join(code(k) for k in near) if near else "") + "。")
+        return join(title, missing, head), {"key": key, "missing": True, "nearest": near}
+    found = tr(locale, f"`{key}`: a tensor of shape {shape(entry.get('shape'))}, `{entry.get('dtype')}`.",
+               f"`{key}`：形状为 {shape(entry.get('shape'))}、类型为 `{entry.get('dtype')}` 的张量。")
+    return join(title, found, head), {"key": key, "missing": False, "shape": entry.get("shape")}
