@@ -331,3 +331,80 @@ def test_an_empty_container_is_not_said_to_transform_its_input(tmp_path):
     report, path = analyze_file(tmp_path, "aliases.py", ALIASES)
     [empty] = [e for e in find_explanations(report, "module", line_of(ALIASES, "empty = nn.Sequential()"))]
     assert "transforms its input" not in empty.markdown and "empty" in empty.markdown
+
+
+STATE_DICT_VARIABLE = '''import torch
+from torch import nn
+
+net = nn.Sequential()
+net.add_module("fc1", nn.Linear(4, 8))
+net.add_module("fc2", nn.Linear(8, 2))
+sd = net.state_dict()
+print(sd["fc2.bias"].shape)
+w = sd["fc2.bais"]
+maybe = sd.get("fc1.wieght")
+torch.save(sd, "ckpt.pt")
+loaded = torch.load("ckpt.pt")
+x = loaded["fc3.weight"]
+'''
+
+
+def test_pl003_through_a_variable(tmp_path):
+    report, path = analyze_file(tmp_path, "sd.py", STATE_DICT_VARIABLE)
+    truth = run_oracle(STATE_DICT_VARIABLE, str(path), at_end=["list(net.state_dict())"])
+    keys = truth.value_at_end("list(net.state_dict())")
+    by_line = {d.span.line: d for d in report.diagnostics if d.code == "PL003"}
+    assert set(by_line) == {line_of(STATE_DICT_VARIABLE, 'w = sd["fc2.bais"]'),
+                            line_of(STATE_DICT_VARIABLE, 'maybe = sd.get("fc1.wieght")'),
+                            line_of(STATE_DICT_VARIABLE, 'x = loaded["fc3.weight"]')}
+    typo = by_line[line_of(STATE_DICT_VARIABLE, 'w = sd["fc2.bais"]')]
+    assert typo.severity == "error" and "`fc2.bias`" in typo.message and "fc2.bias" in keys
+    assert by_line[line_of(STATE_DICT_VARIABLE, 'maybe = sd.get("fc1.wieght")')].severity == "warning"
+    assert not [d for d in report.diagnostics if d.code == "PL900"]  # the KeyError is explained by PL003
+
+
+PL105_INSIDE = '''import torch
+from torch import nn
+
+net = nn.Sequential(nn.Linear(4, 8, bias=False), nn.ReLU())
+
+
+def init_layer(layer):
+    if isinstance(layer, nn.Linear):
+        nn.init.xavier_uniform_(layer.weight)
+        nn.init.zeros_(layer.bias)
+        print(layer.weight.shape)
+
+
+net.apply(init_layer)
+'''
+
+
+def test_a_rule_broken_inside_an_init_function_is_reported_there(tmp_path):
+    report, path = analyze_file(tmp_path, "pl105.py", PL105_INSIDE)
+    [pl105] = [d for d in report.diagnostics if d.code == "PL105"]
+    assert pl105.span.line == line_of(PL105_INSIDE, "nn.init.zeros_(layer.bias)")
+    assert "if layer.bias is not None:" in pl105.message and "`net.0`" in pl105.message
+    assert not [d for d in report.diagnostics if d.code == "PL900"]
+    truth = run_oracle(PL105_INSIDE, str(path), at_end=["net[0].bias is None"])
+    assert truth.value_at_end("net[0].bias is None") is True
+    # the line after the one that raised was not reached because of the exception, not a branch not taken
+    after = line_of(PL105_INSIDE, "print(layer.weight.shape)")
+    [weight] = [e for e in find_explanations(report, "param_attr", after)]
+    assert "raised AttributeError at line" in weight.markdown and "branch" not in weight.markdown
+
+
+LAZY_MIXED = '''import torch
+from torch import nn
+
+net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 2))
+out = net(torch.rand(3, 5))
+'''
+
+
+def test_lazy_shapes_list_only_the_lazy_parameters(tmp_path):
+    report, path = analyze_file(tmp_path, "lazy.py", LAZY_MIXED)
+    [forward] = find_explanations(report, "forward", line_of(LAZY_MIXED, "out = net("))
+    truth = run_oracle(LAZY_MIXED, str(path), at_end=["list(net[0].weight.shape)"])
+    assert f"`0.weight` [{', '.join(map(str, truth.value_at_end('list(net[0].weight.shape)')))}]" in forward.markdown
+    assert "`2.weight`" not in forward.markdown
