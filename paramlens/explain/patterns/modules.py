@@ -8,7 +8,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import block, code, count, join, num, output_block, shape, shape_product, table
+from paramlens.explain.fmt import code, count, join, num, output_block, shape, shape_product, table, value_block
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.gradients import shared_gradient_text
 from paramlens.explain.patterns.common import (
@@ -264,7 +264,7 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
     parts.append(tr(locale, f"Input {inputs} → output {shape(output.get('shape'))}.",
                     f"输入 {inputs} → 输出 {shape(output.get('shape'))}。"))
     if output.get("text"):
-        parts.append(block(output["text"]))
+        parts.append(value_block(locale, output["text"]))
     if record.get("after"):
         after = record["after"]
         lazy = {p["name"] for p in module.get("parameters", []) if p.get("lazy")}
@@ -306,14 +306,15 @@ def explain_print_module(finding: Finding, ctx: ExplainContext) -> tuple[str, di
                         + (f", e.g. {example}" if example else "") + ".",
                 "每一行 `(名字): 层(...)` 都是一个已注册的子模块，缩进表示父子关系。参数名就是这些名字用点连接起来，"
                 "最后加上参数自己的名字" + (f"，例如 {example}" if example else "") + "。"),
-             describe_module(locale, module)]
+             param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
     if names:
         shown = ", ".join(code(n) for n in names[:6]) + (" …" if len(names) > 6 else "")
         parts.append(tr(locale, f"Parameter names ({len(names)}): {shown}", f"参数名（共 {len(names)} 个）：{shown}"))
     facts = module_facts(module)
     status = ctx.statement_status(finding.span.line)
     if status and status.get("output"):
-        parts.append(output_block(locale, status["output"]))
+        # the tree is the statement's output (a notebook shows it under the cell): the hover shows its start
+        parts.append(tr(locale, "**Printed:**", "**打印输出：**") + "\n" + value_block(locale, status["output"], 10))
         facts["output"] = status["output"]
     return join(*parts), facts
 
