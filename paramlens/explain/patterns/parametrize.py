@@ -13,7 +13,7 @@ from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, num, shape, stats_line
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.common import heading, site_code
-from paramlens.explain.patterns.reshaping import count_change, diff_facts, missing_note, raised, records_of, \
+from paramlens.explain.patterns.reshaping import count_change, diff_facts, missing_note, plural, raised, records_of, \
     tensors_list, values_block
 
 
@@ -74,8 +74,8 @@ def _spectral_norm(locale: str, record: dict[str, Any]) -> list[str]:
         parts.append(tr(locale, f"`{original['name']}` is the former `{original['was']}` (the same Parameter object).",
                         f"`{original['name']}` 就是原来的 `{original['was']}`（同一个 Parameter 对象）。"))
     steps = record.get("power_iterations", 1)
-    parts.append(tr(locale, f"In training mode each read (each forward) first runs {steps} more power-iteration "
-                            "step(s) and updates `_u` and `_v`; in eval mode they are used as they are.",
+    parts.append(tr(locale, f"In training mode each read (each forward) first runs {plural(locale, steps, 'more power-iteration step', '')} "
+                            "and updates `_u` and `_v`; in eval mode they are used as they are.",
                     f"训练模式下，每次读取（每次前向）都会先再做 {steps} 步幂迭代并更新 `_u` 和 `_v`；评估模式下则直接使用它们。"))
     return parts
 

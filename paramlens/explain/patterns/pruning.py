@@ -11,7 +11,7 @@ from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, num, shape, table
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.common import calls_note, heading, site_code
-from paramlens.explain.patterns.reshaping import missing_note, percent, raised, records_of, tensor_path, \
+from paramlens.explain.patterns.reshaping import apart, missing_note, percent, raised, records_of, tensor_path, \
     tensors_list
 
 ROWS = 8
@@ -61,13 +61,15 @@ def _separation(locale: str, target: dict[str, Any]) -> str:
         return line
     if target.get("largest_pruned") is not None and target.get("smallest_kept") is not None:
         return _magnitude_line(locale, target)
+    if (target.get("methods") or [""])[-1].startswith("Random"):
+        return tr(locale, "Which values: chosen at random, not by size.", "剪掉哪些值：随机选择，而不是按大小。")
     return ""
 
 
 def _magnitude_line(locale: str, facts: dict[str, Any]) -> str:
-    return tr(locale, f"Every pruned value had |w| ≤ {num(facts['largest_pruned'])}; every kept one has |w| ≥ "
-                      f"{num(facts['smallest_kept'])}.",
-              f"被剪掉的值都满足 |w| ≤ {num(facts['largest_pruned'])}；保留的值都满足 |w| ≥ {num(facts['smallest_kept'])}。")
+    pruned, kept = apart(facts["largest_pruned"], facts["smallest_kept"])
+    return tr(locale, f"Every pruned value had |w| ≤ {pruned}; every kept one has |w| ≥ {kept}.",
+              f"被剪掉的值都满足 |w| ≤ {pruned}；保留的值都满足 |w| ≥ {kept}。")
 
 
 def _one_target(locale: str, target: dict[str, Any]) -> str:
@@ -111,6 +113,11 @@ def _what_changed(locale: str, target: dict[str, Any]) -> str:
               f"`{name}` 现在由参数 `{orig}`" + ("（同一个 Parameter 对象：数值不变，仍参与训练）" if same else "") +
               f"和缓冲区 `{mask}`（0 表示剪掉，1 表示保留）组成。{target['display']} 是一个普通张量 `{orig} * {mask}`，"
               f"在每次前向之前由前向预钩子（`{methods}`）重新计算。")
+
+
+def _names(diff: dict[str, Any]) -> dict[str, Any]:
+    return {"renamed": [[e["was"], e["name"]] for e in diff.get("renamed", [])],
+            "added": [[e["name"], e["shape"]] for e in diff.get("added", [])]}
 
 
 def explain_prune(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
@@ -158,7 +165,7 @@ def explain_prune(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                           "numel": t["numel"], "fraction": t["zeros"] / t["numel"],
                           **{k: t[k] for k in ("zeros_before", "largest_pruned", "smallest_kept", "pruned_slices", "dim",
                                                "largest_pruned_norm", "smallest_kept_norm", "orig_is_former")
-                             if k in t}} for t in targets]}
+                             if k in t}, **_names(t.get("diff") or {})} for t in targets]}
     for key in ("largest_pruned", "smallest_kept"):
         if first.get(key) is not None and len(targets) > 1:
             facts["overall"][key] = first[key]

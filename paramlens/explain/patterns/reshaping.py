@@ -99,6 +99,16 @@ def diff_facts(diff: dict[str, Any]) -> dict[str, Any]:
             "param_count_before": diff.get("param_count_before"), "param_count_after": diff.get("param_count_after")}
 
 
+def apart(a: float, b: float) -> tuple[str, str]:
+    """Two numbers written with just enough digits to tell them apart (a threshold between pruned and kept values
+    is often closer than 4 decimals)."""
+    for digits in range(4, 10):
+        first, second = f"{a:.{digits}f}", f"{b:.{digits}f}"
+        if first != second or a == b:
+            return (num(a), num(b)) if digits == 4 else (first, second)
+    return f"{a!r}", f"{b!r}"
+
+
 def plural(locale: str, n: int, singular: str, zh: str) -> str:
     """`1 tensor`, `3 tensors`, `3 个张量` (English plurals here are all regular)."""
     if locale == "zh-CN":

@@ -145,40 +145,60 @@ def _scale_text(locale: str, call: dict[str, Any]) -> str:
     return "—"
 
 
+def _reset_rows(locale: str, record: dict[str, Any], prefix: str) -> list[list[str]]:
+    """One row per re-drawn tensor of one `reset_parameters` call: what torch called on it, and the scale."""
+    calls: dict[str, list[dict[str, Any]]] = {}
+    for call in record["calls"]:
+        calls.setdefault(call["tensor"], []).append(call)
+    rows = []
+    for change in record["changed"]:
+        how = calls.get(change["name"], [])
+        rows.append([code(prefix + change["name"]), shape(change["shape"]),
+                     "; ".join(code(_call_text(c)) + (tr(locale, " (part)", "（部分）") if c["part"] else "")
+                               for c in how) or "—",
+                     "; ".join(_scale_text(locale, c) for c in how) or "—",
+                     f"[{num(change['after']['min'])}, {num(change['after']['max'])}]"])
+    return rows
+
+
 def explain_reset_parameters(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     title, records, early = _observed(ctx, finding, "reset_parameters", certain=True)
     if early is not False:
         return early
-    record = records[0]
-    subject = _subject(locale, record, finding)
-    changed = record["changed"]
-    calls = {}
-    for call in record["calls"]:
-        calls.setdefault(call["tensor"], []).append(call)
-    rows = []
-    for change in changed[:ROWS]:
-        how = [c for c in calls.get(change["name"], [])]
-        rows.append([code(change["name"]), shape(change["shape"]),
-                     "; ".join(code(_call_text(c)) + (tr(locale, " (part)", "（部分）") if c["part"] else "")
-                               for c in how) or "—",
-                     "; ".join(_scale_text(locale, c) for c in how) or "—",
-                     f"[{num(change['after']['min'])}, {num(change['after']['max'])}]"])
+    records = [r for r in records if "changed" in r]
+    if not records:
+        return None
+    rows: list[list[str]] = []
+    for record in records:
+        path = (record.get("module") or {}).get("path")
+        rows += _reset_rows(locale, record, f"{path}." if path and len(records) > 1 else "")
     header = tr(locale, "tensor|shape|torch called|scale|values after (min, max)",
                 "张量|形状|torch 调用|尺度|之后的数值（最小、最大）").split("|")
-    parts = [title, tr(locale, f"Re-drew **{len(changed)} of {record['tensors']}** tensors of {subject} "
-                               f"(`{record['class']}`) the way `{record['class']}` initialises itself:",
-                       f"按 `{record['class']}` 自身的初始化方式，重新生成了 {subject}（`{record['class']}`）"
-                       f"{record['tensors']} 个张量中的 **{len(changed)}** 个："), table(header, rows)]
-    if len(changed) > ROWS:
-        parts.append(tr(locale, f"… and {len(changed) - ROWS} more.", f"……另有 {len(changed) - ROWS} 个。"))
+    changed = sum(len(r["changed"]) for r in records)
+    if len(records) == 1:
+        record = records[0]
+        subject = _subject(locale, record, finding)
+        key = tr(locale, f"Re-drew **{changed} of {record['tensors']}** tensors of {subject} (`{record['class']}`) the "
+                         f"way `{record['class']}` initialises itself:",
+                 f"按 `{record['class']}` 自身的初始化方式，重新生成了 {subject}（`{record['class']}`）"
+                 f"{record['tensors']} 个张量中的 **{changed}** 个：")
+    else:
+        classes = "、".join(sorted({f"`{r['class']}`" for r in records})) if locale == "zh-CN" else \
+            ", ".join(sorted({f"`{r['class']}`" for r in records}))
+        key = tr(locale, f"Re-drew **{changed}** tensors in {len(records)} modules ({classes}), each the way its "
+                         "class initialises itself:",
+                 f"在 {len(records)} 个模块（{classes}）中重新生成了 **{changed}** 个张量，每个都按其类自身的初始化方式：")
+    parts = [title, key, table(header, rows[:ROWS])]
+    if len(rows) > ROWS:
+        parts.append(tr(locale, f"… and {len(rows) - ROWS} more.", f"……另有 {len(rows) - ROWS} 个。"))
     parts.append(tr(locale, "Any values set before this call (by hand, an init function or a checkpoint) are gone.",
                     "在此调用之前设置的数值（手动设置、初始化函数或检查点加载的）都被覆盖了。"))
     parts.append(calls_note(locale, ctx.count(finding), len(records)))
-    facts = {"class": record["class"], "tensors": record["tensors"],
-             "changed": [{"name": c["name"], "shape": c["shape"], "changed": c["changed"], "after": c["after"],
-                          "before": c["before"]} for c in changed],
-             "calls": record["calls"]}
+    facts = {"modules": [{"module": (r.get("module") or {}).get("path"), "class": r["class"], "tensors": r["tensors"],
+                          "changed": [{"name": c["name"], "shape": c["shape"], "changed": c["changed"],
+                                       "after": c["after"], "before": c["before"]} for c in r["changed"]],
+                          "calls": r["calls"]} for r in records]}
     return join(*parts), facts
 
 
