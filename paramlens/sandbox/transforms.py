@@ -233,13 +233,6 @@ def _nothing(observation: Observation) -> None:
     return None
 
 
-def _first_module(observation: Observation) -> nn.Module | None:
-    for value in (*observation.args, *observation.kwargs.values()):
-        if isinstance(value, nn.Module):
-            return value
-    return None
-
-
 # -- pruning -----------------------------------------------------------------------------------------------------
 
 def _prune_targets(observation: Observation) -> list[tuple[nn.Module, str]]:
@@ -478,17 +471,24 @@ def _functional_call_after(observation: Observation, result: Any) -> dict[str, A
             groups.setdefault(id(t), []).append(n)
         tied_in = [n for names in groups.values() if len(names) > 1 and any(g in given for g in names)
                    for n in names if n not in given]
-    after = ModuleState.of(module)
-    now = {n: t for n, t, _ in after.tensors()}
-    untouched = all(now.get(n) is t and t._version == observation.state["versions"][n] for n, t in own.items())
-    values = observation.state["values"]
-    equal = all(values[n] is None or torch.equal(now[n].detach(), values[n]) for n in own if n in now)
+    now = {n: t for n, t, _ in ModuleState.of(module).tensors()}
+    values, versions = observation.state["values"], observation.state["versions"]
+    replaced = [n for n, t in own.items() if now.get(n) is not t]
+    # written in place during the call (a BatchNorm's running statistics in training mode): by value where a copy
+    # was kept, else by the version counter every in-place operation bumps
+    modified = [n for n, t in own.items() if n not in replaced and
+                (not torch.equal(t.detach(), values[n]) if values[n] is not None else t._version != versions[n])]
+    buffer_names = {n for n, _ in before.buffers}
     return {"module": _label(module, observation.owners),
             "substituted": substituted[:NAMES_LIMIT], "substituted_count": len(substituted),
             "unmatched": [n for n in given if n not in own][:NAMES_LIMIT],
             "kept": [n for n, _ in before.params if n not in given and n not in tied_in][:NAMES_LIMIT],
-            "tied_in": tied_in, "model_untouched": bool(untouched and equal), "same_objects": untouched,
-            "values_unchanged": equal, "strict": bool(arguments.get("strict", False)),
+            "tied_in": tied_in, "model_untouched": not replaced and not modified, "replaced": replaced[:NAMES_LIMIT],
+            "modified": [n for n in modified if n not in buffer_names][:NAMES_LIMIT],
+            "modified_buffers": [n for n in modified if n in buffer_names][:NAMES_LIMIT],
+            "modified_buffer_classes": sorted({type(module.get_submodule(n.rpartition(".")[0])).__name__
+                                               for n in modified if n in buffer_names}),
+            "strict": bool(arguments.get("strict", False)),
             "output": _brief_output(result)}
 
 
@@ -710,21 +710,21 @@ def _reset_after(observation: Observation, result: Any) -> dict[str, Any]:
     before = observation.state.get("state")
     if before is None:
         return {}
-    changed = []
+    calls = observation.mode.calls if observation.mode else []
+    written = {call["tensor"] for call in calls}
+    redrawn = []
     for name, tensor, kind in ModuleState.of(module).tensors():
         old = observation.state["values"].get(name)
         if old is None or is_uninitialized(tensor):
             continue
         change = compare(old[0], tensor, old[1])
-        if change.get("changed"):
-            change.update({"name": name, "kind": kind})
-            if change["numel"] > 8:
-                change.pop("before_values", None)
-                change.pop("after_values", None)
-            changed.append(change)
-    return {"module": _label(module, observation.owners), "class": type(module).__name__,
-            "calls": observation.mode.calls if observation.mode else [], "changed": changed[:NAMES_LIMIT],
-            "tensors": len(before.tensors())}
+        # a tensor torch wrote counts even when its values happen to be what they were (`zero_()` on memory that
+        # was zero): after `to_empty` the values before are whatever the memory held
+        if change.get("changed") or name in written:
+            redrawn.append({"name": name, "kind": kind, "shape": change["shape"], "after": change["after"],
+                            "changed": change.get("changed")})
+    return {"module": _label(module, observation.owners), "class": type(module).__name__, "calls": calls,
+            "changed": redrawn[:NAMES_LIMIT], "tensors": len(before.tensors())}
 
 
 # -- a tensor moved toward another: lerp_, mul_(d).add_(p, alpha=...) ---------------------------------------------

@@ -33,6 +33,32 @@ def _substituted(locale: str, record: dict[str, Any], model: str) -> str:
     return line
 
 
+def _changed_own(locale: str, record: dict[str, Any], model: str) -> str:
+    """What happened to the model's own tensors during the call, when something did."""
+    lines = []
+    if record.get("replaced"):
+        lines.append(tr(locale, f"After the call these names of {model} hold other objects than before: "
+                                f"{names_list(locale, record['replaced'])}.",
+                        f"调用之后，{model} 的这些名字指向的已不是调用前的对象：{names_list(locale, record['replaced'])}。"))
+    if record.get("modified"):
+        lines.append(tr(locale, f"The call wrote into these parameters of {model}: {names_list(locale, record['modified'])}.",
+                        f"这次调用写入了 {model} 的这些参数：{names_list(locale, record['modified'])}。"))
+    if record.get("modified_buffers"):
+        params_too = record.get("replaced") or record.get("modified")
+        classes = record.get("modified_buffer_classes") or []
+        norms = names_list(locale, classes) if classes and all("Norm" in c for c in classes) else ""
+        lines.append(tr(locale, ("" if params_too else f"{model}'s own parameters are untouched, but ") +
+                        f"the forward updated these buffers of {model} in place: "
+                        f"{names_list(locale, record['modified_buffers'])}" +
+                        (f" ({norms} in training mode updates its running statistics)" if norms else "") +
+                        ". Pass the buffers in the dictionaries too, or call `.eval()` first, to leave them alone.",
+                        ("" if params_too else f"{model} 自己的参数没有被改动，但") +
+                        f"前向计算原地更新了 {model} 的这些缓冲区：{names_list(locale, record['modified_buffers'])}" +
+                        (f"（训练模式下的 {norms} 会更新其运行统计量）" if norms else "") +
+                        "。若不想改动它们，请把缓冲区也放进字典，或先调用 `.eval()`。"))
+    return join(*lines)
+
+
 def explain_functional_call(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     title = heading(site_code(finding))
@@ -63,18 +89,14 @@ def explain_functional_call(finding: Finding, ctx: ExplainContext) -> tuple[str,
         parts.append(tr(locale, f"After the call {model}'s own tensors are untouched: the same objects, with the same "
                                 "values.",
                         f"调用之后，{model} 自己的张量没有被改动：仍是同样的对象，数值也相同。"))
-    elif not record.get("same_objects"):
-        parts.append(tr(locale, f"After the call some of {model}'s own tensors are other objects than before.",
-                        f"调用之后，{model} 自己的部分张量已不是调用前的对象。"))
     else:
-        parts.append(tr(locale, f"After the call some of {model}'s own tensors hold other values than before.",
-                        f"调用之后，{model} 自己的部分张量的数值与调用前不同。"))
+        parts.append(_changed_own(locale, record, model))
     output = record.get("output") or {}
     if output.get("kind") == "tensor":
         parts.append(tr(locale, f"Output: {shape(output['shape'])}.", f"输出：{shape(output['shape'])}。"))
     parts += [calls_note(locale, ctx.count(finding), len(records)), general]
     facts = {key: record.get(key) for key in ("substituted", "kept", "unmatched", "tied_in", "model_untouched",
-                                              "same_objects", "values_unchanged", "output")}
+                                              "replaced", "modified", "modified_buffers", "output")}
     return join(*parts), facts
 
 

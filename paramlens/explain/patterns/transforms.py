@@ -196,8 +196,8 @@ def explain_reset_parameters(finding: Finding, ctx: ExplainContext) -> tuple[str
                     "在此调用之前设置的数值（手动设置、初始化函数或检查点加载的）都被覆盖了。"))
     parts.append(calls_note(locale, ctx.count(finding), len(records)))
     facts = {"modules": [{"module": (r.get("module") or {}).get("path"), "class": r["class"], "tensors": r["tensors"],
-                          "changed": [{"name": c["name"], "shape": c["shape"], "changed": c["changed"],
-                                       "after": c["after"], "before": c["before"]} for c in r["changed"]],
+                          "changed": [{"name": c["name"], "shape": c["shape"], "after": c["after"]}
+                                      for c in r["changed"]],
                           "calls": r["calls"]} for r in records]}
     return join(*parts), facts
 
