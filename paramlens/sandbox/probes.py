@@ -21,7 +21,7 @@ from paramlens.sandbox.protocol import Probe
 from paramlens.sandbox.runtime import Recorder, compare, derived_scale, init_arguments, reachable_module_types, \
     snapshot
 from paramlens.sandbox.summaries import is_uninitialized, module_brief, summarize, tensor_stats, tensor_summary
-from paramlens.sandbox.transforms import STRUCTURAL as TRANSFORM_STRUCTURAL, Observation, kind_of
+from paramlens.sandbox.reshaping import STRUCTURAL as TRANSFORM_STRUCTURAL, Observation, kind_of
 
 ITEMS_RECORDED = 300  # items of a generator (named_parameters(), modules()) copied into a record
 

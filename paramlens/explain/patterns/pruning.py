@@ -8,7 +8,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, count, join, num, shape, table
+from paramlens.explain.fmt import count, join, num, shape, table
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.common import calls_note, heading, site_code
 from paramlens.explain.patterns.reshaping import apart, missing_note, percent, raised, records_of, tensor_path, \
