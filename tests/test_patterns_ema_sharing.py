@@ -5,12 +5,10 @@ with torch running the same file; the English and Chinese runs must agree on eve
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
-from helpers import CJK, explanation_at_site, facts, line_of, locate, markdown
-from oracle import run_oracle
+from helpers import facts, line_of, markdown
+from reshaping_support import analyse_with_oracle, in_both_locales
 
 SOURCE = '''"""A tiny language model with tied input/output embeddings, trained one step, with an EMA copy of its weights;
 then layers shared through lists, as model builders write them."""
@@ -115,24 +113,12 @@ BEFORE = {
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from paramlens.analysis import AnalysisOptions, analyze
-
-    path = tmp_path_factory.mktemp("ema") / "ema_and_sharing.py"
-    path.write_text(SOURCE, encoding="utf-8")
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        reports = {locale: pool.submit(analyze, SOURCE, str(path), AnalysisOptions(locale=locale))
-                   for locale in ("en", "zh-CN")}
-        oracle = pool.submit(run_oracle, SOURCE, str(path), capture=CAPTURE, before=BEFORE)
-        return {locale: future.result() for locale, future in reports.items()}, oracle.result()
+    return analyse_with_oracle(SOURCE, tmp_path_factory.mktemp("ema") / "ema_and_sharing.py", CAPTURE, BEFORE)
 
 
 def both(run, pattern, snippet, within=None):
-    reports, _ = run
-    site = locate(SOURCE, snippet, within=within)
-    english, chinese = (explanation_at_site(reports[locale], pattern, site) for locale in ("en", "zh-CN"))
-    assert facts(english) == facts(chinese)
-    assert CJK.search(markdown(chinese)) and not CJK.search(markdown(english))
-    return english
+    """The English explanation at a site; the Chinese one must carry the same facts."""
+    return in_both_locales(run[0], SOURCE, pattern, snippet, within)
 
 
 def flat(values):

@@ -6,12 +6,10 @@ model-compression script. Every number in an explanation's facts is compared wit
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
-from helpers import CJK, explanation_at_site, facts, line_of, locate, markdown
-from oracle import run_oracle
+from helpers import facts, line_of, markdown
+from reshaping_support import analyse_with_oracle, in_both_locales
 
 SOURCE = '''"""Compressing a small image classifier for deployment: structured pruning of conv channels, magnitude pruning of
 the classifier, one global budget over two layers, then making it permanent; weight norm on a head and spectral
@@ -138,28 +136,12 @@ BEFORE = {
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from paramlens.analysis import AnalysisOptions, analyze
-
-    path = tmp_path_factory.mktemp("pruning") / "compress.py"
-    path.write_text(SOURCE, encoding="utf-8")
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        reports = {locale: pool.submit(analyze, SOURCE, str(path), AnalysisOptions(locale=locale))
-                   for locale in ("en", "zh-CN")}
-        oracle = pool.submit(run_oracle, SOURCE, str(path), capture=CAPTURE, before=BEFORE)
-        return {locale: future.result() for locale, future in reports.items()}, oracle.result()
+    return analyse_with_oracle(SOURCE, tmp_path_factory.mktemp("pruning") / "compress.py", CAPTURE, BEFORE)
 
 
-def at(report, pattern, snippet, occurrence=1):
-    return explanation_at_site(report, pattern, locate(SOURCE, snippet, occurrence))
-
-
-def both(run, pattern, snippet):
-    """The explanation at a site in English, after checking the Chinese one has the same facts and is Chinese."""
-    reports, _ = run
-    english, chinese = at(reports["en"], pattern, snippet), at(reports["zh-CN"], pattern, snippet)
-    assert facts(english) == facts(chinese)
-    assert CJK.search(markdown(chinese)) and not CJK.search(markdown(english))
-    return english
+def both(run, pattern, snippet, within=None):
+    """The English explanation at a site; the Chinese one must carry the same facts."""
+    return in_both_locales(run[0], SOURCE, pattern, snippet, within)
 
 
 def test_the_run_agrees_with_torch(run):

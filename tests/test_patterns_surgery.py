@@ -8,12 +8,11 @@ the English and Chinese runs must agree on every fact."""
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers import CJK, explanation_at_site, facts, find_explanations, line_of, locate, markdown
-from oracle import run_oracle
+from helpers import facts, find_explanations, line_of, markdown
+from reshaping_support import analyse_with_oracle, in_both_locales
 
 SOURCE = '''"""Model surgery before fine-tuning: a timm-shaped classifier gets a new head, an encoder class is chosen by name
 from a config, an adapter is built on the meta device and materialised, the model is evaluated with other head
@@ -140,25 +139,12 @@ BEFORE = {
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from paramlens.analysis import AnalysisOptions, analyze
-
-    path = tmp_path_factory.mktemp("surgery") / "surgery.py"
-    path.write_text(SOURCE, encoding="utf-8")
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        reports = {locale: pool.submit(analyze, SOURCE, str(path), AnalysisOptions(locale=locale))
-                   for locale in ("en", "zh-CN")}
-        oracle = pool.submit(run_oracle, SOURCE, str(path), capture=CAPTURE, before=BEFORE)
-        return {locale: future.result() for locale, future in reports.items()}, oracle.result()
+    return analyse_with_oracle(SOURCE, tmp_path_factory.mktemp("surgery") / "surgery.py", CAPTURE, BEFORE)
 
 
-def both(run, pattern, snippet):
-    """The English explanation at a site, after checking the Chinese one has the same facts and is Chinese."""
-    reports, _ = run
-    site = locate(SOURCE, snippet)
-    english, chinese = (explanation_at_site(reports[locale], pattern, site) for locale in ("en", "zh-CN"))
-    assert facts(english) == facts(chinese)
-    assert CJK.search(markdown(chinese)) and not CJK.search(markdown(english))
-    return english
+def both(run, pattern, snippet, within=None):
+    """The English explanation at a site; the Chinese one must carry the same facts."""
+    return in_both_locales(run[0], SOURCE, pattern, snippet, within)
 
 
 def groups(dtypes: list[list[str]]) -> dict[tuple[str, str], int]:

@@ -10,8 +10,8 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, shape, table
 from paramlens.explain.i18n import tr
-from paramlens.explain.patterns.common import calls_note, heading, site_code
-from paramlens.explain.patterns.reshaping import missing_note, module_name, names_list, plural, raised, records_of
+from paramlens.explain.patterns.common import calls_note
+from paramlens.explain.patterns.reshaping import module_name, names_list, observed, plural
 
 ROWS = 8
 
@@ -61,18 +61,15 @@ def _changed_own(locale: str, record: dict[str, Any], model: str) -> str:
 
 def explain_functional_call(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
-    title = heading(site_code(finding))
     general = tr(locale, "`functional_call` runs the module's forward with the given tensors in place of its own for "
                          "this one call, then puts its own back: gradients flow to the given tensors, not to the "
                          "model's parameters.",
                  "`functional_call` 只在这一次调用中用给定的张量代替模块自己的张量来执行前向，调用结束后再换回来：梯度流向给定的张量，"
                  "而不是模型自己的参数。")
-    records = records_of(ctx, finding, "functional_call")
-    if not records:
-        return join(title, missing_note(ctx, finding), general), {}
+    title, records, early = observed(ctx, finding, "functional_call", general=general)
+    if early is not False:
+        return early
     record = records[0]
-    if record.get("error"):
-        return join(title, raised(locale, record), general), {"error": record["error"]}
     model = module_name(locale, record.get("module"), finding.facts.get("first", "model"))
     parts = [title, _substituted(locale, record, model)]
     if record.get("tied_in"):
@@ -102,13 +99,10 @@ def explain_functional_call(finding: Finding, ctx: ExplainContext) -> tuple[str,
 
 def explain_stack_module_state(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
-    title = heading(site_code(finding))
-    records = records_of(ctx, finding, "stack_module_state")
-    if not records:
-        return join(title, missing_note(ctx, finding)), {}
+    title, records, early = observed(ctx, finding, "stack_module_state")
+    if early is not False:
+        return early
     record = records[0]
-    if record.get("error"):
-        return join(title, raised(locale, record)), {"error": record["error"]}
     n, params = record["models"], record.get("params", [])
     rows = [[code(p["name"]), shape(p["model_shape"]), shape(p["shape"])] for p in params[:ROWS]]
     header = tr(locale, "parameter|one model|stacked", "参数|单个模型|堆叠后").split("|")

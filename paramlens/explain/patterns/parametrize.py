@@ -12,9 +12,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, num, shape, stats_line
 from paramlens.explain.i18n import tr
-from paramlens.explain.patterns.common import heading, site_code
-from paramlens.explain.patterns.reshaping import count_change, diff_facts, missing_note, plural, raised, records_of, \
-    tensors_list, values_block
+from paramlens.explain.patterns.reshaping import count_change, diff_facts, observed, plural, tensors_list, values_block
 
 
 def _subject(record: dict[str, Any]) -> str:
@@ -111,13 +109,10 @@ def _folded(locale: str, record: dict[str, Any]) -> list[str]:
 
 def explain_parametrize(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
-    title = heading(site_code(finding))
-    records = records_of(ctx, finding, "parametrize")
-    if not records:
-        return join(title, missing_note(ctx, finding)), {}
+    title, records, early = observed(ctx, finding, "parametrize")
+    if early is not False:
+        return early
     record = records[0]
-    if record.get("error"):
-        return join(title, raised(locale, record)), {"error": record["error"]}
     if "diff" not in record:
         return None
     chain = record.get("parametrizations", [])

@@ -10,9 +10,8 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import count, join, num, shape, table
 from paramlens.explain.i18n import tr
-from paramlens.explain.patterns.common import calls_note, heading, site_code
-from paramlens.explain.patterns.reshaping import apart, missing_note, percent, raised, records_of, tensor_path, \
-    tensors_list
+from paramlens.explain.patterns.common import calls_note
+from paramlens.explain.patterns.reshaping import apart, observed, percent, tensor_path, tensors_list
 
 ROWS = 8
 
@@ -122,15 +121,12 @@ def _names(diff: dict[str, Any]) -> dict[str, Any]:
 
 def explain_prune(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
-    title = heading(site_code(finding))
     general = tr(locale, "Pruning zeroes values through a mask; the original values are kept in `*_orig` until "
                          "`prune.remove(module, name)` makes the zeros permanent.",
                  "剪枝通过掩码把一些值置零；原始值保存在 `*_orig` 中，直到 `prune.remove(module, name)` 让这些 0 永久生效。")
-    records = records_of(ctx, finding, "prune")
-    if not records:
-        return join(title, general, missing_note(ctx, finding)), {}
-    if records[0].get("error"):
-        return join(title, raised(locale, records[0]), general), {"error": records[0]["error"]}
+    title, records, early = observed(ctx, finding, "prune", general=general)
+    if early is not False:
+        return early
     targets = _targets(records, finding.facts.get("first", ""))
     if not targets:
         return join(title, general), {}
@@ -174,15 +170,12 @@ def explain_prune(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
 
 def explain_prune_remove(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
-    title = heading(site_code(finding))
     general = tr(locale, "Nothing keeps these values at zero any more: without the mask, training can make them "
                          "non-zero again.",
                  "此后没有任何机制让这些值保持为 0：没有了掩码，训练可能让它们重新变成非零。")
-    records = records_of(ctx, finding, "prune_remove")
-    if not records:
-        return join(title, missing_note(ctx, finding)), {}
-    if records[0].get("error"):
-        return join(title, raised(locale, records[0])), {"error": records[0]["error"]}
+    title, records, early = observed(ctx, finding, "prune_remove")
+    if early is not False:
+        return early
     rows = []
     for record in records:
         rows.append((tensor_path(record.get("module"), record.get("name", "?"), finding.facts.get("first", "?")),

@@ -1,5 +1,5 @@
 """Pieces the explainers of reshaping calls share (pruning, parametrizations, torch.func, copies, casts, EMA
-steps): their probe records (sandbox/transforms.py), how a tensor is named, percentages, the sentence for a call
+steps): their probe records (sandbox/reshaping/), how a tensor is named, percentages, the sentence for a call
 that raised or ran where values cannot be read."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import block, code, count, num, shape
+from paramlens.explain.fmt import block, code, count, join, num, shape
 from paramlens.explain.i18n import tr
-from paramlens.explain.patterns.common import not_run_note
+from paramlens.explain.patterns.common import heading, not_run_note, site_code
 
 
 def records_of(ctx: ExplainContext, finding: Finding, *kinds: str) -> list[dict[str, Any]]:
@@ -34,6 +34,20 @@ def unobserved_reason(ctx: ExplainContext, finding: Finding) -> str | None:
 def missing_note(ctx: ExplainContext, finding: Finding) -> str:
     """The note for a site with no usable record: why it did not run, or why it was not observed."""
     return unobserved_reason(ctx, finding) or not_run_note(finding, ctx)
+
+
+def observed(ctx: ExplainContext, finding: Finding, kind: str, certain: bool = True,
+             general: str = "") -> tuple[str, list[dict], Any]:
+    """(title, records, early result) of a reshaping site: the early result is the explanation to return at once
+    (not run or raised; None for an uncertain site such as `x.to(...)`, whose receiver may not be a module), else
+    False."""
+    title = heading(site_code(finding))
+    records = records_of(ctx, finding, kind)
+    if not records:
+        return title, [], (join(title, general, missing_note(ctx, finding)), {}) if certain else None
+    if records[0].get("error"):
+        return title, records, (join(title, raised(ctx.locale, records[0]), general), {"error": records[0]["error"]})
+    return title, records, False
 
 
 def raised(locale: str, record: dict[str, Any]) -> str:

@@ -12,10 +12,11 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import join
+from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.common import module_label
 from paramlens.explain.patterns.modules import explain_shared_module
 
-GROUPS = 3  # shared layers explained in full per site
+GROUPS = 2  # shared layers explained in full per site (a hover stays short); the rest are counted
 
 
 def shared_groups(module: dict[str, Any]) -> list[dict[str, Any]]:
@@ -61,6 +62,10 @@ def explain_shared(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str
         facts["groups"].append({"name": name, **result[1]})
     if not parts:
         return None
+    if len(groups) > GROUPS:
+        hidden = len(groups) - GROUPS
+        parts.append(tr(ctx.locale, f"… and {hidden} more shared layer(s) in this container.",
+                        f"……这个容器中另有 {hidden} 个共享层。"))
     facts.update({k: v for k, v in facts["groups"][0].items() if k != "name"})
     facts["name"] = facts["groups"][0]["name"]
     return join(*parts), facts

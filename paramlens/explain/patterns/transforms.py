@@ -12,22 +12,10 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, num, shape, table
 from paramlens.explain.i18n import tr
-from paramlens.explain.patterns.common import calls_note, heading, module_label, site_code
-from paramlens.explain.patterns.reshaping import missing_note, module_name, plural, raised, records_of
+from paramlens.explain.patterns.common import calls_note, module_label
+from paramlens.explain.patterns.reshaping import module_name, observed, plural
 
 ROWS = 8
-
-
-def _observed(ctx: ExplainContext, finding: Finding, kind: str, certain: bool) -> tuple[str, list[dict], Any]:
-    """(title, records, early result): the early result is the explanation to return at once (not run, raised,
-    or None for an uncertain site whose receiver may not be a module)."""
-    title = heading(site_code(finding))
-    records = records_of(ctx, finding, kind)
-    if not records:
-        return title, [], (join(title, missing_note(ctx, finding)), {}) if certain else None
-    if records[0].get("error"):
-        return title, records, (join(title, raised(ctx.locale, records[0])), {"error": records[0]["error"]})
-    return title, records, False
 
 
 def _subject(locale: str, record: dict[str, Any], finding: Finding) -> str:
@@ -73,7 +61,7 @@ def _change_lines(locale: str, record: dict[str, Any]) -> list[str]:
 
 def explain_cast(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
-    title, records, early = _observed(ctx, finding, "cast", certain=False)
+    title, records, early = observed(ctx, finding, "cast", certain=False)
     if early is not False:
         return early
     record = records[0]
@@ -97,7 +85,7 @@ def explain_cast(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, 
 
 def explain_to_empty(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
-    title, records, early = _observed(ctx, finding, "to_empty", certain=True)
+    title, records, early = observed(ctx, finding, "to_empty", certain=True)
     if early is not False:
         return early
     record = records[0]
@@ -163,7 +151,7 @@ def _reset_rows(locale: str, record: dict[str, Any], prefix: str) -> list[list[s
 
 def explain_reset_parameters(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
-    title, records, early = _observed(ctx, finding, "reset_parameters", certain=True)
+    title, records, early = observed(ctx, finding, "reset_parameters", certain=True)
     if early is not False:
         return early
     records = [r for r in records if "changed" in r]
@@ -211,7 +199,7 @@ def _entry_text(locale: str, entry: dict[str, Any] | None) -> str:
 
 def explain_reset_classifier(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
-    title, records, early = _observed(ctx, finding, "reset_classifier", certain=True)
+    title, records, early = observed(ctx, finding, "reset_classifier", certain=True)
     if early is not False:
         return early
     record = records[0]

@@ -27,12 +27,19 @@ def module_before(observation: Observation) -> None:
         observation.state["state"] = ModuleState.of(observation.receiver)
 
 
-def cast_after(observation: Observation, result: Any) -> dict[str, Any]:
-    module = observation.receiver
+def _states(observation: Observation) -> tuple[nn.Module, ModuleState, ModuleState] | None:
+    """The receiver with its state before the call (taken by `module_before`) and now; None when none was taken."""
     before = observation.state.get("state")
     if before is None:
+        return None
+    return observation.receiver, before, ModuleState.of(observation.receiver)
+
+
+def cast_after(observation: Observation, result: Any) -> dict[str, Any]:
+    states = _states(observation)
+    if states is None:
         return {}
-    after = ModuleState.of(module)
+    module, before, after = states
     old, new = list(before.briefs.values()), list(after.briefs.values())
     changes: dict[tuple, dict[str, Any]] = {}
     for a, b in zip(old, new):
@@ -66,11 +73,10 @@ def to_empty_after(observation: Observation, result: Any) -> dict[str, Any]:
 
 
 def reset_classifier_after(observation: Observation, result: Any) -> dict[str, Any]:
-    module = observation.receiver
-    before = observation.state.get("state")
-    if before is None:
+    states = _states(observation)
+    if states is None:
         return {}
-    after = ModuleState.of(module)
+    module, before, after = states
     old = dict(before.modules)
     new = dict(after.modules)
     replaced = []
