@@ -46,8 +46,8 @@ RULES = [
          "访问没有该参数的模块的参数属性"),
     Rule("PL101", "constant-init", "warning", "a weight matrix set to one constant: its units stay identical",
          "权重矩阵被设为同一个常数：各单元始终相同"),
-    Rule("PL102", "exact-type-check", "warning", "`type(m) == nn.X` misses subclasses and lazy modules",
-         "`type(m) == nn.X` 不匹配子类和惰性模块"),
+    Rule("PL102", "exact-type-check", "warning", "`type(m) == nn.X` does not match subclasses of nn.X",
+         "`type(m) == nn.X` 不匹配 nn.X 的子类"),
     Rule("PL103", "data-write", "information", "in-place write through `.data`, invisible to autograd",
          "通过 `.data` 原地写入，autograd 不可见"),
     Rule("PL104", "grad-compared-none", "warning", "`p.grad == None` instead of `is None`",
@@ -106,42 +106,79 @@ def check_all(ctx: ExplainContext) -> list[Diagnostic]:
 
 
 def constant_init(ctx: ExplainContext) -> list[Diagnostic]:
-    """PL101: a weight matrix set to one constant keeps all its units identical forever."""
+    """PL101: a weight matrix set to one constant whose units the run shows to be interchangeable (equal incoming
+    weights, equal biases, equal outgoing weights): they stay identical in training. A constant that does not make
+    units symmetric (LoRA's zero `B`, a zero-initialised output layer, equal rows with different biases) is not
+    reported: it is often deliberate, and the explanation says what it does instead."""
+    from paramlens.explain.patterns.initialisation import layer_symmetry
+
     found = []
     for finding in ctx.findings_of("init"):
         for record in ctx.records(finding):
             after = record.get("after") or {}
             dims = record.get("shape") or []
-            if record.get("kind") != "init" or not after.get("all_equal") or len(dims) < 2 or dims[0] < 2:
+            if record.get("kind") != "init" or not after.get("all_equal") or len(dims) < 2:
                 continue
-            owner = next((o["path"] for o in record.get("owner", [])), record.get("param_name") or "the weight")
+            paths = [o["path"] for o in record.get("owner", []) if o.get("relation") == "same"]
+            symmetric = [layer for layer in layer_symmetry(ctx, record, paths) if layer.get("symmetric")]
+            if not symmetric:
+                continue
+            layer = symmetric[0]
             value = after.get("min")
             found.append(Diagnostic(finding.span, "PL101", "warning", tr(
                 ctx.locale,
-                f"`{owner}` {shape(dims)} is set to the constant {value:g}: its {dims[0]} units compute the same "
-                f"output, get the same gradient and stay identical in training (symmetry is never broken). Use a "
-                f"random initialiser such as `nn.init.xavier_uniform_` or `nn.init.kaiming_uniform_`.",
-                f"`{owner}` {shape(dims)} 被设为常数 {value:g}：它的 {dims[0]} 个单元输出相同、梯度相同，训练中始终保持一致"
-                f"（对称性永远不会被打破）。请使用随机初始化，如 `nn.init.xavier_uniform_` 或 `nn.init.kaiming_uniform_`。")))
+                f"`{layer['layer']}.weight` {shape(dims)} is set to the constant {value:g}, and its biases and the next "
+                f"layer's weights for its units are equal too: its {layer['units']} units compute the same output, get "
+                "the same gradient and stay identical in training (observed in this run). Use a random initialiser "
+                "such as `nn.init.xavier_uniform_` or `nn.init.kaiming_uniform_`.",
+                f"`{layer['layer']}.weight` {shape(dims)} 被设为常数 {value:g}，而且它的偏置以及下一层对这些单元的权重也都相等："
+                f"它的 {layer['units']} 个单元输出相同、梯度相同，训练中始终保持一致（本次运行中观测到）。请使用随机初始化，"
+                "如 `nn.init.xavier_uniform_` 或 `nn.init.kaiming_uniform_`。")))
             break
     return found
 
 
 def exact_type_check(ctx: ExplainContext) -> list[Diagnostic]:
-    """PL102: `type(m) == nn.Linear` misses subclasses (and lazy modules before their first forward)."""
+    """PL102: `type(m) == nn.X` does not match subclasses of X. When the run visited modules that are X without
+    being exactly X (MultiheadAttention's `out_proj` is a `NonDynamicallyQuantizableLinear`), the message names
+    them; it never names an example that is not one."""
     found = []
     for finding in ctx.findings_of("type_check"):
         replacement = finding.facts["replacement"]
         cls = finding.facts["class"]
+        missed = _subclass_visits(ctx, finding.function, cls)
+        if missed:
+            listed = ", ".join(f"`{path}` (`{kind}`)" for path, kind in missed[:3])
+            listed_zh = "、".join(f"`{path}`（`{kind}`）" for path, kind in missed[:3])
+            more = len(missed) - 3
+            observed_en = f" In this run it skipped {listed}" + (f" and {more} more" if more > 0 else "") + \
+                (f", which is a `{cls}` subclass." if len(missed) == 1 else f", which are `{cls}` subclasses.")
+            observed_zh = f"本次运行中它跳过了 {listed_zh}" + (f" 等 {len(missed)} 个" if more > 0 else "") + \
+                f"，它们都是 `{cls}` 的子类。"
+        else:
+            observed_en = observed_zh = ""
         found.append(Diagnostic(finding.span, "PL102", "warning", tr(
             ctx.locale,
-            f"`{finding.facts['text']}` is an exact type test: it does not match subclasses of `{cls}` (e.g. "
-            f"`NonDynamicallyQuantizableLinear` inside `nn.MultiheadAttention`) nor lazy modules before their first "
-            f"forward. Use `{replacement}`.",
-            f"`{finding.facts['text']}` 是精确类型判断：它不匹配 `{cls}` 的子类（例如 `nn.MultiheadAttention` 中的 "
-            f"`NonDynamicallyQuantizableLinear`），也不匹配首次前向之前的惰性模块。请改用 `{replacement}`。"),
+            f"`{finding.facts['text']}` is an exact type test: it does not match subclasses of `{cls}`.{observed_en} "
+            f"Use `{replacement}`.",
+            f"`{finding.facts['text']}` 是精确类型判断：它不匹配 `{cls}` 的子类。{observed_zh}请改用 `{replacement}`。"),
             Fix(tr(ctx.locale, f"Use {replacement}", f"改用 {replacement}"), replacement, finding.span)))
     return found
+
+
+def _subclass_visits(ctx: ExplainContext, function: str | None, cls: str) -> list[tuple[str, str]]:
+    """Modules an `apply` of `function` visited whose class derives from `cls` without being it."""
+    missed = []
+    for use in ctx.findings_of("apply"):
+        if function is None or use.facts.get("fn") != function:
+            continue
+        for record in ctx.records(use):
+            receiver = ((record.get("receiver") or {}).get("owner") or [{"path": ""}])[0]["path"]
+            for visit in record.get("visits", []):
+                if visit["class"] != cls and cls in visit.get("bases", []):
+                    path = ".".join(part for part in (receiver, visit["paths"][0]) if part)
+                    missed.append((path or visit["class"], visit["class"]))
+    return missed
 
 
 def data_write(ctx: ExplainContext) -> list[Diagnostic]:

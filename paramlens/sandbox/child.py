@@ -127,6 +127,7 @@ def main() -> int:
     import paramlens.sandbox.probes  # noqa: F401
     import paramlens.sandbox.runtime  # noqa: F401
     import paramlens.sandbox.summaries  # noqa: F401
+    import paramlens.sandbox.symmetry  # noqa: F401
 
     if channel_fd != 3:
         os.dup2(channel_fd, 3)
@@ -252,7 +253,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     namespace.update({Probe.LOOP: loops.for_loop, Probe.WHILE: loops.while_tick, Probe.LOOP_END: loops.end})
     GradientObserver(emit, recorder.owners, lambda: innermost_user_line(path), recorder.max_records,
                      recorder.labels).install()
-    _track_instances(recorder.instantiated)
+    _track_instances(recorder.instantiated, recorder.structure_changed)
     emit({"t": Event.START, "torch": torch.__version__, "python": sys.executable, "seed": seed,
           "device": "meta" if device == "meta" else "cpu", "isolation": layers,
           "import_seconds": round(time.perf_counter() - started, 3)})
@@ -304,6 +305,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
             # printed (or raised) after a loop was shortened, partly (`during`) or entirely
             event["after_cut"] = {**recorder.first_cut, "during": not cut_before}
         emit(event)
+        if recorder.constant_written:
+            recorder.constant_written = False
+            emit({"t": Event.SYMMETRY, "index": index, "layers": _symmetry(recorder)})
         counts, tallies = recorder.take_counts(), recorder.take_tallies()
         if counts or tallies:  # evaluations past the record limit are only counted; the explanations say how many
             emit({"t": Event.COUNTS, "counts": counts, "tallies": tallies})
@@ -327,6 +331,15 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
 
 
 DIGEST_ELEMENTS = 10_000_000  # a tensor larger than this is digested by shape and dtype only
+
+
+def _symmetry(recorder: Any) -> list[dict[str, Any]]:
+    from paramlens.sandbox.symmetry import symmetry_facts
+
+    try:
+        return symmetry_facts(recorder.top_level_modules())
+    except Exception:  # noqa: BLE001 - a check that cannot be made is simply not reported
+        return []
 
 
 def state_digest(namespace: dict) -> dict[str, str]:
@@ -368,22 +381,35 @@ def state_digest(namespace: dict) -> dict[str, str]:
     return digest
 
 
-def _track_instances(instantiated: set[type]) -> None:
+def _track_instances(instantiated: set[type], structure_changed: Callable[[Any], None]) -> None:
     """Which module classes had an instance at some point of the run, even one that lived only inside a function
     (`def main(): model = Net()`): torch's global registration hooks see every module that registers a parameter,
-    a buffer or a child. The hooks return None, so nothing is replaced."""
+    a buffer or a child. The same hooks, and `Module._apply` (`.to()`, `to_empty()`, `.half()`, which swap
+    parameters without registering them), tell the recorder that a model's structure changed, so that the names it
+    gives tensors are the ones they have now. The hooks return None and the wrapper returns what `_apply` returns,
+    so nothing is replaced."""
     from torch.nn.modules import module as torch_module
 
     def seen(module: Any, name: str, value: Any) -> None:
         instantiated.add(type(module))
         if isinstance(value, torch_module.Module):
             instantiated.add(type(value))
+        structure_changed(module)
 
     for register in ("register_module_module_registration_hook", "register_module_parameter_registration_hook",
                      "register_module_buffer_registration_hook"):
         hook = getattr(torch_module, register, None)
         if hook is not None:
             hook(seen)
+    original_apply = torch_module.Module._apply
+
+    def applied(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original_apply(self, *args, **kwargs)
+        structure_changed(self)
+        return result
+
+    applied.__wrapped__ = original_apply  # type: ignore[attr-defined]
+    torch_module.Module._apply = applied  # type: ignore[method-assign]
 
 
 def _instantiated_classes(namespace: dict, instantiated: set[type]) -> list[str]:

@@ -55,6 +55,15 @@ def owner_paths(value: dict[str, Any] | None, relation: str | None = None) -> li
     return [o["path"] for o in value.get("owner", []) if relation is None or o["relation"] == relation]
 
 
+def tied_names(value: dict[str, Any] | None) -> list[str]:
+    """The names of a tensor when it is registered in more than one place (a tie: `lm_head.weight = wte.weight`,
+    or one layer placed at two positions), else []. One layer reached through two variables (`layer` and
+    `net.0`) is one registration under two paths, not a tie."""
+    same = [o for o in (value or {}).get("owner", []) if o.get("relation") == "same"]
+    slots = {o.get("slot", o["path"]) for o in same}
+    return [o["path"] for o in same] if len(slots) > 1 else []
+
+
 def param_count_text(locale: str, unique: int, with_duplicates: int) -> str:
     if unique == with_duplicates:
         return tr(locale, f"{count(unique)} parameters", f"{count(unique)} 个参数")

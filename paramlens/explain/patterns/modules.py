@@ -98,17 +98,35 @@ def _tied_note(locale: str, module: dict[str, Any]) -> str:
               f"而 `state_dict()` 在每个名字下都列出它（逐项相加为 {count(module['param_count_with_duplicates'])} 个值）。")
 
 
+CONTAINERS = {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
+
+
+def own_parameters(module: dict[str, Any]) -> list[dict[str, Any]]:
+    """The module's own parameters (`cls_token`, `pos_embed`, LoRA's `lora_A`), not its children's."""
+    return [p for p in module.get("parameters", []) if "." not in p["name"]]
+
+
 def describe_module(locale: str, module: dict[str, Any]) -> str:
     parts = [param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
+    own = own_parameters(module)
     if module.get("children"):
+        if own:
+            parts.append(tr(locale, "Its own parameters, besides its children's:", "除子模块的参数外，它自己的参数："))
+            parts.append(parameters_table(locale, {**module, "parameters": own, "parameters_total": len(own)}))
         parts.append(children_table(locale, module))
     elif module.get("parameters"):
         parts.append(parameters_table(locale, module))
         parts.append(_linear_note(locale, module))
         parts.append(_default_init_note(locale, module))
+    elif module.get("class") in CONTAINERS:
+        parts[0] = tr(locale, f"This `{module['class']}` is empty when it is created: no layers and no parameters yet. "
+                              "What is added to it later (`add_module`, `append`, item assignment) is what it will "
+                              "hold.",
+                      f"这个 `{module['class']}` 在创建时是空的：还没有层，也没有参数。之后添加进去的内容（`add_module`、"
+                      "`append`、下标赋值）才是它要容纳的。")
     else:
-        parts[0] = tr(locale, f"`{module['class']}` has no parameters: it only transforms its input.",
-                      f"`{module['class']}` 没有参数：它只对输入做变换。")
+        parts[0] = tr(locale, f"`{module['class']}` has no parameters and no submodules: nothing in it is trained.",
+                      f"`{module['class']}` 没有参数，也没有子模块：其中没有需要训练的内容。")
     parts.append(_tied_note(locale, module))
     return join(*parts)
 
@@ -121,6 +139,17 @@ def module_facts(module: dict[str, Any]) -> dict[str, Any]:
             "tied": module.get("tied", [])}
 
 
+def module_title(locale: str, module: dict[str, Any]) -> str:
+    """`Linear(in_features=4, out_features=8, bias=True)`, or for a module whose repr says nothing about its
+    contents (a container, a model class): `Sequential` with 2 children."""
+    children = module.get("children") or []
+    if module.get("extra") or not children:
+        return code(module_label(module))
+    return tr(locale, f"{code(module['class'])} with {len(children)} children" if len(children) != 1 else
+              f"{code(module['class'])} with 1 child",
+              f"含 {len(children)} 个子模块的 {code(module['class'])}")
+
+
 def explain_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     records = _modules(ctx.records(finding))
@@ -128,7 +157,7 @@ def explain_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str
     if not records:
         return join(title, site_code(finding), not_run_note(finding, ctx)), {"class": finding.facts["class"]}
     module = records[0]
-    title = heading(f"{site_code(finding)} → {code(module_label(module))}")
+    title = heading(f"{site_code(finding)} → {module_title(locale, module)}")
     calls = ctx.count(finding)
     repeat = ""
     if finding.function and calls > 1:

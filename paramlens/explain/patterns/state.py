@@ -85,11 +85,13 @@ def explain_state_dict_key(finding: Finding, ctx: ExplainContext) -> tuple[str, 
     parts = [title]
     if key and "." in key:
         child, _, name = key.rpartition(".")
-        parts.append(tr(locale, f"The key `{key}` names parameter `{name}` of child `{child}`. The value is the "
-                                "tensor itself, detached from autograd (`requires_grad=False`), sharing storage with "
-                                "the parameter: writing into it changes the model.",
-                        f"键 `{key}` 指子模块 `{child}` 的参数 `{name}`。取到的值就是该张量本身，已脱离 autograd"
-                        "（`requires_grad=False`），与参数共享存储：向它写入会改变模型。"))
+        parts.append(tr(locale, f"The key `{key}` names `{name}` of child `{child}`. `state_dict()` holds a detached "
+                                "view of it (`param.detach()`): a different tensor object with "
+                                "`requires_grad=False` that shares the parameter's storage, so writing into it changes "
+                                "the model.",
+                        f"键 `{key}` 指子模块 `{child}` 的 `{name}`。`state_dict()` 中保存的是它的分离视图"
+                        "（`param.detach()`）：一个不同的张量对象，`requires_grad=False`，与参数共享存储，所以向它写入会"
+                        "改变模型。"))
     parts.append(describe_tensor(locale, value))
     return join(*parts), tensor_facts(value)
 
