@@ -44,7 +44,7 @@ def _norm_name(norm: Any) -> str:
 def _separation(locale: str, target: dict[str, Any]) -> str:
     """What separated pruned from kept values, as observed: a magnitude (L1) or slice norms (Ln-structured)."""
     if target.get("pruned_slices") is not None:
-        indices = ", ".join(str(i) for i in target["pruned_slices"][:16])
+        indices = tr(locale, ", ", "、").join(str(i) for i in target["pruned_slices"][:16])
         norm = _norm_name(target.get("norm"))
         line = tr(locale, f"Zeroed {target['pruned_slice_count']} of {target['slices']} slices along dim "
                           f"{target['dim']} (index {indices})",
