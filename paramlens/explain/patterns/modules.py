@@ -326,20 +326,28 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     container = ctx.by_node.get(id(finding.facts.get("container_node")))
     where = ", ".join(str(p) for p in positions)
     container_records = _modules(ctx.records(container)) if container else []
+    # the container's variable; None when no top-level variable held it (built and returned by a function)
     owner = next((o["path"] for r in container_records for o in r.get("owner", [])), None) or \
         next((m["name"] for m in ctx.observations.modules if m["line"] == finding.span.line or
-              (container and m["line"] == container.span.line)), "net")
+              (container and m["line"] == container.span.line)), None)
     title = heading(tr(locale, f"`{name}` is placed at positions {where}: one layer, shared",
                        f"`{name}` 出现在位置 {where}：同一个层，被共享"))
+    example = f"`{owner}[{positions[0]}].weight.data[0, 0] = 100`" if owner else ""
     general = tr(locale,
-                 f"Every position holds the *same* object, not a copy: its parameters exist once. A change made "
-                 f"through one position (`{owner}[{positions[0]}].weight.data[0, 0] = 100`) is seen through all of them.",
-                 f"每个位置放的都是*同一个*对象，而不是副本：它的参数只存在一份。通过一个位置做的修改"
-                 f"（`{owner}[{positions[0]}].weight.data[0, 0] = 100`）在所有位置都能看到。")
-    paths = {f"{owner}.{position}.{name}" for position in positions for name in ("weight", "bias")}
-    observed_gradient = shared_gradient_text(ctx, paths)
+                 "Every position holds the *same* object, not a copy: its parameters exist once. A change made "
+                 f"through one position{f' ({example})' if example else ''} is seen through all of them.",
+                 "每个位置放的都是*同一个*对象，而不是副本：它的参数只存在一份。通过一个位置做的修改"
+                 f"{f'（{example}）' if example else ''}在所有位置都能看到。")
+    paths = {f"{owner}.{position}.{name}" for position in positions for name in ("weight", "bias")} if owner else set()
+    observed_gradient = shared_gradient_text(ctx, paths) if paths else None
     if observed_gradient is not None:
         gradient = observed_gradient[0]
+    elif ctx.observations.backwards:
+        gradient = tr(locale, "In a backward pass each position sends its own gradient, and autograd adds them into "
+                              "the one `.grad` (no `backward()` of this program was observed going through this "
+                              "container).",
+                      "在反向传播中，每个位置各送来一份梯度，autograd 把它们累加到同一个 `.grad` 中（本程序中没有观测到经过这个"
+                      "容器的 `backward()`）。")
     else:
         gradient = tr(locale, "In a backward pass each position sends its own gradient, and autograd adds them into "
                               "the one `.grad` (no `backward()` ran in this program, so this was not observed here).",
