@@ -22,6 +22,7 @@ from paramlens.explain.diagnostics import execution_diagnostics, syntax_error_di
 from paramlens.explain.rules import EXPLAINS_RUNTIME_ERRORS
 from paramlens.explain.suppression import apply_rules_config
 from paramlens.explain.i18n import normalize_locale, tr
+from paramlens.messages import t
 from paramlens.observations import Observations
 from paramlens.analyzers.imports import uses_torch
 from paramlens.report import (BufferInfo, Diagnostic, Execution, FileReport, LoopCut, ModuleInfo, ParameterInfo,
@@ -76,11 +77,8 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
         LOG.warning("internal error while analysing %s (%s: %s); running it again without pattern recognition",
                     path, type(error).__name__, error)
         LOG.debug("traceback of the internal error", exc_info=True)
-        note = tr(locale, f"ParamLens hit an internal error while recognising this file's patterns "
-                          f"({type(error).__name__}: {error}); it ran the file without explanations. Please report "
-                          "it with the file.",
-                  f"ParamLens 在识别本文件的模式时出现内部错误（{type(error).__name__}: {error}）；已在没有解释的情况下"
-                  "运行文件。请连同文件一起报告此问题。")
+        note = t(locale, "ParamLens hit an internal error while recognising this file's patterns ({name}: {error}); it "
+                 "ran the file without explanations. Please report it with the file.", name=type(error).__name__, error=error)
     try:
         report = _analyze_parsed(parsed, source, path, options, locale, recognise=False)
     except Exception:
@@ -102,9 +100,8 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         observations = Observations.none()
         run = None
     elif not uses_torch(parsed.module, path):
-        execution = Execution(status="skipped", device=None, message=tr(
-            locale, "nothing to run: the file imports neither torch nor anything that uses it",
-            "无需运行：文件既没有导入 torch，也没有导入任何使用 torch 的模块"))
+        execution = Execution(status="skipped", device=None, message=t(locale, "nothing to run: the file imports neither "
+                                                                       "torch nor anything that uses it"))
         observations = Observations.none()
         run = None
     else:
@@ -141,10 +138,9 @@ def _classes_never_built(explanations: list, units: list[Unit], observations: Ob
         if unit is None or (observations.statements.get(unit.index) or {}).get("status") != "ok":
             continue
         name = facts["name"]
-        never.append(SkippedStatement(explanation.span.line, tr(
-            locale, f"class `{name}` was never instantiated: it needs arguments ParamLens cannot guess; choose them "
-                    f"with a comment `# paramlens: example {name}(...)`",
-            f"类 `{name}` 从未被实例化：它需要 ParamLens 无法猜测的参数；可用注释 `# paramlens: example {name}(...)` 指定")))
+        never.append(SkippedStatement(explanation.span.line, t(locale, "class `{name}` was never instantiated: it needs "
+                                                               "arguments ParamLens cannot guess; choose them "
+                                                               "with a comment `# paramlens: example {name}(...)`", name=name)))
     return never
 
 
@@ -221,12 +217,10 @@ def _execution_summary(run: RunResult, units: list[Unit], observations: Observat
                     if s.get("status") == "error" and s["error"].get("memory")]
     if run.status == "ok" and memory_lines:
         status = "memory"
-        message = tr(locale, f"line {memory_lines[0]} needed more memory than the limit allows",
-                     f"第 {memory_lines[0]} 行需要的内存超过了上限")
+        message = t(locale, "line {memory_lines0} needed more memory than the limit allows", memory_lines0=memory_lines[0])
     elif run.status == "ok" and blocked_lines:
         status = "blocked"
-        message = tr(locale, f"the sandbox blocked an operation at line {blocked_lines[0]}; the rest still ran",
-                     f"沙箱在第 {blocked_lines[0]} 行阻止了一个操作；其余代码仍照常运行")
+        message = t(locale, "the sandbox blocked an operation at line {blocked_lines0}; the rest still ran", blocked_lines0=blocked_lines[0])
     elif run.status == "ok" and (errors or skipped or observations.cuts):
         status = "partial"
     device = run.device
@@ -254,16 +248,14 @@ def _run_notes(units: list[Unit], observations: Observations, locale: str) -> li
     for note in observations.notes:
         if note.get("kind") == "argparse":
             options = ", ".join(f"`{option}`" for option in note["options"])
-            notes.append(tr(locale, f"the file ran with no command-line arguments, so its required options {options} "
-                                    "were left unset (None)",
-                            f"文件在没有命令行参数的情况下运行，因此其必需选项 {options} 未设置（为 None）"))
+            notes.append(t(locale, "the file ran with no command-line arguments, so its required options {options} were "
+                           "left unset (None)", options=options))
     if observations.cuts:
         first = next(iter(observations.cuts.values()))["line"]  # in the order they happened
         lines = sorted({cut["line"] for cut in observations.cuts.values()})
         if len(lines) == 1:
-            notes.append(tr(locale, f"the loop budget shortened the loop at line {first}; every value observed after "
-                                    "that is labelled as such",
-                            f"循环预算缩短了第 {first} 行的循环；此后观测到的每个数值都有标注"))
+            notes.append(t(locale, "the loop budget shortened the loop at line {first}; every value observed after that "
+                           "is labelled as such", first=first))
         else:
             where_en = ", ".join(str(line) for line in lines)
             where_zh = "、".join(str(line) for line in lines)
@@ -272,27 +264,23 @@ def _run_notes(units: list[Unit], observations: Observations, locale: str) -> li
                             f"循环预算缩短了第 {where_zh} 行的循环；第一次截断（第 {first} 行）之后观测到的每个数值都有标注"))
     exits = [units[index].line for index, s in sorted(observations.statements.items()) if s.get("status") == "exit"]
     if exits:
-        notes.append(tr(locale, f"line {exits[0]} exited (`sys.exit()` / `exit()`): the statements after it did not run",
-                        f"第 {exits[0]} 行退出了程序（`sys.exit()` / `exit()`）：其后的语句没有运行"))
+        notes.append(t(locale, "line {exits0} exited (`sys.exit()` / `exit()`): the statements after it did not run", exits0=exits[0]))
     return notes
 
 
 def _meta_text(run: RunResult, locale: str) -> str:
     budget = next((e for e in run.events if e.get("t") == "budget"), None)
     if budget is not None:
-        return tr(locale, f"built on the meta device: the run created more than {budget['budget']:,} parameters (the "
-                          "budget, counting every module built, temporary ones included), too many to materialise; "
-                          "shapes, counts and ties are exact, values are not available",
-                  f"在 meta 设备上构建：运行中创建的参数超过预算 {budget['budget']:,} 个（计入所有构建过的模块，包括临时的），"
-                  "无法实际分配；形状、数量和共享关系准确，但没有具体数值")
-    return tr(locale, "built on the meta device (--device meta): shapes, counts and ties are exact, values are not "
-                      "available", "在 meta 设备上构建（--device meta）：形状、数量和共享关系准确，但没有具体数值")
+        return t(locale, "built on the meta device: the run created more than {budget:,} parameters (the budget, "
+                 "counting every module built, temporary ones included), too many to materialise; shapes, counts "
+                 "and ties are exact, values are not available", budget=budget['budget'])
+    return t(locale, "built on the meta device (--device meta): shapes, counts and ties are exact, values are not "
+             "available")
 
 
 def _dependent_text(statement: dict, locale: str) -> str:
     error = statement.get("error") or {}
-    return tr(locale, f"needs `{error.get('name')}`, which line {error.get('depends_on')} should have defined",
-              f"需要 `{error.get('name')}`，它本应由第 {error.get('depends_on')} 行定义")
+    return t(locale, "needs `{name}`, which line {depends_on} should have defined", name=error.get('name'), depends_on=error.get('depends_on'))
 
 
 def _module_info(raw: dict) -> ModuleInfo:

@@ -10,6 +10,7 @@ import tempfile
 from typing import TextIO
 
 from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.sandbox.isolation import hardened_available, probe
 
 LIVE_CHECK = """import socket
@@ -36,18 +37,16 @@ def run(locale: str, out: TextIO = sys.stdout, live: bool = True) -> int:
 
     statuses = probe()
     hardened = hardened_available(statuses)
-    print(tr(locale, f"interpreter  {sys.executable} (Python {sys.version.split()[0]})",
-             f"解释器  {sys.executable}（Python {sys.version.split()[0]}）"), file=out)
+    print(t(locale, "interpreter  {executable} (Python {split0})", executable=sys.executable, split0=sys.version.split()[0]), file=out)
     print(tr(locale, f"torch        {torch_version() or 'not installed'}", f"torch   {torch_version() or '未安装'}"),
           file=out)
-    executor = tr(locale, "warm worker (forks one isolated child per run)", "常驻工作进程（每次运行分出一个隔离的子进程）") \
-        if hardened else tr(locale, "a fresh subprocess per run (weaker isolation: Landlock or seccomp is missing)",
-                            "每次运行一个新子进程（隔离较弱：缺少 Landlock 或 seccomp）")
-    print(tr(locale, f"executor     {executor}", f"执行方式  {executor}"), file=out)
-    print(tr(locale, "isolation layers", "隔离层"), file=out)
+    executor = t(locale, "warm worker (forks one isolated child per run)") \
+        if hardened else t(locale, "a fresh subprocess per run (weaker isolation: Landlock or seccomp is missing)")
+    print(t(locale, "executor     {executor}", executor=executor), file=out)
+    print(t(locale, "isolation layers"), file=out)
     width = max(len(s.name) for s in statuses)
     for status in statuses:
-        mark = tr(locale, "active ", "已启用") if status.active else tr(locale, "missing", "缺失  ")
+        mark = t(locale, "active ") if status.active else t(locale, "missing")
         print(f"  {status.name:<{width}}  {mark}  {status.detail}", file=out)
     if live:
         print(_live_check(locale), file=out)
@@ -70,9 +69,8 @@ def _live_check(locale: str) -> str:
     blocked = [d for d in report.diagnostics if d.code == "PL902"]
     layers = ", ".join(report.execution.isolation) or "-"
     if report.modules and len(blocked) == 2 and not wrote:
-        return tr(locale, f"live check   ok: a socket and a write outside the workspace were refused; layers in "
-                          f"force: {layers}",
-                  f"实际检查  通过：创建套接字和在工作区外写文件均被拒绝；生效的隔离层：{layers}")
+        return t(locale, "live check   ok: a socket and a write outside the workspace were refused; layers in force: "
+                 "{layers}", layers=layers)
     return tr(locale, f"live check   NOT isolated: status {report.execution.status}, {len(blocked)} of 2 operations "
                       f"refused, outside write {'happened' if wrote else 'refused'}; layers: {layers}",
               f"实际检查  未隔离：状态 {report.execution.status}，2 个操作中 {len(blocked)} 个被拒绝，工作区外写入"

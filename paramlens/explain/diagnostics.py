@@ -12,6 +12,7 @@ from __future__ import annotations
 from paramlens.analyzers.instrument import Unit
 from paramlens.analyzers.source import SourceSyntaxError
 from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.observations import Observations
 from paramlens.report import Diagnostic, Span
 from paramlens.sandbox.protocol import RunResult
@@ -30,8 +31,7 @@ def statement_span(unit: Unit) -> Span:
 
 
 def syntax_error_diagnostic(error: SourceSyntaxError, locale: str) -> Diagnostic:
-    message = tr(locale, f"Syntax error: {error.message}. Nothing was analysed until it is fixed.",
-                 f"语法错误：{error.message}。修正之前无法分析本文件。")
+    message = t(locale, "Syntax error: {message_}. Nothing was analysed until it is fixed.", message_=error.message)
     return Diagnostic(Span(error.line, error.column, error.line, error.column + 1), SYNTAX_ERROR, "error", message)
 
 
@@ -102,8 +102,7 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
         span = statement_span(unit) if unit else Span(1, 1, 1, 2)
         message, severity = _stopped_message(run, locale), "error"
         if unit is not None and _automatic_example(unit):
-            message += tr(locale, f" (while building `{unit.example.expression}`, an example ParamLens chose)",
-                          f"（发生在构建 ParamLens 自选的示例 `{unit.example.expression}` 时）")
+            message += t(locale, " (while building `{expression}`, an example ParamLens chose)", expression=unit.example.expression)
             severity = "information"
         diagnostics.append(Diagnostic(span, EXECUTION_STOPPED, severity, message))
     return diagnostics
@@ -141,19 +140,14 @@ def _meta_value_message(error: dict, unit: Unit, locale: str) -> str:
 
 def _raised_after_refusal_message(error: dict, refusal: dict, locale: str) -> str:
     text = f"{error['type']}: {error['message']}"
-    return tr(locale, f"This statement raised {text} after the sandbox refused an operation at line "
-                      f"{refusal['line']}; outside the sandbox that operation may succeed and this may not happen.",
-              f"此语句在沙箱于第 {refusal['line']} 行拒绝了一个操作之后抛出了 {text}；在沙箱之外该操作可能成功，这个异常也可能"
-              "不会发生。")
+    return t(locale, "This statement raised {text} after the sandbox refused an operation at line {line}; outside the "
+             "sandbox that operation may succeed and this may not happen.", text=text, line=refusal['line'])
 
 
 def _raised_after_cut_message(error: dict, unit: Unit, cut: dict, locale: str) -> str:
     text = f"{error['type']}: {error['message']}"
-    return tr(locale, f"This statement raised {text}, after the loop at line {cut['line']} was shortened by the loop "
-                      "budget: the program's state here is not the one a full run reaches, so the full run may not "
-                      "raise it.",
-              f"此语句抛出了 {text}，发生在第 {cut['line']} 行的循环被循环预算缩短之后：此时程序的状态与完整运行时不同，"
-              "完整运行时未必会抛出这个异常。")
+    return t(locale, "This statement raised {text}, after the loop at line {line} was shortened by the loop budget: the "
+             "program's state here is not the one a full run reaches, so the full run may not raise it.", text=text, line=cut['line'])
 
 
 def _automatic_example(unit: Unit) -> bool:
@@ -169,11 +163,9 @@ def example_failed_message(error: dict, unit: Unit, locale: str) -> str:
         text += tr(locale, f" (at line {error['line']}" + (f", in `{function}`" if function else "") + ")",
                    f"（第 {error['line']} 行" + (f"，`{function}` 中" if function else "") + "）")
     name = unit.example.class_name
-    return tr(locale, f"The file never creates a `{name}`, so ParamLens tried `{expression}` as an example; that "
-                      f"raised {text}, and `{name}` is not shown. The file is not wrong for this; to see it, choose "
-                      f"arguments that work with a comment `# paramlens: example {name}(...)`.",
-              f"文件中从未创建 `{name}`，ParamLens 尝试以 `{expression}` 作为示例构建，但抛出了 {text}，因此没有显示 "
-              f"`{name}`。这并不说明文件有错；若要查看，请用注释 `# paramlens: example {name}(...)` 指定可用的参数。")
+    return t(locale, "The file never creates a `{name}`, so ParamLens tried `{expression}` as an example; that raised "
+             "{text}, and `{name}` is not shown. The file is not wrong for this; to see it, choose arguments "
+             "that work with a comment `# paramlens: example {name}(...)`.", name=name, expression=expression, text=text)
 
 
 def import_failed_message(error: dict, run: RunResult, locale: str) -> str:
@@ -181,18 +173,13 @@ def import_failed_message(error: dict, run: RunResult, locale: str) -> str:
     python = run.python or "python"
     module = error.get("module")
     if error["message"].startswith("attempted relative import"):
-        return tr(locale, f"This import could not run: {text}. The file is not inside a package (no `__init__.py` "
-                          "next to it), so ParamLens ran it as a loose script; what depends on this import was "
-                          "not built.",
-                  f"此导入无法执行：{text}。该文件不在包内（同目录下没有 `__init__.py`），ParamLens 只能把它当作独立脚本"
-                  "运行；依赖这条导入的内容没有被构建。")
+        return t(locale, "This import could not run: {text}. The file is not inside a package (no `__init__.py` next to "
+                 "it), so ParamLens ran it as a loose script; what depends on this import was not built.", text=text)
     if error["type"] == "ModuleNotFoundError" and module:
         top = module.split(".")[0]
-        return tr(locale, f"`{module}` is not installed in the interpreter that runs your code ({python}), so "
-                          f"what depends on this import was not built. Install it there (`{python} -m pip install "
-                          f"{top}`) or set the interpreter ParamLens uses to the environment that has it.",
-                  f"运行代码的解释器（{python}）中没有安装 `{module}`，依赖这条导入的内容没有被构建。请在该解释器中安装"
-                  f"（`{python} -m pip install {top}`），或把 ParamLens 使用的解释器设为装有它的环境。")
+        return t(locale, "`{module}` is not installed in the interpreter that runs your code ({python}), so what depends "
+                 "on this import was not built. Install it there (`{python} -m pip install {top}`) or set the "
+                 "interpreter ParamLens uses to the environment that has it.", module=module, python=python, top=top)
     if not error.get("import"):
         # the imported module's own code raised while it was being imported
         where = error.get("raised_in")
@@ -202,10 +189,8 @@ def import_failed_message(error: dict, run: RunResult, locale: str) -> str:
                           "file; what depends on this import was not built.",
                   f"导入时抛出 {text}" + (f"（位于 {where}）" if where else "") + f"，解释器为 {python}。问题出在被导入的"
                   "代码或其安装（例如为另一个 torch 版本编译的扩展），而不在本文件；依赖这条导入的内容没有被构建。")
-    return tr(locale, f"This import failed in the interpreter that runs your code ({python}): {text}. What depends "
-                      "on it was not built; the installed version may differ from the one the code expects.",
-              f"此导入在运行代码的解释器（{python}）中失败：{text}。依赖它的内容没有被构建；已安装的版本可能与代码期望的"
-              "不同。")
+    return t(locale, "This import failed in the interpreter that runs your code ({python}): {text}. What depends on it "
+             "was not built; the installed version may differ from the one the code expects.", python=python, text=text)
 
 
 def _raised_message(error: dict, unit: Unit, locale: str) -> str:
@@ -216,10 +201,8 @@ def _raised_message(error: dict, unit: Unit, locale: str) -> str:
         where = tr(locale, f" (raised at line {error['line']}" + (f", in `{function}`" if function else "") + ")",
                    f"（在第 {error['line']} 行" + (f"的 `{function}` 中" if function else "") + "抛出）")
     if error.get("memory"):
-        return tr(locale, f"This statement ran out of memory: {text}{where}. Raise the limit with --memory-mb.",
-                  f"此语句内存不足：{text}{where}。可用 --memory-mb 提高上限。")
-    return tr(locale, f"This statement raised {text}{where}. Later statements still ran, like notebook cells.",
-              f"此语句抛出异常 {text}{where}。后续语句仍照常运行（像 notebook 的单元格一样）。")
+        return t(locale, "This statement ran out of memory: {text}{where}. Raise the limit with --memory-mb.", text=text, where=where)
+    return t(locale, "This statement raised {text}{where}. Later statements still ran, like notebook cells.", text=text, where=where)
 
 
 def _stopped_message(run: RunResult, locale: str) -> str:
@@ -231,8 +214,7 @@ def _stopped_message(run: RunResult, locale: str) -> str:
     if run.status == "memory":
         return tr(locale, f"Execution stopped here: {run.message}. Raise the limit with --memory-mb.",
                   "执行在此处停止：超过了内存上限。可用 --memory-mb 提高上限。")
-    return tr(locale, f"Execution stopped here: {run.message}. Results up to this statement are shown.",
-              f"执行在此处停止：运行代码的进程异常结束（{run.message}）。此前的结果仍然显示。")
+    return t(locale, "Execution stopped here: {message_}. Results up to this statement are shown.", message_=run.message)
 
 
 _BLOCKED_KINDS = {
@@ -257,10 +239,8 @@ _BLOCKED_KINDS = {
 def refused_message(refusal: dict, locale: str) -> str:
     """An operation the sandbox refused as the code attempted it (reported even if the code caught the error)."""
     if refusal.get("kind") == "input":
-        return tr(locale, "`input()` read end-of-file: nobody can type into a ParamLens run, so the program got "
-                          "`EOFError` (or an empty answer) here, as with `python file.py < /dev/null`.",
-                  "`input()` 读到了文件结尾：ParamLens 的运行中没有人能输入，所以程序在这里得到 `EOFError`（或空输入），"
-                  "与 `python file.py < /dev/null` 相同。")
+        return t(locale, "`input()` read end-of-file: nobody can type into a ParamLens run, so the program got "
+                 "`EOFError` (or an empty answer) here, as with `python file.py < /dev/null`.")
     what_en, what_zh, why_en, why_zh = _BLOCKED_KINDS.get(refusal.get("kind"), _BLOCKED_KINDS["other"])
     detail_en, detail_zh = _operation(refusal)
     return tr(locale, f"The sandbox refused {what_en} here{detail_en}: {why_en}. From here on the program ran as it "
@@ -275,10 +255,8 @@ def blocked_message(error: dict, locale: str) -> str:
     detail_en, detail_zh = _operation(blocked)
     seen = f"{error['type']}: {error['message']}"
     if blocked.get("kind") == "input":
-        return tr(locale, f"`input()` read end-of-file (nobody can type into a ParamLens run), so the code saw "
-                          f"{seen}, as with `python file.py < /dev/null`; the other statements still ran.",
-                  f"`input()` 读到了文件结尾（ParamLens 的运行中没有人能输入），因此代码收到了 {seen}，与 "
-                  "`python file.py < /dev/null` 相同；其他语句仍照常运行。")
+        return t(locale, "`input()` read end-of-file (nobody can type into a ParamLens run), so the code saw {seen}, as "
+                 "with `python file.py < /dev/null`; the other statements still ran.", seen=seen)
     return tr(locale, f"The sandbox refused {what_en}{detail_en}: {why_en}. The code saw {seen}; the other statements "
                       "still ran.",
               f"沙箱拒绝了{what_zh}{detail_zh}：{why_zh}。代码收到了 {seen}；其他语句仍照常运行。")

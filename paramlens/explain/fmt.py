@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from paramlens.explain.i18n import tr
+from paramlens.messages import t
 
 
 def num(value: float | None, digits: int = 4) -> str:
@@ -51,8 +51,7 @@ def value_block(locale: str, text: str, max_lines: int = VALUE_LINES) -> str:
     if len(lines) <= max_lines:
         return block(text)
     shown = "\n".join(lines[:max_lines - 1]) + "\n…"
-    return block(shown) + "\n" + tr(locale, f"_({len(lines) - max_lines + 1} more lines not shown.)_",
-                                    f"_（另有 {len(lines) - max_lines + 1} 行未显示。）_")
+    return block(shown) + "\n" + t(locale, "_({n_lines} more lines not shown.)_", n_lines=len(lines) - max_lines + 1)
 
 
 def table(header: list[str], rows: Iterable[list[Any]]) -> str:
@@ -64,13 +63,12 @@ def table(header: list[str], rows: Iterable[list[Any]]) -> str:
 
 def stats_line(locale: str, stats: dict[str, Any] | None) -> str:
     if not stats:
-        return tr(locale, "no values (meta or uninitialised tensor)", "没有数值（meta 设备或未初始化的张量）")
+        return t(locale, "no values (meta or uninitialised tensor)")
     parts = [f"min {num(stats['min'])}", f"max {num(stats['max'])}", f"mean {num(stats['mean'])}"]
     if stats.get("std") is not None:
         parts.append(f"std {num(stats['std'])}")
     if stats.get("zeros"):
-        parts.append(tr(locale, f"{stats['zeros']} of {stats['numel']} are zero",
-                        f"{stats['numel']} 个元素中有 {stats['zeros']} 个为 0"))
+        parts.append(t(locale, "{zeros} of {numel} are zero", zeros=stats['zeros'], numel=stats['numel']))
     return ", ".join(parts) if locale != "zh-CN" else "，".join(parts)
 
 
@@ -82,9 +80,9 @@ def owners_text(locale: str, owners: list[dict[str, str]] | None) -> str:
     for owner in owners:
         path = code(owner["path"])
         if owner["relation"] == "view":
-            path = tr(locale, f"a view into {path}", f"{path} 的一个视图")
+            path = t(locale, "a view into {path}", path=path)
         elif owner["relation"] == "data":
-            path = tr(locale, f"{path} (its `.data`)", f"{path}（其 `.data`）")
+            path = t(locale, "{path} (its `.data`)", path=path)
         names.append(path)
     return ", ".join(names) if locale != "zh-CN" else "、".join(names)
 
@@ -92,7 +90,7 @@ def owners_text(locale: str, owners: list[dict[str, str]] | None) -> str:
 def output_block(locale: str, text: str | None) -> str:
     if not text or not text.strip():
         return ""
-    return tr(locale, "**Printed:**", "**打印输出：**") + "\n" + block(text)
+    return t(locale, "**Printed:**") + "\n" + block(text)
 
 
 def join(*parts: str) -> str:

@@ -21,6 +21,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, shape
 from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.report import Diagnostic, Fix, Span
 
 
@@ -125,15 +126,16 @@ def constant_init(ctx: ExplainContext) -> list[Diagnostic]:
                 continue
             layer = symmetric[0]
             value = after.get("min")
-            found.append(Diagnostic(finding.span, "PL101", "warning", tr(
-                ctx.locale,
-                f"`{layer['layer']}.weight` {shape(dims)} is set to the constant {value:g}, and its biases and the next "
-                f"layer's weights for its units are equal too: its {layer['units']} units compute the same output, get "
-                "the same gradient and stay identical in training (observed in this run). Use a random initialiser "
-                "such as `nn.init.xavier_uniform_` or `nn.init.kaiming_uniform_`.",
-                f"`{layer['layer']}.weight` {shape(dims)} 被设为常数 {value:g}，而且它的偏置以及下一层对这些单元的权重也都相等："
-                f"它的 {layer['units']} 个单元输出相同、梯度相同，训练中始终保持一致（本次运行中观测到）。请使用随机初始化，"
-                "如 `nn.init.xavier_uniform_` 或 `nn.init.kaiming_uniform_`。")))
+            found.append(Diagnostic(finding.span, "PL101", "warning", t(ctx.locale, "`{layer}.weight` {dims} is set to the "
+                                                                        "constant {value:g}, and its biases and "
+                                                                        "the next layer's weights for its units "
+                                                                        "are equal too: its {units} units "
+                                                                        "compute the same output, get the same "
+                                                                        "gradient and stay identical in training "
+                                                                        "(observed in this run). Use a random "
+                                                                        "initialiser such as "
+                                                                        "`nn.init.xavier_uniform_` or "
+                                                                        "`nn.init.kaiming_uniform_`.", layer=layer['layer'], dims=shape(dims), value=value, units=layer['units'])))
             break
     return found
 
@@ -162,7 +164,7 @@ def exact_type_check(ctx: ExplainContext) -> list[Diagnostic]:
             f"`{finding.facts['text']}` is an exact type test: it does not match subclasses of `{cls}`.{observed_en} "
             f"Use `{replacement}`.",
             f"`{finding.facts['text']}` 是精确类型判断：它不匹配 `{cls}` 的子类。{observed_zh}请改用 `{replacement}`。"),
-            Fix(tr(ctx.locale, f"Use {replacement}", f"改用 {replacement}"), replacement, finding.span)))
+            Fix(t(ctx.locale, "Use {replacement}", replacement=replacement), replacement, finding.span)))
     return found
 
 
@@ -187,12 +189,11 @@ def data_write(ctx: ExplainContext) -> list[Diagnostic]:
     for finding in ctx.findings_of("data_mutation"):
         if not finding.facts.get("through_data"):
             continue
-        found.append(Diagnostic(finding.span, "PL103", "information", tr(
-            ctx.locale,
-            f"`{finding.facts['text']}` writes into `{finding.facts['watched']}` through `.data`, which autograd does "
-            "not see. Harmless for initialisation; in training code use `with torch.no_grad():` on the parameter.",
-            f"`{finding.facts['text']}` 通过 `.data` 写入 `{finding.facts['watched']}`，autograd 看不到这次修改。"
-            "用于初始化没有问题；在训练代码中请对参数本身使用 `with torch.no_grad():`。")))
+        found.append(Diagnostic(finding.span, "PL103", "information", t(ctx.locale, "`{text}` writes into `{watched}` "
+                                                                        "through `.data`, which autograd does "
+                                                                        "not see. Harmless for initialisation; "
+                                                                        "in training code use `with "
+                                                                        "torch.no_grad():` on the parameter.", text=finding.facts['text'], watched=finding.facts['watched'])))
     return found
 
 
@@ -216,7 +217,7 @@ def grad_compared_none(ctx: ExplainContext) -> list[Diagnostic]:
             "what is meant without relying on that.",
             f"请按同一性与 `None` 比较：`{replacement}`（PEP 8）。{observed_zh}`==` 之所以能用在张量上，只是因为 "
             "`Tensor.__eq__` 遇到 None 返回 NotImplemented，Python 退回到同一性比较；`is` 直接表达了本意，不依赖这种退回。"),
-            Fix(tr(ctx.locale, f"Use {replacement}", f"改用 {replacement}"), replacement, finding.span)))
+            Fix(t(ctx.locale, "Use {replacement}", replacement=replacement), replacement, finding.span)))
     return found
 
 
@@ -229,13 +230,13 @@ def shared_parameters(ctx: ExplainContext) -> list[Diagnostic]:
             continue
         tied = records[0]["tied"]
         groups = "; ".join(" = ".join(group) for group in tied)
-        found.append(Diagnostic(finding.span, "PL201", "information", tr(
-            ctx.locale,
-            f"Shared parameters: {groups}. `parameters()` counts them once ({records[0]['param_count']:,} values) but "
-            f"`state_dict()` has every name ({records[0]['param_count_with_duplicates']:,} values), and gradients from "
-            "each position add up.",
-            f"共享参数：{groups}。`parameters()` 只计一次（{records[0]['param_count']:,} 个值），而 `state_dict()` 包含每个名字"
-            f"（{records[0]['param_count_with_duplicates']:,} 个值），各位置的梯度会累加。")))
+        found.append(Diagnostic(finding.span, "PL201", "information", t(ctx.locale, "Shared parameters: {groups}. "
+                                                                        "`parameters()` counts them once "
+                                                                        "({param_count:,} values) but "
+                                                                        "`state_dict()` has every name "
+                                                                        "({param_count_with_duplicates:,} "
+                                                                        "values), and gradients from each "
+                                                                        "position add up.", groups=groups, param_count=records[0]['param_count'], param_count_with_duplicates=records[0]['param_count_with_duplicates'])))
     return found
 
 
@@ -318,11 +319,8 @@ def input_shape_mismatch(ctx: ExplainContext) -> list[Diagnostic]:
                 layer = next((c for c in module.get("children", []) if (c.get("io") or {}).get("in") == expected
                               and (c.get("io") or {}).get("out") == out), None)
                 which = f"`{_layer(layer)}` ({layer['name']})" if layer else f"a layer with in_features={expected}"
-                message = tr(ctx.locale,
-                             f"Input of shape {shape(inputs[0]) if inputs else '?'} does not fit: {which} expects "
-                             f"{expected} features in the last dimension but receives {got}.",
-                             f"形状为 {shape(inputs[0]) if inputs else '?'} 的输入不匹配：{which} 期望最后一维有 {expected} "
-                             f"个特征，实际收到 {got} 个。")
+                message = t(ctx.locale, "Input of shape {inputs0} does not fit: {which} expects {expected} features in the "
+                            "last dimension but receives {got}.", inputs0=shape(inputs[0]) if inputs else '?', which=which, expected=expected, got=got)
             elif "shape" in error or "size" in error:
                 message = tr(ctx.locale, f"The input {', '.join(shape(i) for i in inputs)} does not fit "
                                          f"`{module.get('class')}`: {error}",
@@ -351,9 +349,8 @@ def missing_state_dict_key(ctx: ExplainContext) -> list[Diagnostic]:
             continue
         near = difflib.get_close_matches(key, keys, n=3, cutoff=0.3)
         hint = ", ".join(f"`{k}`" for k in near) if near else ", ".join(f"`{k}`" for k in keys[:6])
-        found.append(Diagnostic(finding.span, "PL003", "error", tr(
-            ctx.locale, f"`{finding.facts['receiver']}.state_dict()` has no key `{key}`; nearest: {hint}.",
-            f"`{finding.facts['receiver']}.state_dict()` 中没有键 `{key}`；最接近的：{hint}。")))
+        found.append(Diagnostic(finding.span, "PL003", "error", t(ctx.locale, "`{receiver}.state_dict()` has no key `{key}`; "
+                                                                  "nearest: {hint}.", receiver=finding.facts['receiver'], key=key, hint=hint)))
     for finding in ctx.findings_of("state_dict_lookup"):
         key = finding.facts["key"]
         state = [r for r in ctx.records(finding) if r.get("kind") == "state_dict"]
@@ -389,7 +386,7 @@ def child_index_out_of_range(ctx: ExplainContext) -> list[Diagnostic]:
         index, size, cls = facts["index"], facts["size"], facts["class"]
         line = error.get("line") or unit.line
         span, name = _subscript_site(ctx, line, index)
-        subject = code(name) if name else tr(ctx.locale, f"This `{cls}`", f"这个 `{cls}`")
+        subject = code(name) if name else t(ctx.locale, "This `{cls}`", cls=cls)
         range_en = f"indices 0 to {size - 1}, or -{size} to -1" if size else "no valid index"
         range_zh = f"索引 0 到 {size - 1}，或 -{size} 到 -1" if size else "没有有效索引"
         found.append(Diagnostic(span, "PL004", "error", tr(
@@ -422,10 +419,9 @@ def no_such_parameter(ctx: ExplainContext) -> list[Diagnostic]:
             continue
         cls, attr = missing["class"], missing["name"]
         receiver = finding.facts["text"].rsplit(".", 1)[0]
-        found.append(Diagnostic(finding.span, "PL005", "error", tr(
-            ctx.locale,
-            f"`{receiver}` is a `{cls}`, which has no parameter `{attr}`. Index the layer that has it.",
-            f"`{receiver}` 是 `{cls}`，它没有参数 `{attr}`。请索引真正拥有该参数的层。")))
+        found.append(Diagnostic(finding.span, "PL005", "error", t(ctx.locale, "`{receiver}` is a `{cls}`, which has no "
+                                                                  "parameter `{attr}`. Index the layer that has "
+                                                                  "it.", receiver=receiver, cls=cls, attr=attr)))
         break
     return found
 
@@ -487,12 +483,11 @@ def fan_init_on_vector(ctx: ExplainContext) -> list[Diagnostic]:
             if record.get("kind") != "init" or dims is None or len(dims) >= 2:
                 continue
             owner = next((o["path"] for o in record.get("owner", [])), finding.facts.get("tensor") or "the tensor")
-            found.append(Diagnostic(finding.span, "PL106", "error", tr(
-                ctx.locale,
-                f"`nn.init.{name}` needs fan-in and fan-out, which a tensor with {len(dims)} dimension(s) does not have: "
-                f"`{owner}` is {shape(dims)}. Initialise biases with `nn.init.zeros_` or a small uniform range.",
-                f"`nn.init.{name}` 需要 fan-in 和 fan-out，而 {len(dims)} 维张量没有：`{owner}` 的形状是 {shape(dims)}。"
-                "偏置请用 `nn.init.zeros_` 或较小的均匀分布初始化。")))
+            found.append(Diagnostic(finding.span, "PL106", "error", t(ctx.locale, "`nn.init.{name}` needs fan-in and "
+                                                                      "fan-out, which a tensor with {n_dims} "
+                                                                      "dimension(s) does not have: `{owner}` is "
+                                                                      "{dims}. Initialise biases with "
+                                                                      "`nn.init.zeros_` or a small uniform range.", name=name, n_dims=len(dims), owner=owner, dims=shape(dims))))
             break
     return found
 
@@ -536,11 +531,9 @@ def lazy_parameter_read(ctx: ExplainContext) -> list[Diagnostic]:
         if not (lazy or uninitialised) or finding.span.line in seen_lines:
             continue
         seen_lines.add(finding.span.line)
-        found.append(Diagnostic(finding.span, "PL108", "warning", tr(
-            ctx.locale,
-            f"`{finding.facts.get('text')}` reads parameters of a lazy module before its first forward: they are "
-            "still `UninitializedParameter`s with no shape or values. Run one forward pass (e.g. with a dummy "
-            "batch) first.",
-            f"`{finding.facts.get('text')}` 在惰性模块第一次前向之前读取它的参数：它们仍是没有形状和数值的 "
-            "`UninitializedParameter`。请先做一次前向计算（例如用一个假的批次）。")))
+        found.append(Diagnostic(finding.span, "PL108", "warning", t(ctx.locale, "`{text}` reads parameters of a lazy module "
+                                                                    "before its first forward: they are still "
+                                                                    "`UninitializedParameter`s with no shape or "
+                                                                    "values. Run one forward pass (e.g. with a "
+                                                                    "dummy batch) first.", text=finding.facts.get('text'))))
     return found

@@ -7,7 +7,7 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count
-from paramlens.explain.i18n import tr
+from paramlens.messages import t
 
 
 def heading(text: str) -> str:
@@ -18,35 +18,27 @@ def not_run_note(finding: Finding, ctx: ExplainContext) -> str:
     """Why there are no observed values at this site."""
     locale = ctx.locale
     if not ctx.observations.executed:
-        return tr(locale, "_Not executed (static analysis only), so no values are shown._",
-                  "_未执行（仅静态分析），因此没有显示数值。_")
+        return t(locale, "_Not executed (static analysis only), so no values are shown._")
     status = ctx.statement_status(finding.span.line)
     if status is None:
-        return tr(locale, "_The run stopped before this statement._", "_运行在此语句之前就已停止。_")
+        return t(locale, "_The run stopped before this statement._")
     if status.get("status") == "dependent":
         line = status["error"].get("depends_on")
-        return tr(locale, f"_Not run: it needs a name that line {line} should have defined._",
-                  f"_未运行：它依赖第 {line} 行本应定义的名字。_")
+        return t(locale, "_Not run: it needs a name that line {line} should have defined._", line=line)
     if status.get("status") == "error" and finding.function is None:
         error = status["error"]
-        return tr(locale, f"_This statement raised {error['type']} before reaching here._",
-                  f"_此语句在执行到这里之前抛出了 {error['type']}。_")
+        return t(locale, "_This statement raised {type} before reaching here._", type=error['type'])
     raised = _raised_earlier_in(finding, ctx)
     if raised is not None:
         line, kind = raised
-        return tr(locale, f"_`{finding.function}` raised {kind} at line {line}, before it reached this line, so nothing "
-                          "was observed here._",
-                  f"_`{finding.function}` 在第 {line} 行抛出了 {kind}，没有执行到这一行，因此这里没有观测到数值。_")
+        return t(locale, "_`{function}` raised {kind} at line {line}, before it reached this line, so nothing was "
+                 "observed here._", function=finding.function, kind=kind, line=line)
     if finding.function is not None and ctx.function_ran(finding):
-        return tr(locale, f"_`{finding.function}` ran, but never reached this line (a branch not taken, e.g. an `if` "
-                          "whose condition was false, or a loop with nothing to iterate), so nothing was observed "
-                          "here._",
-                  f"_`{finding.function}` 运行过，但从未执行到这一行（没有走到的分支，例如条件为假的 `if`，或没有元素可迭代的"
-                  "循环），因此这里没有观测到数值。_")
+        return t(locale, "_`{function}` ran, but never reached this line (a branch not taken, e.g. an `if` whose "
+                 "condition was false, or a loop with nothing to iterate), so nothing was observed here._", function=finding.function)
     if finding.function is not None:
-        return tr(locale, f"_`{finding.function}` was never called during the run, so nothing was observed here._",
-                  f"_运行期间从未调用 `{finding.function}`，因此这里没有观测到数值。_")
-    return tr(locale, "_Nothing was observed here during the run._", "_运行期间这里没有观测到任何值。_")
+        return t(locale, "_`{function}` was never called during the run, so nothing was observed here._", function=finding.function)
+    return t(locale, "_Nothing was observed here during the run._")
 
 
 def _raised_earlier_in(finding: Finding, ctx: ExplainContext) -> tuple[int, str] | None:
@@ -92,17 +84,14 @@ def tied_names(value: dict[str, Any] | None) -> list[str]:
 
 def param_count_text(locale: str, unique: int, with_duplicates: int) -> str:
     if unique == with_duplicates:
-        return tr(locale, f"{count(unique)} parameters", f"{count(unique)} 个参数")
-    return tr(locale, f"{count(unique)} parameters ({count(with_duplicates)} if shared tensors were counted at every "
-                      "place they appear)",
-              f"{count(unique)} 个参数（若共享的张量在每个出现位置都计数，则为 {count(with_duplicates)} 个）")
+        return t(locale, "{unique} parameters", unique=count(unique))
+    return t(locale, "{unique} parameters ({with_duplicates} if shared tensors were counted at every place they appear)", unique=count(unique), with_duplicates=count(with_duplicates))
 
 
 def calls_note(locale: str, total: int, shown: int) -> str:
     if total <= shown:
         return ""
-    return tr(locale, f"_Evaluated {total} times during the run; the first {shown} are shown._",
-              f"_运行期间共求值 {total} 次；只显示前 {shown} 次。_")
+    return t(locale, "_Evaluated {total} times during the run; the first {shown} are shown._", total=total, shown=shown)
 
 
 def site_code(finding: Finding) -> str:

@@ -10,6 +10,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join
 from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, module_label, site_code
 from paramlens.explain.patterns.modules import describe_module, module_facts
 from paramlens.explain.patterns.reshaping import missing_note, module_name, plural, raised, records_of
@@ -40,12 +41,10 @@ def _module_copy(locale: str, record: dict[str, Any], source: str) -> list[str]:
                         f"原模型中的绑定 {_ties(record['tied_source'])} 在副本中保留为副本内部的绑定：{_ties(record['tied_copy'])} "
                         "是副本自己的同一个张量" + ("，而不是原模型的张量。" if inside else "。")))
     elif record.get("tied_source"):
-        parts.append(tr(locale, f"The original's tie {_ties(record['tied_source'])} is not a tie in the copy.",
-                        f"原模型中的绑定 {_ties(record['tied_source'])} 在副本中不再是绑定。"))
+        parts.append(t(locale, "The original's tie {tied_source} is not a tie in the copy.", tied_source=_ties(record['tied_source'])))
     if independent:
-        parts.append(tr(locale, "From now on the two change independently: training one (or an optimizer built on "
-                                "one) does not touch the other.",
-                        "从此两者各自独立变化：训练其中一个（或用其中一个构建的优化器）不会影响另一个。"))
+        parts.append(t(locale, "From now on the two change independently: training one (or an optimizer built on one) "
+                       "does not touch the other."))
     return parts
 
 
@@ -81,18 +80,15 @@ def explain_module_by_name(finding: Finding, ctx: ExplainContext) -> tuple[str, 
     records = records_of(ctx, finding, "construct")
     name = finding.facts.get("name", "name")
     if not records:
-        return join(heading(site_code(finding)), tr(
-            locale, f"Builds the `torch.nn` class whose name `{name}` holds when the line runs.",
-            f"构建 `torch.nn` 中名字为 `{name}` 在运行时所取值的那个类。"), missing_note(ctx, finding)), {}
+        return join(heading(site_code(finding)), t(locale, "Builds the `torch.nn` class whose name `{name}` holds when "
+                                                   "the line runs.", name=name), missing_note(ctx, finding)), {}
     record = records[0]
     if record.get("error"):
         return join(heading(site_code(finding)), raised(locale, record)), {"error": record["error"]}
     module = record.get("module")
     resolved = record["nn_name"] or record["resolved"]
-    title = heading(tr(locale, f"`getattr(nn, {name})` resolved to `{resolved}`",
-                       f"`getattr(nn, {name})` 解析为 `{resolved}`"))
-    parts = [title, tr(locale, f"Built {code(module_label(module))} (class `{record['resolved']}`).",
-                       f"构建了 {code(module_label(module))}（类 `{record['resolved']}`）。") if module else ""]
+    title = heading(t(locale, "`getattr(nn, {name})` resolved to `{resolved}`", name=name, resolved=resolved))
+    parts = [title, t(locale, "Built {module} (class `{resolved}`).", module=code(module_label(module)), resolved=record['resolved']) if module else ""]
     resolved_all = sorted({r["nn_name"] or r["resolved"] for r in records if not r.get("error")})
     if len(resolved_all) > 1:
         parts.append(tr(locale, f"Over {len(records)} runs of this line it resolved to: "

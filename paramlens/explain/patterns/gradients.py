@@ -14,6 +14,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, num, table
 from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
 
 SHARED_ROWS = 8
@@ -38,7 +39,7 @@ def _sum_cell(entry: dict[str, Any], locale: str) -> str:
     matches = entry.get("sum_matches")
     if matches is None:
         return "—"
-    return tr(locale, "yes", "是") if matches else tr(locale, "no", "否")
+    return t(locale, "yes") if matches else t(locale, "no")
 
 
 def shared_table(entries: list[dict[str, Any]], locale: str) -> str:
@@ -48,8 +49,7 @@ def shared_table(entries: list[dict[str, Any]], locale: str) -> str:
         rows.append([names, len(entry.get("uses", [])), _uses_cell(entry, locale),
                      num(entry.get("grad_norm")) if entry.get("grad_norm") is not None else "—",
                      _sum_cell(entry, locale)])
-    header = tr(locale, "parameter|uses|‖gradient‖ of each use|‖.grad‖|uses add up to .grad",
-                "参数|使用次数|各次使用的梯度范数|.grad 的范数|各次之和等于 .grad").split("|")
+    header = t(locale, "parameter|uses|‖gradient‖ of each use|‖.grad‖|uses add up to .grad").split("|")
     return table(header, rows)
 
 
@@ -68,8 +68,7 @@ def explain_backward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
     first = passes[0]
     parts = [title]
     if first.get("error"):
-        parts.append(tr(locale, f"The graph could not be inspected: {first['error']}.",
-                        f"无法检查计算图：{first['error']}。"))
+        parts.append(t(locale, "The graph could not be inspected: {error}.", error=first['error']))
     when_en = "It ran once:" if total <= 1 else f"It ran {times(locale, total)}; the first time,"
     when_zh = "它运行了 1 次：" if total <= 1 else f"它运行了 {total} 次；第一次运行时，"
     parts.append(tr(locale,
@@ -82,12 +81,9 @@ def explain_backward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
                     "之后再调用 `backward()` 会累加到 `.grad` 上，直到被清零（`optimizer.zero_grad()`）。"))
     shared = _weights_first(first.get("shared") or [])
     if shared:
-        parts.append(tr(locale,
-                        "Used more than once in the forward pass, so autograd sent each of these parameters one "
-                        "gradient per use and **added them** into its single `.grad` (captured per use during "
-                        "this pass, then compared with `.grad`):",
-                        "以下参数在前向计算中被使用了不止一次，因此 autograd 为每次使用各送来一份梯度，并把它们**累加**到"
-                        "唯一的 `.grad` 中（在这次反向传播中逐次捕获，再与 `.grad` 比较）："))
+        parts.append(t(locale, "Used more than once in the forward pass, so autograd sent each of these parameters one "
+                       "gradient per use and **added them** into its single `.grad` (captured per use during "
+                       "this pass, then compared with `.grad`):"))
         parts.append(shared_table(shared, locale))
     parts.append(calls_note(locale, total, len(passes)))
     facts = {"calls": total, "parameters": first.get("parameters"), "received": first.get("received"),
@@ -145,8 +141,7 @@ def _use_sentence(entry: dict[str, Any], locale: str) -> str:
     text = tr(locale, f"{name} was used {times(locale, len(uses))}: autograd sent {each_en}, and {verdict_en}.",
               f"{name} 被使用了 {len(uses)} 次：autograd 送来{each_zh}，{verdict_zh}。")
     if entry.get("accumulated"):
-        text += tr(locale, " (`.grad` already held a gradient from an earlier pass, which stays added in.)",
-                   "（`.grad` 中已有之前反向传播的梯度，它仍累加在内。）")
+        text += t(locale, " (`.grad` already held a gradient from an earlier pass, which stays added in.)")
     return text
 
 
@@ -158,7 +153,7 @@ def shared_gradient_text(ctx: ExplainContext, paths: set[str]) -> tuple[str, dic
     event, entries = found
     locale = ctx.locale
     line = event.get("line")
-    head = tr(locale, f"**Observed in `backward()` at line {line}:**", f"**在第 {line} 行的 `backward()` 中观测到：**")
+    head = t(locale, "**Observed in `backward()` at line {line}:**", line=line)
     sentences = [_use_sentence(entry, locale) for entry in entries]
     text = head + " " + " ".join(sentences) if len(sentences) == 1 else \
         head + "\n" + "\n".join(f"- {sentence}" for sentence in sentences)

@@ -10,6 +10,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, num, output_block, shape, shape_product, table, value_block
 from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.explain.patterns.gradients import shared_gradient_text
 from paramlens.explain.patterns.common import (
     modules_text,
@@ -35,11 +36,11 @@ def parameters_table(locale: str, module: dict[str, Any], limit: int = 12) -> st
     rows = [[code(p["name"]), shape(p["shape"]), f"{shape_product(p['shape'])} = {count(p['numel'])}"
              if p["shape"] and len(p["shape"]) > 1 else count(p["numel"]),
              "✓" if p["requires_grad"] else "✗"] for p in params[:limit]]
-    header = tr(locale, "parameter|shape|count|requires_grad", "参数|形状|数量|requires_grad").split("|")
+    header = t(locale, "parameter|shape|count|requires_grad").split("|")
     text = table(header, rows)
     hidden = module.get("parameters_total", len(params)) - min(limit, len(params))
     if hidden > 0:
-        text += "\n\n" + tr(locale, f"… and {hidden} more.", f"……另有 {hidden} 个。")
+        text += "\n\n" + t(locale, "… and {hidden} more.", hidden=hidden)
     return text
 
 
@@ -49,13 +50,13 @@ def children_table(locale: str, module: dict[str, Any], limit: int = 16) -> str:
         layer = code(f"{child['class']}({child['extra']})")
         params = count(child["param_count"])
         if child.get("same_as") is not None:
-            params = tr(locale, f"same object as `{child['same_as']}`", f"与 `{child['same_as']}` 是同一个对象")
+            params = t(locale, "same object as `{same_as}`", same_as=child['same_as'])
         rows.append([code(child["name"]), layer, params])
-    header = tr(locale, "child|layer|parameters", "子模块|层|参数数量").split("|")
+    header = t(locale, "child|layer|parameters").split("|")
     text = table(header, rows)
     hidden = len(module.get("children", [])) - limit
     if hidden > 0:
-        text += "\n\n" + tr(locale, f"… and {hidden} more children.", f"……另有 {hidden} 个子模块。")
+        text += "\n\n" + t(locale, "… and {hidden} more children.", hidden=hidden)
     return text
 
 
@@ -64,11 +65,8 @@ def _linear_note(locale: str, module: dict[str, Any]) -> str:
     if module.get("class") != "Linear" or not weight or not weight["shape"]:
         return ""
     out_features, in_features = weight["shape"]
-    return tr(locale,
-              f"`weight` is stored as [out_features, in_features] = [{out_features}, {in_features}]: row *i* holds the "
-              f"{in_features} weights of output unit *i*, and the layer computes `x @ weight.T + bias`.",
-              f"`weight` 按 [out_features, in_features] = [{out_features}, {in_features}] 存储：第 *i* 行是第 *i* 个输出"
-              f"单元的 {in_features} 个权重，该层计算 `x @ weight.T + bias`。")
+    return t(locale, "`weight` is stored as [out_features, in_features] = [{out_features}, {in_features}]: row *i* holds "
+             "the {in_features} weights of output unit *i*, and the layer computes `x @ weight.T + bias`.", out_features=out_features, in_features=in_features)
 
 
 def _default_init_note(locale: str, module: dict[str, Any]) -> str:
@@ -79,11 +77,8 @@ def _default_init_note(locale: str, module: dict[str, Any]) -> str:
     if module.get("class", "").startswith("ConvTranspose"):
         return ""
     bound = 1 / math.sqrt(fan_in)
-    return tr(locale,
-              f"Until you initialise them yourself, PyTorch has drawn them at random: `weight` with "
-              f"`kaiming_uniform_(a=√5)` and `bias` uniformly, both within ±1/√fan_in = ±1/√{fan_in} = ±{num(bound)}.",
-              f"在你自己初始化之前，PyTorch 已随机初始化它们：`weight` 用 `kaiming_uniform_(a=√5)`，`bias` 用均匀分布，"
-              f"范围都是 ±1/√fan_in = ±1/√{fan_in} = ±{num(bound)}。")
+    return t(locale, "Until you initialise them yourself, PyTorch has drawn them at random: `weight` with "
+             "`kaiming_uniform_(a=√5)` and `bias` uniformly, both within ±1/√fan_in = ±1/√{fan_in} = ±{bound}.", fan_in=fan_in, bound=num(bound))
 
 
 def _tied_note(locale: str, module: dict[str, Any]) -> str:
@@ -91,12 +86,9 @@ def _tied_note(locale: str, module: dict[str, Any]) -> str:
     if not tied:
         return ""
     groups = "; ".join(" = ".join(code(name) for name in group) for group in tied)
-    return tr(locale,
-              f"**Shared parameters:** {groups}. `parameters()` yields each shared tensor once "
-              f"({count(module['param_count'])} values), while `state_dict()` lists it under every name "
-              f"({count(module['param_count_with_duplicates'])} values if you add them up).",
-              f"**共享参数：**{groups}。`parameters()` 对每个共享张量只给出一次（共 {count(module['param_count'])} 个值），"
-              f"而 `state_dict()` 在每个名字下都列出它（逐项相加为 {count(module['param_count_with_duplicates'])} 个值）。")
+    return t(locale, "**Shared parameters:** {groups}. `parameters()` yields each shared tensor once ({param_count} "
+             "values), while `state_dict()` lists it under every name ({param_count_with_duplicates} values if "
+             "you add them up).", groups=groups, param_count=count(module['param_count']), param_count_with_duplicates=count(module['param_count_with_duplicates']))
 
 
 CONTAINERS = {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
@@ -112,7 +104,7 @@ def describe_module(locale: str, module: dict[str, Any]) -> str:
     own = own_parameters(module)
     if module.get("children"):
         if own:
-            parts.append(tr(locale, "Its own parameters, besides its children's:", "除子模块的参数外，它自己的参数："))
+            parts.append(t(locale, "Its own parameters, besides its children's:"))
             parts.append(parameters_table(locale, {**module, "parameters": own, "parameters_total": len(own)}))
         parts.append(children_table(locale, module))
     elif module.get("parameters"):
@@ -120,14 +112,10 @@ def describe_module(locale: str, module: dict[str, Any]) -> str:
         parts.append(_linear_note(locale, module))
         parts.append(_default_init_note(locale, module))
     elif module.get("class") in CONTAINERS:
-        parts[0] = tr(locale, f"This `{module['class']}` is empty when it is created: no layers and no parameters yet. "
-                              "What is added to it later (`add_module`, `append`, item assignment) is what it will "
-                              "hold.",
-                      f"这个 `{module['class']}` 在创建时是空的：还没有层，也没有参数。之后添加进去的内容（`add_module`、"
-                      "`append`、下标赋值）才是它要容纳的。")
+        parts[0] = t(locale, "This `{class_}` is empty when it is created: no layers and no parameters yet. What is "
+                     "added to it later (`add_module`, `append`, item assignment) is what it will hold.", class_=module['class'])
     else:
-        parts[0] = tr(locale, f"`{module['class']}` has no parameters and no submodules: nothing in it is trained.",
-                      f"`{module['class']}` 没有参数，也没有子模块：其中没有需要训练的内容。")
+        parts[0] = t(locale, "`{class_}` has no parameters and no submodules: nothing in it is trained.", class_=module['class'])
     parts.append(_tied_note(locale, module))
     return join(*parts)
 
@@ -154,7 +142,7 @@ def module_title(locale: str, module: dict[str, Any]) -> str:
 def explain_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     records = _modules(ctx.records(finding))
-    title = heading(tr(locale, f"{finding.facts['class']}: a module", f"{finding.facts['class']}：一个模块"))
+    title = heading(t(locale, "{class_}: a module", class_=finding.facts['class']))
     if not records:
         return join(title, site_code(finding), not_run_note(finding, ctx)), {"class": finding.facts["class"]}
     module = records[0]
@@ -177,8 +165,7 @@ def explain_builder_call(finding: Finding, ctx: ExplainContext) -> tuple[str, di
         return None
     module = records[0]
     locale = ctx.locale
-    title = heading(tr(locale, f"{site_code(finding)} returned {code(module['class'])}",
-                       f"{site_code(finding)} 返回了 {code(module['class'])}"))
+    title = heading(t(locale, "{finding} returned {class_}", finding=site_code(finding), class_=code(module['class'])))
     return join(title, describe_module(locale, module)), module_facts(module)
 
 
@@ -192,7 +179,7 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     if built:
         calls = sum(ctx.count(f) for f in returns)
         first = built[0]
-        parts.append(heading(tr(locale, f"{name}() builds a {first['class']}", f"{name}() 构建一个 {first['class']}")))
+        parts.append(heading(t(locale, "{name}() builds a {class_}", name=name, class_=first['class'])))
         parts.append(tr(locale, f"Called {times(locale, calls)} during the run; each call returned a new "
                                 f"`{first['class']}` with {count(first['param_count'])} parameters of its own "
                                 "(calling a builder twice never shares parameters; reuse one object to share).",
@@ -224,8 +211,7 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     if not built:
         params = finding.facts.get("params") or []
         argument = params[1] if params[:1] == ["self"] and len(params) > 1 else (params[0] if params else "module")
-        parts.insert(0, heading(tr(locale, f"{name}({argument}): an init function",
-                                   f"{name}({argument})：一个初始化函数")))
+        parts.insert(0, heading(t(locale, "{name}({argument}): an init function", name=name, argument=argument)))
     return join(*parts), facts
 
 
@@ -243,8 +229,7 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
     record = records[0]
     module = record["module"]
     inputs = ", ".join(shape(i["shape"]) for i in record["inputs"] if i.get("kind") == "tensor") or "—"
-    title = heading(tr(locale, f"{site_code(finding)}: forward pass of {module['class']}",
-                       f"{site_code(finding)}：{module['class']} 的前向计算"))
+    title = heading(t(locale, "{finding}: forward pass of {class_}", finding=site_code(finding), class_=module['class']))
     parts = [title]
     chain = [f"{c['class']}" + (f"({c['extra']})" if c["extra"] else "") for c in module.get("children", [])]
     if module.get("class") == "Sequential" and chain:
@@ -254,15 +239,12 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
                         "调用模块会执行 `forward`（经由 `__call__`，它还会运行钩子）。`Sequential` 按顺序把输入依次传过各个"
                         "子模块：" + " → ".join(code(c) for c in chain) + "。"))
     else:
-        parts.append(tr(locale, "Calling the module runs its `forward` (through `__call__`, which also runs hooks).",
-                        "调用模块会执行它的 `forward`（经由 `__call__`，它还会运行钩子）。"))
+        parts.append(t(locale, "Calling the module runs its `forward` (through `__call__`, which also runs hooks)."))
     if "error" in record:
-        parts.append(tr(locale, f"Input shapes: {inputs}. The forward pass raised `{record['error']}`.",
-                        f"输入形状：{inputs}。前向计算抛出了 `{record['error']}`。"))
+        parts.append(t(locale, "Input shapes: {inputs}. The forward pass raised `{error}`.", inputs=inputs, error=record['error']))
         return join(*parts), {"inputs": [i.get("shape") for i in record["inputs"]], "error": record["error"]}
     output = record.get("output", {})
-    parts.append(tr(locale, f"Input {inputs} → output {shape(output.get('shape'))}.",
-                    f"输入 {inputs} → 输出 {shape(output.get('shape'))}。"))
+    parts.append(t(locale, "Input {inputs} → output {shape}.", inputs=inputs, shape=shape(output.get('shape'))))
     if output.get("text"):
         parts.append(value_block(locale, output["text"]))
     if record.get("after"):
@@ -278,14 +260,10 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
                         + (f"是普通的 `{after['class']}`" if became else "共有")
                         + f"（{count(after['param_count'])} 个参数）。"))
     if output.get("grad_fn"):
-        parts.append(tr(locale, f"The output carries `grad_fn={output['grad_fn']}`: autograd recorded how it was "
-                                "computed, so a loss built from it can call `backward()` to fill every parameter's "
-                                "`.grad`.",
-                        f"输出带有 `grad_fn={output['grad_fn']}`：autograd 记录了它的计算过程，因此由它构造的损失可以调用 "
-                        "`backward()` 来填充每个参数的 `.grad`。"))
+        parts.append(t(locale, "The output carries `grad_fn={grad_fn}`: autograd recorded how it was computed, so a loss "
+                       "built from it can call `backward()` to fill every parameter's `.grad`.", grad_fn=output['grad_fn']))
         if not ctx.observations.backwards and ctx.observations.executed:
-            parts.append(tr(locale, "This program never calls `backward()`, so every `.grad` stays `None`.",
-                            "这个程序从未调用 `backward()`，所以每个 `.grad` 都保持为 `None`。"))
+            parts.append(t(locale, "This program never calls `backward()`, so every `.grad` stays `None`."))
     parts.append(calls_note(locale, ctx.count(finding), len(records)))
     return join(*parts), {"inputs": [i.get("shape") for i in record["inputs"]], "output_shape": output.get("shape"),
                           "output_values": output.get("values")}
@@ -299,8 +277,7 @@ def explain_print_module(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     module = records[0]
     names = [p["name"] for p in module.get("parameters", [])]
     example = code(names[0]) if names else ""
-    parts = [heading(tr(locale, f"{site_code(finding)}: the module tree of {module['class']}",
-                        f"{site_code(finding)}：{module['class']} 的模块树")),
+    parts = [heading(t(locale, "{finding}: the module tree of {class_}", finding=site_code(finding), class_=module['class'])),
              tr(locale, "Each `(name): Layer(...)` line is a registered child module, indented under its parent. "
                         "Parameter names are these names joined with dots, ending in the parameter's own name"
                         + (f", e.g. {example}" if example else "") + ".",
@@ -309,12 +286,12 @@ def explain_print_module(finding: Finding, ctx: ExplainContext) -> tuple[str, di
              param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
     if names:
         shown = ", ".join(code(n) for n in names[:6]) + (" …" if len(names) > 6 else "")
-        parts.append(tr(locale, f"Parameter names ({len(names)}): {shown}", f"参数名（共 {len(names)} 个）：{shown}"))
+        parts.append(t(locale, "Parameter names ({n_names}): {shown}", n_names=len(names), shown=shown))
     facts = module_facts(module)
     status = ctx.statement_status(finding.span.line)
     if status and status.get("output"):
         # the tree is the statement's output (a notebook shows it under the cell): the hover shows its start
-        parts.append(tr(locale, "**Printed:**", "**打印输出：**") + "\n" + value_block(locale, status["output"], 10))
+        parts.append(t(locale, "**Printed:**") + "\n" + value_block(locale, status["output"], 10))
         facts["output"] = status["output"]
     return join(*parts), facts
 
@@ -330,8 +307,7 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     owner = next((o["path"] for r in container_records for o in r.get("owner", [])), None) or \
         next((m["name"] for m in ctx.observations.modules if m["line"] == finding.span.line or
               (container and m["line"] == container.span.line)), None)
-    title = heading(tr(locale, f"`{name}` is placed at positions {where}: one layer, shared",
-                       f"`{name}` 出现在位置 {where}：同一个层，被共享"))
+    title = heading(t(locale, "`{name}` is placed at positions {where}: one layer, shared", name=name, where=where))
     example = f"`{owner}[{positions[0]}].weight.data[0, 0] = 100`" if owner else ""
     general = tr(locale,
                  "Every position holds the *same* object, not a copy: its parameters exist once. A change made "
@@ -343,16 +319,11 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     if observed_gradient is not None:
         gradient = observed_gradient[0]
     elif ctx.observations.backwards:
-        gradient = tr(locale, "In a backward pass each position sends its own gradient, and autograd adds them into "
-                              "the one `.grad` (no `backward()` of this program was observed going through this "
-                              "container).",
-                      "在反向传播中，每个位置各送来一份梯度，autograd 把它们累加到同一个 `.grad` 中（本程序中没有观测到经过这个"
-                      "容器的 `backward()`）。")
+        gradient = t(locale, "In a backward pass each position sends its own gradient, and autograd adds them into the "
+                     "one `.grad` (no `backward()` of this program was observed going through this container).")
     else:
-        gradient = tr(locale, "In a backward pass each position sends its own gradient, and autograd adds them into "
-                              "the one `.grad` (no `backward()` ran in this program, so this was not observed here).",
-                      "在反向传播中，每个位置各送来一份梯度，autograd 把它们累加到同一个 `.grad` 中（本程序没有执行 "
-                      "`backward()`，因此这里没有观测到）。")
+        gradient = t(locale, "In a backward pass each position sends its own gradient, and autograd adds them into the "
+                     "one `.grad` (no `backward()` ran in this program, so this was not observed here).")
     records = container_records
     if not records:
         return join(title, general, gradient, not_run_note(finding, ctx)), {"positions": positions}
@@ -367,7 +338,7 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
                 f"{count(module['param_count_with_duplicates'])} 个。`state_dict()` 仍列出每个名字："
                 + "、".join(code(k) for k in keys) + "。")]
     if tied:
-        parts.append(tr(locale, "Tied names: ", "绑定的参数名：") +
+        parts.append(t(locale, "Tied names: ") +
                      "; ".join(" = ".join(code(n) for n in group) for group in tied))
     facts = {"positions": positions, "tied": tied, "param_count": module["param_count"],
              "param_count_with_duplicates": module["param_count_with_duplicates"], "state_dict_keys": keys}
@@ -389,19 +360,17 @@ def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     examples = _modules(ctx.observations.records(example_probe(example_unit.index))) if example_unit else []
     title = heading(f"class {name}({finding.facts.get('bases') or 'nn.Module'})")
     built = sum(ctx.count(f) for f in ctx.findings if f.pattern == "module" and f.facts.get("class") == name)
-    general = tr(locale, "Parameters and submodules assigned to `self` in `__init__` are registered automatically; "
-                         "`forward` says how they are used.",
-                 "在 `__init__` 中赋值给 `self` 的参数和子模块会被自动注册；`forward` 决定如何使用它们。")
+    general = t(locale, "Parameters and submodules assigned to `self` in `__init__` are registered automatically; "
+                "`forward` says how they are used.")
     facts: dict[str, Any] = {"name": name, "instances": [{"param_count": r["param_count"]} for r in instances]}
     if examples and example_unit is not None:
         expression = example_unit.example.expression
         first = examples[0]
-        how = tr(locale, "as you asked with `# paramlens: example`", "按照 `# paramlens: example` 的要求") \
+        how = t(locale, "as you asked with `# paramlens: example`") \
             if example_unit.example.directive else \
-            tr(locale, "from defaults, because the file never creates one", "使用默认参数，因为文件本身从未创建它") \
+            t(locale, "from defaults, because the file never creates one") \
             if example_unit.example.expression.startswith(f"{name}(") else \
-            tr(locale, "through a factory function of the file that needs no arguments, because the file never "
-                       "creates one", "通过文件中无需参数的工厂函数，因为文件本身从未创建它")
+            t(locale, "through a factory function of the file that needs no arguments, because the file never creates one")
         facts["example"] = {"expression": expression, **module_facts(first)}
         note = tr(locale, f"Built as an example, {how}: `{expression}`" +
                   (" — on the meta device: shapes and counts are exact, values are not available." if
@@ -416,23 +385,17 @@ def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, di
             unit_error = (status.get("error") or {}).get("message")
         inside = ctx.observations.instantiated is not None and name in ctx.observations.instantiated
         if inside:
-            reason = tr(locale, f"`{name}` was built during the run inside another model (through a call ParamLens "
-                                "does not watch, e.g. a class passed as an argument); its parameters appear under "
-                                "that model's names.",
-                        f"`{name}` 在运行期间作为另一个模型的一部分被构建（通过 ParamLens 不跟踪的调用，例如作为参数传入的类）；"
-                        "它的参数出现在那个模型的参数名之下。")
+            reason = t(locale, "`{name}` was built during the run inside another model (through a call ParamLens does "
+                       "not watch, e.g. a class passed as an argument); its parameters appear under that model's "
+                       "names.", name=name)
         elif unit_error:
-            reason = tr(locale, f"_Building `{example_unit.example.expression}` as an example raised: {unit_error}_",
-                        f"_尝试构建示例 `{example_unit.example.expression}` 时抛出异常：{unit_error}_")
+            reason = t(locale, "_Building `{expression}` as an example raised: {unit_error}_", expression=example_unit.example.expression, unit_error=unit_error)
         else:
-            reason = tr(locale, f"_No instance was built: `{name}` needs arguments ParamLens cannot guess. Add a comment "
-                                f"such as `# paramlens: example {name}(...)` with arguments that work._",
-                        f"_没有构建任何实例：`{name}` 需要 ParamLens 无法猜测的参数。请添加注释，例如 "
-                        f"`# paramlens: example {name}(...)`，并填入可用的参数。_")
+            reason = t(locale, "_No instance was built: `{name}` needs arguments ParamLens cannot guess. Add a comment "
+                       "such as `# paramlens: example {name}(...)` with arguments that work._", name=name)
         return join(title, general, reason), facts
     first = instances[0]
     built = max(built, len(instances))
-    parts = [title, tr(locale, f"{built} instance(s) built during the run. The first:",
-                       f"运行期间构建了 {built} 个实例。第一个："), describe_module(locale, first), general]
+    parts = [title, t(locale, "{built} instance(s) built during the run. The first:", built=built), describe_module(locale, first), general]
     facts["built"] = built
     return join(*parts), facts

@@ -9,6 +9,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, output_block, owners_text, shape, stats_line, value_block
 from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
 from paramlens.explain.patterns.gradients import backward_before, shared_gradient_text
 
@@ -27,21 +28,17 @@ def tensor_facts(value: dict[str, Any]) -> dict[str, Any]:
 
 def describe_tensor(locale: str, value: dict[str, Any], show_text: bool = True) -> str:
     buffer = any(o.get("buffer") and o.get("relation") == "same" for o in value.get("owner") or [])
-    kind = tr(locale, "A `Parameter`", "一个 `Parameter`") if value.get("parameter") else \
-        tr(locale, "A buffer (registered with `register_buffer`: moved by `.to()`, never trained)",
-           "一个缓冲区（用 `register_buffer` 注册：会随 `.to()` 移动，但不参与训练）") if buffer else \
-        tr(locale, "A plain `Tensor`", "一个普通 `Tensor`")
-    line = tr(locale, f"{kind} of shape {shape(value.get('shape'))}, `{value.get('dtype')}`, "
-                      f"`requires_grad={value.get('requires_grad')}`",
-              f"{kind}，形状 {shape(value.get('shape'))}，`{value.get('dtype')}`，`requires_grad={value.get('requires_grad')}`")
+    kind = t(locale, "A `Parameter`") if value.get("parameter") else \
+        t(locale, "A buffer (registered with `register_buffer`: moved by `.to()`, never trained)") if buffer else \
+        t(locale, "A plain `Tensor`")
+    line = t(locale, "{kind} of shape {shape}, `{dtype}`, `requires_grad={requires_grad}`", kind=kind, shape=shape(value.get('shape')), dtype=value.get('dtype'), requires_grad=value.get('requires_grad'))
     owners = owners_text(locale, value.get("owner"))
     if owners:
-        line += tr(locale, f"; it is {owners}", f"；它是 {owners}")
-    parts = [line + tr(locale, ".", "。")]
+        line += t(locale, "; it is {owners}", owners=owners)
+    parts = [line + t(locale, ".")]
     if value.get("lazy"):
-        parts.append(tr(locale, "It is still uninitialised (a lazy module's parameter): its shape is decided by the "
-                                "first forward call.",
-                        "它尚未初始化（惰性模块的参数）：形状要到第一次前向调用时才确定。"))
+        parts.append(t(locale, "It is still uninitialised (a lazy module's parameter): its shape is decided by the first "
+                       "forward call."))
         return join(*parts)
     # the summary first, then the values (cut to a few lines for a large tensor)
     if value.get("stats") and (value.get("numel") or 0) > 8:
@@ -104,24 +101,20 @@ def _explain_grad(finding: Finding, ctx: ExplainContext, title: str, note: str,
     last = backward_before(ctx, first)
     if first.get("kind") == "none":
         if last is None:
-            text = tr(locale, "`None`: no `backward()` had run yet at this point of the program, so this parameter "
-                              "has no gradient.",
-                      "`None`：程序运行到这里时还没有执行过 `backward()`，所以这个参数没有梯度。")
+            text = t(locale, "`None`: no `backward()` had run yet at this point of the program, so this parameter has no "
+                     "gradient.")
         else:
-            text = tr(locale, f"`None`, although `backward()` ran at line {last.get('line')}: that pass did not reach "
-                              "this parameter (it is not used by the loss, is frozen with `requires_grad=False`, or "
-                              "its gradient was reset to None by `zero_grad()`).",
-                      f"`None`，尽管第 {last.get('line')} 行执行过 `backward()`：那次反向传播没有到达这个参数（损失没有用到它、"
-                      "它被 `requires_grad=False` 冻结，或其梯度被 `zero_grad()` 重置为 None）。")
+            text = t(locale, "`None`, although `backward()` ran at line {line}: that pass did not reach this parameter "
+                     "(it is not used by the loss, is frozen with `requires_grad=False`, or its gradient was "
+                     "reset to None by `zero_grad()`).", line=last.get('line'))
         return join(title, text, note), {"value": None, "backward_line": last.get("line") if last else None}
     tensors = _tensor_records([first])
     if not tensors:
         return None
     parts = [title]
     if last is not None:
-        parts.append(tr(locale, f"The gradient from `backward()` at line {last.get('line')}: d(loss)/d(parameter), "
-                                "one value per element of the parameter.",
-                        f"来自第 {last.get('line')} 行 `backward()` 的梯度：损失对该参数的导数，参数的每个元素对应一个值。"))
+        parts.append(t(locale, "The gradient from `backward()` at line {line}: d(loss)/d(parameter), one value per "
+                       "element of the parameter.", line=last.get('line')))
     parts.append(describe_tensor(locale, tensors[0]))
     facts = {**tensor_facts(tensors[0]), "backward_line": last.get("line") if last else None}
     receiver = ctx.by_node.get(id(getattr(finding.node, "value", None)))
@@ -140,13 +133,10 @@ def _index_meaning(locale: str, finding: Finding, value: dict[str, Any]) -> str:
     owner = next((o for o in value.get("owner", []) if o["relation"] in {"view", "data", "same"}), None)
     if owner and owner["path"].endswith(".weight") and text.rstrip().endswith("[0]") and \
             value.get("shape") and len(value["shape"]) == 1:
-        return tr(locale, f"Row 0 of `{owner['path']}`: the {value['shape'][0]} incoming weights of output unit 0 "
-                          "(one per input feature). Indexing a parameter gives a view: it shares storage with it.",
-                  f"`{owner['path']}` 的第 0 行：输出单元 0 的 {value['shape'][0]} 个输入权重（每个输入特征一个）。"
-                  "对参数做索引得到的是视图：它与参数共享存储。")
+        return t(locale, "Row 0 of `{path}`: the {shape0} incoming weights of output unit 0 (one per input feature). "
+                 "Indexing a parameter gives a view: it shares storage with it.", path=owner['path'], shape0=value['shape'][0])
     if owner:
-        return tr(locale, f"A view into `{owner['path']}` (shares its storage).",
-                  f"`{owner['path']}` 的一个视图（与其共享存储）。")
+        return t(locale, "A view into `{path}` (shares its storage).", path=owner['path'])
     return ""
 
 
@@ -159,9 +149,7 @@ def explain_param_index(finding: Finding, ctx: ExplainContext) -> tuple[str, dic
     value = records[0]
     parts = [title, _index_meaning(locale, finding, value), describe_tensor(locale, value)]
     if value.get("grad_fn"):
-        parts.append(tr(locale, f"Indexing the parameter itself (not `.data`) is recorded by autograd: "
-                                f"`grad_fn={value['grad_fn']}`.",
-                        f"直接对参数（而不是 `.data`）做索引会被 autograd 记录：`grad_fn={value['grad_fn']}`。"))
+        parts.append(t(locale, "Indexing the parameter itself (not `.data`) is recorded by autograd: `grad_fn={grad_fn}`.", grad_fn=value['grad_fn']))
     return join(*parts), tensor_facts(value)
 
 
@@ -173,14 +161,10 @@ def explain_param_type(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
         return join(title, not_run_note(finding, ctx)), {}
     name = records[0]["name"]
     if name == "torch.nn.parameter.Parameter":
-        body = tr(locale,
-                  "`torch.nn.parameter.Parameter` — a subclass of `torch.Tensor` with `requires_grad=True` by default. "
-                  "Assigning a `Parameter` to a module attribute registers it: that is what makes it appear in "
-                  "`parameters()`, `named_parameters()` and `state_dict()`, move with `.to(device)`, and get "
-                  "updated by an optimizer. A plain tensor attribute gets none of that.",
-                  "`torch.nn.parameter.Parameter`——`torch.Tensor` 的子类，默认 `requires_grad=True`。把 `Parameter` "
-                  "赋值给模块属性就会注册它：正因如此它才会出现在 `parameters()`、`named_parameters()` 和 `state_dict()` "
-                  "中，随 `.to(device)` 移动，并被优化器更新。普通张量属性没有这些待遇。")
+        body = t(locale, "`torch.nn.parameter.Parameter` — a subclass of `torch.Tensor` with `requires_grad=True` by "
+                 "default. Assigning a `Parameter` to a module attribute registers it: that is what makes it "
+                 "appear in `parameters()`, `named_parameters()` and `state_dict()`, move with `.to(device)`, "
+                 "and get updated by an optimizer. A plain tensor attribute gets none of that.")
     else:
         body = f"`{name}`"
     return join(title, body), {"type": name, "mro": records[0].get("mro")}
@@ -193,35 +177,26 @@ def explain_grad_none(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
     records = [r for r in ctx.records(finding) if r.get("kind") == "scalar"]
     title = heading(site_code(finding))
     equality = finding.facts.get("operator") in {"Equal", "NotEqual"}
-    style = tr(locale,
-               "`==` happens to work here: `Tensor.__eq__` returns `NotImplemented` for `None`, so Python falls back "
-               "to comparing identity and gives a plain `True`/`False`. `is None` says that directly, which is why "
-               "PEP 8 asks for it; an object whose `==` is element-wise, such as a NumPy array, would give an array "
-               "instead.",
-               "这里用 `==` 碰巧可行：`Tensor.__eq__` 遇到 `None` 返回 `NotImplemented`，于是 Python 退回到比较对象同一性，"
-               "得到普通的 `True`/`False`。`is None` 直接表达了这个意思，所以 PEP 8 要求这样写；如果对象的 `==` 是逐元素"
-               "比较（例如 NumPy 数组），结果就会是一个数组。") if equality else ""
+    style = t(locale, "`==` happens to work here: `Tensor.__eq__` returns `NotImplemented` for `None`, so Python falls "
+              "back to comparing identity and gives a plain `True`/`False`. `is None` says that directly, which "
+              "is why PEP 8 asks for it; an object whose `==` is element-wise, such as a NumPy array, would give "
+              "an array instead.") if equality else ""
     if not records:
-        general = tr(locale, "`.grad` is `None` until a `backward()` pass reaches the parameter.",
-                     "在 `backward()` 传到参数之前，`.grad` 一直是 `None`。")
+        general = t(locale, "`.grad` is `None` until a `backward()` pass reaches the parameter.")
         return join(title, general, style, not_run_note(finding, ctx)), {}
     value = records[0]["text"]
     last = backward_before(ctx, records[0])
     is_none = (value == "True") == (finding.facts.get("operator") in {"Is", "Equal"})
     if last is None:
-        why = tr(locale, "No `backward()` had run yet at this point of the program: creating a model or running a "
-                         "forward pass does not compute gradients, so `.grad` is still `None`.",
-                 "程序运行到这里时还没有执行过 `backward()`：创建模型或执行前向计算都不会计算梯度，所以 `.grad` 仍是 `None`。")
+        why = t(locale, "No `backward()` had run yet at this point of the program: creating a model or running a forward "
+                "pass does not compute gradients, so `.grad` is still `None`.")
     elif is_none:
-        why = tr(locale, f"`backward()` ran at line {last.get('line')}, but its pass did not reach this parameter (or "
-                         "`zero_grad()` reset the gradient to None since).",
-                 f"第 {last.get('line')} 行执行过 `backward()`，但那次反向传播没有到达这个参数（或之后 `zero_grad()` 把梯度"
-                 "重置为了 None）。")
+        why = t(locale, "`backward()` ran at line {line}, but its pass did not reach this parameter (or `zero_grad()` "
+                "reset the gradient to None since).", line=last.get('line'))
     else:
-        why = tr(locale, f"`backward()` at line {last.get('line')} filled it: the parameter now has a gradient.",
-                 f"第 {last.get('line')} 行的 `backward()` 填充了它：这个参数现在有梯度。")
+        why = t(locale, "`backward()` at line {line} filled it: the parameter now has a gradient.", line=last.get('line'))
     facts = {"value": value, "backward_line": last.get("line") if last else None}
-    return join(title, tr(locale, f"Result: `{value}`.", f"结果：`{value}`。"), why, style), facts
+    return join(title, t(locale, "Result: `{value}`.", value=value), why, style), facts
 
 
 def explain_param_compare(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
@@ -233,15 +208,14 @@ def explain_param_compare(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     result = records[0]
     parts = [title]
     if result.get("kind") == "tensor":
-        parts.append(tr(locale, "Comparing tensors with `==` is element-wise: the result is a `bool` tensor of "
-                                f"shape {shape(result.get('shape'))}.",
-                        f"用 `==` 比较张量是逐元素的：结果是形状为 {shape(result.get('shape'))} 的 `bool` 张量。"))
+        parts.append(t(locale, "Comparing tensors with `==` is element-wise: the result is a `bool` tensor of shape "
+                       "{shape}.", shape=shape(result.get('shape'))))
         if result.get("text"):
             parts.append(value_block(locale, result["text"]))
     elif result.get("kind") == "scalar":
-        parts.append(tr(locale, f"Result: `{result.get('text')}`.", f"结果：`{result.get('text')}`。"))
+        parts.append(t(locale, "Result: `{text}`.", text=result.get('text')))
     else:
-        parts.append(tr(locale, "Result:", "结果：") + "\n" + value_block(locale, result.get("text", "")))
+        parts.append(t(locale, "Result:") + "\n" + value_block(locale, result.get("text", "")))
     tally = ctx.tally(finding)
     if sum(tally.values()) > 1:
         counted = ", ".join(f"`{value}` ×{count}" for value, count in
@@ -284,7 +258,7 @@ def explain_cell_value(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
     value = records[0]
     if value.get("kind") == "none":
         return None  # a statement whose value is None shows nothing in a notebook either
-    parts = [title, tr(locale, "In a notebook this line's value is the cell's output:", "在 notebook 中，这一行的值就是单元格的输出：")]
+    parts = [title, t(locale, "In a notebook this line's value is the cell's output:")]
     text = value.get("text")
     if value.get("kind") == "sequence":
         items = value.get("items", [])
@@ -292,7 +266,7 @@ def explain_cell_value(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
             if item.get("kind") == "tensor":
                 owners = owners_text(locale, item.get("owner"))
                 if owners:
-                    parts.append(tr(locale, f"Item {index}: from {owners}.", f"第 {index} 项：来自 {owners}。"))
+                    parts.append(t(locale, "Item {index}: from {owners}.", index=index, owners=owners))
     if text:
         parts.insert(2, value_block(locale, text))
     facts: dict[str, Any] = {"kind": value.get("kind")}
@@ -314,5 +288,5 @@ def explain_print_output(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     output = status["output"]
     unit = ctx.unit_at(finding.span.line)
     whole = unit is not None and (unit.line != finding.span.line or unit.end_line != finding.span.end_line)
-    note = tr(ctx.locale, "_Everything the enclosing statement printed:_", "_外层语句打印的全部内容：_") if whole else ""
+    note = t(ctx.locale, "_Everything the enclosing statement printed:_") if whole else ""
     return join(heading(site_code(finding)), note, output_block(ctx.locale, output)), {"output": output}

@@ -12,6 +12,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, num, shape, stats_line
 from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.explain.patterns.reshaping import count_change, diff_facts, observed, plural, tensors_list, values_block
 
 
@@ -30,9 +31,8 @@ def _class_note(locale: str, record: dict[str, Any]) -> str:
     before, after = record.get("class_before"), (record.get("module") or {}).get("class")
     if not before or before == after:
         return ""
-    return tr(locale, f"The module's class is now `{after}` (it was `{before}`), and its `state_dict()` keys changed "
-                      "accordingly: a checkpoint saved before needs its keys renamed.",
-              f"模块的类现在是 `{after}`（原来是 `{before}`），它的 `state_dict()` 键也随之改变：之前保存的检查点需要重命名键才能加载。")
+    return t(locale, "The module's class is now `{after}` (it was `{before}`), and its `state_dict()` keys changed "
+             "accordingly: a checkpoint saved before needs its keys renamed.", after=after, before=before)
 
 
 def _weight_norm(locale: str, record: dict[str, Any]) -> list[str]:
@@ -43,15 +43,11 @@ def _weight_norm(locale: str, record: dict[str, Any]) -> list[str]:
     if g is None or v is None:
         return []
     dim = record.get("dim")
-    parts = [tr(locale, f"{_subject(record)} is no longer a parameter: every read computes it as **g · v / ‖v‖** from "
-                        f"`{g['name']}` {shape(g['shape'])} (g, one norm per slice along dim {dim}) and `{v['name']}` "
-                        f"{shape(v['shape'])} (v, the direction).",
-                f"{_subject(record)} 不再是参数：每次读取时都由 `{g['name']}` {shape(g['shape'])}（g，沿第 {dim} 维每个切片"
-                f"一个范数）和 `{v['name']}` {shape(v['shape'])}（v，方向）按 **g · v / ‖v‖** 计算得到。")]
+    parts = [t(locale, "{record} is no longer a parameter: every read computes it as **g · v / ‖v‖** from `{name}` "
+               "{shape} (g, one norm per slice along dim {dim}) and `{name2}` {shape2} (v, the direction).", record=_subject(record), name=g['name'], shape=shape(g['shape']), dim=dim, name2=v['name'], shape2=shape(v['shape']))]
     if record.get("max_difference") is not None:
-        parts.append(tr(locale, f"Right after this call it equals the weight it replaced (largest difference "
-                                f"{num(record['max_difference'])}); training then updates g and v separately.",
-                        f"调用刚结束时，它与被替换的权重相等（最大差值 {num(record['max_difference'])}）；此后训练会分别更新 g 和 v。"))
+        parts.append(t(locale, "Right after this call it equals the weight it replaced (largest difference "
+                       "{max_difference}); training then updates g and v separately.", max_difference=num(record['max_difference'])))
     return parts
 
 
@@ -61,16 +57,11 @@ def _spectral_norm(locale: str, record: dict[str, Any]) -> list[str]:
     buffers = [e for e in diff.get("added", []) if e["kind"] == "buffer"]
     if original is None or record.get("sigma") is None:
         return []
-    parts = [tr(locale, f"{_subject(record)} is no longer a parameter: every read computes it as `{original['name']}` "
-                        f"{shape(original['shape'])} **/ σ**, with σ = {num(record['sigma'])} now, estimated by power "
-                        f"iteration from the buffers {tensors_list(locale, buffers)} (the largest singular value of "
-                        f"`{original['name']}` is {num(record['largest_singular_value'])}).",
-                f"{_subject(record)} 不再是参数：每次读取时都按 `{original['name']}` {shape(original['shape'])} **/ σ** 计算，"
-                f"当前 σ = {num(record['sigma'])}，由缓冲区 {tensors_list(locale, buffers)} 通过幂迭代估计"
-                f"（`{original['name']}` 的最大奇异值为 {num(record['largest_singular_value'])}）。")]
+    parts = [t(locale, "{record} is no longer a parameter: every read computes it as `{name}` {shape} **/ σ**, with σ = "
+               "{sigma} now, estimated by power iteration from the buffers {locale_} (the largest singular value "
+               "of `{name}` is {largest_singular_value}).", record=_subject(record), name=original['name'], shape=shape(original['shape']), sigma=num(record['sigma']), locale_=tensors_list(locale, buffers), largest_singular_value=num(record['largest_singular_value']))]
     if original.get("was"):
-        parts.append(tr(locale, f"`{original['name']}` is the former `{original['was']}` (the same Parameter object).",
-                        f"`{original['name']}` 就是原来的 `{original['was']}`（同一个 Parameter 对象）。"))
+        parts.append(t(locale, "`{name}` is the former `{was}` (the same Parameter object).", name=original['name'], was=original['was']))
     steps = record.get("power_iterations", 1)
     parts.append(tr(locale, f"In training mode each read (each forward) first runs {plural(locale, steps, 'more power-iteration step', '')} "
                             "and updates `_u` and `_v`; in eval mode they are used as they are.",
@@ -82,9 +73,7 @@ def _generic(locale: str, record: dict[str, Any]) -> list[str]:
     diff = record["diff"]
     made = diff.get("renamed", []) + diff.get("added", [])
     chain = ", ".join(code(p) for p in record.get("parametrizations", [])) or "?"
-    return [tr(locale, f"{_subject(record)} is no longer a parameter: every read computes it with {chain} from "
-                       f"{tensors_list(locale, made)}.",
-               f"{_subject(record)} 不再是参数：每次读取时都由 {chain} 从 {tensors_list(locale, made)} 计算得到。")]
+    return [t(locale, "{record} is no longer a parameter: every read computes it with {chain} from {locale_}.", record=_subject(record), chain=chain, locale_=tensors_list(locale, made))]
 
 
 def _folded(locale: str, record: dict[str, Any]) -> list[str]:
@@ -100,9 +89,8 @@ def _folded(locale: str, record: dict[str, Any]) -> list[str]:
                         f"它就是原来的 `{folded['was']}` 对象，现在保存的是"
                         + ("计算出的值。" if record.get("leave_parametrized", True) else "它自己的原始值。")))
     if record.get("leave_parametrized") is False:
-        parts.append(tr(locale, "`leave_parametrized=False`: the plain weight keeps the unparametrized original, not "
-                                "the computed value.",
-                        "`leave_parametrized=False`：普通权重保留未经参数化的原始值，而不是计算出的值。"))
+        parts.append(t(locale, "`leave_parametrized=False`: the plain weight keeps the unparametrized original, not the "
+                       "computed value."))
     parts.append(values_block(folded.get("values")) or stats_line(locale, folded.get("stats")))
     return parts
 
@@ -125,8 +113,7 @@ def explain_parametrize(finding: Finding, ctx: ExplainContext) -> tuple[str, dic
     else:
         parts = _generic(locale, record)
     diff = record["diff"]
-    parts.append(tr(locale, f"Parameters of the module: {count_change(locale, diff['param_count_before'], diff['param_count_after'])}.",
-                    f"该模块的参数：{count_change(locale, diff['param_count_before'], diff['param_count_after'])}。"))
+    parts.append(t(locale, "Parameters of the module: {locale_}.", locale_=count_change(locale, diff['param_count_before'], diff['param_count_after'])))
     parts.append(_class_note(locale, record))
     facts: dict[str, Any] = {"function": record.get("function"), "parametrizations": chain, **diff_facts(diff),
                              "class_before": record.get("class_before"),

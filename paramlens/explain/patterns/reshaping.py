@@ -9,7 +9,7 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import block, code, count, join, num, shape
-from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.explain.patterns.common import heading, not_run_note, site_code
 
 
@@ -24,10 +24,8 @@ def unobserved_reason(ctx: ExplainContext, finding: Finding) -> str | None:
     """Why a call that ran was not observed (inside `vmap` / `grad`, a trace), or None."""
     for record in ctx.records(finding):
         if record.get("transform"):
-            return tr(ctx.locale,
-                      f"_It ran inside a `{record['transform']}` transform, where tensors have no values to read, so "
-                      "nothing was observed here._",
-                      f"_它在 `{record['transform']}` 变换内部运行，那里的张量没有可读取的数值，因此这里没有观测到任何值。_")
+            return t(ctx.locale, "_It ran inside a `{transform}` transform, where tensors have no values to read, so nothing "
+                     "was observed here._", transform=record['transform'])
     return None
 
 
@@ -51,7 +49,7 @@ def observed(ctx: ExplainContext, finding: Finding, kind: str, certain: bool = T
 
 
 def raised(locale: str, record: dict[str, Any]) -> str:
-    return tr(locale, f"It raised `{record['error'][:300]}`.", f"它抛出了 `{record['error'][:300]}`。")
+    return t(locale, "It raised `{error}`.", error=record['error'][:300])
 
 
 def module_name(locale: str, label: dict[str, Any] | None, fallback: str) -> str:
@@ -88,8 +86,8 @@ def tensors_list(locale: str, entries: list[dict[str, Any]]) -> str:
 
 def count_change(locale: str, before: int, after: int) -> str:
     if before == after:
-        return tr(locale, f"still {count(after)} values", f"仍是 {count(after)} 个值")
-    return tr(locale, f"{count(before)} → {count(after)} values", f"{count(before)} → {count(after)} 个值")
+        return t(locale, "still {after} values", after=count(after))
+    return t(locale, "{before} → {after} values", before=count(before), after=count(after))
 
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import join
-from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.explain.patterns.common import module_label
 from paramlens.explain.patterns.modules import explain_shared_module
 
@@ -64,8 +64,7 @@ def explain_shared(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str
         return None
     if len(groups) > GROUPS:
         hidden = len(groups) - GROUPS
-        parts.append(tr(ctx.locale, f"… and {hidden} more shared layer(s) in this container.",
-                        f"……这个容器中另有 {hidden} 个共享层。"))
+        parts.append(t(ctx.locale, "… and {hidden} more shared layer(s) in this container.", hidden=hidden))
     facts.update({k: v for k, v in facts["groups"][0].items() if k != "name"})
     facts["name"] = facts["groups"][0]["name"]
     return join(*parts), facts

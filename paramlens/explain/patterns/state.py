@@ -9,6 +9,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, shape, shape_product, table
 from paramlens.explain.i18n import tr
+from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, module_label, not_run_note, site_code, times
 from paramlens.explain.patterns.parameters import describe_tensor, tensor_facts
 
@@ -39,22 +40,19 @@ def explain_state_dict(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
     locale = ctx.locale
     records = [r for r in ctx.records(finding) if r.get("kind") == "state_dict"]
     title = heading(site_code(finding))
-    general = tr(locale,
-                 "`state_dict()` is an ordered dictionary from names to tensors: every parameter and every persistent "
-                 "buffer, detached from autograd (no `requires_grad`). It is what `torch.save` writes and "
-                 "`load_state_dict` reads, so its keys are the contract between a model and its checkpoint. A layer's "
-                 "keys are bare (`weight`); a container prefixes each child's keys with the child's name (`2.weight`).",
-                 "`state_dict()` 是一个从名字到张量的有序字典：包含所有参数和所有持久化缓冲区，并且脱离了 autograd"
-                 "（没有 `requires_grad`）。`torch.save` 保存的、`load_state_dict` 读取的就是它，所以它的键是模型与检查点"
-                 "之间的约定。单个层的键不带前缀（`weight`）；容器会在每个子模块的键前加上子模块的名字（`2.weight`）。")
+    general = t(locale, "`state_dict()` is an ordered dictionary from names to tensors: every parameter and every "
+                "persistent buffer, detached from autograd (no `requires_grad`). It is what `torch.save` writes "
+                "and `load_state_dict` reads, so its keys are the contract between a model and its checkpoint. A "
+                "layer's keys are bare (`weight`); a container prefixes each child's keys with the child's name "
+                "(`2.weight`).")
     if not records:
         return join(title, general, not_run_note(finding, ctx)), {}
     record = records[0]
     rows = [[code(e["key"]), shape(e["shape"]), e["dtype"], code(_short_values(e))] for e in record["entries"][:16]]
-    header = tr(locale, "key|shape|dtype|values", "键|形状|dtype|数值").split("|")
-    parts = [title, tr(locale, f"{record['count']} entries:", f"共 {record['count']} 项："), table(header, rows)]
+    header = t(locale, "key|shape|dtype|values").split("|")
+    parts = [title, t(locale, "{count} entries:", count=record['count']), table(header, rows)]
     if record["count"] > 16:
-        parts.append(tr(locale, f"… and {record['count'] - 16} more.", f"……另有 {record['count'] - 16} 项。"))
+        parts.append(t(locale, "… and {count} more.", count=record['count'] - 16))
     parts.append(general)
     return join(*parts), {"keys": [e["key"] for e in record["entries"]],
                           "shapes": [e["shape"] for e in record["entries"]],
@@ -85,13 +83,9 @@ def explain_state_dict_key(finding: Finding, ctx: ExplainContext) -> tuple[str, 
     parts = [title]
     if key and "." in key:
         child, _, name = key.rpartition(".")
-        parts.append(tr(locale, f"The key `{key}` names `{name}` of child `{child}`. `state_dict()` holds a detached "
-                                "view of it (`param.detach()`): a different tensor object with "
-                                "`requires_grad=False` that shares the parameter's storage, so writing into it changes "
-                                "the model.",
-                        f"键 `{key}` 指子模块 `{child}` 的 `{name}`。`state_dict()` 中保存的是它的分离视图"
-                        "（`param.detach()`）：一个不同的张量对象，`requires_grad=False`，与参数共享存储，所以向它写入会"
-                        "改变模型。"))
+        parts.append(t(locale, "The key `{key}` names `{name}` of child `{child}`. `state_dict()` holds a detached view "
+                       "of it (`param.detach()`): a different tensor object with `requires_grad=False` that "
+                       "shares the parameter's storage, so writing into it changes the model.", key=key, name=name, child=child))
     parts.append(describe_tensor(locale, value))
     return join(*parts), tensor_facts(value)
 
@@ -147,13 +141,12 @@ def explain_iteration(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
             rows = [[code(i["name"]) if i.get("name") is not None else "—", shape(i["shape"]),
                      f"{shape_product(i['shape'])} = {count(i['numel'])}" if i["shape"] and len(i["shape"]) > 1
                      else count(i["numel"])] for i in tensors[:ROWS]]
-            header = tr(locale, "name|shape|count", "名字|形状|数量").split("|")
+            header = t(locale, "name|shape|count").split("|")
             total = sum(i["numel"] for i in tensors)
-            summary = tr(locale, f"{label}: {record['count']} tensors, {count(total)} values in all.",
-                         f"{label}：共 {record['count']} 个张量，{count(total)} 个值。")
+            summary = t(locale, "{label}: {count} tensors, {total} values in all.", label=label, count=record['count'], total=count(total))
             parts.extend([summary, table(header, rows)])
             if record["count"] > ROWS:
-                parts.append(tr(locale, f"… and {record['count'] - ROWS} more.", f"……另有 {record['count'] - ROWS} 个。"))
+                parts.append(t(locale, "… and {count} more.", count=record['count'] - ROWS))
             facts["calls"].append({"receiver": owner, "names": [i.get("name") for i in tensors],
                                    "shapes": [i["shape"] for i in tensors], "total": total})
         else:
@@ -164,14 +157,12 @@ def explain_iteration(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
         parts.insert(1, tr(locale, f"Called {times(locale, total_calls)} inside `{finding.function}` (once per call):",
                            f"在 `{finding.function}` 中共调用 {total_calls} 次（每次调用一次）："))
     if repeats:
-        parts.append(tr(locale, f"_The other {repeats} recorded evaluations gave the same tensors._",
-                        f"_其余 {repeats} 次记录的求值给出了相同的张量。_"))
+        parts.append(t(locale, "_The other {repeats} recorded evaluations gave the same tensors._", repeats=repeats))
     parts.append(calls_note(locale, total_calls, min(len(records), 4)))
     parts.append(note)
     if method == "named_parameters" and "print(*" in _statement_text(ctx, finding):
-        parts.append(tr(locale, "`print(*[...])` unpacks the list, so `print` receives each `(name, shape)` tuple as a "
-                                "separate argument and prints them separated by spaces.",
-                        "`print(*[...])` 会把列表解包，`print` 把每个 `(名字, 形状)` 元组当作单独的参数接收，并以空格分隔打印。"))
+        parts.append(t(locale, "`print(*[...])` unpacks the list, so `print` receives each `(name, shape)` tuple as a "
+                       "separate argument and prints them separated by spaces."))
     return join(*parts), facts
 
 
@@ -200,18 +191,15 @@ def explain_add_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
     locale = ctx.locale
     records = [r for r in ctx.records(finding) if r.get("kind") == "method"]
     title = heading(site_code(finding))
-    general = tr(locale,
-                 "`add_module(name, module)` registers a child under an explicit name, exactly like assigning an "
-                 "attribute, but the name can be any string — including ones like `'block 0'` that are not valid "
-                 "attribute names (reach those with `net[0]` or `getattr`). The name becomes the prefix of the child's "
-                 "parameter names.",
-                 "`add_module(name, module)` 以显式名字注册一个子模块，效果与属性赋值相同，但名字可以是任意字符串——包括 "
-                 "`'block 0'` 这种不能作为属性名的名字（可用 `net[0]` 或 `getattr` 访问）。这个名字会成为该子模块参数名的前缀。")
+    general = t(locale, "`add_module(name, module)` registers a child under an explicit name, exactly like assigning an "
+                "attribute, but the name can be any string — including ones like `'block 0'` that are not valid "
+                "attribute names (reach those with `net[0]` or `getattr`). The name becomes the prefix of the "
+                "child's parameter names.")
     if not records:
         return join(title, general, not_run_note(finding, ctx)), {}
     rows = [[code(repr(r.get("name"))), code(module_label(r["child"])) if r.get("child") else "—",
              count(r["child"]["param_count"]) if r.get("child") else "—"] for r in records]
-    header = tr(locale, "name|child|parameters", "名字|子模块|参数数量").split("|")
+    header = t(locale, "name|child|parameters").split("|")
     total = ctx.count(finding)
     parts = [title, tr(locale, f"Called {times(locale, total)}; registered:", f"共调用 {total} 次；注册了："), table(header, rows),
              calls_note(locale, total, len(records)), general]
@@ -233,14 +221,12 @@ def explain_state_dict_lookup(finding: Finding, ctx: ExplainContext) -> tuple[st
         return None  # the variable held something else at run time: nothing state-dict-specific to say
     entries = state[0]["entries"]
     entry = next((e for e in entries if e["key"] == key), None)
-    head = tr(locale, f"`{variable}` holds a state dict with {count(state[0]['count'])} entries.",
-              f"`{variable}` 是一个包含 {count(state[0]['count'])} 项的 state dict。")
+    head = t(locale, "`{variable}` holds a state dict with {count} entries.", variable=variable, count=count(state[0]['count']))
     if entry is None:
         keys = [e["key"] for e in entries]
         near = difflib.get_close_matches(key, keys, n=3, cutoff=0.3)
         missing = tr(locale, f"It has no key `{key}`" + (": nearest " + ", ".join(code(k) for k in near) if near else "")
                      + ".", f"其中没有键 `{key}`" + ("：最接近的是 " + "、".join(code(k) for k in near) if near else "") + "。")
         return join(title, missing, head), {"key": key, "missing": True, "nearest": near}
-    found = tr(locale, f"`{key}`: a tensor of shape {shape(entry.get('shape'))}, `{entry.get('dtype')}`.",
-               f"`{key}`：形状为 {shape(entry.get('shape'))}、类型为 `{entry.get('dtype')}` 的张量。")
+    found = t(locale, "`{key}`: a tensor of shape {shape}, `{dtype}`.", key=key, shape=shape(entry.get('shape')), dtype=entry.get('dtype'))
     return join(title, found, head), {"key": key, "missing": False, "shape": entry.get("shape")}
