@@ -18,10 +18,11 @@ from paramlens.analyzers.source import SourceSyntaxError, parse_source
 from paramlens.analyzers.walker import recognize_all
 from paramlens.explain import build_report_parts
 from paramlens.config import RuleConfig
-from paramlens.explain.diagnostics import execution_diagnostics, syntax_error_diagnostic
+from paramlens.explain.diagnostics import execution_diagnostics, run_ending_text, syntax_error_diagnostic
 from paramlens.explain.rules import EXPLAINS_RUNTIME_ERRORS
 from paramlens.explain.suppression import apply_rules_config
-from paramlens.explain.i18n import normalize_locale, tr
+from paramlens.explain.fmt import names_list
+from paramlens.explain.i18n import normalize_locale
 from paramlens.messages import t
 from paramlens.observations import Observations
 from paramlens.analyzers.imports import uses_torch
@@ -210,17 +211,17 @@ def _execution_summary(run: RunResult, units: list[Unit], observations: Observat
             skipped.append(SkippedStatement(unit.line, _dependent_text(statement, locale)))
     errors = [s["error"] for s in observations.statements.values() if s.get("status") == "error"]
     status = STATUS_FROM_RUN.get(run.status, "ok")
-    message = run.message
+    message = run_ending_text(run, locale) if run.status != "ok" else None
     blocked_lines = [units[i].line for i, s in sorted(observations.statements.items())
                      if s.get("status") == "error" and s["error"].get("blocked")]
     memory_lines = [units[i].line for i, s in sorted(observations.statements.items())
                     if s.get("status") == "error" and s["error"].get("memory")]
     if run.status == "ok" and memory_lines:
         status = "memory"
-        message = t(locale, "line {memory_lines0} needed more memory than the limit allows", memory_lines0=memory_lines[0])
+        message = t(locale, "line {line} needed more memory than the limit allows", line=memory_lines[0])
     elif run.status == "ok" and blocked_lines:
         status = "blocked"
-        message = t(locale, "the sandbox blocked an operation at line {blocked_lines0}; the rest still ran", blocked_lines0=blocked_lines[0])
+        message = t(locale, "the sandbox blocked an operation at line {line}; the rest still ran", line=blocked_lines[0])
     elif run.status == "ok" and (errors or skipped or observations.cuts):
         status = "partial"
     device = run.device
@@ -257,14 +258,12 @@ def _run_notes(units: list[Unit], observations: Observations, locale: str) -> li
             notes.append(t(locale, "the loop budget shortened the loop at line {first}; every value observed after that "
                            "is labelled as such", first=first))
         else:
-            where_en = ", ".join(str(line) for line in lines)
-            where_zh = "、".join(str(line) for line in lines)
-            notes.append(tr(locale, f"the loop budget shortened the loops at lines {where_en}; every value observed "
-                                    f"after the first cut (line {first}) is labelled as such",
-                            f"循环预算缩短了第 {where_zh} 行的循环；第一次截断（第 {first} 行）之后观测到的每个数值都有标注"))
+            notes.append(t(locale, "the loop budget shortened the loops at lines {lines}; every value observed after "
+                                   "the first cut (line {first}) is labelled as such",
+                           lines=names_list(locale, [str(line) for line in lines]), first=first))
     exits = [units[index].line for index, s in sorted(observations.statements.items()) if s.get("status") == "exit"]
     if exits:
-        notes.append(t(locale, "line {exits0} exited (`sys.exit()` / `exit()`): the statements after it did not run", exits0=exits[0]))
+        notes.append(t(locale, "line {line} exited (`sys.exit()` / `exit()`): the statements after it did not run", line=exits[0]))
     return notes
 
 

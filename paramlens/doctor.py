@@ -9,8 +9,7 @@ import sys
 import tempfile
 from typing import TextIO
 
-from paramlens.explain.i18n import tr
-from paramlens.messages import t
+from paramlens.messages import message_id, t
 from paramlens.sandbox.isolation import hardened_available, probe
 
 LIVE_CHECK = """import socket
@@ -37,9 +36,8 @@ def run(locale: str, out: TextIO = sys.stdout, live: bool = True) -> int:
 
     statuses = probe()
     hardened = hardened_available(statuses)
-    print(t(locale, "interpreter  {executable} (Python {split0})", executable=sys.executable, split0=sys.version.split()[0]), file=out)
-    print(tr(locale, f"torch        {torch_version() or 'not installed'}", f"torch   {torch_version() or '未安装'}"),
-          file=out)
+    print(t(locale, "interpreter  {executable} (Python {version})", executable=sys.executable, version=sys.version.split()[0]), file=out)
+    print(t(locale, "torch        {version}", version=torch_version() or t(locale, "not installed")), file=out)
     executor = t(locale, "warm worker (forks one isolated child per run)") \
         if hardened else t(locale, "a fresh subprocess per run (weaker isolation: Landlock or seccomp is missing)")
     print(t(locale, "executor     {executor}", executor=executor), file=out)
@@ -71,7 +69,8 @@ def _live_check(locale: str) -> str:
     if report.modules and len(blocked) == 2 and not wrote:
         return t(locale, "live check   ok: a socket and a write outside the workspace were refused; layers in force: "
                  "{layers}", layers=layers)
-    return tr(locale, f"live check   NOT isolated: status {report.execution.status}, {len(blocked)} of 2 operations "
-                      f"refused, outside write {'happened' if wrote else 'refused'}; layers: {layers}",
-              f"实际检查  未隔离：状态 {report.execution.status}，2 个操作中 {len(blocked)} 个被拒绝，工作区外写入"
-              f"{'成功' if wrote else '被拒绝'}；隔离层：{layers}")
+    text = message_id("live check   NOT isolated: status {status}, {refused} of 2 operations refused, the write "
+                      "outside the workspace happened; layers: {layers}") if wrote else \
+        message_id("live check   NOT isolated: status {status}, {refused} of 2 operations refused, the write outside "
+                   "the workspace was refused; layers: {layers}")
+    return t(locale, text, status=report.execution.status, refused=len(blocked), layers=layers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import TextIO
 
-from paramlens.explain.i18n import tr
 from paramlens.messages import t
 from paramlens.report import FileReport
 
@@ -44,9 +43,8 @@ def render_file(report: FileReport, locale: str, style: Style, with_explanations
         lines.append(style(t(locale, "  modules"), "1"))
         width = max(len(m.name) for m in report.modules)
         for module in report.modules:
-            text = tr(locale, f"    {module.name:<{width}}  line {module.line:<4} {module.class_name:<12} "
-                              f"{module.param_count:,} params",
-                      f"    {module.name:<{width}}  第 {module.line:<4} 行 {module.class_name:<12} {module.param_count:,} 个参数")
+            text = t(locale, "    {name}  line {line:<4} {cls:<12} {count:,} params", name=module.name.ljust(width),
+                     line=module.line, cls=module.class_name, count=module.param_count)
             if module.param_count_with_duplicates != module.param_count:
                 text += t(locale, " ({param_count_with_duplicates:,} counting shared ones at every place)", param_count_with_duplicates=module.param_count_with_duplicates)
             if module.origin == "example":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import explanation_at_site, find_explanations, line_of, locate
+from helpers import find_explanations, line_of
 from oracle import run_oracle
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import count
-from paramlens.explain.i18n import tr
+from paramlens.messages import t
 
 # explanations that show a statement's printed output or value rather than probe records
 STATEMENT_PATTERNS = frozenset({"print_output", "cell_value"})
@@ -39,21 +39,14 @@ def observed_after_cut(finding: Finding, ctx: ExplainContext) -> dict[str, Any] 
 
 
 def label(cut: dict[str, Any], locale: str) -> str:
-    ran_en = f"{count(cut['iterations'])} of {count(cut['of'])}" if cut.get("of") is not None else \
-        f"{count(cut['iterations'])}"
-    ran_zh = f"{count(cut['of'])} 次中的 {count(cut['iterations'])} 次" if cut.get("of") is not None else \
-        f"{count(cut['iterations'])} 次"
-    line = cut["line"]
+    ran = t(locale, "{iterations} of {of} iterations", iterations=count(cut["iterations"]), of=count(cut["of"])) \
+        if cut.get("of") is not None else t(locale, "{iterations} iterations", iterations=count(cut["iterations"]))
     if cut.get("partly"):
-        return tr(locale, f"⚠ _Some of these values were observed after the loop at line {line} was shortened by the "
-                          f"loop budget (its first run stopped after {ran_en} iterations); from then on they may "
-                          "differ from the program's own._",
-                  f"⚠ _其中部分数值是在第 {line} 行的循环被循环预算缩短之后观测到的（该循环第一次运行时只执行了 {ran_zh}）；"
-                  "从那以后的数值可能与程序完整运行时不同。_")
-    return tr(locale, f"⚠ _Observed after the loop at line {line} was shortened by the loop budget (its first run "
-                      f"stopped after {ran_en} iterations): the program's own values here may differ._",
-              f"⚠ _这些数值是在第 {line} 行的循环被循环预算缩短之后观测到的（该循环第一次运行时只执行了 {ran_zh}）："
-              "程序完整运行时，这里的数值可能不同。_")
+        return t(locale, "⚠ _Some of these values were observed after the loop at line {line} was shortened by the loop "
+                         "budget (its first run stopped after {ran}); from then on they may differ from the program's "
+                         "own._", line=cut["line"], ran=ran)
+    return t(locale, "⚠ _Observed after the loop at line {line} was shortened by the loop budget (its first run stopped "
+                     "after {ran}): the program's own values here may differ._", line=cut["line"], ran=ran)
 
 
 def with_label(markdown: str, cut: dict[str, Any], locale: str) -> str:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from paramlens.analyzers.instrument import Unit
 from paramlens.analyzers.source import SourceSyntaxError
-from paramlens.explain.i18n import tr
-from paramlens.messages import t
+from paramlens.messages import message_id, t
 from paramlens.observations import Observations
 from paramlens.report import Diagnostic, Span
 from paramlens.sandbox.protocol import RunResult
@@ -31,7 +30,7 @@ def statement_span(unit: Unit) -> Span:
 
 
 def syntax_error_diagnostic(error: SourceSyntaxError, locale: str) -> Diagnostic:
-    message = t(locale, "Syntax error: {message_}. Nothing was analysed until it is fixed.", message_=error.message)
+    message = t(locale, "Syntax error: {error}. Nothing was analysed until it is fixed.", error=error.message)
     return Diagnostic(Span(error.line, error.column, error.line, error.column + 1), SYNTAX_ERROR, "error", message)
 
 
@@ -111,31 +110,23 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
 def loop_shortened_message(cut: dict, locale: str) -> str:
     iterations = cut["iterations"]
     of = cut.get("of")
-    ran_en = f"{iterations:,} of {of:,} iterations" if of is not None else f"{iterations:,} iterations"
-    ran_zh = f"{of:,} 次迭代中的 {iterations:,} 次" if of is not None else f"{iterations:,} 次迭代"
-    seconds = cut.get("seconds", 0.0)
+    ran = t(locale, "{iterations:,} of {of:,} iterations", iterations=iterations, of=of) if of is not None else \
+        t(locale, "{iterations:,} iterations", iterations=iterations)
     times_cut = cut.get("times", 1)
-    again_en = f" It was entered and shortened {times_cut} times in all." if times_cut > 1 else ""
-    again_zh = f"该循环共被进入并缩短了 {times_cut} 次。" if times_cut > 1 else ""
-    return tr(locale, f"The loop budget ended this loop after {ran_en} ({seconds:.2f} s), the way it ends normally; "
-                      f"the rest would have taken too long to run here.{again_en} Every value observed after it is "
-                      "labelled as observed after a shortened loop. Change the budget with --loop-iterations / "
-                      "--loop-seconds.",
-              f"循环预算在 {ran_zh}（{seconds:.2f} 秒）之后结束了这个循环，结束方式与循环正常结束相同；其余部分在这里运行会"
-              f"太久。{again_zh}在它之后观测到的每个数值都标注为“在缩短的循环之后观测”。可用 --loop-iterations / "
-              "--loop-seconds 调整预算。")
+    again = t(locale, " It was entered and shortened {times} times in all.", times=times_cut) if times_cut > 1 else ""
+    return t(locale, "The loop budget ended this loop after {ran} ({seconds:.2f} s), the way it ends normally; the rest "
+                     "would have taken too long to run here.{again} Every value observed after it is labelled as "
+                     "observed after a shortened loop. Change the budget with --loop-iterations / --loop-seconds.",
+             ran=ran, seconds=cut.get("seconds", 0.0), again=again)
 
 
 def _meta_value_message(error: dict, unit: Unit, locale: str) -> str:
     text = f"{error['type']}: {error['message']}"
     inside = error.get("line") and error["line"] != unit.line
-    where = f" (at line {error['line']})" if inside else ""
-    where_zh = f"（在第 {error['line']} 行）" if inside else ""
-    return tr(locale, f"This statement reads a tensor's value{where}, and the model was built on the meta device "
-                      f"(too large to materialise), where tensors have shapes but no values: {text}. Outside "
-                      "ParamLens this line reads real values.",
-              f"此语句读取了张量的数值{where_zh}，而模型是在 meta 设备上构建的（太大，无法实际分配），那里的张量只有形状没有数值："
-              f"{text}。在 ParamLens 之外运行时，这一行读取的是真实数值。")
+    where = t(locale, " (at line {line})", line=error["line"]) if inside else ""
+    return t(locale, "This statement reads a tensor's value{where}, and the model was built on the meta device (too "
+                     "large to materialise), where tensors have shapes but no values: {text}. Outside ParamLens this "
+                     "line reads real values.", where=where, text=text)
 
 
 def _raised_after_refusal_message(error: dict, refusal: dict, locale: str) -> str:
@@ -160,8 +151,8 @@ def example_failed_message(error: dict, unit: Unit, locale: str) -> str:
     text = f"{error['type']}: {error['message']}"
     if error.get("line"):
         function = error.get("function")
-        text += tr(locale, f" (at line {error['line']}" + (f", in `{function}`" if function else "") + ")",
-                   f"（第 {error['line']} 行" + (f"，`{function}` 中" if function else "") + "）")
+        text += t(locale, " (at line {line}, in `{function}`)", line=error["line"], function=function) if function \
+            else t(locale, " (at line {line})", line=error["line"])
     name = unit.example.class_name
     return t(locale, "The file never creates a `{name}`, so ParamLens tried `{expression}` as an example; that raised "
              "{text}, and `{name}` is not shown. The file is not wrong for this; to see it, choose arguments "
@@ -183,12 +174,11 @@ def import_failed_message(error: dict, run: RunResult, locale: str) -> str:
     if not error.get("import"):
         # the imported module's own code raised while it was being imported
         where = error.get("raised_in")
-        return tr(locale, f"Importing this raised {text}" + (f" in {where}" if where else "") + f", in the "
-                          f"interpreter that runs your code ({python}). The failure is in the imported code or its "
-                          "installation (e.g. a compiled extension built for another torch version), not in this "
-                          "file; what depends on this import was not built.",
-                  f"导入时抛出 {text}" + (f"（位于 {where}）" if where else "") + f"，解释器为 {python}。问题出在被导入的"
-                  "代码或其安装（例如为另一个 torch 版本编译的扩展），而不在本文件；依赖这条导入的内容没有被构建。")
+        place = t(locale, " in {where}", where=where) if where else ""
+        return t(locale, "Importing this raised {text}{place}, in the interpreter that runs your code ({python}). The "
+                         "failure is in the imported code or its installation (e.g. a compiled extension built for "
+                         "another torch version), not in this file; what depends on this import was not built.",
+                 text=text, place=place, python=python)
     return t(locale, "This import failed in the interpreter that runs your code ({python}): {text}. What depends on it "
              "was not built; the installed version may differ from the one the code expects.", python=python, text=text)
 
@@ -198,42 +188,65 @@ def _raised_message(error: dict, unit: Unit, locale: str) -> str:
     where = ""
     if error.get("line") and error["line"] != unit.line:
         function = error.get("function")
-        where = tr(locale, f" (raised at line {error['line']}" + (f", in `{function}`" if function else "") + ")",
-                   f"（在第 {error['line']} 行" + (f"的 `{function}` 中" if function else "") + "抛出）")
+        where = t(locale, " (raised at line {line}, in `{function}`)", line=error["line"], function=function) \
+            if function else t(locale, " (raised at line {line})", line=error["line"])
     if error.get("memory"):
         return t(locale, "This statement ran out of memory: {text}{where}. Raise the limit with --memory-mb.", text=text, where=where)
     return t(locale, "This statement raised {text}{where}. Later statements still ran, like notebook cells.", text=text, where=where)
 
 
 def _stopped_message(run: RunResult, locale: str) -> str:
+    why = run_ending_text(run, locale)
     if run.status == "timeout":
-        return tr(locale, f"Execution stopped here: {run.message}. Results up to this statement are shown; raise "
-                          "the limit with --timeout if the code really needs longer.",
-                  f"执行在此处停止：超过了时间上限（{run.seconds:.0f} 秒）。此前的结果仍然显示；如果代码确实需要更久，"
-                  "可用 --timeout 提高上限。")
+        return t(locale, "Execution stopped here: {why}. Results up to this statement are shown; raise the limit with "
+                         "--timeout if the code really needs longer.", why=why)
     if run.status == "memory":
-        return tr(locale, f"Execution stopped here: {run.message}. Raise the limit with --memory-mb.",
-                  "执行在此处停止：超过了内存上限。可用 --memory-mb 提高上限。")
-    return t(locale, "Execution stopped here: {message_}. Results up to this statement are shown.", message_=run.message)
+        return t(locale, "Execution stopped here: {why}. Raise the limit with --memory-mb.", why=why)
+    return t(locale, "Execution stopped here: {why}. Results up to this statement are shown.", why=why)
 
 
+def run_ending_text(run: RunResult, locale: str) -> str:
+    """Why a run ended early, in words, from the facts the executor recorded (not from its English message)."""
+    facts = run.reason_facts
+    texts = {
+        "timeout": lambda: t(locale, "it ran for {seconds:g} s, the time limit", seconds=facts.get("seconds", 0)),
+        "cpu": lambda: t(locale, "it used {seconds:g} s of CPU time, the limit", seconds=facts.get("seconds", 0)),
+        "memory": lambda: t(locale, "the code needed more than {mb} MB of memory, the limit", mb=facts.get("mb")),
+        "output": lambda: t(locale, "the code produced more than {mb} MB of results", mb=facts.get("mb")),
+        "disk": lambda: t(locale, "the code wrote more than {mb} MB (or {files:,} files) to its temporary directory",
+                          mb=facts.get("mb"), files=facts.get("files", 0)),
+        "signal": lambda: t(locale, "the process running the code was killed by {signal}", signal=facts.get("signal")),
+        "exited": lambda: t(locale, "the process running the code ended early: {detail}", detail=facts.get("detail")),
+        "cancelled": lambda: t(locale, "cancelled: a newer version of the file is being analysed"),
+        "refused": lambda: t(locale, "the sandbox could not be set up, nothing was run: {detail}",
+                             detail=facts.get("detail")),
+        "worker": lambda: t(locale, "the sandbox worker stopped ({detail}); results up to this point are shown",
+                            detail=facts.get("detail")),
+    }
+    render = texts.get(run.reason or "")
+    return render() if render else (run.message or "")
+
+
+# what the sandbox refused, and why it refuses it, per kind of operation (English message ids; see zh_CN.po)
 _BLOCKED_KINDS = {
-    "network": ("network access", "网络访问", "the code runs without network: no sockets, no DNS, no TCP",
-                "代码在无网络的环境中运行：不能创建套接字、不能解析域名、不能建立 TCP 连接"),
-    "process": ("starting a program or a process", "启动程序或进程",
-                "the code may not run other programs or create processes (threads are fine)",
-                "代码不能运行其他程序或创建进程（线程可以）"),
-    "file-write": ("writing a file", "写文件",
-                   "only the run's private temporary directory (the working directory) is writable",
-                   "只有本次运行的私有临时目录（即工作目录）可写"),
-    "file-read": ("reading a file", "读文件",
-                  "only the system, the Python environment and the file's own directory are readable",
-                  "只能读取系统目录、Python 环境和该文件所在的目录"),
-    "signal": ("sending a signal", "发送信号", "the code may signal only its own process",
-               "代码只能向自身进程发送信号"),
-    "other": ("an operation", "一个操作", "the sandbox refuses operations that could reach outside the run",
-              "沙箱拒绝可能影响运行环境之外的操作"),
+    "network": (message_id("network access"),
+                message_id("the code runs without network: no sockets, no DNS, no TCP")),
+    "process": (message_id("starting a program or a process"),
+                message_id("the code may not run other programs or create processes (threads are fine)")),
+    "file-write": (message_id("writing a file"),
+                   message_id("only the run's private temporary directory (the working directory) is writable")),
+    "file-read": (message_id("reading a file"),
+                  message_id("only the system, the Python environment and the file's own directory are readable")),
+    "signal": (message_id("sending a signal"),
+               message_id("the code may signal only its own process")),
+    "other": (message_id("an operation"),
+              message_id("the sandbox refuses operations that could reach outside the run")),
 }
+
+
+def _refused_kind(kind: str | None, locale: str) -> tuple[str, str]:
+    what, why = _BLOCKED_KINDS.get(kind or "", _BLOCKED_KINDS["other"])
+    return t(locale, what), t(locale, why)
 
 
 def refused_message(refusal: dict, locale: str) -> str:
@@ -241,33 +254,29 @@ def refused_message(refusal: dict, locale: str) -> str:
     if refusal.get("kind") == "input":
         return t(locale, "`input()` read end-of-file: nobody can type into a ParamLens run, so the program got "
                  "`EOFError` (or an empty answer) here, as with `python file.py < /dev/null`.")
-    what_en, what_zh, why_en, why_zh = _BLOCKED_KINDS.get(refusal.get("kind"), _BLOCKED_KINDS["other"])
-    detail_en, detail_zh = _operation(refusal)
-    return tr(locale, f"The sandbox refused {what_en} here{detail_en}: {why_en}. From here on the program ran as it "
-                      "does offline; what depended on it may be missing.",
-              f"沙箱在这里拒绝了{what_zh}{detail_zh}：{why_zh}。从这里开始，程序按离线时的方式运行；依赖它的内容可能缺失。")
+    what, why = _refused_kind(refusal.get("kind"), locale)
+    return t(locale, "The sandbox refused {what} here{detail}: {why}. From here on the program ran as it does offline; "
+                     "what depended on it may be missing.", what=what, detail=_operation(refusal, locale), why=why)
 
 
 def blocked_message(error: dict, locale: str) -> str:
     """What the sandbox refused at this statement and why, with the exception the code saw."""
     blocked = error["blocked"]
-    what_en, what_zh, why_en, why_zh = _BLOCKED_KINDS.get(blocked.get("kind"), _BLOCKED_KINDS["other"])
-    detail_en, detail_zh = _operation(blocked)
+    what, why = _refused_kind(blocked.get("kind"), locale)
     seen = f"{error['type']}: {error['message']}"
     if blocked.get("kind") == "input":
         return t(locale, "`input()` read end-of-file (nobody can type into a ParamLens run), so the code saw {seen}, as "
                  "with `python file.py < /dev/null`; the other statements still ran.", seen=seen)
-    return tr(locale, f"The sandbox refused {what_en}{detail_en}: {why_en}. The code saw {seen}; the other statements "
-                      "still ran.",
-              f"沙箱拒绝了{what_zh}{detail_zh}：{why_zh}。代码收到了 {seen}；其他语句仍照常运行。")
+    return t(locale, "The sandbox refused {what}{detail}: {why}. The code saw {seen}; the other statements still ran.",
+             what=what, detail=_operation(blocked, locale), why=why, seen=seen)
 
 
-def _operation(attempt: dict) -> tuple[str, str]:
-    """` (`socket.getaddrinfo('example.com', 80)`)` in English, `（…）` in Chinese, or nothing."""
+def _operation(attempt: dict, locale: str) -> str:
+    """` (`socket.getaddrinfo('example.com', 80)`)`, or nothing."""
     operation = attempt.get("operation") or ""
     target = attempt.get("target") or ""
     if not operation and not target:
-        return "", ""
+        return ""
     text = f"{operation}({target})" if operation and not operation.startswith("open") else \
         f"{operation} {target}".strip()
-    return f" (`{text}`)", f"（`{text}`）"
+    return t(locale, " (`{operation}`)", operation=text)

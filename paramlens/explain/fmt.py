@@ -95,3 +95,12 @@ def output_block(locale: str, text: str | None) -> str:
 
 def join(*parts: str) -> str:
     return "\n\n".join(p for p in parts if p)
+
+
+def names_list(locale: str, items: list[str]) -> str:
+    """A list in running text: `a`, `b` and `c` in English, `a`、`b`、`c` in Chinese."""
+    if locale == "zh-CN":
+        return "、".join(items)
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]

@@ -19,9 +19,9 @@ import re
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, shape
-from paramlens.explain.i18n import tr
-from paramlens.messages import t
+from paramlens.explain.fmt import code, names_list, shape
+from paramlens.explain.patterns.common import modules_text
+from paramlens.messages import message_id, t
 from paramlens.report import Diagnostic, Fix, Span
 
 
@@ -149,21 +149,20 @@ def exact_type_check(ctx: ExplainContext) -> list[Diagnostic]:
         replacement = finding.facts["replacement"]
         cls = finding.facts["class"]
         missed = _subclass_visits(ctx, finding.function, cls)
+        observed = ""
         if missed:
-            listed = ", ".join(f"`{path}` (`{kind}`)" for path, kind in missed[:3])
-            listed_zh = "、".join(f"`{path}`（`{kind}`）" for path, kind in missed[:3])
-            more = len(missed) - 3
-            observed_en = f" In this run it skipped {listed}" + (f" and {more} more" if more > 0 else "") + \
-                (f", which is a `{cls}` subclass." if len(missed) == 1 else f", which are `{cls}` subclasses.")
-            observed_zh = f"本次运行中它跳过了 {listed_zh}" + (f" 等 {len(missed)} 个" if more > 0 else "") + \
-                f"，它们都是 `{cls}` 的子类。"
-        else:
-            observed_en = observed_zh = ""
-        found.append(Diagnostic(finding.span, "PL102", "warning", tr(
-            ctx.locale,
-            f"`{finding.facts['text']}` is an exact type test: it does not match subclasses of `{cls}`.{observed_en} "
-            f"Use `{replacement}`.",
-            f"`{finding.facts['text']}` 是精确类型判断：它不匹配 `{cls}` 的子类。{observed_zh}请改用 `{replacement}`。"),
+            listed = names_list(ctx.locale, [t(ctx.locale, "`{path}` (`{kind}`)", path=path, kind=kind)
+                                             for path, kind in missed[:3]])
+            if len(missed) == 1:
+                observed = t(ctx.locale, " In this run it skipped {listed}, which is a `{cls}` subclass.",
+                             listed=listed, cls=cls)
+            else:
+                observed = t(ctx.locale, " In this run it skipped {n} modules that are `{cls}` subclasses: {listed}.",
+                             n=len(missed), listed=listed, cls=cls)
+        found.append(Diagnostic(finding.span, "PL102", "warning", t(
+            ctx.locale, "`{text}` is an exact type test: it does not match subclasses of `{cls}`.{observed} Use "
+                        "`{replacement}`.", text=finding.facts["text"], cls=cls, observed=observed,
+            replacement=replacement),
             Fix(t(ctx.locale, "Use {replacement}", replacement=replacement), replacement, finding.span)))
     return found
 
@@ -208,15 +207,13 @@ def grad_compared_none(ctx: ExplainContext) -> list[Diagnostic]:
             continue
         replacement = f"{finding.facts['receiver']}.grad {'is' if operator == 'Equal' else 'is not'} None"
         results = [r["text"] for r in ctx.records(finding) if r.get("kind") == "scalar"]
-        observed_en = f" Here it gave `{results[0]}`, a plain bool, the same as `is` would." if results else ""
-        observed_zh = f"这里它的结果是 `{results[0]}`（普通布尔值），与 `is` 相同。" if results else ""
-        found.append(Diagnostic(finding.span, "PL104", "warning", tr(
-            ctx.locale,
-            f"Compare with `None` by identity: `{replacement}` (PEP 8).{observed_en} `==` only works on a tensor "
-            "because `Tensor.__eq__` returns NotImplemented for None and Python falls back to identity; `is` says "
-            "what is meant without relying on that.",
-            f"请按同一性与 `None` 比较：`{replacement}`（PEP 8）。{observed_zh}`==` 之所以能用在张量上，只是因为 "
-            "`Tensor.__eq__` 遇到 None 返回 NotImplemented，Python 退回到同一性比较；`is` 直接表达了本意，不依赖这种退回。"),
+        observed = t(ctx.locale, " Here it gave `{result}`, a plain bool, the same as `is` would.",
+                     result=results[0]) if results else ""
+        found.append(Diagnostic(finding.span, "PL104", "warning", t(
+            ctx.locale, "Compare with `None` by identity: `{replacement}` (PEP 8).{observed} `==` only works on a "
+                        "tensor because `Tensor.__eq__` returns NotImplemented for None and Python falls back to "
+                        "identity; `is` says what is meant without relying on that.",
+            replacement=replacement, observed=observed),
             Fix(t(ctx.locale, "Use {replacement}", replacement=replacement), replacement, finding.span)))
     return found
 
@@ -279,15 +276,16 @@ def layer_size_mismatch(ctx: ExplainContext) -> list[Diagnostic]:
                     if arguments and position < len(arguments):
                         target = ctx.by_node.get(id(arguments[position]))
                         span = target.span if target is not None else span
-                    unit = "channels" if io["kind"] == "channels" else "features"
-                    found.append(Diagnostic(span, "PL001", "error", tr(
-                        ctx.locale,
-                        f"`{_layer(child)}` at position {child['name']} expects {io['in']} input {unit}, but "
-                        f"`{_layer(last)}` at position {last['name']} produces {last_io['out']}. The forward pass "
-                        f"will fail; make them agree (e.g. `{io['in']}` → `{last_io['out']}`).",
-                        f"位置 {child['name']} 的 `{_layer(child)}` 期望 {io['in']} 个输入{'通道' if unit == 'channels' else '特征'}，"
-                        f"但位置 {last['name']} 的 `{_layer(last)}` 输出 {last_io['out']} 个。前向计算会失败；请让两者一致"
-                        f"（例如把 `{io['in']}` 改为 `{last_io['out']}`）。")))
+                    message = message_id(
+                        "`{layer}` at position {position} expects {expected} input channels, but `{previous}` at "
+                        "position {previous_position} produces {produced}. The forward pass will fail; make them "
+                        "agree (e.g. `{expected}` → `{produced}`).") if io["kind"] == "channels" else message_id(
+                        "`{layer}` at position {position} expects {expected} input features, but `{previous}` at "
+                        "position {previous_position} produces {produced}. The forward pass will fail; make them "
+                        "agree (e.g. `{expected}` → `{produced}`).")
+                    found.append(Diagnostic(span, "PL001", "error", t(
+                        ctx.locale, message, layer=_layer(child), position=child["name"], expected=io["in"],
+                        previous=_layer(last), previous_position=last["name"], produced=last_io["out"])))
             previous = (position, child, io) if io.get("out") is not None else None
     return found
 
@@ -300,33 +298,32 @@ def _argument_nodes(finding: Finding) -> list:
     return [arg.value for arg in args]
 
 
-SHAPES = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
-
-
 def input_shape_mismatch(ctx: ExplainContext) -> list[Diagnostic]:
-    """PL002: a forward call that failed because the input does not fit a layer, with both shapes."""
+    """PL002: a forward call that failed because an input does not fit a layer, from what the run recorded: the
+    innermost layer that was running when it raised, the shapes it received and the feature sizes it expects (never
+    from the exception's words)."""
     found = []
     for finding in ctx.findings_of("forward"):
         for record in ctx.records(finding):
-            error = record.get("error") or ""
-            if record.get("kind") != "forward" or not error:
+            failed = record.get("failed_in") if record.get("kind") == "forward" and record.get("error") else None
+            if not failed or not failed.get("inputs"):
                 continue
-            inputs = [i.get("shape") for i in record.get("inputs", []) if i.get("kind") == "tensor"]
-            match = SHAPES.search(error)
-            module = record.get("module", {})
-            if match:
-                rows, got, expected, out = map(int, match.groups())
-                layer = next((c for c in module.get("children", []) if (c.get("io") or {}).get("in") == expected
-                              and (c.get("io") or {}).get("out") == out), None)
-                which = f"`{_layer(layer)}` ({layer['name']})" if layer else f"a layer with in_features={expected}"
-                message = t(ctx.locale, "Input of shape {inputs0} does not fit: {which} expects {expected} features in the "
-                            "last dimension but receives {got}.", inputs0=shape(inputs[0]) if inputs else '?', which=which, expected=expected, got=got)
-            elif "shape" in error or "size" in error:
-                message = tr(ctx.locale, f"The input {', '.join(shape(i) for i in inputs)} does not fit "
-                                         f"`{module.get('class')}`: {error}",
-                             f"输入 {'、'.join(shape(i) for i in inputs)} 与 `{module.get('class')}` 不匹配：{error}")
+            io = failed.get("io") or {}
+            received = failed["inputs"][0]
+            axis = -1 if io.get("kind") in {"features", "any", None} else 1
+            got = received[axis] if len(received) >= (2 if axis == 1 else 1) else None
+            layer = f"{failed['class']}({failed['extra']})"
+            where = code(failed["path"]) if failed.get("path") else t(ctx.locale, "the module itself")
+            if io.get("in") is not None and got is not None and got != io["in"]:
+                text = message_id("Input of shape {received} does not fit: `{layer}` ({where}) expects {expected} "
+                                  "features in the last dimension but receives {got}.") if axis == -1 else \
+                    message_id("Input of shape {received} does not fit: `{layer}` ({where}) expects {expected} "
+                               "channels in dimension 1 but receives {got}.")
+                message = t(ctx.locale, text, received=shape(received), layer=layer, where=where, expected=io["in"],
+                            got=got)
             else:
-                continue
+                message = t(ctx.locale, "`{layer}` ({where}) raised on an input of shape {received}: {error}",
+                            layer=layer, where=where, received=shape(received), error=record["error"])
             found.append(Diagnostic(finding.span, "PL002", "error", message))
             break
     return found
@@ -358,18 +355,16 @@ def missing_state_dict_key(ctx: ExplainContext) -> list[Diagnostic]:
                 len(keys) < state[0].get("count", len(keys)):
             continue  # not a state dict, the key exists, or too many keys were recorded to be sure
         near = difflib.get_close_matches(key, keys, n=3, cutoff=0.3)
-        hint = ", ".join(f"`{k}`" for k in near) if near else ", ".join(f"`{k}`" for k in keys[:6])
-        hint_zh = "、".join(f"`{k}`" for k in near) if near else "、".join(f"`{k}`" for k in keys[:6])
+        hint = names_list(ctx.locale, [f"`{k}`" for k in (near or keys[:6])])
         variable = finding.facts["variable"]
         if finding.facts["how"] == "get":
-            found.append(Diagnostic(finding.span, "PL003", "warning", tr(
-                ctx.locale, f"`{variable}` (a state dict) has no key `{key}`, so `.get` returns the default; "
-                            f"nearest: {hint}.",
-                f"`{variable}`（一个 state dict）中没有键 `{key}`，因此 `.get` 返回默认值；最接近的：{hint_zh}。")))
+            found.append(Diagnostic(finding.span, "PL003", "warning", t(
+                ctx.locale, "`{variable}` (a state dict) has no key `{key}`, so `.get` returns the default; "
+                            "nearest: {hint}.", variable=variable, key=key, hint=hint)))
         else:
-            found.append(Diagnostic(finding.span, "PL003", "error", tr(
-                ctx.locale, f"`{variable}` (a state dict) has no key `{key}`; nearest: {hint}.",
-                f"`{variable}`（一个 state dict）中没有键 `{key}`；最接近的：{hint_zh}。")))
+            found.append(Diagnostic(finding.span, "PL003", "error", t(
+                ctx.locale, "`{variable}` (a state dict) has no key `{key}`; nearest: {hint}.", variable=variable,
+                key=key, hint=hint)))
     return found
 
 
@@ -387,12 +382,11 @@ def child_index_out_of_range(ctx: ExplainContext) -> list[Diagnostic]:
         line = error.get("line") or unit.line
         span, name = _subscript_site(ctx, line, index)
         subject = code(name) if name else t(ctx.locale, "This `{cls}`", cls=cls)
-        range_en = f"indices 0 to {size - 1}, or -{size} to -1" if size else "no valid index"
-        range_zh = f"索引 0 到 {size - 1}，或 -{size} 到 -1" if size else "没有有效索引"
-        found.append(Diagnostic(span, "PL004", "error", tr(
-            ctx.locale,
-            f"{subject} has {size} children ({range_en}); index {index} does not exist.",
-            f"{subject} 只有 {size} 个子模块（{range_zh}）；不存在索引 {index}。")))
+        valid = t(ctx.locale, "indices 0 to {last}, or -{size} to -1", last=size - 1, size=size) if size else \
+            t(ctx.locale, "no valid index")
+        found.append(Diagnostic(span, "PL004", "error", t(
+            ctx.locale, "{subject} has {size} children ({valid}); index {index} does not exist.", subject=subject,
+            size=size, valid=valid, index=index)))
     return found
 
 
@@ -448,14 +442,12 @@ def init_missing_parameter(ctx: ExplainContext) -> list[Diagnostic]:
             span = line_span(ctx.source_lines, line) if line else finding.span
             receiver = ((record.get("receiver") or {}).get("owner") or [{"path": ""}])[0]["path"]
             where = ".".join(part for part in (receiver, visit["paths"][0]) if part)
-            found.append(Diagnostic(span, "PL105", "error", tr(
-                ctx.locale,
-                f"`{fn}` was given `{visit['class']}({visit['extra']})` ({code(where) if where else 'the module itself'}), "
-                f"whose `{missing[0]}` is None (registered as absent, e.g. `bias=False`), and used it as a tensor: "
-                f"{record.get('error')}. Guard it: `{guard}`.",
-                f"`{fn}` 收到了 `{visit['class']}({visit['extra']})`（{code(where) if where else '模块自身'}），它的 "
-                f"`{missing[0]}` 为 None（被注册为不存在，例如 `bias=False`），却把它当作张量使用：{record.get('error')}。"
-                f"请加判断：`{guard}`。")))
+            found.append(Diagnostic(span, "PL105", "error", t(
+                ctx.locale, "`{fn}` was given `{layer}` ({where}), whose `{name}` is None (registered as absent, e.g. "
+                            "`bias=False`), and used it as a tensor: {error}. Guard it: `{guard}`.",
+                fn=fn, layer=f"{visit['class']}({visit['extra']})",
+                where=code(where) if where else t(ctx.locale, "the module itself"), name=missing[0],
+                error=record.get("error"), guard=guard)))
     return found
 
 
@@ -507,12 +499,10 @@ def apply_changed_nothing(ctx: ExplainContext) -> list[Diagnostic]:
         if not records or any(v["changed"] for v in records[0]["visits"]):
             continue
         classes = sorted({v["class"] for v in records[0]["visits"]})
-        found.append(Diagnostic(finding.span, "PL107", "warning", tr(
-            ctx.locale,
-            f"`{fn}` visited {len(records[0]['visits'])} modules ({', '.join(classes)}) and changed no parameter: its "
-            "condition never matched. Check the class it tests for (and prefer `isinstance`).",
-            f"`{fn}` 访问了 {len(records[0]['visits'])} 个模块（{'、'.join(classes)}），却没有修改任何参数：它的条件从未满足。"
-            "请检查它判断的类（并优先使用 `isinstance`）。")))
+        found.append(Diagnostic(finding.span, "PL107", "warning", t(
+            ctx.locale, "`{fn}` visited {modules} ({classes}) and changed no parameter or buffer: its condition never "
+                        "matched. Check the class it tests for (and prefer `isinstance`).", fn=fn,
+            modules=modules_text(ctx.locale, len(records[0]["visits"])), classes=names_list(ctx.locale, classes))))
     return found
 
 

@@ -115,3 +115,9 @@ def _unquote(token: str) -> str:
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+
+
+def message_id(message: str) -> str:
+    """Marks a message chosen before it is translated (`text = message_id("...") if x else message_id("...")`,
+    then `t(locale, text, ...)`): returns it unchanged, and lets scripts/messages.py find it."""
+    return message

@@ -130,12 +130,19 @@ class Probes:
             event["module"] = recorder.summarize(function)
             event["module"].pop("text", None)
             event["inputs"] = [_brief_value(arg) for arg in args] + [_brief_value(v) for v in kwargs.values()]
+        running: list[tuple[nn.Module, list]] = []  # the submodules whose forward is in progress, innermost last
+        handles = _track_forwards(running)
         try:
             output = function(*args, **kwargs)
         except Exception as error:
             event["error"] = f"{type(error).__name__}: {error}"
+            with _observing(event):
+                event["failed_in"] = _failing_layer(function, running)
             recorder.record(probe_id, event)
             raise
+        finally:
+            for handle in handles:
+                handle.remove()
         with _observing(event):
             event["output"] = summarize(output)
             if any(p.get("lazy") for p in event.get("module", {}).get("parameters", [])):
@@ -334,6 +341,36 @@ def _changes(entry: dict[str, Any], own: list[tuple[str, torch.Tensor]], snapsho
         elif not change.get("changed", 1):
             continue
         entry["changed"].append(change)
+
+
+def _track_forwards(running: list[tuple[nn.Module, list]]) -> list[Any]:
+    """Global forward hooks, for the length of one probed call: which submodule was running when it raised (a hook
+    that returns None changes nothing)."""
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+
+    def entered(module: nn.Module, inputs: tuple) -> None:
+        with torch._C.DisableTorchFunctionSubclass():  # a tensor subclass must not see the probe read its shape
+            shapes = [list(x.shape) for x in inputs if isinstance(x, torch.Tensor) and not is_uninitialized(x)]
+        running.append((module, shapes))
+
+    def left(module: nn.Module, inputs: tuple, output: Any) -> None:
+        if running and running[-1][0] is module:
+            running.pop()
+
+    return [register_module_forward_pre_hook(entered), register_module_forward_hook(left)]
+
+
+def _failing_layer(root: nn.Module, running: list[tuple[nn.Module, list]]) -> dict[str, Any] | None:
+    """The innermost module whose forward was running when the call raised: its name inside the called module,
+    what it is, the input shapes it received and the feature sizes it expects."""
+    from paramlens.sandbox.summaries import feature_sizes
+
+    if not running:
+        return None
+    module, shapes = running[-1]
+    name = next((path for path, sub in root.named_modules() if sub is module), None)
+    return {"path": name, "class": type(module).__name__, "extra": module.extra_repr()[:200], "inputs": shapes,
+            "io": feature_sizes(module)}
 
 
 def _user_line(error: BaseException, path: str | None) -> int | None:

@@ -93,6 +93,11 @@ class RunResult:
     running_index: int | None = None  # the unit that was running when the run ended abnormally
     stderr: str = ""
     isolation: list[str] = field(default_factory=list)  # the layers in force while the user's code ran
+    # why the run ended as it did, as data for the report to put in words (the message above is English, for logs):
+    # timeout / cpu (seconds), memory (mb), output (mb), disk (mb, files), signal (name), exited (detail),
+    # cancelled, refused (detail), worker (detail)
+    reason: str | None = None
+    reason_facts: dict[str, Any] = field(default_factory=dict)
 
     def _start(self) -> dict[str, Any]:
         return next((e for e in self.events if e.get("t") == Event.START), {})

@@ -215,7 +215,7 @@ class WorkerExecutor:
             worker = self._ensure(request.python)
         except WorkerUnavailable as error:
             return RunResult([], "error", str(error), time.perf_counter() - started,
-                             isolation=list(self.executor_layers))
+                             isolation=list(self.executor_layers), reason="worker", reason_facts={"detail": str(error)})
         result_r, result_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         collector = Collector(os.fdopen(result_r, "rb"), os.fdopen(stderr_r, "rb"),
@@ -248,6 +248,8 @@ class WorkerExecutor:
                 return result
             result.status = "cancelled" if state.stop.reason == "cancelled" else "crashed"
             result.message = f"the sandbox worker stopped ({error}); results up to this point are shown"
+            result.reason, result.reason_facts = ("cancelled", {}) if result.status == "cancelled" else \
+                ("worker", {"detail": str(error)})
             return result
         collector.join(timeout=5)
         result = classify(collector, returncode, state.stop.reason, time.perf_counter() - started, limits,

@@ -185,22 +185,29 @@ def classify(collected: Collector, returncode: int | None, stop: str | None, sec
     layers = executor_layers + [layer for layer in (start or {}).get("isolation", []) if layer not in
                                 executor_layers]
 
-    def result(status: str, message: str | None, running: int | None = None) -> RunResult:
-        return RunResult(events, status, message, seconds, running, stderr, layers)
+    def result(status: str, message: str | None, running: int | None = None, reason: str | None = None,
+               **facts: Any) -> RunResult:
+        return RunResult(events, status, message, seconds, running, stderr, layers, reason, facts)
 
     refused = next((e for e in events if e.get("t") == Event.REFUSED), None)
     if refused is not None:
-        return result("error", f"the sandbox could not be set up, nothing was run: {refused.get('message')}")
+        detail = str(refused.get("message"))
+        return result("error", f"the sandbox could not be set up, nothing was run: {detail}", None, "refused",
+                      detail=detail)
     finished = any(e.get("t") == Event.DONE for e in events)
     running = _running_index(events)
     if stop == "cancelled":
-        return result("cancelled", STOP_MESSAGES["cancelled"], running)
+        return result("cancelled", STOP_MESSAGES["cancelled"], running, "cancelled")
     if finished and stop is None:
         return result("ok", None)
     if stop == "timeout":
-        return result("timeout", f"stopped after {limits.timeout_seconds:g} s (the time limit)", running)
-    if stop in STOP_MESSAGES:
-        return result("crashed", STOP_MESSAGES[stop], running)
+        return result("timeout", f"stopped after {limits.timeout_seconds:g} s (the time limit)", running, "timeout",
+                      seconds=limits.timeout_seconds)
+    if stop == "output":
+        return result("crashed", STOP_MESSAGES[stop], running, "output", mb=RESULT_LIMIT // (1024 * 1024))
+    if stop == "disk":
+        return result("crashed", STOP_MESSAGES[stop], running, "disk", mb=DISK_LIMIT // (1024 * 1024),
+                      files=DISK_FILES_LIMIT)
     if returncode is not None and returncode < 0:
         signal_number = -returncode
         name = signal.Signals(signal_number).name if signal_number in signal.Signals._value2member_map_ else \
@@ -208,12 +215,14 @@ def classify(collected: Collector, returncode: int | None, stop: str | None, sec
         if signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and
                                                  seconds >= limits.timeout_seconds):
             return result("timeout", f"stopped after using {limits.timeout_seconds:g} s of CPU time (the limit)",
-                          running)
-        return result("crashed", f"the process running the code was killed by {name}", running)
+                          running, "cpu", seconds=limits.timeout_seconds)
+        return result("crashed", f"the process running the code was killed by {name}", running, "signal",
+                      signal=name)
     if "MemoryError" in stderr or "can't allocate memory" in stderr:
-        return result("memory", f"the code needed more than {limits.memory_mb} MB", running)
+        return result("memory", f"the code needed more than {limits.memory_mb} MB", running, "memory",
+                      mb=limits.memory_mb)
     last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {returncode}"
-    return result("crashed", f"the process running the code ended early: {last}", running)
+    return result("crashed", f"the process running the code ended early: {last}", running, "exited", detail=last)
 
 
 def _running_index(events: list[dict[str, Any]]) -> int | None:

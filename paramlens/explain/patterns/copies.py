@@ -8,40 +8,41 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, count, join
-from paramlens.explain.i18n import tr
-from paramlens.messages import t
+from paramlens.explain.fmt import code, count, join, names_list
+from paramlens.messages import message_id, t
 from paramlens.explain.patterns.common import calls_note, heading, module_label, site_code
 from paramlens.explain.patterns.modules import describe_module, module_facts
 from paramlens.explain.patterns.reshaping import missing_note, module_name, plural, raised, records_of
 
 
-def _ties(groups: list[list[str]]) -> str:
-    return "; ".join(" = ".join(code(name) for name in group) for group in groups)
+def _ties(groups: list[list[str]], locale: str) -> str:
+    return t(locale, "; ").join(" = ".join(code(name) for name in group) for group in groups)
 
 
 def _module_copy(locale: str, record: dict[str, Any], source: str) -> list[str]:
     copy = record["copy"]
     independent = record["same_objects"] == 0 and record["shared_storage"] == 0
-    parts = [tr(locale, f"A new `{copy['class']}` with its own **{plural(locale, record['tensors'], 'tensor', '张量')}** "
-                        f"({count(copy['param_count'])} parameter values)" +
-                (": none of them is a tensor of " + source + " or shares memory with one" if independent else
-                 f": {record['same_objects']} are tensors of {source} itself and {record['shared_storage']} share "
-                 "memory with one") +
-                ("; all values equal the original's at this moment." if record["equal_values"] else "."),
-                f"一个新的 `{copy['class']}`，拥有自己的 **{plural(locale, record['tensors'], 'tensor', '张量')}**（{count(copy['param_count'])} 个参数值）" +
-                ("：其中没有一个是 " + source + " 的张量，也不与它们共享内存" if independent else
-                 f"：其中 {record['same_objects']} 个就是 {source} 自己的张量，{record['shared_storage']} 个与之共享内存") +
-                ("；此刻所有数值都与原模型相等。" if record["equal_values"] else "。"))]
+    tensors = plural(locale, record["tensors"], "{n} tensor", "{n} tensors")
+    if independent:
+        head = t(locale, "A new `{cls}` with its own **{tensors}** ({values} parameter values): none of them is a "
+                         "tensor of {source} or shares memory with one.", cls=copy["class"], tensors=tensors,
+                 values=count(copy["param_count"]), source=source)
+    else:
+        head = t(locale, "A new `{cls}` with its own **{tensors}** ({values} parameter values): {same} are tensors of "
+                         "{source} itself and {shared} share memory with one.", cls=copy["class"], tensors=tensors,
+                 values=count(copy["param_count"]), same=record["same_objects"], source=source,
+                 shared=record["shared_storage"])
+    if record["equal_values"]:
+        head += t(locale, " All values equal the original's at this moment.")
+    parts = [head]
     if record.get("tied_copy"):
         inside = record.get("ties_point_into_copy")
-        parts.append(tr(locale, f"The original's tie {_ties(record['tied_source'])} is kept as a tie inside the copy: "
-                                f"{_ties(record['tied_copy'])} are one tensor of the copy" +
-                        (", not a tensor of the original." if inside else "."),
-                        f"原模型中的绑定 {_ties(record['tied_source'])} 在副本中保留为副本内部的绑定：{_ties(record['tied_copy'])} "
-                        "是副本自己的同一个张量" + ("，而不是原模型的张量。" if inside else "。")))
+        text = message_id("The original's tie {source} is kept as a tie inside the copy: {copy} are one tensor of the "
+                          "copy, not a tensor of the original.") if inside else \
+            message_id("The original's tie {source} is kept as a tie inside the copy: {copy} are one tensor of the copy.")
+        parts.append(t(locale, text, source=_ties(record["tied_source"], locale), copy=_ties(record["tied_copy"], locale)))
     elif record.get("tied_source"):
-        parts.append(t(locale, "The original's tie {tied_source} is not a tie in the copy.", tied_source=_ties(record['tied_source'])))
+        parts.append(t(locale, "The original's tie {tied_source} is not a tie in the copy.", tied_source=_ties(record["tied_source"], locale)))
     if independent:
         parts.append(t(locale, "From now on the two change independently: training one (or an optimizer built on one) "
                        "does not touch the other."))
@@ -61,11 +62,12 @@ def explain_deepcopy(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
     source = module_name(locale, record.get("source"), finding.facts.get("first", "the original"))
     if record.get("state_dict"):
         shared = record["shared_storage"]
-        line = tr(locale, f"Copied **{plural(locale, record['tensors'], 'tensor', '张量')}**; {count(shared)} of them share memory with "
-                          f"{source}" + (" (a `state_dict()` alone shares memory with the model's parameters: an "
-                                         "in-place update of the model would change it)." if not shared else "."),
-                  f"复制了 **{count(record['tensors'])} 个张量**；其中 {count(shared)} 个与 {source} 共享内存" +
-                  ("（单独的 `state_dict()` 与模型参数共享内存：模型的原地更新会改变它）。" if not shared else "。"))
+        text = message_id("Copied **{tensors}**; {shared} of them share memory with {source} (a `state_dict()` alone "
+                          "shares memory with the model's parameters: an in-place update of the model would change "
+                          "it).") if not shared else \
+            message_id("Copied **{tensors}**; {shared} of them share memory with {source}.")
+        line = t(locale, text, tensors=plural(locale, record["tensors"], "{n} tensor", "{n} tensors"),
+                 shared=count(shared), source=source)
         return join(title, line, calls_note(locale, ctx.count(finding), len(records))), \
             {"tensors": record["tensors"], "shared_storage": shared, "equal_values": record["equal_values"]}
     parts = [title, *_module_copy(locale, record, source), calls_note(locale, ctx.count(finding), len(records))]
@@ -91,9 +93,8 @@ def explain_module_by_name(finding: Finding, ctx: ExplainContext) -> tuple[str, 
     parts = [title, t(locale, "Built {module} (class `{resolved}`).", module=code(module_label(module)), resolved=record['resolved']) if module else ""]
     resolved_all = sorted({r["nn_name"] or r["resolved"] for r in records if not r.get("error")})
     if len(resolved_all) > 1:
-        parts.append(tr(locale, f"Over {len(records)} runs of this line it resolved to: "
-                                + ", ".join(code(c) for c in resolved_all) + ".",
-                        f"这一行运行 {len(records)} 次，依次解析为：" + "、".join(code(c) for c in resolved_all) + "。"))
+        parts.append(t(locale, "Over {runs} runs of this line it resolved to: {classes}.", runs=len(records),
+                       classes=names_list(locale, [code(c) for c in resolved_all])))
     if module:
         parts.append(describe_module(locale, module))
     facts = {"resolved": record["resolved"], "nn_name": record["nn_name"], "classes": resolved_all}

@@ -10,7 +10,6 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, num, shape, table
-from paramlens.explain.i18n import tr
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, site_code
 from paramlens.explain.patterns.reshaping import percent, plural, raised, records_of, unobserved_reason, \
@@ -53,12 +52,11 @@ def _one(locale: str, record: dict[str, Any], finding: Finding) -> list[str]:
     source = _name(record["source"], finding.facts.get("source"))
     fraction = _fraction(record)
     if fraction is not None:
-        key = t(locale, "{target} moved **{fraction} of the way toward** {source} ({locale_}): mean |difference| "
-                "{record}.", target=target, fraction=percent(fraction, 1), source=source, locale_=_how(locale, record), record=_distance(record))
+        key = t(locale, "{target} moved **{fraction} of the way toward** {source} ({how}): mean |difference| {distance}.", target=target, fraction=percent(fraction, 1), source=source, how=_how(locale, record), distance=_distance(record))
     else:
         total = (record.get("factor") or 0) + (record.get("alpha") or 0)
-        key = t(locale, "{target} was scaled and {source} added ({locale_}); factor and alpha add up to {total}, not 1, "
-                "so this is not an average: mean |difference| {record}.", target=target, source=source, locale_=_how(locale, record), total=num(total), record=_distance(record))
+        key = t(locale, "{target} was scaled and {source} added ({how}); factor and alpha add up to {total}, not 1, so "
+                "this is not an average: mean |difference| {distance}.", target=target, source=source, how=_how(locale, record), total=num(total), distance=_distance(record))
     parts = [key]
     values = record["target"].get("values")
     before = values_block(record.get("before_values"))
@@ -89,9 +87,9 @@ def explain_ema_update(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
         header = t(locale, "moved|toward|shape|share of the gap|mean abs difference before → after").split("|")
         fractions = {_fraction(r) for r in records}
         share = percent(fractions.pop(), 1) if len(fractions) == 1 and None not in fractions else None
-        key = tr(locale, f"{plural(locale, len(records), 'tensor', '')} each moved **{share} of the way toward** their source "
-                         f"({_how(locale, records[0])}):", f"{len(records)} 个张量各自向其目标**靠近了差距的 {share}**"
-                         f"（{_how(locale, records[0])}）：") if share else \
+        key = t(locale, "{tensors} each moved **{share} of the way toward** their source ({how}):",
+                tensors=plural(locale, len(records), "{n} tensor", "{n} tensors"), share=share,
+                how=_how(locale, records[0])) if share else \
             t(locale, "{n_records} in-place steps:", n_records=len(records))
         parts = [title, key, table(header, rows)]
     parts += [calls_note(locale, ctx.count(finding), len(records)), general]

@@ -9,10 +9,10 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, shape, table
-from paramlens.explain.i18n import tr
-from paramlens.messages import t
+from paramlens.messages import message_id, t
 from paramlens.explain.patterns.common import calls_note
-from paramlens.explain.patterns.reshaping import module_name, names_list, observed, plural
+from paramlens.explain.fmt import names_list
+from paramlens.explain.patterns.reshaping import code_list, module_name, observed, plural
 
 ROWS = 8
 
@@ -20,15 +20,14 @@ ROWS = 8
 def _substituted(locale: str, record: dict[str, Any], model: str) -> str:
     given = record.get("substituted", [])
     kept = record.get("kept", [])
-    listed = ", ".join(f"{code(s['name'])} {shape(s['shape'])}" for s in given[:6]) if locale != "zh-CN" else \
-        "、".join(f"{code(s['name'])} {shape(s['shape'])}" for s in given[:6])
-    more = "…" if len(given) > 6 else ""
-    line = tr(locale, f"Ran {model} with **{plural(locale, record['substituted_count'], 'substituted tensor', '')}**: {listed}{more}",
-              f"用 **{record['substituted_count']} 个替换张量**运行了 {model}：{listed}{more}")
+    listed = names_list(locale, [f"{code(s['name'])} {shape(s['shape'])}" for s in given[:6]]) + \
+        ("…" if len(given) > 6 else "")
+    line = t(locale, "Ran {model} with **{tensors}**: {listed}", model=model, listed=listed,
+             tensors=plural(locale, record["substituted_count"], "{n} substituted tensor", "{n} substituted tensors"))
     if kept:
-        line += tr(locale, f"; the other {plural(locale, len(kept), 'parameter', '')} were the model's own ({names_list(locale, kept[:6])}"
-                           f"{'…' if len(kept) > 6 else ''}).",
-                   f"；其余 {len(kept)} 个参数用的是模型自己的（{names_list(locale, kept[:6])}{'…' if len(kept) > 6 else ''}）。")
+        line += t(locale, "; the other {parameters} were the model's own ({names}).",
+                  parameters=plural(locale, len(kept), "{n} parameter", "{n} parameters"),
+                  names=code_list(locale, kept[:6]) + ("…" if len(kept) > 6 else ""))
     else:
         line += t(locale, "; no parameter of the model's own was used.")
     return line
@@ -38,22 +37,20 @@ def _changed_own(locale: str, record: dict[str, Any], model: str) -> str:
     """What happened to the model's own tensors during the call, when something did."""
     lines = []
     if record.get("replaced"):
-        lines.append(t(locale, "After the call these names of {model} hold other objects than before: {locale_}.", model=model, locale_=names_list(locale, record['replaced'])))
+        lines.append(t(locale, "After the call these names of {model} hold other objects than before: {names}.", model=model, names=code_list(locale, record['replaced'])))
     if record.get("modified"):
-        lines.append(t(locale, "The call wrote into these parameters of {model}: {locale_}.", model=model, locale_=names_list(locale, record['modified'])))
+        lines.append(t(locale, "The call wrote into these parameters of {model}: {names}.", model=model, names=code_list(locale, record['modified'])))
     if record.get("modified_buffers"):
         params_too = record.get("replaced") or record.get("modified")
         classes = record.get("modified_buffer_classes") or []
-        norms = names_list(locale, classes) if classes and all("Norm" in c for c in classes) else ""
-        lines.append(tr(locale, ("" if params_too else f"{model}'s own parameters are untouched, but ") +
-                        f"the forward updated these buffers of {model} in place: "
-                        f"{names_list(locale, record['modified_buffers'])}" +
-                        (f" ({norms} in training mode updates its running statistics)" if norms else "") +
-                        ". Pass the buffers in the dictionaries too, or call `.eval()` first, to leave them alone.",
-                        ("" if params_too else f"{model} 自己的参数没有被改动，但") +
-                        f"前向计算原地更新了 {model} 的这些缓冲区：{names_list(locale, record['modified_buffers'])}" +
-                        (f"（训练模式下的 {norms} 会更新其运行统计量）" if norms else "") +
-                        "。若不想改动它们，请把缓冲区也放进字典，或先调用 `.eval()`。"))
+        norms = code_list(locale, classes) if classes and all("Norm" in c for c in classes) else ""
+        why = t(locale, " ({norms} in training mode updates its running statistics)", norms=norms) if norms else ""
+        text = message_id("The forward updated these buffers of {model} in place: {buffers}{why}. Pass the buffers in "
+                          "the dictionaries too, or call `.eval()` first, to leave them alone.") if params_too else \
+            message_id("{model}'s own parameters are untouched, but the forward updated these buffers of {model} in "
+                       "place: {buffers}{why}. Pass the buffers in the dictionaries too, or call `.eval()` first, to "
+                       "leave them alone.")
+        lines.append(t(locale, text, model=model, buffers=code_list(locale, record["modified_buffers"]), why=why))
     return join(*lines)
 
 
@@ -69,13 +66,12 @@ def explain_functional_call(finding: Finding, ctx: ExplainContext) -> tuple[str,
     model = module_name(locale, record.get("module"), finding.facts.get("first", "model"))
     parts = [title, _substituted(locale, record, model)]
     if record.get("tied_in"):
-        parts.append(t(locale, "Tied to a substituted name, {locale_} was substituted with it (`tie_weights=True`).", locale_=names_list(locale, record['tied_in'])))
+        parts.append(t(locale, "Tied to a substituted name, {names} was substituted with it (`tie_weights=True`).", names=code_list(locale, record['tied_in'])))
     if record.get("unmatched"):
-        parts.append(tr(locale, f"{names_list(locale, record['unmatched'])}: no parameter or buffer of the model has "
-                                "this name, so it replaced nothing" + (" (`strict=False`, the default, does not "
-                                                                        "complain)." if not record.get("strict") else "."),
-                        f"{names_list(locale, record['unmatched'])}：模型没有这个名字的参数或缓冲区，因此它没有替换任何东西" +
-                        ("（默认的 `strict=False` 不会报错）。" if not record.get("strict") else "。")))
+        text = message_id("{names}: no parameter or buffer of the model has this name, so it replaced nothing "
+                          "(`strict=False`, the default, does not complain).") if not record.get("strict") else \
+            message_id("{names}: no parameter or buffer of the model has this name, so it replaced nothing.")
+        parts.append(t(locale, text, names=code_list(locale, record["unmatched"])))
     if record.get("model_untouched"):
         parts.append(t(locale, "After the call {model}'s own tensors are untouched: the same objects, with the same "
                        "values.", model=model))
@@ -105,11 +101,10 @@ def explain_stack_module_state(finding: Finding, ctx: ExplainContext) -> tuple[s
     copies = all(p["equal"] and not p["shares_memory"] for p in params)
     leaves = all(p["is_leaf"] and p["requires_grad"] for p in params)
     if copies:
-        parts.append(tr(locale, "They are copies: equal to the models' tensors now, sharing no memory with them" +
-                        (", and new leaves with `requires_grad=True`: training them does not change the models." if leaves
-                         else "."),
-                        "它们是副本：当前与各模型的张量相等，但不共享内存" +
-                        ("，并且是 `requires_grad=True` 的新叶子张量：训练它们不会改变原来的模型。" if leaves else "。")))
+        parts.append(t(locale, message_id(
+            "They are copies: equal to the models' tensors now, sharing no memory with them, and new leaves with "
+            "`requires_grad=True`: training them does not change the models.") if leaves else message_id(
+            "They are copies: equal to the models' tensors now, sharing no memory with them.")))
     if record.get("buffers"):
         parts.append(t(locale, "Buffers stacked the same way: {n_buffers}.", n_buffers=count(len(record['buffers']))))
     parts.append(t(locale, "Pass them to `functional_call` under `vmap` to run every model at once."))

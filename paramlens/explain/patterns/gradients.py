@@ -12,8 +12,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, count, join, num, table
-from paramlens.explain.i18n import tr
+from paramlens.explain.fmt import code, count, join, names_list, num, table
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
 
@@ -60,25 +59,20 @@ def explain_backward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
     total = ctx.count(finding)
     if not passes:
         if total:
-            return join(title, tr(locale, f"Ran {times(locale, total)}; its gradients were not inspected (only the "
-                                          "first backward passes of a run are).",
-                                  f"运行了 {total} 次；没有检查其梯度（每次运行只检查最前面的几次反向传播）。")), \
-                {"calls": total}
+            return join(title, t(locale, "Ran {times}; its gradients were not inspected (only the first backward "
+                                         "passes of a run are).", times=times(locale, total))), {"calls": total}
         return join(title, not_run_note(finding, ctx)), {}
     first = passes[0]
     parts = [title]
     if first.get("error"):
         parts.append(t(locale, "The graph could not be inspected: {error}.", error=first['error']))
-    when_en = "It ran once:" if total <= 1 else f"It ran {times(locale, total)}; the first time,"
-    when_zh = "它运行了 1 次：" if total <= 1 else f"它运行了 {total} 次；第一次运行时，"
-    parts.append(tr(locale,
-                    f"{when_en} autograd followed the graph back to {count(first.get('parameters'))} parameter tensors "
-                    f"({count(first.get('elements'))} values), and {count(first.get('received'))} of them then held a "
-                    "gradient in `.grad`. A later `backward()` adds to `.grad` until it is zeroed "
-                    "(`optimizer.zero_grad()`).",
-                    f"{when_zh}autograd 沿计算图回溯到 {count(first.get('parameters'))} 个参数张量（共 "
-                    f"{count(first.get('elements'))} 个值），之后其中 {count(first.get('received'))} 个在 `.grad` 中有了梯度。"
-                    "之后再调用 `backward()` 会累加到 `.grad` 上，直到被清零（`optimizer.zero_grad()`）。"))
+    when = t(locale, "It ran once:") if total <= 1 else \
+        t(locale, "It ran {times}; the first time,", times=times(locale, total))
+    parts.append(t(locale, "{when} autograd followed the graph back to {parameters} parameter tensors ({elements} "
+                           "values), and {received} of them then held a gradient in `.grad`. A later `backward()` "
+                           "adds to `.grad` until it is zeroed (`optimizer.zero_grad()`).",
+                   when=when, parameters=count(first.get("parameters")), elements=count(first.get("elements")),
+                   received=count(first.get("received"))))
     shared = _weights_first(first.get("shared") or [])
     if shared:
         parts.append(t(locale, "Used more than once in the forward pass, so autograd sent each of these parameters one "
@@ -116,8 +110,7 @@ def _one_tensor(names: list[str], locale: str) -> str:
     first = code(names[0])
     if len(names) == 1:
         return first
-    others = " = ".join(code(name) for name in names[1:])
-    return f"{first}（= {others}）" if locale == "zh-CN" else f"{first} (= {others})"
+    return t(locale, "{first} (= {others})", first=first, others=" = ".join(code(name) for name in names[1:]))
 
 
 def _use_sentence(entry: dict[str, Any], locale: str) -> str:
@@ -126,20 +119,17 @@ def _use_sentence(entry: dict[str, Any], locale: str) -> str:
     matches = entry.get("sum_matches")
     name = _one_tensor(_names(entry), locale)
     if all(norm is not None for norm in norms):
-        each_en = "one gradient per use, with norms " + " and ".join(num(norm) for norm in norms)
-        each_zh = "每次使用各一份梯度，范数分别为 " + "、".join(num(norm) for norm in norms)
+        each = t(locale, "one gradient per use, with norms {norms}", norms=names_list(locale, [num(n) for n in norms]))
     else:
-        each_en, each_zh = "one gradient per use", "每次使用各一份梯度"
+        each = t(locale, "one gradient per use")
     if matches:
-        verdict_en, verdict_zh = "their sum is exactly what `.grad` received", "它们的和正好等于 `.grad` 收到的梯度"
+        verdict = t(locale, "their sum is exactly what `.grad` received")
     elif matches is False:
-        verdict_en = "their sum does not match the change of `.grad` (a hook or an in-place edit changed it)"
-        verdict_zh = "它们的和与 `.grad` 的变化不一致（有钩子或原地修改改变了它）"
+        verdict = t(locale, "their sum does not match the change of `.grad` (a hook or an in-place edit changed it)")
     else:
-        verdict_en = "there were no values to compare (meta device or a very large tensor)"
-        verdict_zh = "没有可供比较的数值（meta 设备或张量过大）"
-    text = tr(locale, f"{name} was used {times(locale, len(uses))}: autograd sent {each_en}, and {verdict_en}.",
-              f"{name} 被使用了 {len(uses)} 次：autograd 送来{each_zh}，{verdict_zh}。")
+        verdict = t(locale, "there were no values to compare (meta device or a very large tensor)")
+    text = t(locale, "{name} was used {times}: autograd sent {each}, and {verdict}.", name=name,
+             times=times(locale, len(uses)), each=each, verdict=verdict)
     if entry.get("accumulated"):
         text += t(locale, " (`.grad` already held a gradient from an earlier pass, which stays added in.)")
     return text

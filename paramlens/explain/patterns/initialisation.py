@@ -6,9 +6,8 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import (code, count, join, num, output_block, owners_text, shape, stats_line, table,
-                                   value_block)
-from paramlens.explain.i18n import tr
+from paramlens.explain.fmt import (code, count, join, names_list, num, output_block, owners_text, shape, stats_line,
+                                   table, value_block)
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, tied_names, times
 
@@ -104,17 +103,15 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                      changed])
     header = t(locale, "#|module|layer|what changed").split("|")
     changed_visits = [v for v in visits if v["changed"]]
-    summary = tr(locale, f"`{fn}` was called {times(locale, len(visits))}, in this order; {len(changed_visits)} of "
-                         "those calls changed a parameter or buffer (of the visited module or of its submodules, "
-                         "named relative to it):",
-                 f"`{fn}` 按以下顺序共被调用 {len(visits)} 次；其中 {len(changed_visits)} 次调用修改了参数或缓冲区（属于被访问的"
-                 "模块或其子模块，名字相对于该模块）：")
+    summary = t(locale, "`{fn}` was called {times}, in this order; {n_changed} of those calls changed a parameter or "
+                        "buffer (of the visited module or of its submodules, named relative to it):",
+                fn=fn, times=times(locale, len(visits)), n_changed=len(changed_visits))
     parts = [title, summary, table(header, rows)]
     unchanged = [v for v in visits if not v["changed"]]
     if compact and unchanged:
         classes = sorted({v["class"] for v in unchanged})
-        parts.append(tr(locale, f"The other {len(unchanged)} visits changed nothing ({', '.join(classes)}).",
-                        f"其余 {len(unchanged)} 次访问没有任何变化（{'、'.join(classes)}）。"))
+        parts.append(t(locale, "The other {n} visits changed nothing ({classes}).", n=len(unchanged),
+                       classes=names_list(locale, classes)))
     if not changed_visits:
         parts.append(t(locale, "**`{fn}` changed nothing.** Check its condition (e.g. `type(m) == nn.Linear` does not "
                        "match subclasses; `isinstance(m, nn.Linear)` does).", fn=fn))
@@ -154,7 +151,7 @@ def _scale_text(locale: str, record: dict[str, Any]) -> str:
     described = {
         "normal_": t(locale, "values drawn from N(mean={mean}, std={std})", mean=args.get('mean'), std=args.get('std')),
         "uniform_": t(locale, "values drawn uniformly from [{a}, {b}]", a=args.get('a'), b=args.get('b')),
-        "constant_": t(locale, "every value set to {val}", val=args.get('val')),
+        "constant_": t(locale, "every value set to {value}", value=args.get('val')),
         "zeros_": t(locale, "every value set to 0"),
         "ones_": t(locale, "every value set to 1"),
         "trunc_normal_": t(locale, "N(mean={mean}, std={std}) truncated to [{a}, {b}]", mean=args.get('mean'), std=args.get('std'), a=args.get('a'), b=args.get('b')),
@@ -178,7 +175,7 @@ def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, 
         rows.append([owners, shape(record.get("shape")), _scale_text(locale, record) or "—", result])
     header = t(locale, "tensor|shape|what torch used|result").split("|")
     total = ctx.count(finding)
-    parts = [title, tr(locale, f"Called {times(locale, total)} during the run:", f"运行期间共调用 {total} 次："),
+    parts = [title, t(locale, "Called {times} during the run:", times=times(locale, total)),
              table(header, rows), calls_note(locale, total, len(records))]
     tied = next((names for names in (tied_names(r) for r in records) if names), None)
     if tied:
@@ -256,7 +253,7 @@ def explain_mutation(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
         line = t(locale, "{owners} {shape}: {changed} of {numel} values changed.", owners=owners, shape=shape(tensor.get('shape')), changed=count(changed), numel=count(numel))
         zeroed = record.get("zeroed") or 0
         if zeroed and numel:
-            line += " " + t(locale, "{zeroed} of them became 0 ({zeroed2:.0%} of the tensor).", zeroed=count(zeroed), zeroed2=zeroed / numel)
+            line += " " + t(locale, "{zeroed} of them became 0 ({fraction:.0%} of the tensor).", zeroed=count(zeroed), fraction=zeroed / numel)
         after_zeros = (record.get("after") or {}).get("zeros")
         if after_zeros is not None and numel and zeroed and finding.function:
             line += " " + t(locale, "Afterwards {after_zeros:.0%} of the values are zero.", after_zeros=after_zeros / numel)
@@ -268,16 +265,15 @@ def explain_mutation(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
             parts.append(t(locale, "After:") + "\n" + value_block(locale, tensor["text"]))
         same = [o["path"] for o in tensor.get("owner", []) if o["relation"] == "same"]
         if tied_names(tensor):
-            parts.append(tr(locale, f"**Shared:** {', '.join(code(s) for s in same)} are one tensor, so this edit "
-                                    "changed all of them.",
-                            f"**共享：**{'、'.join(code(s) for s in same)} 是同一个张量，所以这次修改同时改变了它们全部。"))
+            parts.append(t(locale, "**Shared:** {names} are one tensor, so this edit changed all of them.",
+                           names=names_list(locale, [code(s) for s in same])))
         facts["calls"].append({"owner": same, "changed": changed, "zeroed": zeroed, "numel": numel,
                                "after_values": record.get("after_values"), "before_values": record.get("before_values"),
                                "changes": record.get("changes")})
     total = ctx.count(finding)
     if finding.function and total > 1:
-        parts.insert(1, tr(locale, f"Ran {times(locale, total)} inside `{finding.function}`:",
-                           f"在 `{finding.function}` 中共执行 {total} 次："))
+        parts.insert(1, t(locale, "Ran {times} inside `{function}`:", times=times(locale, total),
+                          function=finding.function))
     parts.append(calls_note(locale, total, min(len(records), 4)))
     parts.append(general)
     return join(*parts), facts

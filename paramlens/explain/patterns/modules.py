@@ -8,8 +8,8 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, count, join, num, output_block, shape, shape_product, table, value_block
-from paramlens.explain.i18n import tr
+from paramlens.explain.fmt import (code, count, join, names_list, num, shape, shape_product, table,
+                                   value_block)
 from paramlens.messages import t
 from paramlens.explain.patterns.gradients import shared_gradient_text
 from paramlens.explain.patterns.common import (
@@ -112,10 +112,10 @@ def describe_module(locale: str, module: dict[str, Any]) -> str:
         parts.append(_linear_note(locale, module))
         parts.append(_default_init_note(locale, module))
     elif module.get("class") in CONTAINERS:
-        parts[0] = t(locale, "This `{class_}` is empty when it is created: no layers and no parameters yet. What is "
-                     "added to it later (`add_module`, `append`, item assignment) is what it will hold.", class_=module['class'])
+        parts[0] = t(locale, "This `{cls}` is empty when it is created: no layers and no parameters yet. What is added "
+                     "to it later (`add_module`, `append`, item assignment) is what it will hold.", cls=module['class'])
     else:
-        parts[0] = t(locale, "`{class_}` has no parameters and no submodules: nothing in it is trained.", class_=module['class'])
+        parts[0] = t(locale, "`{cls}` has no parameters and no submodules: nothing in it is trained.", cls=module['class'])
     parts.append(_tied_note(locale, module))
     return join(*parts)
 
@@ -134,15 +134,15 @@ def module_title(locale: str, module: dict[str, Any]) -> str:
     children = module.get("children") or []
     if module.get("extra") or not children:
         return code(module_label(module))
-    return tr(locale, f"{code(module['class'])} with {len(children)} children" if len(children) != 1 else
-              f"{code(module['class'])} with 1 child",
-              f"含 {len(children)} 个子模块的 {code(module['class'])}")
+    if len(children) == 1:
+        return t(locale, "{cls} with 1 child", cls=code(module["class"]))
+    return t(locale, "{cls} with {n} children", cls=code(module["class"]), n=len(children))
 
 
 def explain_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     records = _modules(ctx.records(finding))
-    title = heading(t(locale, "{class_}: a module", class_=finding.facts['class']))
+    title = heading(t(locale, "{cls}: a module", cls=finding.facts['class']))
     if not records:
         return join(title, site_code(finding), not_run_note(finding, ctx)), {"class": finding.facts["class"]}
     module = records[0]
@@ -150,10 +150,9 @@ def explain_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str
     calls = ctx.count(finding)
     repeat = ""
     if finding.function and calls > 1:
-        repeat = tr(locale, f"Built {times(locale, calls)} during the run (once per call of `{finding.function}`); every call "
-                            "creates new, independent parameters. The first one:",
-                    f"运行期间共构建了 {calls} 次（每次调用 `{finding.function}` 一次）；每次调用都会创建新的、互相独立的参数。"
-                    "下面是第一次的结果：")
+        repeat = t(locale, "Built {times} during the run (once per call of `{function}`); every call creates new, "
+                           "independent parameters. The first one:", times=times(locale, calls),
+                   function=finding.function)
     facts = module_facts(module)
     facts["calls"] = calls
     return join(title, repeat, describe_module(locale, module)), facts
@@ -165,7 +164,7 @@ def explain_builder_call(finding: Finding, ctx: ExplainContext) -> tuple[str, di
         return None
     module = records[0]
     locale = ctx.locale
-    title = heading(t(locale, "{finding} returned {class_}", finding=site_code(finding), class_=code(module['class'])))
+    title = heading(t(locale, "{site} returned {cls}", site=site_code(finding), cls=code(module['class'])))
     return join(title, describe_module(locale, module)), module_facts(module)
 
 
@@ -179,12 +178,11 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     if built:
         calls = sum(ctx.count(f) for f in returns)
         first = built[0]
-        parts.append(heading(t(locale, "{name}() builds a {class_}", name=name, class_=first['class'])))
-        parts.append(tr(locale, f"Called {times(locale, calls)} during the run; each call returned a new "
-                                f"`{first['class']}` with {count(first['param_count'])} parameters of its own "
-                                "(calling a builder twice never shares parameters; reuse one object to share).",
-                        f"运行期间共调用 {calls} 次；每次都返回一个新的 `{first['class']}`，各自拥有 "
-                        f"{count(first['param_count'])} 个参数（调用构建函数两次不会共享参数；要共享请复用同一个对象）。"))
+        parts.append(heading(t(locale, "{name}() builds a {cls}", name=name, cls=first['class'])))
+        parts.append(t(locale, "Called {times} during the run; each call returned a new `{cls}` with {count} parameters "
+                               "of its own (calling a builder twice never shares parameters; reuse one object to "
+                               "share).", times=times(locale, calls), cls=first["class"],
+                       count=count(first["param_count"])))
         parts.append(describe_module(locale, first))
         facts.update({"calls": calls, "returns": module_facts(first)})
     uses = [f for f in ctx.findings if f.pattern == "apply" and f.facts.get("fn") == name]
@@ -194,16 +192,16 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
                 continue
             visited = len(record["visits"])
             changed = [v for v in record["visits"] if v["changed"]]
-            parts.append(tr(locale,
-                            f"Line {use.span.line}: {code(use.facts['text'])} called `{name}` on "
-                            f"{modules_text(locale, visited)}; {len(changed)} of those calls changed a parameter or "
-                            "buffer"
-                            + (": " + ", ".join(code(_visit_name(record, v)) for v in changed) if changed else "")
-                            + ".",
-                            f"第 {use.span.line} 行：{code(use.facts['text'])} 在 {visited} 个模块上调用了 `{name}`；"
-                            f"其中 {len(changed)} 次调用修改了参数或缓冲区"
-                            + ("：" + "、".join(code(_visit_name(record, v)) for v in changed) if changed else "")
-                            + "。"))
+            if changed:
+                parts.append(t(locale, "Line {line}: {call} called `{name}` on {modules}; {n_changed} of those calls "
+                                       "changed a parameter or buffer: {which}.", line=use.span.line,
+                               call=code(use.facts["text"]), name=name, modules=modules_text(locale, visited),
+                               n_changed=len(changed),
+                               which=names_list(locale, [code(_visit_name(record, v)) for v in changed])))
+            else:
+                parts.append(t(locale, "Line {line}: {call} called `{name}` on {modules}; none of those calls changed a "
+                                       "parameter or buffer.", line=use.span.line, call=code(use.facts["text"]),
+                               name=name, modules=modules_text(locale, visited)))
             facts.setdefault("applied", []).append({"line": use.span.line, "visited": visited,
                                                     "changed": len(changed)})
     if not parts:
@@ -229,15 +227,13 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
     record = records[0]
     module = record["module"]
     inputs = ", ".join(shape(i["shape"]) for i in record["inputs"] if i.get("kind") == "tensor") or "—"
-    title = heading(t(locale, "{finding}: forward pass of {class_}", finding=site_code(finding), class_=module['class']))
+    title = heading(t(locale, "{site}: forward pass of {cls}", site=site_code(finding), cls=module['class']))
     parts = [title]
     chain = [f"{c['class']}" + (f"({c['extra']})" if c["extra"] else "") for c in module.get("children", [])]
     if module.get("class") == "Sequential" and chain:
-        parts.append(tr(locale, "Calling the module runs `forward` (through `__call__`, which also runs hooks). A "
-                                "`Sequential` feeds the input through its children in order: " + " → ".join(
-                                    code(c) for c in chain) + ".",
-                        "调用模块会执行 `forward`（经由 `__call__`，它还会运行钩子）。`Sequential` 按顺序把输入依次传过各个"
-                        "子模块：" + " → ".join(code(c) for c in chain) + "。"))
+        parts.append(t(locale, "Calling the module runs `forward` (through `__call__`, which also runs hooks). A "
+                               "`Sequential` feeds the input through its children in order: {chain}.",
+                       chain=" → ".join(code(c) for c in chain)))
     else:
         parts.append(t(locale, "Calling the module runs its `forward` (through `__call__`, which also runs hooks)."))
     if "error" in record:
@@ -253,12 +249,13 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
         shapes = ", ".join([f"`{p['name']}` {shape(p['shape'])}" for p in after.get("parameters", [])
                             if p["name"] in lazy][:6])
         became = after["class"] != module.get("class")
-        parts.append(tr(locale, f"This first call initialised the lazy parameters from the input: {shapes}; the "
-                                + (f"module is now a plain `{after['class']}`" if became else "module now has")
-                                + f" ({count(after['param_count'])} parameters).",
-                        f"这第一次调用根据输入初始化了惰性参数：{shapes}；该模块现在"
-                        + (f"是普通的 `{after['class']}`" if became else "共有")
-                        + f"（{count(after['param_count'])} 个参数）。"))
+        if became:
+            parts.append(t(locale, "This first call initialised the lazy parameters from the input: {shapes}; the module "
+                                   "is now a plain `{cls}` ({count} parameters).", shapes=shapes, cls=after["class"],
+                           count=count(after["param_count"])))
+        else:
+            parts.append(t(locale, "This first call initialised the lazy parameters from the input: {shapes}; the module "
+                                   "now has {count} parameters.", shapes=shapes, count=count(after["param_count"])))
     if output.get("grad_fn"):
         parts.append(t(locale, "The output carries `grad_fn={grad_fn}`: autograd recorded how it was computed, so a loss "
                        "built from it can call `backward()` to fill every parameter's `.grad`.", grad_fn=output['grad_fn']))
@@ -277,12 +274,10 @@ def explain_print_module(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     module = records[0]
     names = [p["name"] for p in module.get("parameters", [])]
     example = code(names[0]) if names else ""
-    parts = [heading(t(locale, "{finding}: the module tree of {class_}", finding=site_code(finding), class_=module['class'])),
-             tr(locale, "Each `(name): Layer(...)` line is a registered child module, indented under its parent. "
-                        "Parameter names are these names joined with dots, ending in the parameter's own name"
-                        + (f", e.g. {example}" if example else "") + ".",
-                "每一行 `(名字): 层(...)` 都是一个已注册的子模块，缩进表示父子关系。参数名就是这些名字用点连接起来，"
-                "最后加上参数自己的名字" + (f"，例如 {example}" if example else "") + "。"),
+    parts = [heading(t(locale, "{site}: the module tree of {cls}", site=site_code(finding), cls=module['class'])),
+             t(locale, "Each `(name): Layer(...)` line is a registered child module, indented under its parent. "
+                       "Parameter names are these names joined with dots, ending in the parameter's own name{example}.",
+               example=t(locale, ", e.g. {name}", name=example) if example else ""),
              param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
     if names:
         shown = ", ".join(code(n) for n in names[:6]) + (" …" if len(names) > 6 else "")
@@ -309,11 +304,9 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
               (container and m["line"] == container.span.line)), None)
     title = heading(t(locale, "`{name}` is placed at positions {where}: one layer, shared", name=name, where=where))
     example = f"`{owner}[{positions[0]}].weight.data[0, 0] = 100`" if owner else ""
-    general = tr(locale,
-                 "Every position holds the *same* object, not a copy: its parameters exist once. A change made "
-                 f"through one position{f' ({example})' if example else ''} is seen through all of them.",
-                 "每个位置放的都是*同一个*对象，而不是副本：它的参数只存在一份。通过一个位置做的修改"
-                 f"{f'（{example}）' if example else ''}在所有位置都能看到。")
+    general = t(locale, "Every position holds the *same* object, not a copy: its parameters exist once. A change made "
+                        "through one position{example} is seen through all of them.",
+                example=t(locale, " ({code})", code=example) if example else "")
     paths = {f"{owner}.{position}.{name}" for position in positions for name in ("weight", "bias")} if owner else set()
     observed_gradient = shared_gradient_text(ctx, paths) if paths else None
     if observed_gradient is not None:
@@ -331,15 +324,13 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     tied = module.get("tied", [])
     keys = [k for k in module.get("state_dict_keys", []) if k.split(".")[0] in {str(p) for p in positions}]
     parts = [title, general, gradient,
-             tr(locale, f"Observed: `parameters()` counts {count(module['param_count'])} values; counting every "
-                        f"position would give {count(module['param_count_with_duplicates'])}. `state_dict()` still "
-                        f"lists every name: " + ", ".join(code(k) for k in keys) + ".",
-                f"观测结果：`parameters()` 计数为 {count(module['param_count'])} 个值；若每个位置都计数则为 "
-                f"{count(module['param_count_with_duplicates'])} 个。`state_dict()` 仍列出每个名字："
-                + "、".join(code(k) for k in keys) + "。")]
+             t(locale, "Observed: `parameters()` counts {count} values; counting every position would give "
+                       "{with_duplicates}. `state_dict()` still lists every name: {keys}.",
+               count=count(module["param_count"]), with_duplicates=count(module["param_count_with_duplicates"]),
+               keys=names_list(locale, [code(k) for k in keys]))]
     if tied:
-        parts.append(t(locale, "Tied names: ") +
-                     "; ".join(" = ".join(code(n) for n in group) for group in tied))
+        parts.append(t(locale, "Tied names: {groups}", groups=t(locale, "; ").join(" = ".join(code(n) for n in group)
+                                                                                   for group in tied)))
     facts = {"positions": positions, "tied": tied, "param_count": module["param_count"],
              "param_count_with_duplicates": module["param_count_with_duplicates"], "state_dict_keys": keys}
     if observed_gradient is not None:
@@ -372,11 +363,10 @@ def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, di
             if example_unit.example.expression.startswith(f"{name}(") else \
             t(locale, "through a factory function of the file that needs no arguments, because the file never creates one")
         facts["example"] = {"expression": expression, **module_facts(first)}
-        note = tr(locale, f"Built as an example, {how}: `{expression}`" +
-                  (" — on the meta device: shapes and counts are exact, values are not available." if
-                   ctx.observations.device == "meta" else "."),
-                  f"作为示例构建（{how}）：`{expression}`" +
-                  ("——在 meta 设备上：形状和数量准确，但没有具体数值。" if ctx.observations.device == "meta" else "。"))
+        note = t(locale, "Built as an example, {how}: `{expression}` — on the meta device: shapes and counts are exact, "
+                         "values are not available.", how=how, expression=expression) \
+            if ctx.observations.device == "meta" else \
+            t(locale, "Built as an example, {how}: `{expression}`.", how=how, expression=expression)
         return join(title, note, describe_module(locale, first), general), facts
     if not instances:
         unit_error = None

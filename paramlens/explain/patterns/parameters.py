@@ -8,8 +8,7 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, output_block, owners_text, shape, stats_line, value_block
-from paramlens.explain.i18n import tr
-from paramlens.messages import t
+from paramlens.messages import message_id, t
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
 from paramlens.explain.patterns.gradients import backward_before, shared_gradient_text
 
@@ -53,21 +52,18 @@ def _multi(locale: str, records: list[dict[str, Any]], finding: Finding, total: 
     for record in records:
         owner = owners_text(locale, record.get("owner")) or "?"
         rows.append(f"- {owner}: {shape(record.get('shape'))}, {stats_line(locale, record.get('stats'))}")
-    head = tr(locale, f"Inside `{finding.function}` this expression was evaluated {times(locale, total)}:",
-              f"在 `{finding.function}` 内，这个表达式共求值 {total} 次：")
+    head = t(locale, "Inside `{function}` this expression was evaluated {times}:", function=finding.function,
+             times=times(locale, total))
     return join(head, "\n".join(rows), calls_note(locale, total, len(records)))
 
 
 ATTR_NOTES = {
-    "data": ("`.data` gives the same numbers as the parameter, as a plain tensor that autograd does not track "
-             "(`requires_grad=False`). Reading it is harmless; writing through it changes the parameter behind "
-             "autograd's back — inside training code prefer `with torch.no_grad():` for in-place edits.",
-             "`.data` 给出与参数相同的数值，但它是 autograd 不追踪的普通张量（`requires_grad=False`）。读取它没有问题；"
-             "通过它写入会绕过 autograd 修改参数——在训练代码中做原地修改时，更推荐使用 `with torch.no_grad():`。"),
-    "grad": ("`.grad` is filled by `backward()`: it stays `None` until a loss computed from this parameter is "
-             "back-propagated, and afterwards accumulates (adds up) across `backward()` calls until zeroed.",
-             "`.grad` 由 `backward()` 填充：在由该参数计算出的损失执行反向传播之前它一直是 `None`，之后会在多次 "
-             "`backward()` 之间累加，直到被清零。"),
+    "data": message_id("`.data` is a different tensor object that shares the parameter's storage and is not tracked by "
+                       "autograd (`requires_grad=False`). Reading it is harmless; writing through it changes the "
+                       "parameter behind autograd's back — inside training code prefer `with torch.no_grad():` for "
+                       "in-place edits."),
+    "grad": message_id("`.grad` is filled by `backward()`: it stays `None` until a loss computed from this parameter is "
+                       "back-propagated, and afterwards accumulates (adds up) across `backward()` calls until zeroed."),
 }
 
 
@@ -76,7 +72,7 @@ def explain_param_attr(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
     attr = finding.facts["attr"]
     records = ctx.records(finding)
     title = heading(site_code(finding))
-    note = tr(locale, *ATTR_NOTES[attr]) if attr in ATTR_NOTES else ""
+    note = t(locale, ATTR_NOTES[attr]) if attr in ATTR_NOTES else ""
     if not records:
         return join(title, note, not_run_note(finding, ctx)), {}
     first = records[0]
@@ -133,8 +129,8 @@ def _index_meaning(locale: str, finding: Finding, value: dict[str, Any]) -> str:
     owner = next((o for o in value.get("owner", []) if o["relation"] in {"view", "data", "same"}), None)
     if owner and owner["path"].endswith(".weight") and text.rstrip().endswith("[0]") and \
             value.get("shape") and len(value["shape"]) == 1:
-        return t(locale, "Row 0 of `{path}`: the {shape0} incoming weights of output unit 0 (one per input feature). "
-                 "Indexing a parameter gives a view: it shares storage with it.", path=owner['path'], shape0=value['shape'][0])
+        return t(locale, "Row 0 of `{path}`: the {inputs} incoming weights of output unit 0 (one per input feature). "
+                 "Indexing a parameter gives a view: it shares storage with it.", path=owner['path'], inputs=value['shape'][0])
     if owner:
         return t(locale, "A view into `{path}` (shares its storage).", path=owner['path'])
     return ""
@@ -220,8 +216,8 @@ def explain_param_compare(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     if sum(tally.values()) > 1:
         counted = ", ".join(f"`{value}` ×{count}" for value, count in
                             sorted(tally.items(), key=lambda item: -item[1]))
-        parts.append(tr(locale, f"Over the run it was evaluated {times(locale, sum(tally.values()))}: {counted}.",
-                        f"运行期间共求值 {sum(tally.values())} 次：{counted}。"))
+        parts.append(t(locale, "Over the run it was evaluated {times}: {counted}.",
+                       times=times(locale, sum(tally.values())), counted=counted))
     left = _sides(ctx, finding)
     if left:
         parts.append(left)

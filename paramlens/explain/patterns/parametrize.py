@@ -11,8 +11,7 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, num, shape, stats_line
-from paramlens.explain.i18n import tr
-from paramlens.messages import t
+from paramlens.messages import message_id, t
 from paramlens.explain.patterns.reshaping import count_change, diff_facts, observed, plural, tensors_list, values_block
 
 
@@ -43,8 +42,9 @@ def _weight_norm(locale: str, record: dict[str, Any]) -> list[str]:
     if g is None or v is None:
         return []
     dim = record.get("dim")
-    parts = [t(locale, "{record} is no longer a parameter: every read computes it as **g · v / ‖v‖** from `{name}` "
-               "{shape} (g, one norm per slice along dim {dim}) and `{name2}` {shape2} (v, the direction).", record=_subject(record), name=g['name'], shape=shape(g['shape']), dim=dim, name2=v['name'], shape2=shape(v['shape']))]
+    parts = [t(locale, "{subject} is no longer a parameter: every read computes it as **g · v / ‖v‖** from `{name}` "
+               "{shape} (g, one norm per slice along dim {dim}) and `{direction_name}` {direction_shape} (v, the "
+               "direction).", subject=_subject(record), name=g['name'], shape=shape(g['shape']), dim=dim, direction_name=v['name'], direction_shape=shape(v['shape']))]
     if record.get("max_difference") is not None:
         parts.append(t(locale, "Right after this call it equals the weight it replaced (largest difference "
                        "{max_difference}); training then updates g and v separately.", max_difference=num(record['max_difference'])))
@@ -57,15 +57,15 @@ def _spectral_norm(locale: str, record: dict[str, Any]) -> list[str]:
     buffers = [e for e in diff.get("added", []) if e["kind"] == "buffer"]
     if original is None or record.get("sigma") is None:
         return []
-    parts = [t(locale, "{record} is no longer a parameter: every read computes it as `{name}` {shape} **/ σ**, with σ = "
-               "{sigma} now, estimated by power iteration from the buffers {locale_} (the largest singular value "
-               "of `{name}` is {largest_singular_value}).", record=_subject(record), name=original['name'], shape=shape(original['shape']), sigma=num(record['sigma']), locale_=tensors_list(locale, buffers), largest_singular_value=num(record['largest_singular_value']))]
+    parts = [t(locale, "{subject} is no longer a parameter: every read computes it as `{name}` {shape} **/ σ**, with σ = "
+               "{sigma} now, estimated by power iteration from the buffers {tensors} (the largest singular value "
+               "of `{name}` is {largest_singular_value}).", subject=_subject(record), name=original['name'], shape=shape(original['shape']), sigma=num(record['sigma']), tensors=tensors_list(locale, buffers), largest_singular_value=num(record['largest_singular_value']))]
     if original.get("was"):
         parts.append(t(locale, "`{name}` is the former `{was}` (the same Parameter object).", name=original['name'], was=original['was']))
     steps = record.get("power_iterations", 1)
-    parts.append(tr(locale, f"In training mode each read (each forward) first runs {plural(locale, steps, 'more power-iteration step', '')} "
-                            "and updates `_u` and `_v`; in eval mode they are used as they are.",
-                    f"训练模式下，每次读取（每次前向）都会先再做 {steps} 步幂迭代并更新 `_u` 和 `_v`；评估模式下则直接使用它们。"))
+    parts.append(t(locale, "In training mode each read (each forward) first runs {steps} and updates `_u` and `_v`; in "
+                           "eval mode they are used as they are.",
+                   steps=plural(locale, steps, "{n} more power-iteration step", "{n} more power-iteration steps")))
     return parts
 
 
@@ -73,21 +73,23 @@ def _generic(locale: str, record: dict[str, Any]) -> list[str]:
     diff = record["diff"]
     made = diff.get("renamed", []) + diff.get("added", [])
     chain = ", ".join(code(p) for p in record.get("parametrizations", [])) or "?"
-    return [t(locale, "{record} is no longer a parameter: every read computes it with {chain} from {locale_}.", record=_subject(record), chain=chain, locale_=tensors_list(locale, made))]
+    return [t(locale, "{subject} is no longer a parameter: every read computes it with {chain} from {tensors}.", subject=_subject(record), chain=chain, tensors=tensors_list(locale, made))]
 
 
 def _folded(locale: str, record: dict[str, Any]) -> list[str]:
     folded = record["folded"]
     removed = record["diff"].get("removed", [])
-    parts = [tr(locale, f"Folded the computed value back into a plain Parameter {_subject(record)} "
-                        f"{shape(folded.get('shape'))}" + (f"; removed {tensors_list(locale, removed)}." if removed else "."),
-                f"把计算出的值折叠回普通 Parameter {_subject(record)} {shape(folded.get('shape'))}" +
-                (f"；删除了 {tensors_list(locale, removed)}。" if removed else "。"))]
+    if removed:
+        parts = [t(locale, "Folded the computed value back into a plain Parameter {subject} {shape}; removed {removed}.",
+                   subject=_subject(record), shape=shape(folded.get("shape")), removed=tensors_list(locale, removed))]
+    else:
+        parts = [t(locale, "Folded the computed value back into a plain Parameter {subject} {shape}.",
+                   subject=_subject(record), shape=shape(folded.get("shape")))]
     if folded.get("was"):
-        parts.append(tr(locale, f"It is the former `{folded['was']}` object, now holding "
-                                + ("the computed values." if record.get("leave_parametrized", True) else "its own values."),
-                        f"它就是原来的 `{folded['was']}` 对象，现在保存的是"
-                        + ("计算出的值。" if record.get("leave_parametrized", True) else "它自己的原始值。")))
+        text = message_id("It is the former `{was}` object, now holding the computed values.") \
+            if record.get("leave_parametrized", True) else \
+            message_id("It is the former `{was}` object, now holding its own values.")
+        parts.append(t(locale, text, was=folded["was"]))
     if record.get("leave_parametrized") is False:
         parts.append(t(locale, "`leave_parametrized=False`: the plain weight keeps the unparametrized original, not the "
                        "computed value."))
@@ -113,7 +115,7 @@ def explain_parametrize(finding: Finding, ctx: ExplainContext) -> tuple[str, dic
     else:
         parts = _generic(locale, record)
     diff = record["diff"]
-    parts.append(t(locale, "Parameters of the module: {locale_}.", locale_=count_change(locale, diff['param_count_before'], diff['param_count_after'])))
+    parts.append(t(locale, "Parameters of the module: {change}.", change=count_change(locale, diff['param_count_before'], diff['param_count_after'])))
     parts.append(_class_note(locale, record))
     facts: dict[str, Any] = {"function": record.get("function"), "parametrizations": chain, **diff_facts(diff),
                              "class_before": record.get("class_before"),

@@ -9,7 +9,6 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import count, join, num, shape, table
-from paramlens.explain.i18n import tr
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note
 from paramlens.explain.patterns.reshaping import apart, observed, percent, tensor_path, tensors_list
@@ -68,10 +67,10 @@ def _magnitude_line(locale: str, facts: dict[str, Any]) -> str:
 
 def _one_target(locale: str, target: dict[str, Any]) -> str:
     name, zeros, numel = target["display"], target["zeros"], target["numel"]
-    line = t(locale, "Pruned **{zeros} of {numel}** values ({zeros2}) of {name} {shape}.", zeros=count(zeros), numel=count(numel), zeros2=percent(zeros, numel), name=name, shape=shape(target.get('shape')))
+    line = t(locale, "Pruned **{zeros} of {numel}** values ({percent}) of {name} {shape}.", zeros=count(zeros), numel=count(numel), percent=percent(zeros, numel), name=name, shape=shape(target.get('shape')))
     if target.get("zeros_before") is not None:
-        line += t(locale, " ") + t(locale, "It was already pruned ({zeros_before} zeros in the old mask): the new "
-                                        "mask keeps those and prunes among the rest.", zeros_before=count(target['zeros_before']))
+        line += t(locale, " It was already pruned ({zeros_before} zeros in the old mask): the new mask keeps those and "
+                          "prunes among the rest.", zeros_before=count(target["zeros_before"]))
     return join(line, _separation(locale, target))
 
 
@@ -95,14 +94,11 @@ def _what_changed(locale: str, target: dict[str, Any]) -> str:
     orig, mask, name = renamed[0]["name"], masks[0]["name"], target["name"]
     same = target.get("orig_is_former")
     methods = ", ".join(target.get("methods") or []) or "?"
-    return tr(locale,
-              f"`{name}` is now the parameter `{orig}`" + (" (the same Parameter object: values unchanged, still "
-                                                           "trained)" if same else "") +
-              f" and the buffer `{mask}` (0 = pruned, 1 = kept). {target['display']} is a plain tensor, `{orig} * "
-              f"{mask}`, recomputed before every forward by a forward pre-hook (`{methods}`).",
-              f"`{name}` 现在由参数 `{orig}`" + ("（同一个 Parameter 对象：数值不变，仍参与训练）" if same else "") +
-              f"和缓冲区 `{mask}`（0 表示剪掉，1 表示保留）组成。{target['display']} 是一个普通张量 `{orig} * {mask}`，"
-              f"在每次前向之前由前向预钩子（`{methods}`）重新计算。")
+    same_object = t(locale, " (the same Parameter object: values unchanged, still trained)") if same else ""
+    return t(locale, "`{name}` is now the parameter `{orig}`{same_object} and the buffer `{mask}` (0 = pruned, 1 = "
+                     "kept). {display} is a plain tensor, `{orig} * {mask}`, recomputed before every forward by a "
+                     "forward pre-hook (`{methods}`).", name=name, orig=orig, same_object=same_object, mask=mask,
+             display=target["display"], methods=methods)
 
 
 def _names(diff: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +125,7 @@ def explain_prune(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
         where = t(locale, "across {n_targets} tensors", n_targets=len(targets))
         if first.get("method"):
             where = t(locale, "across {n_targets} tensors, ranked together (`{method}`)", n_targets=len(targets), method=first['method'])
-        parts.append(t(locale, "Pruned **{zeros} of {numel}** values ({zeros2}) {where}; per tensor:", zeros=count(zeros), numel=count(numel), zeros2=percent(zeros, numel), where=where))
+        parts.append(t(locale, "Pruned **{zeros} of {numel}** values ({percent}) {where}; per tensor:", zeros=count(zeros), numel=count(numel), percent=percent(zeros, numel), where=where))
         parts.append(_targets_table(locale, targets))
         if first.get("largest_pruned") is not None and first.get("smallest_kept") is not None:
             parts.append(_magnitude_line(locale, first))
@@ -170,16 +166,18 @@ def explain_prune_remove(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     diff = record.get("diff") or {}
     back = [r for r in diff.get("renamed", []) if r.get("name") == record.get("name")]
     removed = diff.get("removed", [])
-    parts = [title, t(locale, "Made the pruning of {name} permanent: **{zeros} of {numel}** values ({zeros2}) stay zero "
-                      "in the plain Parameter `{name2}`.", name=name, zeros=count(zeros), numel=count(numel), zeros2=percent(zeros, numel), name2=record.get('name'))]
+    parts = [title, t(locale, "Made the pruning of {name} permanent: **{zeros} of {numel}** values ({percent}) stay zero "
+                      "in the plain Parameter `{parameter}`.", name=name, zeros=count(zeros), numel=count(numel), percent=percent(zeros, numel), parameter=record.get('name'))]
     if back:
         same = record.get("same_object")
-        parts.append(tr(locale, f"`{back[0]['was']}` is `{record.get('name')}` again" +
-                        (" (the same Parameter object, now holding the pruned values)" if same else "") +
-                        (f"; removed: {tensors_list(locale, removed)} and the forward pre-hook." if removed else "."),
-                        f"`{back[0]['was']}` 重新成为 `{record.get('name')}`" +
-                        ("（同一个 Parameter 对象，现在保存剪枝后的值）" if same else "") +
-                        (f"；已删除：{tensors_list(locale, removed)} 以及前向预钩子。" if removed else "。")))
+        same_object = t(locale, " (the same Parameter object, now holding the pruned values)") if same else ""
+        if removed:
+            parts.append(t(locale, "`{was}` is `{name}` again{same_object}; removed: {removed} and the forward pre-hook.",
+                           was=back[0]["was"], name=record.get("name"), same_object=same_object,
+                           removed=tensors_list(locale, removed)))
+        else:
+            parts.append(t(locale, "`{was}` is `{name}` again{same_object}.", was=back[0]["was"], name=record.get("name"),
+                           same_object=same_object))
     if len(rows) > 1:
         header = t(locale, "tensor|zeros that stay").split("|")
         parts.append(table(header, [[n, f"{count(r.get('zeros', 0))} / {count(r.get('numel', 0))} "

@@ -7,8 +7,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, count, join, shape, table
-from paramlens.explain.i18n import tr
+from paramlens.explain.fmt import code, count, join, names_list, shape, table
 from paramlens.messages import t
 from paramlens.explain.patterns.common import heading, not_run_note, site_code
 
@@ -36,11 +35,11 @@ def explain_tie_assignment(finding: Finding, ctx: ExplainContext) -> tuple[str, 
         return join(title, general, not_run_note(finding, ctx)), {}
     value = records[0]
     owners = [o["path"] for o in value.get("owner", [])]
-    observed = tr(locale, f"Observed: a Parameter of shape {shape(value.get('shape'))} "
-                          f"({count(value.get('numel'))} values)" + (f", reachable as {', '.join(code(o) for o in owners)}"
-                                                                      if owners else "") + ".",
-                  f"观测结果：形状为 {shape(value.get('shape'))} 的 Parameter（{count(value.get('numel'))} 个值）" +
-                  (f"，可通过 {'、'.join(code(o) for o in owners)} 访问" if owners else "") + "。")
+    observed = t(locale, "Observed: a Parameter of shape {shape} ({count} values), reachable as {owners}.",
+                 shape=shape(value.get("shape")), count=count(value.get("numel")),
+                 owners=names_list(locale, [code(o) for o in owners])) if owners else \
+        t(locale, "Observed: a Parameter of shape {shape} ({count} values).", shape=shape(value.get("shape")),
+          count=count(value.get("numel")))
     return join(title, observed, general), {"shape": value.get("shape"), "owner": owners}
 
 
@@ -77,16 +76,11 @@ def explain_register(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
         rows.append([code(str(record.get("name"))), shape(tensor.get("shape")), tensor.get("dtype", "—"), where])
     parts = [title]
     if nothing:
-        names = ", ".join(code(name) for name in nothing)
-        names_zh = "、".join(code(name) for name in nothing)
-        parts.append(tr(locale, f"{names} was registered as `None`: torch registers **no tensor** under that name. The "
-                                f"attribute exists and is `None` (so `if self.{nothing[0]} is not None:` works), but it "
-                                "is not in `parameters()`, `named_parameters()` or `state_dict()`, and nothing is "
-                                "trained or saved for it. This is how layers built with `bias=False` say they have no "
-                                "bias.",
-                        f"{names_zh} 被注册为 `None`：torch 在这个名字下**不注册任何张量**。该属性存在且为 `None`（所以 "
-                        f"`if self.{nothing[0]} is not None:` 可以正常判断），但它不在 `parameters()`、`named_parameters()` "
-                        "或 `state_dict()` 中，也不会为它训练或保存任何东西。以 `bias=False` 构建的层正是用这种方式表示没有偏置。"))
+        parts.append(t(locale, "{names} was registered as `None`: torch registers **no tensor** under that name. The "
+                               "attribute exists and is `None` (so `if self.{first} is not None:` works), but it is not "
+                               "in `parameters()`, `named_parameters()` or `state_dict()`, and nothing is trained or "
+                               "saved for it. This is how layers built with `bias=False` say they have no bias.",
+                       names=names_list(locale, [code(name) for name in nothing]), first=nothing[0]))
     if rows:
         header = t(locale, "name|shape|dtype|state_dict").split("|")
         parts.append(table(header, rows))
@@ -157,11 +151,10 @@ def explain_load_state_dict(finding: Finding, ctx: ExplainContext) -> tuple[str,
         return join(title, t(locale, "It raised: `{error}`", error=record['error'][:400]),
                     general), {"error": record["error"]}
     missing, unexpected = record.get("missing", []), record.get("unexpected", [])
-    line = tr(locale, f"Loaded from {count(record.get('loaded'))} entries; missing keys: "
-                      f"{', '.join(code(k) for k in missing) or 'none'}; unexpected keys: "
-                      f"{', '.join(code(k) for k in unexpected) or 'none'}.",
-              f"从 {count(record.get('loaded'))} 项加载；缺少的键：{'、'.join(code(k) for k in missing) or '无'}；"
-              f"多余的键：{'、'.join(code(k) for k in unexpected) or '无'}。")
+    none = t(locale, "none")
+    line = t(locale, "Loaded from {loaded} entries; missing keys: {missing}; unexpected keys: {unexpected}.",
+             loaded=count(record.get("loaded")), missing=names_list(locale, [code(k) for k in missing]) or none,
+             unexpected=names_list(locale, [code(k) for k in unexpected]) or none)
     return join(title, line, general), {"missing": missing, "unexpected": unexpected, "loaded": record.get("loaded")}
 
 
@@ -205,7 +198,7 @@ def explain_optimizer(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
         rows.append([str(index), str(group["tensors"]), count(group["numel"]), options, names or "—"])
     header = t(locale, "group|tensors|values|options|first parameters").split("|")
     total = sum(g["numel"] for g in record["groups"])
-    return join(title, t(locale, "`{class_}` with {total_groups} parameter group(s), {total} values in all:", class_=record['class'], total_groups=record['total_groups'], total=count(total)),
+    return join(title, t(locale, "`{cls}` with {total_groups} parameter group(s), {total} values in all:", cls=record['class'], total_groups=record['total_groups'], total=count(total)),
                 table(header, rows),
                 t(locale, "Each group has its own options; a parameter in no group is never updated, and one in two "
                   "groups makes the optimizer raise.")), \

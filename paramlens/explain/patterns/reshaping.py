@@ -8,7 +8,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import block, code, count, join, num, shape
+from paramlens.explain.fmt import block, code, count, join, names_list, num, shape
 from paramlens.messages import t
 from paramlens.explain.patterns.common import heading, not_run_note, site_code
 
@@ -73,15 +73,14 @@ def percent(part: int | float, whole: int | float) -> str:
     return f"{value:.0f}%" if abs(value - round(value)) < 1e-9 else f"{value:.1f}%"
 
 
-def names_list(locale: str, names: list[str]) -> str:
-    joined = [code(n) for n in names]
-    return "、".join(joined) if locale == "zh-CN" else ", ".join(joined)
+def code_list(locale: str, names: list[str]) -> str:
+    """Names as code, in a list: `a`, `b` and `c` / `a`、`b`、`c`."""
+    return names_list(locale, [code(n) for n in names])
 
 
 def tensors_list(locale: str, entries: list[dict[str, Any]]) -> str:
-    """`weight_orig` [3, 4], `weight_mask` [3, 4]"""
-    joined = [f"{code(e['name'])} {shape(e.get('shape'))}" for e in entries]
-    return "、".join(joined) if locale == "zh-CN" else ", ".join(joined)
+    """`weight_orig` [3, 4] and `weight_mask` [3, 4]"""
+    return names_list(locale, [f"{code(e['name'])} {shape(e.get('shape'))}" for e in entries])
 
 
 def count_change(locale: str, before: int, after: int) -> str:
@@ -121,8 +120,7 @@ def apart(a: float, b: float) -> tuple[str, str]:
     return f"{a!r}", f"{b!r}"
 
 
-def plural(locale: str, n: int, singular: str, zh: str) -> str:
-    """`1 tensor`, `3 tensors`, `3 个张量` (English plurals here are all regular)."""
-    if locale == "zh-CN":
-        return f"{count(n)} 个{zh}"
-    return f"{count(n)} {singular}" + ("" if n == 1 else "s")
+def plural(locale: str, n: int, one: str, many: str) -> str:
+    """`1 tensor` / `3 tensors` / `3 个张量`: `one` and `many` are message ids with an `{n}` placeholder (the
+    catalogue gives both the same Chinese)."""
+    return t(locale, one if n == 1 else many, n=count(n))

@@ -7,9 +7,8 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, count, join, shape, shape_product, table
-from paramlens.explain.i18n import tr
-from paramlens.messages import t
+from paramlens.explain.fmt import code, count, join, names_list, shape, shape_product, table
+from paramlens.messages import message_id, t
 from paramlens.explain.patterns.common import calls_note, heading, module_label, not_run_note, site_code, times
 from paramlens.explain.patterns.parameters import describe_tensor, tensor_facts
 
@@ -73,11 +72,11 @@ def explain_state_dict_key(finding: Finding, ctx: ExplainContext) -> tuple[str, 
     if not records:
         if key is not None and available and key not in available:
             near = difflib.get_close_matches(key, available, n=3, cutoff=0.3)
-            return join(title, tr(locale, f"There is no key `{key!s}`. " + (
-                "Nearest keys: " + ", ".join(code(k) for k in near) + ". " if near else "") +
-                "Keys: " + ", ".join(code(k) for k in available[:12]),
-                f"不存在键 `{key!s}`。" + ("最接近的键：" + "、".join(code(k) for k in near) + "。" if near else "") +
-                "全部键：" + "、".join(code(k) for k in available[:12]))), {"missing": key, "nearest": near}
+            nearest = t(locale, "Nearest keys: {near}. ", near=names_list(locale, [code(k) for k in near])) if near \
+                else ""
+            return join(title, t(locale, "There is no key `{key}`. {nearest}Keys: {keys}", key=key, nearest=nearest,
+                                 keys=names_list(locale, [code(k) for k in available[:12]]))), \
+                {"missing": key, "nearest": near}
         return join(title, not_run_note(finding, ctx)), {}
     value = records[0]
     parts = [title]
@@ -91,24 +90,19 @@ def explain_state_dict_key(finding: Finding, ctx: ExplainContext) -> tuple[str, 
 
 
 ITERATOR_NOTES = {
-    "named_parameters": (
-        "`named_parameters()` yields `(name, parameter)` pairs for this module and, recursively, all its children, in "
-        "registration order. Names are the child names joined with dots (`0.weight`). A tensor reached twice (a "
-        "shared layer) is yielded once.",
-        "`named_parameters()` 按注册顺序递归地给出本模块及其所有子模块的 `(名字, 参数)` 对。名字由子模块名用点连接而成"
-        "（`0.weight`）。被访问到两次的张量（共享层）只给出一次。"),
-    "parameters": (
-        "`parameters()` yields the same tensors as `named_parameters()`, without names — this is what you hand to an "
-        "optimizer. Shared tensors are yielded once.",
-        "`parameters()` 给出与 `named_parameters()` 相同的张量，但不带名字——这正是交给优化器的东西。共享的张量只给出一次。"),
-    "buffers": (
-        "Buffers are tensors a module keeps that are not trained (e.g. BatchNorm's running statistics); persistent "
-        "ones are saved in `state_dict()`.",
-        "缓冲区是模块保存的、不参与训练的张量（例如 BatchNorm 的滑动统计量）；持久化的缓冲区会保存在 `state_dict()` 中。"),
-    "modules": (
-        "Module iterators walk the tree of submodules: `children()` only the direct children, `modules()` the module "
-        "itself and every descendant (each object once).",
-        "模块迭代器遍历子模块树：`children()` 只给出直接子模块，`modules()` 给出模块本身及其所有后代（每个对象只出现一次）。"),
+    "named_parameters": message_id(
+        "`named_parameters()` yields `(name, parameter)` pairs for this module and, recursively, all its "
+        "children, in registration order. Names are the child names joined with dots (`0.weight`). A tensor "
+        "reached twice (a shared layer) is yielded once."),
+    "parameters": message_id(
+        "`parameters()` yields the same tensors as `named_parameters()`, without names — this is what you "
+        "hand to an optimizer. Shared tensors are yielded once."),
+    "buffers": message_id(
+        "Buffers are tensors a module keeps that are not trained (e.g. BatchNorm's running statistics); "
+        "persistent ones are saved in `state_dict()`."),
+    "modules": message_id(
+        "Module iterators walk the tree of submodules: `children()` only the direct children, `modules()` "
+        "the module itself and every descendant (each object once)."),
 }
 
 
@@ -118,7 +112,7 @@ ROWS = 8  # rows of a listing a hover shows (the count says how many there are)
 def explain_iteration(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     method = finding.facts["method"]
-    note = tr(locale, *ITERATOR_NOTES[finding.pattern])
+    note = t(locale, ITERATOR_NOTES[finding.pattern])
     title = heading(site_code(finding))
     records = [r for r in ctx.records(finding) if r.get("kind") == "method" and "items" in r]
     if not records:
@@ -154,8 +148,8 @@ def explain_iteration(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
             parts.append(f"{label}: {names}" + (" …" if len(items) > 12 else ""))
             facts["calls"].append({"receiver": owner, "names": [i.get("name") for i in items]})
     if finding.function and total_calls > 1:
-        parts.insert(1, tr(locale, f"Called {times(locale, total_calls)} inside `{finding.function}` (once per call):",
-                           f"在 `{finding.function}` 中共调用 {total_calls} 次（每次调用一次）："))
+        parts.insert(1, t(locale, "Called {times} inside `{function}` (once per call):", times=times(locale, total_calls),
+                          function=finding.function))
     if repeats:
         parts.append(t(locale, "_The other {repeats} recorded evaluations gave the same tensors._", repeats=repeats))
     parts.append(calls_note(locale, total_calls, min(len(records), 4)))
@@ -201,7 +195,7 @@ def explain_add_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
              count(r["child"]["param_count"]) if r.get("child") else "—"] for r in records]
     header = t(locale, "name|child|parameters").split("|")
     total = ctx.count(finding)
-    parts = [title, tr(locale, f"Called {times(locale, total)}; registered:", f"共调用 {total} 次；注册了："), table(header, rows),
+    parts = [title, t(locale, "Called {times}; registered:", times=times(locale, total)), table(header, rows),
              calls_note(locale, total, len(records)), general]
     return join(*parts), {"names": [r.get("name") for r in records], "calls": total}
 
@@ -225,8 +219,9 @@ def explain_state_dict_lookup(finding: Finding, ctx: ExplainContext) -> tuple[st
     if entry is None:
         keys = [e["key"] for e in entries]
         near = difflib.get_close_matches(key, keys, n=3, cutoff=0.3)
-        missing = tr(locale, f"It has no key `{key}`" + (": nearest " + ", ".join(code(k) for k in near) if near else "")
-                     + ".", f"其中没有键 `{key}`" + ("：最接近的是 " + "、".join(code(k) for k in near) if near else "") + "。")
+        missing = t(locale, "It has no key `{key}`: nearest {near}.", key=key,
+                    near=names_list(locale, [code(k) for k in near])) if near else \
+            t(locale, "It has no key `{key}`.", key=key)
         return join(title, missing, head), {"key": key, "missing": True, "nearest": near}
     found = t(locale, "`{key}`: a tensor of shape {shape}, `{dtype}`.", key=key, shape=shape(entry.get('shape')), dtype=entry.get('dtype'))
     return join(title, found, head), {"key": key, "missing": False, "shape": entry.get("shape")}

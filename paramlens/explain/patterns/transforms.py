@@ -10,8 +10,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, count, join, num, shape, table
-from paramlens.explain.i18n import tr
+from paramlens.explain.fmt import code, count, join, names_list, num, shape, table
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, module_label
 from paramlens.explain.patterns.reshaping import module_name, observed, plural
@@ -37,23 +36,23 @@ def _objects_line(locale: str, record: dict[str, Any]) -> str:
     if same == total:
         return t(locale, "The Parameter objects are the same ({same} of {total}; their data was replaced in place), so "
                  "an optimizer built before still holds them.", same=same, total=total)
-    return t(locale, "New Parameter objects: {total} of {total2}. An optimizer built before this call still holds the "
-             "old ones: build it after.", total=total - same, total2=total)
+    return t(locale, "New Parameter objects: {total} of {of}. An optimizer built before this call still holds the old "
+             "ones: build it after.", total=total - same, of=total)
 
 
 def _change_lines(locale: str, record: dict[str, Any]) -> list[str]:
     lines = []
     for change in record["changes"]:
-        kind = plural(locale, change["tensors"], "parameter", "参数") if change["kind"] == "parameter" else \
-            plural(locale, change["tensors"], "buffer", "缓冲区")
+        kind = plural(locale, change["tensors"], "{n} parameter", "{n} parameters") if change["kind"] == "parameter" \
+            else plural(locale, change["tensors"], "{n} buffer", "{n} buffers")
         what = []
         if change["from"] != change["to"]:
             what.append(f"{change['from']} → {change['to']}")
         if change["device_from"] != change["device_to"]:
             what.append(f"{change['device_from']} → {change['device_to']}")
         text = ", ".join(what) if what else t(locale, "unchanged ({to}, {device_to})", to=change['to'], device_to=change['device_to'])
-        lines.append(f"- {kind}" + tr(locale, f" ({plural(locale, change['numel'], 'value', '')}): {text}",
-                                        f"（{count(change['numel'])} 个值）：{text}"))
+        lines.append("- " + t(locale, "{kind} ({values}): {text}", kind=kind, text=text,
+                              values=plural(locale, change["numel"], "{n} value", "{n} values")))
     return lines
 
 
@@ -87,13 +86,11 @@ def explain_to_empty(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
     moves = sorted({f"{c['device_from']} → {c['device_to']}" for c in record["changes"]})
     tensors = sum(c["tensors"] for c in record["changes"])
     parts = [title,
-             tr(locale, f"Gave the {plural(locale, tensors, 'tensor', '')} of {subject} new, **uninitialised** memory ({', '.join(moves)}, "
-                        f"{_bytes(record['bytes_after'])}): their values are whatever that memory held, neither "
-                        "random draws nor zeros. Initialise them next: `reset_parameters()`, an init function, or "
-                        "`load_state_dict`.",
-                f"为 {subject} 的 {tensors} 个张量分配了新的、**未初始化**的内存（{'、'.join(moves)}，"
-                f"{_bytes(record['bytes_after'])}）：它们的值是这块内存里原有的内容，既不是随机抽样，也不是 0。接下来请初始化它们："
-                "`reset_parameters()`、初始化函数，或 `load_state_dict`。"),
+             t(locale, "Gave the {tensors} of {subject} new, **uninitialised** memory ({moves}, {bytes}): their values "
+                       "are whatever that memory held, neither random draws nor zeros. Initialise them next: "
+                       "`reset_parameters()`, an init function, or `load_state_dict`.",
+               tensors=plural(locale, tensors, "{n} tensor", "{n} tensors"), subject=subject,
+               moves=names_list(locale, moves), bytes=_bytes(record["bytes_after"])),
              _objects_line(locale, record), calls_note(locale, ctx.count(finding), len(records))]
     return join(*parts), {key: record[key] for key in ("changes", "same_parameters", "parameters", "bytes_after")}
 
@@ -158,8 +155,8 @@ def explain_reset_parameters(finding: Finding, ctx: ExplainContext) -> tuple[str
     if len(records) == 1:
         record = records[0]
         subject = _subject(locale, record, finding)
-        key = t(locale, "Re-drew **{changed} of {tensors}** tensors of {subject} (`{class_}`) the way `{class_}` "
-                "initialises itself:", changed=changed, tensors=record['tensors'], subject=subject, class_=record['class'])
+        key = t(locale, "Re-drew **{changed} of {tensors}** tensors of {subject} (`{cls}`) the way `{cls}` initialises "
+                "itself:", changed=changed, tensors=record['tensors'], subject=subject, cls=record['class'])
     else:
         classes = "、".join(sorted({f"`{r['class']}`" for r in records})) if locale == "zh-CN" else \
             ", ".join(sorted({f"`{r['class']}`" for r in records}))
@@ -194,7 +191,7 @@ def explain_reset_classifier(finding: Finding, ctx: ExplainContext) -> tuple[str
     before, after = record["param_count_before"], record["param_count_after"]
     if len(replaced) == 1:
         entry = replaced[0]
-        key = t(locale, "Replaced the head `{path}` of {subject}: {locale_} → **{locale_2}**.", path=entry['path'], subject=subject, locale_=_entry_text(locale, entry['old']), locale_2=_entry_text(locale, entry['new']))
+        key = t(locale, "Replaced the head `{path}` of {subject}: {old} → **{new}**.", path=entry['path'], subject=subject, old=_entry_text(locale, entry['old']), new=_entry_text(locale, entry['new']))
         detail = ""
     else:
         key = t(locale, "Replaced {n_replaced} submodule(s) of {subject}:", n_replaced=len(replaced), subject=subject)
@@ -208,8 +205,8 @@ def explain_reset_classifier(finding: Finding, ctx: ExplainContext) -> tuple[str
             if module and module.get("parameters"):
                 label = t(locale, "before") if side == "old" else t(locale, "after")
                 listed = [f"`{n}` {shape(s)}" for n, s in module["parameters"]]
-                shapes.append(tr(locale, f"{label} `{entry['path']}`: " + ", ".join(listed),
-                                 f"{label} `{entry['path']}`：" + "、".join(listed)))
+                shapes.append(t(locale, "{label} `{path}`: {shapes}", label=label, path=entry["path"],
+                                shapes=names_list(locale, listed)))
     parts = [title, key, detail, "\n".join(f"- {s}" for s in shapes),
              t(locale, "The model: {before} → {after} parameter values. The new head is freshly initialised (the old "
                "one's weights are gone), and an optimizer built before this call does not hold its parameters.", before=count(before), after=count(after)),
