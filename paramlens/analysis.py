@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from paramlens import options as opt
 from paramlens.analyzers.findings import Finding
 from paramlens.analyzers.examples import plan_examples
 from paramlens.analyzers.instrument import Unit, example_units, instrument
@@ -26,7 +28,7 @@ from paramlens.explain.skips import skip_reason_text
 from paramlens.observations import Observations
 from paramlens.report import (BufferInfo, Diagnostic, Execution, FileReport, ModuleInfo, ParameterInfo,
                               SkippedStatement)
-from paramlens.sandbox.runner import DEFAULT_PARAM_BUDGET, Executor, RunLimits, RunRequest, RunResult, \
+from paramlens.sandbox.runner import Executor, RunLimits, RunRequest, RunResult, \
     default_executor
 
 LOG = logging.getLogger("paramlens.analysis")
@@ -38,20 +40,31 @@ DEVICES = ("auto", "cpu", "meta")
 
 @dataclass
 class AnalysisOptions:
-    execute: bool = True
+    """What one analysis does. Defaults, bounds and the names on every surface: paramlens/options.py."""
+
+    execute: bool = opt.EXECUTE.default
     locale: str = "en"
-    timeout_seconds: float = 30.0
-    memory_mb: int = 4096
-    seed: int | None = 0
-    python: str | None = None
+    timeout_seconds: float = opt.TIMEOUT.default
+    memory_mb: int = opt.MEMORY.default
+    seed: int | None = opt.SEED.default
+    python: str | None = opt.PYTHON.default
     executor: Executor | None = field(default=None, repr=False)
     # auto: run on the CPU unless the live parameters exceed param_budget, then redo the run on the meta device
-    device: str = "auto"
-    param_budget: int = DEFAULT_PARAM_BUDGET
+    device: str = opt.DEVICE.default
+    param_budget: int = opt.PARAM_BUDGET.default
+    # loop budgets: a loop is cut after the iteration in which it has run at least loop_iterations iterations and
+    # loop_seconds seconds (the sandboxed child applies them)
+    loop_iterations: int = opt.LOOP_ITERATIONS.default
+    loop_seconds: float = opt.LOOP_SECONDS.default
     # which rules to report and how severe (from [tool.paramlens]; front ends load it with config.load_config)
     rules: RuleConfig = field(default_factory=RuleConfig)
     # build the module classes the file never instantiates (see analyzers/examples.py)
     examples: bool = True
+
+    def with_values(self, values: dict[str, Any]) -> "AnalysisOptions":
+        """A copy with option values by option name (a locale of None means: keep this one's)."""
+        return replace(self, **{name: value for name, value in values.items()
+                                if not (name == "locale" and value is None)})
 
 
 def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> FileReport:
@@ -185,7 +198,8 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> RunResul
     # absolute: the child works in its private directory, where a relative path would name nothing
     request = RunRequest(path=os.path.abspath(path), units=[u.to_json() for u in units], seed=options.seed,
                          limits=RunLimits(options.timeout_seconds, options.memory_mb), device=options.device,
-                         param_budget=options.param_budget)
+                         param_budget=options.param_budget, loop_iterations=options.loop_iterations,
+                         loop_seconds=options.loop_seconds)
     if options.python:
         request.python = options.python
     run = executor.run(request)

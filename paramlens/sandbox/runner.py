@@ -22,36 +22,41 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from paramlens import options as opt
+
 RESULT_LIMIT = 32 * 1024 * 1024  # bytes of JSON events accepted from one run; past it the child is killed
 STDERR_TAIL = 4000
 DISK_LIMIT = 256 * 1024 * 1024   # bytes the run may leave in its private directory (each file: RLIMIT_FSIZE)
 DISK_FILES_LIMIT = 10_000
 DISK_POLL_SECONDS = 0.25
-DEFAULT_PARAM_BUDGET = 50_000_000
 
 
 @dataclass
 class RunLimits:
-    timeout_seconds: float = 30.0
-    memory_mb: int = 4096
+    timeout_seconds: float = opt.TIMEOUT.default
+    memory_mb: int = opt.MEMORY.default
 
 
 @dataclass
 class RunRequest:
     path: str
     units: list[dict[str, Any]]
-    seed: int | None = 0
+    seed: int | None = opt.SEED.default
     limits: RunLimits = field(default_factory=RunLimits)
     python: str = sys.executable
     max_records: int = 8
     device: str = "cpu"          # cpu | meta | auto (cpu, but stop when the parameters exceed param_budget)
-    param_budget: int = DEFAULT_PARAM_BUDGET
+    param_budget: int = opt.PARAM_BUDGET.default
+    loop_iterations: int = opt.LOOP_ITERATIONS.default
+    loop_seconds: float = opt.LOOP_SECONDS.default
 
     def payload(self, required_layers: list[str]) -> dict[str, Any]:
-        """The JSON the child reads: what to run and the limits it enforces on itself."""
+        """The JSON the child reads: what to run and the limits it enforces on itself (every option of
+        paramlens/options.py marked `payload`, under its own name)."""
         return {"path": self.path, "units": self.units, "seed": self.seed, "memory_mb": self.limits.memory_mb,
                 "max_records": self.max_records, "device": self.device, "param_budget": self.param_budget,
-                "cpu_seconds": int(self.limits.timeout_seconds) + 2, "required_layers": required_layers}
+                "loop_iterations": self.loop_iterations, "loop_seconds": self.loop_seconds,
+                "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers}
 
 
 @dataclass

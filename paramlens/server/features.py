@@ -7,18 +7,16 @@ Every function takes the analysed snapshot (text + Report) and the editor's curr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 from lsprotocol import types as lsp
 
 from paramlens.explain.i18n import tr
+from paramlens.explain.rules import rule_page_file
 from paramlens.report import Diagnostic, FileReport, Span
 from paramlens.server.positions import LineMap, codepoints_to_utf16, utf16_to_codepoints
 from paramlens.server.settings import InlayHintKinds
 
 SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning,
             "information": lsp.DiagnosticSeverity.Information, "hint": lsp.DiagnosticSeverity.Hint}
-RULES_DIR = Path(__file__).resolve().parents[2] / "docs" / "rules"
 
 
 @dataclass
@@ -76,8 +74,8 @@ def hover(view: View, position: lsp.Position) -> lsp.Hover | None:
 
 
 def _rule_link(code: str) -> lsp.CodeDescription | None:
-    page = RULES_DIR / f"{code}.md"
-    return lsp.CodeDescription(href=page.as_uri()) if page.exists() else None
+    page = rule_page_file(code)
+    return lsp.CodeDescription(href=page.as_uri()) if page is not None else None
 
 
 def diagnostics(view: View, uri: str, locale: str) -> list[lsp.Diagnostic]:

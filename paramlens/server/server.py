@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
+import attrs
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
@@ -17,7 +19,7 @@ from paramlens.config import ConfigError, load_config
 from paramlens.explain.i18n import normalize_locale, tr
 from paramlens.server import features
 from paramlens.server.scheduler import Scheduler
-from paramlens.server.settings import ServerSettings
+from paramlens.server.settings import ServerSettings, layered
 
 log = logging.getLogger(__name__)
 STATUS_NOTIFICATION = "paramlens/status"
@@ -43,6 +45,8 @@ class ParamLensServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("paramlens", __version__)
         self.settings = ServerSettings()
+        self.initialization_options: Any = None   # the two layers settings come from (settings.py)
+        self.configuration: Any = None
         self.client_locale: str | None = None
         self.executor = None
         self.pull_diagnostics = False
@@ -55,21 +59,22 @@ class ParamLensServer(LanguageServer):
     def locale(self) -> str:
         return normalize_locale(self.settings.locale or self.client_locale)
 
-    def _options(self) -> AnalysisOptions:
-        settings = self.settings
-        return AnalysisOptions(execute=settings.execution, locale=self.locale, timeout_seconds=settings.timeout_seconds,
-                               memory_mb=settings.memory_mb, python=settings.interpreter, executor=self.executor)
-
-    def _analyse(self, uri: str, text: str) -> Any:
-        path = to_fs_path(uri) or uri
-        options = self._options()
+    def _options(self, path: str) -> AnalysisOptions:
+        """Defaults, then the project's `[tool.paramlens]`, then what the client set (paramlens/options.py)."""
+        options = AnalysisOptions(locale=self.locale, executor=self.executor)
         try:
-            options.rules = load_config(path)
+            project = load_config(path)
         except ConfigError as error:  # on the analysis thread: hand the message to the event loop
             if self.event_loop is not None:
                 self.event_loop.call_soon_threadsafe(self.log, lsp.MessageType.Warning,
                                                      f"ignoring the ParamLens configuration: {error}")
-        return analyze(text, path, options)
+        else:
+            options = replace(options, rules=project.rules).with_values(project.options)
+        return options.with_values(self.settings.analysis_values()).with_values({"locale": self.locale})
+
+    def _analyse(self, uri: str, text: str) -> Any:
+        path = to_fs_path(uri) or uri
+        return analyze(text, path, self._options(path))
 
     def _cancel_running(self) -> None:
         cancel = getattr(self.executor, "cancel", None)
@@ -85,7 +90,7 @@ class ParamLensServer(LanguageServer):
 
     def status(self, state: str) -> None:
         isolation = getattr(self.executor, "isolation", None)
-        self.protocol.notify(STATUS_NOTIFICATION, {"state": state, "execution": self.settings.execution,
+        self.protocol.notify(STATUS_NOTIFICATION, {"state": state, "execution": self.settings.execute,
                                                    "isolation": isolation or []})
 
     def current_text(self, uri: str) -> str | None:
@@ -111,7 +116,7 @@ class ParamLensServer(LanguageServer):
         report = state.latest.report if state.latest else None
         if not self.first_run_done:
             self.first_run_done = True
-        self.status("ready" if self.settings.execution else "disabled")
+        self.status("ready" if self.settings.execute else "disabled")
         if report is not None:
             execution = report.execution
             message = f"{uri}: execution {execution.status}"
@@ -140,21 +145,28 @@ class ParamLensServer(LanguageServer):
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=uri, diagnostics=features.diagnostics(view, uri, self.locale), version=document.version))
 
-    async def refresh_settings(self) -> None:
+    async def refresh_settings(self) -> bool:
+        """Ask the client for the `paramlens` section. False when it cannot be asked or has nothing to say (no
+        section): then the settings it pushed, if any, count."""
         capabilities = self.client_capabilities.workspace
         if not (capabilities and capabilities.configuration):
-            return
+            return False
         try:
             values = await self.workspace_configuration_async(
                 lsp.ConfigurationParams(items=[lsp.ConfigurationItem(section="paramlens")]))
         except Exception as error:
             self.log(lsp.MessageType.Warning, f"could not read settings: {error}")
-            return
-        self.apply_settings(values[0] if values else None)
+            return False
+        answer = values[0] if values else None
+        if not answer:
+            return False
+        self.configuration = answer
+        self.apply_settings()
+        return True
 
-    def apply_settings(self, raw: Any) -> None:
+    def apply_settings(self) -> None:
         warnings: list[str] = []
-        self.settings = self.settings.merged(raw, warnings)
+        self.settings = layered(self.initialization_options, self.configuration, warnings)
         for warning in warnings:
             self.log(lsp.MessageType.Warning, warning)
 
@@ -165,7 +177,8 @@ server = ParamLensServer()
 @server.feature(lsp.INITIALIZE)
 def on_initialize(ls: ParamLensServer, params: lsp.InitializeParams) -> None:
     ls.client_locale = params.locale
-    ls.apply_settings(params.initialization_options)
+    ls.initialization_options = params.initialization_options
+    ls.apply_settings()
     text_document = params.capabilities.text_document
     ls.pull_diagnostics = bool(text_document and text_document.diagnostic)
 
@@ -175,9 +188,9 @@ async def on_initialized(ls: ParamLensServer, params: lsp.InitializedParams) -> 
     ls.event_loop = asyncio.get_running_loop()
     await ls.refresh_settings()
     ls.status("starting")
-    if ls.settings.execution:
+    if ls.settings.execute:
         await _start_worker(ls)
-    ls.status("ready" if ls.settings.execution else "disabled")
+    ls.status("ready" if ls.settings.execute else "disabled")
 
 
 async def _start_worker(ls: ParamLensServer) -> None:
@@ -231,14 +244,31 @@ def did_close(ls: ParamLensServer, params: lsp.DidCloseTextDocumentParams) -> No
 
 @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
 async def did_change_configuration(ls: ParamLensServer, params: lsp.DidChangeConfigurationParams) -> None:
+    """Every setting applies live, in this process: the warm worker (and its imported torch) stays. Settings that
+    change what an analysis produces re-analyse the open documents; inlay-hint kinds only refresh the hints."""
     before = ls.settings
-    ls.apply_settings(params.settings)
-    await ls.refresh_settings()
-    if ls.settings.execution and not before.execution:
+    if not await ls.refresh_settings() and params.settings:
+        ls.configuration = params.settings
+        ls.apply_settings()
+    after = ls.settings
+    if after.execute and not before.execute:
         await _start_worker(ls)
-    ls.status("ready" if ls.settings.execution else "disabled")
-    for uri in list(ls.scheduler.documents):
-        ls.schedule(uri, immediately=True)
+    ls.status("ready" if after.execute else "disabled")
+    if reanalysis_needed(before, after, ls):
+        for uri in list(ls.scheduler.documents):
+            ls.schedule(uri, immediately=True)
+    elif after.inlay_hints != before.inlay_hints:
+        capabilities = ls.client_capabilities.workspace
+        if capabilities and capabilities.inlay_hint and capabilities.inlay_hint.refresh_support:
+            ls.workspace_inlay_hint_refresh(None)
+
+
+def reanalysis_needed(before: ServerSettings, after: ServerSettings, ls: ParamLensServer) -> bool:
+    """Whether the reports must be made again: an analysis option, the locale (reports hold their text) or the
+    execution policy changed."""
+    keep = ("inlay_hints", "debounce_ms")
+    return attrs.evolve(before, **{k: getattr(after, k) for k in keep}) != after or \
+        normalize_locale(before.locale or ls.client_locale) != normalize_locale(after.locale or ls.client_locale)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
