@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from paramlens import options as opt
+from paramlens.sandbox.launch import module_command
 
 RESULT_LIMIT = 32 * 1024 * 1024  # bytes of JSON events accepted from one run; past it the child is killed
 STDERR_TAIL = 4000
@@ -140,7 +141,7 @@ class SubprocessExecutor:
                     pass
 
             process = subprocess.Popen(
-                [request.python, "-I", "-m", "paramlens.sandbox.child"],
+                module_command(request.python, "paramlens.sandbox.child"),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir,
                 env=_scrubbed_environment(workdir), start_new_session=True,
                 preexec_fn=before_exec if os.name == "posix" else None,

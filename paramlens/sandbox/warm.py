@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
+from paramlens.sandbox.launch import module_command
 from paramlens.sandbox.runner import (
     DISK_POLL_SECONDS,
     Collector,
@@ -180,8 +181,8 @@ class WorkerExecutor:
         workdir = tempfile.mkdtemp(prefix="paramlens-worker-")
         with open(os.path.join(workdir, "worker.log"), "wb") as log:
             process = subprocess.Popen(
-                [python, "-I", "-m", "paramlens.sandbox.worker", str(theirs.fileno())]
-                + (["--warm-meta"] if self.warm_meta else []),
+                module_command(python, "paramlens.sandbox.worker", str(theirs.fileno()),
+                               *(["--warm-meta"] if self.warm_meta else [])),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, cwd=workdir,
                 env=_scrubbed_environment(workdir), pass_fds=[theirs.fileno()], start_new_session=True)
         theirs.close()
