@@ -112,9 +112,10 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         observations = Observations.none()
         run = None
     else:
-        run = _execute(path, units, options)
+        run, given = _execute(path, units, options)
         observations = Observations.from_events(run.events)
         execution = _execution_summary(run, units, observations, locale)
+        execution.options = given
     explanations, diagnostics = build_report_parts(findings, units, observations, locale)
     if run is not None:
         execution.skipped += _classes_never_built(explanations, units, observations, locale)
@@ -193,7 +194,9 @@ def _mentions_torch(source: str) -> bool:
     return "torch" in source
 
 
-def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> RunResult:
+def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> tuple[RunResult, dict[str, Any]]:
+    """The run (redone on the meta device when the auto policy asks), and the options it was given, read back from
+    the request the executor received."""
     executor = options.executor or default_executor(options.python)
     # absolute: the child works in its private directory, where a relative path would name nothing
     request = RunRequest(path=os.path.abspath(path), units=[u.to_json() for u in units], seed=options.seed,
@@ -202,6 +205,9 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> RunResul
                          loop_seconds=options.loop_seconds)
     if options.python:
         request.python = options.python
+    payload = request.payload([])
+    given = {option.name: payload[option.name] for option in opt.PAYLOAD}
+    given.update(timeout_seconds=request.limits.timeout_seconds, python=request.python)
     run = executor.run(request)
     if request.device == "auto" and run.over_budget is not None:
         # too big to materialise: every shape, count and tie again, on the meta device, with no memory
@@ -209,7 +215,7 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> RunResul
         request.device = "meta"
         run = executor.run(request)
         run.events.insert(0, {"t": "budget", "params": over.get("params"), "budget": over.get("budget")})
-    return run
+    return run, given
 
 
 def _execution_summary(run: RunResult, units: list[Unit], observations: Observations, locale: str) -> Execution:

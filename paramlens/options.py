@@ -121,7 +121,7 @@ MEMORY = Option("memory_mb", int, 4096, "Memory, in MB, the file's code may allo
                 "运行期间文件代码可分配的内存（MB）。", minimum=64, maximum=1_048_576, cli="--memory-mb", metavar="MB",
                 toml="memory-mb", setting="memoryMb", payload=True)
 SEED = Option("seed", int, 0, "The torch.manual_seed set before the file runs, so values are the same on every run.",
-              "运行文件前设置的 torch.manual_seed，使每次运行的数值相同。", minimum=0, maximum=2**63 - 1, cli="--seed",
+              "运行文件前设置的 torch.manual_seed，使每次运行的数值相同。", minimum=0, maximum=2**32 - 1, cli="--seed",
               metavar="N", toml="seed", setting="seed", payload=True)
 DEVICE = Option("device", str, "auto", "auto: the CPU, or torch's meta device (shapes only, no memory) for models "
                 "larger than the parameter budget; cpu or meta: always that one.",

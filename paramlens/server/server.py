@@ -23,6 +23,7 @@ from paramlens.server.settings import ServerSettings, layered
 
 log = logging.getLogger(__name__)
 STATUS_NOTIFICATION = "paramlens/status"
+REPORT_REQUEST = "paramlens/report"
 
 
 def _make_executor() -> Any:
@@ -303,6 +304,20 @@ def code_actions(ls: ParamLensServer, params: lsp.CodeActionParams) -> list[lsp.
 def code_lens(ls: ParamLensServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
     view = ls.view(params.text_document.uri)
     return features.code_lenses(view, ls.locale) if view else []
+
+
+@server.feature(REPORT_REQUEST)
+def report_request(ls: ParamLensServer, params: Any) -> dict | None:
+    """`paramlens/report {textDocument: {uri}}` -> `{version, report}`: the JSON of the last analysed version (the
+    same as one entry of `paramlens check --format json`), or null before the first analysis. For editor plugins
+    that show more than hovers, and for the tests that check what the analysis was given."""
+    document = getattr(params, "text_document", None) or getattr(params, "textDocument", None)
+    uri = getattr(document, "uri", None)
+    state = ls.scheduler.documents.get(uri) if isinstance(uri, str) else None
+    snapshot = state.latest if state is not None else None
+    if snapshot is None:
+        return None
+    return {"version": snapshot.version, "report": snapshot.report.to_json()}
 
 
 @server.feature(lsp.SHUTDOWN)
