@@ -310,3 +310,15 @@ async def test_locale_and_inlay_hints_change_live_without_a_restart(settings_cli
     assert client._server.returncode is None and client._server.pid == server_pid
     workers_after = {pid: cmd for pid, cmd in _process_tree(server_pid).items() if "paramlens.sandbox.worker" in cmd}
     assert workers_after == workers_before, "the torch worker was restarted"
+
+
+def test_the_docs_name_every_option_on_every_surface():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    editors = (ROOT / "docs" / "editors.md").read_text(encoding="utf-8")
+    for option in opt.ALL:
+        for name in (option.cli, option.toml):
+            if name:
+                assert f"`{name}" in readme, f"README.md does not mention {name}"
+        if option.setting:
+            head = option.setting.split(".")[0]
+            assert f"`{head}`" in editors, f"docs/editors.md does not mention the setting {head}"

@@ -18,20 +18,9 @@ import paramlens
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(paramlens.__file__))
 
-# argv: -c PACKAGE_DIR MODULE ARGS... -> registers `paramlens` from PACKAGE_DIR, then runs MODULE as __main__
-BOOTSTRAP = (
-    "import importlib.util, runpy, sys\n"
-    "root, module = sys.argv[1], sys.argv[2]\n"
-    "spec = importlib.util.spec_from_file_location('paramlens', root + '/__init__.py', "
-    "submodule_search_locations=[root])\n"
-    "package = importlib.util.module_from_spec(spec)\n"
-    "sys.modules['paramlens'] = package\n"
-    "spec.loader.exec_module(package)\n"
-    "sys.argv = [module] + sys.argv[3:]\n"
-    "runpy.run_module(module, run_name='__main__', alter_sys=True)\n"
-)
+BOOT = os.path.join(PACKAGE_DIR, "sandbox", "boot.py")
 
 
 def module_command(python: str, module: str, *args: str) -> list[str]:
-    """`python -I -m module args...`, with `paramlens` taken from this package's directory."""
-    return [python, "-I", "-c", BOOTSTRAP, PACKAGE_DIR, module, *args]
+    """`python -I -m module args...`, with `paramlens` taken from this package's directory (boot.py)."""
+    return [python, "-I", BOOT, module, *args]
