@@ -208,14 +208,24 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> tuple[Ru
     payload = request.payload([])
     given = {option.name: payload[option.name] for option in opt.PAYLOAD}
     given.update(timeout_seconds=request.limits.timeout_seconds, python=request.python)
-    run = executor.run(request)
+    run = _run_once_more_on_fault(executor, request)
     if request.device == "auto" and run.over_budget is not None:
         # too big to materialise: every shape, count and tie again, on the meta device, with no memory
         over = run.over_budget
         request.device = "meta"
-        run = executor.run(request)
+        run = _run_once_more_on_fault(executor, request)
         run.events.insert(0, {"t": "budget", "params": over.get("params"), "budget": over.get("budget")})
     return run, given
+
+
+def _run_once_more_on_fault(executor: Executor, request: RunRequest) -> RunResult:
+    """A run the sandbox itself lost (its worker was killed or stopped from outside) is the environment's fault,
+    not the file's: run it once more, on a fresh worker (the executor replaces a dead one)."""
+    run = executor.run(request)
+    if run.fault == "worker":
+        LOG.warning("the sandbox worker failed (%s); running the file once more on a fresh worker", run.message)
+        run = executor.run(request)
+    return run
 
 
 def _execution_summary(run: RunResult, units: list[Unit], observations: Observations, locale: str) -> Execution:

@@ -69,6 +69,7 @@ class RunResult:
     running_index: int | None = None  # the unit that was running when the run ended abnormally
     stderr: str = ""
     isolation: list[str] = field(default_factory=list)  # the layers in force while the user's code ran
+    fault: str | None = None  # "worker": the sandbox itself failed (not the user's code); the caller may retry
 
     @property
     def device(self) -> str:

@@ -152,6 +152,27 @@ class WorkerExecutor:
             if self._active is not None:
                 self._active.request_stop("cancelled")
 
+    def abandon(self) -> None:
+        """The analysing process is exiting: kill every worker now, without waiting for a run in progress (a
+        stopped worker would hold it for FORK_REPLY_SECONDS); their process groups die, their directories go."""
+        self.cancel()
+        for worker in list(self._workers.values()):
+            worker.kill()
+
+    def reap(self) -> None:
+        """Collect the workers that died between runs (killed from outside), so that none stays a zombie until
+        the next run and their directories are removed. Does nothing while a run is in progress (the run sees
+        its worker die itself)."""
+        if not self._run_lock.acquire(blocking=False):
+            return
+        try:
+            for python, worker in list(self._workers.items()):
+                if worker.process.poll() is not None:
+                    worker.kill()
+                    del self._workers[python]
+        finally:
+            self._run_lock.release()
+
     @property
     def isolation(self) -> list[str]:
         """The layers in force in the last run's child, or (before any run) those this machine supports."""
@@ -220,7 +241,7 @@ class WorkerExecutor:
             worker = self._ensure(request.python)
         except WorkerUnavailable as error:
             return RunResult([], "error", str(error), time.perf_counter() - started,
-                             isolation=list(self.executor_layers))
+                             isolation=list(self.executor_layers), fault="worker")
         result_r, result_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         collector = Collector(os.fdopen(result_r, "rb"), os.fdopen(stderr_r, "rb"),
@@ -253,6 +274,7 @@ class WorkerExecutor:
                 return result
             result.status = "cancelled" if state.stop.reason == "cancelled" else "crashed"
             result.message = f"the sandbox worker stopped ({error}); results up to this point are shown"
+            result.fault = "worker"
             return result
         collector.join(timeout=5)
         result = classify(collector, returncode, state.stop.reason, time.perf_counter() - started, limits,

@@ -1,7 +1,8 @@
 """Pure converters from a Report to LSP objects: hover, diagnostics, inlay hints, code actions, code lenses.
 
-Every function takes the analysed snapshot (text + Report) and the editor's current text, maps positions through
-`LineMap`, and drops anything whose line changed since the analysis (better no answer than one on the wrong line).
+Every function takes a `View`: the analysed snapshot (text + Report), the editor's current lines and the `LineMap`
+between them (kept from the edits, positions.py), and drops anything whose line changed since the analysis
+(better no answer than one on the wrong line).
 """
 
 from __future__ import annotations
@@ -28,24 +29,23 @@ class Snapshot:
     report: FileReport
 
     @property
-    def lines(self) -> list[str]:
-        return self.text.split("\n")
+    def line_count(self) -> int:
+        return self.text.count("\n") + 1
 
 
 class View:
-    """The snapshot seen from the editor's current text."""
+    """The snapshot seen from the editor's current text (its lines, and the map kept from the edits since)."""
 
-    def __init__(self, snapshot: Snapshot, current_text: str) -> None:
+    def __init__(self, snapshot: Snapshot, current_lines: list[str], line_map: LineMap) -> None:
         self.snapshot = snapshot
-        self.old_lines = snapshot.lines
-        self.new_lines = current_text.split("\n")
-        self.map = LineMap(self.old_lines, self.new_lines)
+        self.new_lines = current_lines
+        self.map = line_map
 
     def range(self, span: Span) -> lsp.Range | None:
         """Span (1-based, analysed text) -> LSP range (0-based, UTF-16, current text), if its lines are unchanged."""
         start_line = self.map.to_new(span.line - 1)
         end_line = self.map.to_new(span.end_line - 1)
-        if start_line is None or end_line is None:
+        if start_line is None or end_line is None or end_line >= len(self.new_lines):
             return None
         start = codepoints_to_utf16(self.new_lines[start_line], span.column - 1)
         end = codepoints_to_utf16(self.new_lines[end_line], span.end_column - 1)
@@ -53,7 +53,7 @@ class View:
 
     def position(self, position: lsp.Position) -> tuple[int, int] | None:
         """LSP position in the current text -> 1-based (line, column) in the analysed text."""
-        if position.line >= len(self.new_lines):
+        if not 0 <= position.line < len(self.new_lines):
             return None
         old_line = self.map.to_old(position.line)
         if old_line is None:
