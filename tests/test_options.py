@@ -19,6 +19,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from paramlens import options as opt
 from paramlens.config import ConfigError, parse_config
 from paramlens.server.settings import layered, structure
+from rawlsp import process_tree
 from test_server import SEED, SERVER, _answer_like_vscode, _initialize, hover_text, open_document, position_of, \
     replace_all, wait_until
 
@@ -155,28 +156,6 @@ async def _hints(client: LanguageClient, uri: str, source: str) -> list:
         range=lsp.Range(lsp.Position(0, 0), lsp.Position(len(source.splitlines()), 0)))) or [])
 
 
-def _process_tree(root: int) -> dict[int, str]:
-    """pid -> command line of `root` and every process under it (from /proc)."""
-    children: dict[int, list[int]] = {}
-    commands: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            commands[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry))
-    tree, frontier = {}, [root]
-    while frontier:
-        pid = frontier.pop()
-        if pid in commands:
-            tree[pid] = commands[pid]
-        frontier.extend(children.get(pid, []))
-    return tree
-
-
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
 async def settings_client(lsp_client: LanguageClient):
     _answer_like_vscode(lsp_client)
@@ -274,7 +253,7 @@ async def test_locale_and_inlay_hints_change_live_without_a_restart(settings_cli
     open_document(client, uri, source)
     await wait_until(lambda: uri in client.diagnostics, timeout=120)
     server_pid = client._server.pid
-    workers_before = {pid: cmd for pid, cmd in _process_tree(server_pid).items() if "paramlens.sandbox.worker" in cmd}
+    workers_before = {pid: cmd for pid, cmd in process_tree(server_pid).items() if "paramlens.sandbox.worker" in cmd}
     assert workers_before, "the warm worker runs under the server"
     position = position_of(source, "nn.init.constant_(m.weight, 1)", offset=10)
     assert "symmetry" in await hover_text(client, uri, position)
@@ -308,7 +287,7 @@ async def test_locale_and_inlay_hints_change_live_without_a_restart(settings_cli
     assert "对称性" in text
     assert any("个参数" in label for label in await hint_labels())
     assert client._server.returncode is None and client._server.pid == server_pid
-    workers_after = {pid: cmd for pid, cmd in _process_tree(server_pid).items() if "paramlens.sandbox.worker" in cmd}
+    workers_after = {pid: cmd for pid, cmd in process_tree(server_pid).items() if "paramlens.sandbox.worker" in cmd}
     assert workers_after == workers_before, "the torch worker was restarted"
 
 
