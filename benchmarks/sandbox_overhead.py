@@ -33,7 +33,8 @@ from paramlens.analysis import AnalysisOptions, analyze  # noqa: E402
 from paramlens.analyzers.instrument import instrument  # noqa: E402
 from paramlens.analyzers.source import parse_source  # noqa: E402
 from paramlens.analyzers.walker import recognize_all  # noqa: E402
-from paramlens.sandbox.runner import RunRequest, SubprocessExecutor  # noqa: E402
+from paramlens.sandbox.protocol import RunRequest  # noqa: E402
+from paramlens.sandbox.subprocess_executor import SubprocessExecutor  # noqa: E402
 from paramlens.sandbox.warm import WorkerExecutor  # noqa: E402
 
 SEED = ROOT / "examples" / "parameter_management.py"

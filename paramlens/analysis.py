@@ -1,7 +1,7 @@
 """`analyze(source, path, options) -> FileReport`: the one pipeline every front end uses.
 
-parse (libcst) -> recognize (findings) -> slice + instrument (units) -> run in the sandbox (events)
--> explain (explanations + diagnostics) -> FileReport. Pure with respect to its inputs apart from the sandboxed
+parse (libcst) -> recognize (findings) -> instrument (units: every top-level statement, probes, loop budgets)
+-> run in the sandbox (events) -> explain (explanations + diagnostics) -> FileReport. Pure with respect to its inputs apart from the sandboxed
 run; the analysing process never executes the user's code and never imports torch.
 """
 
@@ -24,12 +24,12 @@ from paramlens.explain.diagnostics import execution_diagnostics, syntax_error_di
 from paramlens.explain.rules import EXPLAINS_RUNTIME_ERRORS
 from paramlens.explain.suppression import apply_rules_config
 from paramlens.explain.i18n import normalize_locale, tr
-from paramlens.explain.skips import skip_reason_text
 from paramlens.observations import Observations
-from paramlens.report import (BufferInfo, Diagnostic, Execution, FileReport, ModuleInfo, ParameterInfo,
+from paramlens.analyzers.imports import uses_torch
+from paramlens.report import (BufferInfo, Diagnostic, Execution, FileReport, LoopCut, ModuleInfo, ParameterInfo,
                               SkippedStatement)
-from paramlens.sandbox.runner import Executor, RunLimits, RunRequest, RunResult, \
-    default_executor
+from paramlens.sandbox.executors import default_executor
+from paramlens.sandbox.protocol import Event, Executor, RunLimits, RunRequest, RunResult
 
 LOG = logging.getLogger("paramlens.analysis")
 
@@ -60,6 +60,9 @@ class AnalysisOptions:
     rules: RuleConfig = field(default_factory=RuleConfig)
     # build the module classes the file never instantiates (see analyzers/examples.py)
     examples: bool = True
+    # recognise patterns and probe them (off: the program runs with loop budgets only; for checking that probes
+    # never change what the program does)
+    probes: bool = True
 
     def with_values(self, values: dict[str, Any]) -> "AnalysisOptions":
         """A copy with option values by option name (a locale of None means: keep this one's)."""
@@ -77,7 +80,7 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
                                                          message=f"syntax error: {error.message}"),
                           diagnostics=[syntax_error_diagnostic(error, locale)])
     try:
-        return _analyze_parsed(parsed, source, path, options, locale, recognise=True)
+        return _analyze_parsed(parsed, source, path, options, locale, recognise=options.probes)
     except Exception as error:  # a bug in ParamLens must not cost the user the whole file, nor show a traceback
         LOG.warning("internal error while analysing %s (%s: %s); running it again without pattern recognition",
                     path, type(error).__name__, error)
@@ -107,8 +110,10 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         execution = Execution(status="skipped", device=None, message="execution is turned off (static analysis only)")
         observations = Observations.none()
         run = None
-    elif not _mentions_torch(source):
-        execution = Execution(status="skipped", device=None, message="the file does not use torch; nothing to run")
+    elif not uses_torch(parsed.module, path):
+        execution = Execution(status="skipped", device=None, message=tr(
+            locale, "nothing to run: the file imports neither torch nor anything that uses it",
+            "无需运行：文件既没有导入 torch，也没有导入任何使用 torch 的模块"))
         observations = Observations.none()
         run = None
     else:
@@ -122,7 +127,8 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
     diagnostics = apply_rules_config(diagnostics, source, options.rules)
     if run is not None:
         # after the configuration, so that a PL900 explained by a rule the project turned off comes back
-        runtime = absorb_runtime_errors(execution_diagnostics(run, units, observations, locale), diagnostics, units)
+        runtime = absorb_runtime_errors(execution_diagnostics(run, units, observations, locale, source),
+                                         diagnostics, units, observations)
         diagnostics = apply_rules_config(runtime, source, options.rules) + diagnostics
     diagnostics.sort(key=lambda d: (d.span.line, d.span.column, d.code))
     return FileReport(path=path, execution=execution, modules=[_module_info(m) for m in observations.modules],
@@ -152,29 +158,30 @@ def _classes_never_built(explanations: list, units: list[Unit], observations: Ob
     return never
 
 
-def absorb_runtime_errors(runtime: list[Diagnostic], rules: list[Diagnostic], units: list[Unit]) -> list[Diagnostic]:
-    """A statement's PL900 is dropped when a rule already explains that failure at that statement (PL002's
-    shapes say more than `mat1 and mat2 shapes cannot be multiplied`)."""
+def absorb_runtime_errors(runtime: list[Diagnostic], rules: list[Diagnostic], units: list[Unit],
+                          observations: Observations | None = None) -> list[Diagnostic]:
+    """A statement's PL900 is dropped when a rule already explains that failure at that statement, or at the line
+    inside a function where it was raised (PL002's shapes say more than `mat1 and mat2 shapes cannot be
+    multiplied`). Decided from the run's data (the error's line), never from a message's words."""
     explained = {d.span.line for d in rules if d.code in EXPLAINS_RUNTIME_ERRORS}
     kept = []
     for diagnostic in runtime:
         if diagnostic.code == "PL900":
             unit = next((u for u in units if u.line == diagnostic.span.line), None)
             lines = range(unit.line, unit.end_line + 1) if unit else range(diagnostic.span.line, diagnostic.span.line + 1)
-            if any(line in explained for line in lines) or _explained_inside(diagnostic, explained):
+            raised_at = _raised_at(unit, observations)
+            if any(line in explained for line in lines) or raised_at in explained:
                 continue
         kept.append(diagnostic)
     return kept
 
 
-def _explained_inside(diagnostic: Diagnostic, explained: set[int]) -> bool:
-    """The error was raised inside a function (`raised at line N`) that a rule points at."""
-    marker = "raised at line "
-    if marker not in diagnostic.message:
-        return False
-    tail = diagnostic.message.split(marker, 1)[1]
-    digits = "".join(ch for ch in tail[:8] if ch.isdigit())
-    return bool(digits) and int(digits) in explained
+def _raised_at(unit: Unit | None, observations: Observations | None) -> int | None:
+    """The line of the user's file where the statement's exception was raised (inside a function it called)."""
+    if unit is None or observations is None:
+        return None
+    error = (observations.statements.get(unit.index) or {}).get("error") or {}
+    return error.get("line")
 
 
 def _plan_examples(parsed, source: str) -> list:
@@ -190,19 +197,15 @@ def _plan_examples(parsed, source: str) -> list:
     return plan_examples(module, source, classes, parsed.wrapper.resolve(PositionProvider))
 
 
-def _mentions_torch(source: str) -> bool:
-    return "torch" in source
-
-
 def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> tuple[RunResult, dict[str, Any]]:
     """The run (redone on the meta device when the auto policy asks), and the options it was given, read back from
     the request the executor received."""
     executor = options.executor or default_executor(options.python)
     # absolute: the child works in its private directory, where a relative path would name nothing
     request = RunRequest(path=os.path.abspath(path), units=[u.to_json() for u in units], seed=options.seed,
-                         limits=RunLimits(options.timeout_seconds, options.memory_mb), device=options.device,
-                         param_budget=options.param_budget, loop_iterations=options.loop_iterations,
-                         loop_seconds=options.loop_seconds)
+                         limits=RunLimits(options.timeout_seconds, options.memory_mb, options.loop_iterations,
+                                          options.loop_seconds), device=options.device,
+                         param_budget=options.param_budget)
     if options.python:
         request.python = options.python
     payload = request.payload([])
@@ -214,7 +217,7 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> tuple[Ru
         over = run.over_budget
         request.device = "meta"
         run = _run_once_more_on_fault(executor, request)
-        run.events.insert(0, {"t": "budget", "params": over.get("params"), "budget": over.get("budget")})
+        run.events.insert(0, {"t": Event.BUDGET, "params": over.get("params"), "budget": over.get("budget")})
     return run, given
 
 
@@ -229,7 +232,7 @@ def _run_once_more_on_fault(executor: Executor, request: RunRequest) -> RunResul
 
 
 def _execution_summary(run: RunResult, units: list[Unit], observations: Observations, locale: str) -> Execution:
-    skipped = [SkippedStatement(u.line, skip_reason_text(u.reason, u.detail, locale)) for u in units if not u.run]
+    skipped = []
     for index, statement in sorted(observations.statements.items()):
         if statement.get("status") == "dependent":
             unit = units[index]
@@ -249,7 +252,7 @@ def _execution_summary(run: RunResult, units: list[Unit], observations: Observat
         status = "blocked"
         message = tr(locale, f"the sandbox blocked an operation at line {blocked_lines[0]}; the rest still ran",
                      f"沙箱在第 {blocked_lines[0]} 行阻止了一个操作；其余代码仍照常运行")
-    elif run.status == "ok" and (errors or skipped):
+    elif run.status == "ok" and (errors or skipped or observations.cuts):
         status = "partial"
     device = run.device
     if device == "meta" and status in {"ok", "partial"}:
@@ -260,7 +263,14 @@ def _execution_summary(run: RunResult, units: list[Unit], observations: Observat
             status = "partial"
         message = "; ".join(part for part in [message, *notes] if part) or None
     return Execution(status=status, device=device, seconds=run.seconds, message=message,
-                     seed=observations.seed, skipped=skipped, isolation=list(run.isolation))
+                     seed=observations.seed, skipped=skipped, isolation=list(run.isolation),
+                     loops_cut=loops_cut(observations))
+
+
+def loops_cut(observations: Observations) -> list[LoopCut]:
+    cuts = [LoopCut(line=cut["line"], iterations=cut["iterations"], of=cut.get("of"), seconds=cut.get("seconds", 0.0),
+                    times=cut.get("times", 1), function=cut.get("function")) for cut in observations.cuts.values()]
+    return sorted(cuts, key=lambda cut: cut.line)
 
 
 def _run_notes(units: list[Unit], observations: Observations, locale: str) -> list[str]:
@@ -272,6 +282,13 @@ def _run_notes(units: list[Unit], observations: Observations, locale: str) -> li
             notes.append(tr(locale, f"the file ran with no command-line arguments, so its required options {options} "
                                     "were left unset (None)",
                             f"文件在没有命令行参数的情况下运行，因此其必需选项 {options} 未设置（为 None）"))
+    if observations.cuts:
+        first = next(iter(observations.cuts.values()))  # in the order they happened
+        lines = sorted({cut["line"] for cut in observations.cuts.values()})
+        where = ", ".join(str(line) for line in lines)
+        notes.append(tr(locale, f"the loop budget shortened the loop{'s' if len(lines) > 1 else ''} at line{'s' if len(lines) > 1 else ''} "
+                                f"{where}; every value observed after line {first['line']} was cut is labelled as such",
+                        f"循环预算缩短了第 {where.replace(', ', '、')} 行的循环；第 {first['line']} 行的循环被截断之后观测到的数值都已标注"))
     exits = [units[index].line for index, s in sorted(observations.statements.items()) if s.get("status") == "exit"]
     if exits:
         notes.append(tr(locale, f"line {exits[0]} exited (`sys.exit()` / `exit()`): the statements after it did not run",
@@ -303,7 +320,8 @@ def _module_info(raw: dict) -> ModuleInfo:
         param_count_with_duplicates=raw["param_count_with_duplicates"],
         parameters=[ParameterInfo(p["name"], p["shape"], p["dtype"], p["requires_grad"]) for p in raw["parameters"]],
         tied=raw["tied"], buffers=[BufferInfo(b["name"], b["shape"], b["persistent"]) for b in raw["buffers"]],
-        state_dict_keys=raw["state_dict_keys"], origin=raw.get("origin", "top-level"))
+        state_dict_keys=raw["state_dict_keys"], origin=raw.get("origin", "top-level"),
+        after_cut=(raw.get("after_cut") or {}).get("line"))
 
 
 __all__ = ["AnalysisOptions", "analyze", "Finding"]

@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in {"rules", "rule"}:
             return _rules(args)
         if args.command == "doctor":
-            from paramlens.sandbox.doctor import run as doctor
+            from paramlens.doctor import run as doctor
 
             return doctor(normalize_locale(args.locale or _default_locale()))
         if args.command == "serve":

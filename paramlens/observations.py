@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from paramlens.sandbox.protocol import Event
+
 
 @dataclass
 class Observations:
@@ -21,36 +23,51 @@ class Observations:
     instantiated: set[str] | None = None
     tallies: dict[int, dict[str, int]] = field(default_factory=dict)  # probe -> result -> evaluations
     notes: list[dict[str, Any]] = field(default_factory=list)  # things the sandbox did differently (argparse)
+    cuts: dict[int, dict[str, Any]] = field(default_factory=dict)  # loop id -> first cut, with `times` counted
+    refusals: list[dict[str, Any]] = field(default_factory=list)  # operations the sandbox refused, with lines
+    backwards: list[dict[str, Any]] = field(default_factory=list)  # backward passes and their shared parameters
 
     @classmethod
     def from_events(cls, events: list[dict[str, Any]]) -> "Observations":
         observations = cls(executed=True)
+        running: int | None = None  # the statement running when an event arrived
         for event in events:
             kind = event.get("t")
-            if kind == "probe":
+            if kind == Event.PROBE:
                 probe_id = event["id"]
                 observations.counts[probe_id] = max(observations.counts.get(probe_id, 0), event["n"] + 1)
                 if event.get("v"):
+                    # how many backward passes had run when this was recorded ("`.grad` after line 12's pass")
+                    event["v"]["backwards_before"] = len(observations.backwards)
                     observations.probes.setdefault(probe_id, []).append(event["v"])
-            elif kind == "counts":
+            elif kind == Event.LOOP_CUT:
+                first = observations.cuts.setdefault(event["loop"], dict(event))
+                first["times"] = max(first.get("times", 1), event.get("n", 1))
+            elif kind == Event.SANDBOX_REFUSAL:
+                observations.refusals.append({**event, "statement": running})
+            elif kind == Event.BEGIN:
+                running = event.get("index")
+            elif kind == Event.BACKWARD:
+                observations.backwards.append(event)
+            elif kind == Event.COUNTS:
                 for probe_id, total in event["counts"].items():
                     observations.counts[int(probe_id)] = max(observations.counts.get(int(probe_id), 0), total)
                 for probe_id, tally in event.get("tallies", {}).items():
                     observations.tallies[int(probe_id)] = tally
-            elif kind == "stmt":
+            elif kind == Event.STATEMENT:
                 observations.statements[event["index"]] = event
-            elif kind == "module":  # one (re)bound variable, streamed as the run goes
+            elif kind == Event.MODULE:  # one (re)bound variable, streamed as the run goes
                 entry = event["module"]
                 observations.modules = [m for m in observations.modules if m["name"] != entry["name"]] + [entry] \
                     if not any(m["name"] == entry["name"] for m in observations.modules) else \
                     [entry if m["name"] == entry["name"] else m for m in observations.modules]
-            elif kind == "modules":  # the authoritative table at the end of the run
+            elif kind == Event.MODULES:  # the authoritative table at the end of the run
                 observations.modules = event["modules"]
-            elif kind == "note":
+            elif kind == Event.NOTE:
                 observations.notes.append(event)
-            elif kind == "instances":
+            elif kind == Event.INSTANCES:
                 observations.instantiated = set(event["classes"])
-            elif kind == "start":
+            elif kind == Event.START:
                 observations.torch_version = event.get("torch")
                 observations.seed = event.get("seed")
                 observations.device = event.get("device", observations.device)

@@ -62,13 +62,15 @@ class ModuleInfo:
     # "top-level": a variable of the file; "example": a class the file never instantiates, built by ParamLens
     # (`name` is then the expression used, e.g. `GPT(GPTConfig())`)
     origin: str = "top-level"
+    # the line of the first loop the loop budget cut, when this entry was observed after it (else None)
+    after_cut: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["class"] = data.pop("class_name")
         # keep the contract's key order
         order = ["name", "line", "class", "param_count", "param_count_with_duplicates", "parameters", "tied",
-                 "buffers", "state_dict_keys", "origin"]
+                 "buffers", "state_dict_keys", "origin", "after_cut"]
         return {key: data[key] for key in order}
 
 
@@ -118,6 +120,22 @@ class SkippedStatement:
 
 
 @dataclass
+class LoopCut:
+    """A loop the loop budget shortened: where, how far it got (and of how many), how often it was entered and cut."""
+
+    line: int
+    iterations: int            # iterations run at the first cut
+    of: int | None             # the iterable's length, when it has one
+    seconds: float             # wall time of the iterations that ran, at the first cut
+    times: int = 1             # how many times the loop was cut (an inner loop is cut once per outer iteration)
+    function: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line, "iterations": self.iterations, "of": self.of, "seconds": round(self.seconds, 3),
+                "times": self.times, "function": self.function}
+
+
+@dataclass
 class Execution:
     status: str  # ok | skipped | partial | timeout | memory | crashed | blocked | error
     device: str | None = "cpu"
@@ -126,6 +144,7 @@ class Execution:
     seed: int | None = None
     skipped: list[SkippedStatement] = field(default_factory=list)
     isolation: list[str] = field(default_factory=list)  # sandbox layers in force while the code ran
+    loops_cut: list[LoopCut] = field(default_factory=list)  # loops the loop budget shortened, in line order
     # the options the run was given (paramlens/options.py names: timeout_seconds, memory_mb, device, ...), as
     # sent to the sandbox; empty when nothing ran
     options: dict[str, Any] = field(default_factory=dict)
@@ -134,7 +153,8 @@ class Execution:
         return {"status": self.status, "device": self.device, "seconds": round(self.seconds, 3),
                 "message": self.message, "seed": self.seed,
                 "skipped": [{"line": s.line, "reason": s.reason} for s in self.skipped],
-                "isolation": list(self.isolation), "options": dict(self.options)}
+                "isolation": list(self.isolation), "loops_cut": [cut.to_json() for cut in self.loops_cut],
+                "options": dict(self.options)}
 
 
 @dataclass

@@ -111,3 +111,14 @@ def stats_of(values: Any) -> dict[str, float]:
     """min/max/zero count of a nested list, as plain Python computes them (no rounding)."""
     flat = flatten(values)
     return {"min": min(flat), "max": max(flat), "zeros": sum(1 for x in flat if x == 0), "numel": len(flat)}
+
+
+# what ParamLens adds to a module entry beyond what torch itself has (where it was bound, how it was built, whether
+# it was observed after a shortened loop): left out when comparing with the oracle's module table
+REPORT_ONLY_MODULE_KEYS = ("line", "origin", "after_cut")
+
+
+def comparable_modules(modules: list[Any]) -> list[dict[str, Any]]:
+    """A report's module table (JSON dicts or ModuleInfo objects) as the oracle states it."""
+    entries = [m if isinstance(m, dict) else m.to_json() for m in modules]
+    return [{k: v for k, v in m.items() if k not in REPORT_ONLY_MODULE_KEYS} for m in entries]

@@ -19,7 +19,9 @@ Expressions see the program's namespace plus three helpers that only read state:
 Tensors come back as nested lists (`tolist()`), dicts as dicts, tuples as lists.
 
 `skip_lines` lists top-level statements (by their first line) the oracle must not run, e.g. an infinite loop or
-an `os._exit`. Since instrumentation must not consume random numbers, ParamLens's observed values must equal the
+an `os._exit`. `loop_caps={line: n}` runs the `for` / `while` loop that starts on `line` at most `n` iterations each
+time it is entered, ending it the way it ends normally (the truth for a loop ParamLens' loop budget cut after n
+iterations). The file runs as `python file.py` runs it: `__name__` is "__main__" unless `name` says otherwise. Since instrumentation must not consume random numbers, ParamLens's observed values must equal the
 oracle's bit for bit.
 """
 
@@ -47,7 +49,51 @@ if seed is not None:
 
 path = request["path"]
 tree = ast.parse(request["source"], path)
-namespace = {"__name__": request["name"], "__file__": path, "__builtins__": __builtins__}
+caps = {int(k): v for k, v in request["loop_caps"].items()}
+
+
+def __oracle_for_cap__(limit, iterable):
+    for index, item in enumerate(iterable):
+        if index >= limit:
+            return
+        yield item
+
+
+__oracle_while_counts__ = {}
+
+
+def __oracle_while_cap__(key, limit, condition):
+    frame_key = (id(sys._getframe(1)), key)
+    if not condition:
+        __oracle_while_counts__.pop(frame_key, None)
+        return False
+    done = __oracle_while_counts__.get(frame_key, 0)
+    if done >= limit:
+        __oracle_while_counts__.pop(frame_key, None)
+        return False
+    __oracle_while_counts__[frame_key] = done + 1
+    return True
+
+
+class CapLoops(ast.NodeTransformer):
+    def visit_For(self, node):
+        self.generic_visit(node)
+        if node.lineno in caps:
+            node.iter = ast.Call(ast.Name("__oracle_for_cap__", ast.Load()), [ast.Constant(caps[node.lineno]), node.iter], [])
+        return node
+
+    def visit_While(self, node):
+        self.generic_visit(node)
+        if node.lineno in caps:
+            node.test = ast.Call(ast.Name("__oracle_while_cap__", ast.Load()),
+                                 [ast.Constant(node.lineno), ast.Constant(caps[node.lineno]), node.test], [])
+        return node
+
+
+if caps:
+    tree = ast.fix_missing_locations(CapLoops().visit(tree))
+namespace = {"__name__": request["name"], "__file__": path, "__builtins__": __builtins__,
+             "__oracle_for_cap__": __oracle_for_cap__, "__oracle_while_cap__": __oracle_while_cap__}
 skip = set(request["skip_lines"])
 capture = {int(k): v for k, v in request["capture"].items()}
 before = {int(k): v for k, v in request["before"].items()}
@@ -235,13 +281,14 @@ class OracleResult:
 
 def run_oracle(source: str, path: str = "oracle_input.py", *, capture: dict[int, Iterable[str]] | None = None,
                before: dict[int, Iterable[str]] | None = None, at_end: Iterable[str] = (),
-               skip_lines: Iterable[int] = (), seed: int | None = 0, name: str = "__oracle__",
-               timeout: float = 120.0) -> OracleResult:
+               skip_lines: Iterable[int] = (), seed: int | None = 0, name: str = "__main__",
+               loop_caps: dict[int, int] | None = None, timeout: float = 120.0) -> OracleResult:
     """Run `source` (as if it were the file `path`) with plain torch and return what it produced."""
     with tempfile.TemporaryDirectory(prefix="paramlens-oracle-") as workdir:
         out = os.path.join(workdir, "result.json")
         request = {"source": source, "path": str(path), "seed": seed, "name": name, "out": out,
                    "skip_lines": sorted(set(skip_lines)),
+                   "loop_caps": {str(k): int(v) for k, v in (loop_caps or {}).items()},
                    "capture": {str(k): list(v) for k, v in (capture or {}).items()},
                    "before": {str(k): list(v) for k, v in (before or {}).items()},
                    "at_end": list(at_end)}

@@ -1,6 +1,6 @@
-"""Bad input and misbehaving code: usage errors exit 2 with a clear message, code that raises, loops forever, eats
-memory or kills its process is reported as a diagnostic (never a traceback), and the statements ParamLens must not
-run (training, `if __name__ == "__main__":`) are skipped and really not run."""
+"""Bad input and misbehaving code: usage errors exit 2 with a clear message; code that raises, loops forever, eats
+memory or kills its process is reported as a diagnostic (never a traceback); training and the main block run as
+`python file.py` runs them, and a loop that would run long is shortened and labelled."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import run_cli_in
-from helpers import codes_at, find_explanations, line_of
+from helpers import codes_at, comparable_modules, find_explanations, line_of
 from oracle import run_oracle
 
 RAISES = """import torch
@@ -21,12 +21,21 @@ z = y + 1
 print(net.weight.shape)
 """
 
-LOOPS = """import torch
+LOOPS = """import itertools
+import torch
 from torch import nn
 net = nn.Linear(4, 8)
 print(net.weight.shape)
+total = sum(1 for _ in itertools.count())
+print(net.bias.shape)
+"""
+
+SPINS = """import torch
+from torch import nn
+net = nn.Linear(4, 8)
+spins = 0
 while True:
-    pass
+    spins += 1
 print(net.bias.shape)
 """
 
@@ -89,14 +98,16 @@ def _stop_and_after(source: str, statement: str) -> list[int]:
 SCENARIOS = {
     # name: (file name, source, extra CLI args, oracle keyword arguments or None)
     "raises": ("raises.py", RAISES, [], {}),
-    "loops": ("loops.py", LOOPS, ["--timeout", "5"], {"skip_lines": _stop_and_after(LOOPS, "while True:")}),
+    # a generator expression is never shortened by the loop budget (it would change the value it builds): only the
+    # run's time limit stops it
+    "loops": ("loops.py", LOOPS, ["--timeout", "5"], {"skip_lines": _stop_and_after(LOOPS, "total = sum(")}),
     "allocates": ("allocates.py", ALLOCATES, ["--memory-mb", "512"],
                   {"skip_lines": [line_of(ALLOCATES, "x = torch.empty(10**11)")]}),
     "exits": ("exits.py", EXITS, [], {"skip_lines": _stop_and_after(EXITS, "import os; os._exit(0)")}),
     "segfaults": ("segfaults.py", SEGFAULTS, [], {"skip_lines": _stop_and_after(SEGFAULTS, "import ctypes;")}),
-    "trains": ("trains.py", TRAINS, [], {"skip_lines": [line_of(TRAINS, "for epoch in range(3):"),
-                                                        line_of(TRAINS, 'if __name__ == "__main__":')]}),
-    "trains_unskipped": (None, TRAINS, None, {"name": "__main__"}),
+    "trains": ("trains.py", TRAINS, [], {}),
+    "trains_as_a_module": (None, TRAINS, None, {"name": "trains"}),
+    "spins": ("spins.py", SPINS, [], None),
     "syntax_end": ("syntax_end.py", SYNTAX_AT_END, [], None),
     "syntax_middle": ("syntax_middle.py", SYNTAX_IN_MIDDLE, [], None),
     "empty": ("empty.py", "", [], None),
@@ -273,7 +284,7 @@ def test_raising_statement_is_pl900_and_later_statements_run(runs):
     assert [d["code"] for d in report["diagnostics"]] == ["PL002"]
     printed = find_explanations(report, "print_output", printing)
     assert [e["facts"]["output"] for e in printed] == [oracle.statement(printing)["output"]]
-    assert [{k: v for k, v in m.items() if k not in ("line", "origin")} for m in report["modules"]] == oracle.modules
+    assert comparable_modules(report["modules"]) == oracle.modules
 
 
 # -- runs that stop early -------------------------------------------------------------------------------------------
@@ -285,7 +296,7 @@ def test_timeout(runs):
     _no_traceback(run)
     report = run.report
     assert report["execution"]["status"] == "timeout"
-    loop = line_of(LOOPS, "while True:")
+    loop = line_of(LOOPS, "total = sum(")
     assert codes_at(report, loop) == ["PL901"]
     assert all(d["severity"] == "error" for d in report["diagnostics"] if d["code"] == "PL901")
     # what ran before the loop is still explained, with torch's values
@@ -317,7 +328,7 @@ def test_memory_limit(runs):
     printing = line_of(ALLOCATES, "print(net.bias.shape)")
     printed = find_explanations(report, "print_output", printing)
     assert [e["facts"]["output"] for e in printed] == [oracle.statement(printing)["output"]]
-    assert [{k: v for k, v in m.items() if k not in ("line", "origin")} for m in report["modules"]] == oracle.modules
+    assert comparable_modules(report["modules"]) == oracle.modules
 
 
 @pytest.mark.parametrize("name,statement", [("exits", "import os; os._exit(0)"),
@@ -341,44 +352,61 @@ def test_modules_built_before_an_early_stop_are_reported(runs, name):
     """The module table is the one at the statement where the run stopped (the oracle never runs that
     statement nor anything after it)."""
     run = runs[name]
-    assert [{k: v for k, v in m.items() if k not in ("line", "origin")} for m in run.report["modules"]] == run.oracle.modules
+    assert comparable_modules(run.report["modules"]) == run.oracle.modules
 
 
-# -- statements that must not run -----------------------------------------------------------------------------------
+# -- training and the main block run as `python file.py` runs them --------------------------------------------------
 
-def test_training_and_main_block_are_skipped(runs):
+def test_training_and_main_block_run_like_python(runs):
+    """The training loop (cheap: 3 epochs) and the main block run in full; nothing is skipped by a method's name
+    (`backward`, `step`) or a statement's kind. Modules, printed output and trained weights equal plain Python's."""
     run = runs["trains"]
-    assert run.code == 0
+    oracle = run.oracle
+    assert run.code == 0, run.report["diagnostics"]
     _no_traceback(run)
-    execution = run.report["execution"]
-    loop = line_of(TRAINS, "for epoch in range(3):")
-    main = line_of(TRAINS, 'if __name__ == "__main__":')
-    assert [s["line"] for s in execution["skipped"]] == [loop, main]
-    reasons = {s["line"]: s["reason"] for s in execution["skipped"]}
-    assert "backward" in reasons[loop]
-    assert "__main__" in reasons[main]
-
-
-def test_skipped_statements_really_did_not_run(runs):
-    run = runs["trains"]
-    unskipped = runs["trains_unskipped"].oracle
     report = run.report
-    # had they run, they would have created these modules and printed this line
-    assert {"trained", "extra"} <= {m["name"] for m in unskipped.modules}
-    assert "MAIN BLOCK RAN" in unskipped.statement(line_of(TRAINS, 'if __name__ == "__main__":'))["output"]
-    names = {m["name"] for m in report["modules"]}
-    assert "trained" not in names and "extra" not in names
-    assert not any("MAIN BLOCK RAN" in e["facts"].get("output", "") for e in find_explanations(report, "print_output"))
-    # the modules are exactly those of the program with the two statements left out
-    assert [{k: v for k, v in m.items() if k not in ("line", "origin")} for m in report["modules"]] == run.oracle.modules
-    # and the weights were not trained: the final print shows the untrained values
-    final = line_of(TRAINS, "print(model[0].weight)\n", 1)
-    printed = [e["facts"]["output"] for e in find_explanations(report, "print_output", final)]
-    assert printed == [run.oracle.statement(final)["output"]]
-    assert printed != [unskipped.statement(final)["output"]]
+    assert report["execution"]["skipped"] == [] and report["execution"]["loops_cut"] == []
+    assert comparable_modules(report["modules"]) == oracle.modules
+    assert {"trained", "extra"} <= {m["name"] for m in report["modules"]}
+    main = line_of(TRAINS, 'if __name__ == "__main__":')
+    printed = [e["facts"]["output"] for e in find_explanations(report, "print_output", main + 1)]
+    assert printed == [oracle.statement(main)["output"]] and "MAIN BLOCK RAN" in printed[0]
+    for statement in ("print(model[0].weight.grad is None)", "print(model[0].weight)\n"):
+        line = line_of(TRAINS, statement)
+        assert [e["facts"]["output"] for e in find_explanations(report, "print_output", line)] == \
+            [oracle.statement(line)["output"]]
+    # and the weights really were trained: imported as a module (no main block) the file prints the same trained
+    # weights, while a file that never trained would print others
+    final = line_of(TRAINS, "print(model[0].weight)\n")
+    assert oracle.statement(final)["output"] == runs["trains_as_a_module"].oracle.statement(final)["output"]
     grad = line_of(TRAINS, "print(model[0].weight.grad is None)")
-    assert [e["facts"]["output"] for e in find_explanations(report, "print_output", grad)] == \
-        [run.oracle.statement(grad)["output"]]
+    assert oracle.statement(grad)["output"].strip() == "False"
+
+
+def test_a_loop_that_never_ends_is_shortened_and_what_follows_is_labelled(runs):
+    """`while True:` is cut by the loop budget the way it would end if its condition turned false; the next
+    statement runs, and its output is labelled as observed after a shortened loop. The truth is plain Python
+    running the loop exactly as many iterations as ParamLens reports."""
+    run = runs["spins"]
+    _no_traceback(run)
+    report = run.report
+    assert run.code == 0, report["diagnostics"]
+    loop = line_of(SPINS, "while True:")
+    [cut] = report["execution"]["loops_cut"]
+    assert cut["line"] == loop and cut["iterations"] >= 2 and cut["of"] is None
+    assert codes_at(report, loop) == ["PL905"]
+    assert f"{cut['iterations']:,} iterations" in next(d["message"] for d in report["diagnostics"] if d["code"] == "PL905")
+    assert report["execution"]["status"] == "partial"
+    truth = run_oracle(SPINS, "spins.py", loop_caps={loop: cut["iterations"]}, at_end=["spins"])
+    assert truth.value_at_end("spins") == cut["iterations"]
+    after = line_of(SPINS, "print(net.bias.shape)")
+    [printed] = find_explanations(report, "print_output", after)
+    assert printed["facts"]["output"] == truth.statement(after)["output"]
+    assert printed["facts"]["after_cut"]["line"] == loop
+    assert "shortened" in printed["markdown"].split("\n")[2]  # right under the heading
+    assert comparable_modules(report["modules"]) == truth.modules
+    # the module table is read at the end of the run, after the cut: it says so
+    assert [m["after_cut"] for m in report["modules"]] == [loop]
 
 
 def test_an_internal_error_in_recognition_still_runs_the_file(tmp_path, monkeypatch):

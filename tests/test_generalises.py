@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers import explanation_at_site, facts, find_explanations, line_of, locate, markdown, shape_of, stats_of
+from helpers import (comparable_modules, explanation_at_site, facts, find_explanations, line_of, locate, markdown,
+                     shape_of, stats_of)
 from oracle import run_oracle
 
 LIST_SEQUENTIAL = """import torch.nn as nn
@@ -262,7 +263,7 @@ def cases(tmp_path_factory):
 
 
 def modules_json(report):
-    return [{k: v for k, v in m.to_json().items() if k not in ("line", "origin")} for m in report.modules]
+    return comparable_modules(report.modules)
 
 
 @pytest.mark.parametrize("name", ["list_sequential", "line_breaks", "ordered_dict", "shared_modulelist", "reordered", "deep",

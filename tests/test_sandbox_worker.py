@@ -13,7 +13,7 @@ import pytest
 
 from paramlens.analysis import AnalysisOptions, analyze
 from paramlens.sandbox.isolation import hardened_available
-from paramlens.sandbox.runner import SubprocessExecutor
+from paramlens.sandbox.subprocess_executor import SubprocessExecutor
 from paramlens.sandbox.warm import WorkerExecutor
 
 ROOT = Path(__file__).resolve().parents[1]

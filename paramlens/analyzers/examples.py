@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from paramlens.analyzers.slicer import OwnCodeVisitor, runs_only_model_code
+from paramlens.analyzers.bindings import OwnCodeVisitor
 
 DIRECTIVE = re.compile(r"#\s*paramlens:\s*example\s+(?P<expression>.+?)\s*$")
 
@@ -108,6 +108,39 @@ def _annotation_name(param: cst.Param) -> str | None:
     if isinstance(annotation, cst.SimpleString):
         return annotation.evaluated_value
     return None
+
+
+# A factory is a call ParamLens adds on its own initiative, after the file's own statements, to show a model the
+# file never builds. Unlike the file's own code (which always runs, as Python would run it), such a call must be one
+# a reader would expect to only build a model: not one that trains, writes files, downloads or waits for a person.
+_TRAINING_METHODS = frozenset({"backward", "step", "zero_grad"})
+_SIDE_EFFECT_CALLS = frozenset({"save", "to_csv", "savefig", "remove", "unlink", "rmtree", "write_text",
+                                "write_bytes", "system", "makedirs", "mkdir", "rename", "input", "sleep", "show"})
+
+
+class _SideEffects(OwnCodeVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) \
+            else None
+        if name in _TRAINING_METHODS or name in _SIDE_EFFECT_CALLS:
+            self.found = True
+        if name == "open" and any(isinstance(arg.value, cst.SimpleString) and
+                                  any(c in str(arg.value.evaluated_value) for c in "wax+") for arg in node.args[1:]):
+            self.found = True
+        if any(arg.keyword is not None and arg.keyword.value == "download" for arg in node.args):
+            self.found = True
+
+
+def runs_only_model_code(node: cst.CSTNode) -> bool:
+    """Whether a factory's body only builds (see the note above `_TRAINING_METHODS`)."""
+    scan = _SideEffects()
+    node.visit(scan)
+    return not scan.found
 
 
 class _FactoryBody(OwnCodeVisitor):

@@ -1,27 +1,31 @@
-"""Turns the parsed file into the program the sandbox runs: probes wrapped around the recognized expressions,
-one unit per top-level statement, every line number unchanged (so tracebacks and probes point at the user's
-lines).
+"""Turns the parsed file into the program the sandbox runs: every top-level statement, in order (the program as
+Python would run it), with probes wrapped around the recognized expressions and every loop placed under the loop
+budget; one unit per top-level statement, every line number unchanged (so tracebacks and probes point at the
+user's lines).
 
-Probe calls (implemented in paramlens/sandbox/runtime.py):
-  __pl_v__(id, expr)                      value of an expression
-  __pl_m__(id, obj, "method", *a, **k)    method call, generator results materialised once
-  __pl_c__(id, f, *a, **k)                a call that may be a module forward
-  __pl_a__(id, obj, fn)                   Module.apply with every visit recorded
-  __pl_i__(id, f, *a, **k)                an nn.init call with before/after statistics
-  __pl_w__(id, phase, lambda: param)      snapshot around an in-place edit (0 before, 1 after)
+The probe functions are named in sandbox/protocol.py (`Probe`) and implemented in sandbox/probes.py and
+sandbox/loops.py. Loops: `for x in it:` becomes `for x in __pl_loop__(id, it):` and `while c:` becomes
+`while __pl_while__(id, c):`, so a loop that would run long can end early the way it ends normally (its `else`
+runs); a `break` or `return` that leaves a `while` loop first tells the budget (`__pl_end__(id); break`), because a
+`while` loop has no per-entry object to carry its count. Comprehensions are not budgeted: they cannot be cut without
+changing the value they build.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import re
+
 import libcst as cst
+from libcst.metadata import PositionProvider
 
 from paramlens.analyzers import findings as F
 from paramlens.analyzers.findings import Finding
 from paramlens.analyzers.examples import Example
-from paramlens.analyzers.slicer import bound_names, decide
+from paramlens.analyzers.bindings import bound_names
 from paramlens.analyzers.source import ParsedSource
+from paramlens.sandbox.protocol import Probe
 
 
 @dataclass
@@ -33,18 +37,16 @@ class Unit:
     end_line: int
     first_code_line: int  # first line of `code` (including the blank lines and comments before the statement)
     code: str
-    run: bool
-    reason: str | None = None
-    detail: str | None = None
     binds: list[str] = field(default_factory=list)
     first_line_length: int = 0  # characters on the statement's first line, for diagnostics' ranges
     example: Example | None = None  # set on the synthetic units that build a module class as an example
     is_import: bool = False  # an `import` / `from ... import` line: what it raises comes from other code
+    loops: list[dict] = field(default_factory=list)  # the loops inside it: {id, line, kind, parent}
 
     def to_json(self) -> dict:
         data = {"index": self.index, "line": self.line, "end_line": self.end_line,
-                "first_code_line": self.first_code_line, "code": self.code, "run": self.run,
-                "binds": self.binds}
+                "first_code_line": self.first_code_line, "code": self.code,
+                "binds": self.binds, "loops": self.loops}
         if self.example is not None:
             data["example"] = {"name": example_variable(self.index), "expression": self.example.expression}
         return data
@@ -66,10 +68,10 @@ def example_units(examples: list[Example], first_index: int, source: str = "") -
     lines = source.splitlines()
     for offset, example in enumerate(examples):
         index = first_index + offset
-        code = (f"if not __pl_has_instance__({example.class_name!r}):\n"
-                f"    {example_variable(index)} = __pl_v__({example_probe(index)}, {example.expression})\n")
+        code = (f"if not {Probe.HAS_INSTANCE}({example.class_name!r}):\n"
+                f"    {example_variable(index)} = {Probe.VALUE}({example_probe(index)}, {example.expression})\n")
         units.append(Unit(index=index, line=example.line, end_line=example.line, first_code_line=example.line,
-                          code=code, run=True, binds=[], first_line_length=len(lines[example.line - 1])
+                          code=code, binds=[], first_line_length=len(lines[example.line - 1])
                           if 0 < example.line <= len(lines) else 0, example=example))
     return units
 
@@ -102,17 +104,89 @@ _CODE = cst.Module(body=[])  # renders any node as code, to compare line counts
 
 
 class _Instrumenter(cst.CSTTransformer):
-    def __init__(self, findings: list[Finding]) -> None:
+    """Wraps the findings' nodes in probes and puts every `for` / `while` loop under the loop budget, in one pass
+    over a top-level statement. Loop ids count up across the whole file, so the child can name a loop by id."""
+
+    def __init__(self, findings: list[Finding], positions) -> None:  # type: ignore[no-untyped-def]
         super().__init__()
         self.unprobed: list[Finding] = []  # findings whose probe would have moved lines, left as written
         self.by_node: dict[int, Finding] = {}
         for finding in findings:
             if finding.probe is not None and finding.node is not None:
                 self.by_node[id(finding.node)] = finding
+        self.positions = positions
+        self.loops: list[dict] = []  # every loop of the statement being visited: {id, line, kind, parent}
+        self.next_loop = 0
+        # the loops enclosing the node being visited, per function scope (a def, class or lambda starts a new one:
+        # its body runs in another frame, so an outer `break` or `return` never leaves a loop inside it)
+        self.scopes: list[list[dict]] = [[]]
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.scopes.append([])
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        self.scopes.pop()
+        return updated_node
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.scopes.append([])
+
+    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
+        self.scopes.pop()
+        return updated_node
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.scopes.append([])
+
+    def leave_Lambda(self, original_node: cst.Lambda, updated_node: cst.Lambda) -> cst.Lambda:
+        self.scopes.pop()
+        return updated_node
+
+    def _enter_loop(self, node: cst.CSTNode, kind: str) -> None:
+        enclosing = self.scopes[-1]
+        loop = {"id": self.next_loop, "line": self.positions[node].start.line, "kind": kind,
+                "parent": enclosing[-1]["id"] if enclosing else None}
+        self.next_loop += 1
+        self.loops.append(loop)
+        enclosing.append(loop)
+
+    def visit_For(self, node: cst.For) -> None:
+        if node.asynchronous is None:
+            self._enter_loop(node, "for")
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
+        if original_node.asynchronous is not None:
+            return updated_node
+        loop = self.scopes[-1].pop()
+        wrapped = cst.Call(func=cst.Name(Probe.LOOP), args=[_arg(_int(loop["id"])), _arg(_protect(updated_node.iter))])
+        return updated_node.with_changes(iter=wrapped)
+
+    def visit_While(self, node: cst.While) -> None:
+        self._enter_loop(node, "while")
+
+    def leave_While(self, original_node: cst.While, updated_node: cst.While) -> cst.While:
+        loop = self.scopes[-1].pop()
+        wrapped = cst.Call(func=cst.Name(Probe.WHILE), args=[_arg(_int(loop["id"])), _arg(_protect(updated_node.test))])
+        return updated_node.with_changes(test=wrapped)
+
+    def _leaving(self, loops: list[dict], statement: cst.BaseSmallStatement):  # type: ignore[no-untyped-def]
+        ids = [loop["id"] for loop in loops if loop["kind"] == "while"]
+        if not ids:
+            return statement
+        end = cst.Expr(cst.Call(func=cst.Name(Probe.LOOP_END), args=[_arg(_int(i)) for i in ids]))
+        return cst.FlattenSentinel([end, statement])
+
+    def leave_Break(self, original_node: cst.Break, updated_node: cst.Break):  # type: ignore[no-untyped-def]
+        enclosing = self.scopes[-1]
+        return self._leaving(enclosing[-1:], updated_node)
+
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return):  # type: ignore[no-untyped-def]
+        return self._leaving(self.scopes[-1], updated_node)
 
     def on_leave(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+        updated_node = super().on_leave(original_node, updated_node)
         finding = self.by_node.get(id(original_node))
-        if finding is None:
+        if finding is None or isinstance(updated_node, cst.FlattenSentinel):
             return updated_node
         probed = self._probed(finding, updated_node)
         # a probe adds no line break, so only a site spread over several lines can lose one
@@ -132,27 +206,27 @@ class _Instrumenter(cst.CSTTransformer):
         probe = finding.probe
         ident = _int(finding.id)
         if probe == F.VALUE:
-            return cst.Call(func=cst.Name("__pl_v__"), args=[_arg(ident), _arg(_protect(updated_node))])
+            return cst.Call(func=cst.Name(Probe.VALUE), args=[_arg(ident), _arg(_protect(updated_node))])
         if probe == F.METHOD:
             func = updated_node.func
-            return self._call("__pl_m__", [_arg(ident), _receiver(func),
+            return self._call(Probe.METHOD, [_arg(ident), _receiver(func),
                                            _arg(cst.SimpleString(repr(func.attr.value)))], updated_node)
         if probe == F.CALL:
-            return self._call("__pl_c__", [_arg(ident), _arg(updated_node.func)], updated_node)
+            return self._call(Probe.CALL, [_arg(ident), _arg(updated_node.func)], updated_node)
         if probe == F.APPLY:
-            return self._call("__pl_a__", [_arg(ident), _receiver(updated_node.func)], updated_node)
+            return self._call(Probe.APPLY, [_arg(ident), _receiver(updated_node.func)], updated_node)
         if probe == F.INIT:
-            return self._call("__pl_i__", [_arg(ident), _arg(updated_node.func)], updated_node)
+            return self._call(Probe.INIT, [_arg(ident), _arg(updated_node.func)], updated_node)
         if probe == F.AFTER:
             after = cst.parse_expression(finding.watch_text or "None")
-            probe_call = cst.Expr(cst.Call(func=cst.Name("__pl_v__"), args=[_arg(ident), _arg(after)]))
+            probe_call = cst.Expr(cst.Call(func=cst.Name(Probe.VALUE), args=[_arg(ident), _arg(after)]))
             return cst.FlattenSentinel([updated_node, probe_call])
         if probe == F.WATCH:
             watched = cst.parse_expression(finding.watch_text or "None")
             thunk = cst.Lambda(params=cst.Parameters(), body=watched)
 
             def watch(phase: int) -> cst.Expr:
-                return cst.Expr(cst.Call(func=cst.Name("__pl_w__"), args=[_arg(ident), _arg(_int(phase)), _arg(thunk)]))
+                return cst.Expr(cst.Call(func=cst.Name(Probe.WATCH), args=[_arg(ident), _arg(_int(phase)), _arg(thunk)]))
 
             return cst.FlattenSentinel([watch(0), updated_node, watch(1)])
         return updated_node
@@ -174,32 +248,36 @@ def _leading_lines(statement: cst.CSTNode) -> int:
     return len(lines) + extra
 
 
+_LOOP_WORD = re.compile(r"\b(for|while)\b")
+
+
 def instrument(parsed: ParsedSource, findings: list[Finding]) -> list[Unit]:
-    """The units the child runs, in order. Statements the slice skips are included with `run=False` so the
-    child can report them and remember what they would have bound."""
+    """The units the child runs, in order: every top-level statement of the file."""
     original = parsed.module
-    instrumenter = _Instrumenter(findings)
+    instrumenter = _Instrumenter(findings, parsed.wrapper.resolve(PositionProvider))
     probed = {f.statement for f in findings if f.probe is not None and f.node is not None}
-    # only statements with probes are transformed; the others run as written
-    transformed_body = [statement.visit(instrumenter) if index in probed else statement
-                        for index, statement in enumerate(original.body)]
     units: list[Unit] = []
     line = 1 + sum(_line_count(original.code_for_node(line_node)) for line_node in original.header)
-    for index, (before, after) in enumerate(zip(original.body, transformed_body)):
-        original_code = original.code_for_node(before)
-        code = original.code_for_node(after) if after is not before else original_code
-        if _line_count(code) != _line_count(original_code):
-            # never expected (each probe is checked in place), but a moved line would misplace every probe and
-            # traceback after it: run the statement as written rather than fail the file
-            code = original_code
-        decision = decide(before)
+    for index, statement in enumerate(original.body):
+        original_code = original.code_for_node(statement)
+        code, loops = original_code, []
+        # only statements with probes or loops are transformed; the others run as written
+        if index in probed or _LOOP_WORD.search(original_code):
+            instrumenter.loops = []
+            transformed = statement.visit(instrumenter)
+            loops = instrumenter.loops
+            if transformed is not statement:
+                code = original.code_for_node(transformed)
+            if _line_count(code) != _line_count(original_code):
+                # never expected (each probe is checked in place), but a moved line would misplace every probe
+                # and traceback after it: run the statement as written rather than fail the file
+                code, loops = original_code, []
         first_code_line = line
-        start = line + _leading_lines(before)
+        start = line + _leading_lines(statement)
         end = line + _line_count(original_code) - 1
         units.append(Unit(index=index, line=start, end_line=max(end, start), first_code_line=first_code_line,
-                          code=code if decision.run else "", run=decision.run, reason=decision.reason,
-                          detail=decision.detail, binds=sorted(bound_names(before)),
+                          code=code, binds=sorted(bound_names(statement)),
                           first_line_length=len(original_code.split("\n")[start - first_code_line]),
-                          is_import=_is_import(before)))
+                          is_import=_is_import(statement), loops=loops))
         line += _line_count(original_code)
     return units

@@ -13,7 +13,8 @@ from paramlens.analyzers.findings import Finding
 from paramlens.analyzers.instrument import Unit
 from paramlens.explain import rules
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.patterns import initialisation, modules, parameters, realworld, state
+from paramlens.explain.cut_labels import observed_after_cut, with_label
+from paramlens.explain.patterns import gradients, initialisation, modules, parameters, realworld, state
 from paramlens.observations import Observations
 from paramlens.report import Diagnostic, Explanation
 
@@ -50,6 +51,7 @@ EXPLAINERS: dict[str, Explainer] = {
     "torch_load": realworld.explain_torch_load,
     "torch_save": realworld.explain_torch_save,
     "optimizer": realworld.explain_optimizer,
+    "backward": gradients.explain_backward,
     "apply": initialisation.explain_apply,
     "init": initialisation.explain_init,
     "data_mutation": initialisation.explain_mutation,
@@ -73,6 +75,10 @@ def build_report_parts(findings: list[Finding], units: list[Unit], observations:
         if result is None:
             continue
         markdown, facts = result
+        cut = observed_after_cut(finding, ctx)
+        if cut is not None:
+            markdown = with_label(markdown, cut, locale)
+            facts = {**facts, "after_cut": cut}
         explanations.append(Explanation(finding.span, finding.pattern, markdown, facts))
     explanations.sort(key=lambda e: (e.span.line, e.span.column, e.span.end_line, e.span.end_column))
     return explanations, rules.check_all(ctx)

@@ -1,6 +1,11 @@
 """Diagnostics that come from running the file: a statement that raised (PL900), a run stopped by a limit or a
 crash (PL901), an operation the sandbox refused (PL902), an import the interpreter could not satisfy (PL903),
-an example ParamLens chose to build that failed (PL904), and a file that does not parse (PL000). Rules about parameter mistakes live in `rules.py`."""
+an example ParamLens chose to build that failed (PL904), a loop the loop budget shortened (PL905), and a file that
+does not parse (PL000). Rules about parameter mistakes live in `rules.py`.
+
+Only PL900 and PL901 can be errors, and only for what the user's code did: a refusal of the sandbox, a shortened
+loop, or an exception raised after a loop was shortened (a `losses[999]` after a loop that ran 3 times) is the
+run's doing, so it is information at the line where it happened."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from paramlens.analyzers.source import SourceSyntaxError
 from paramlens.explain.i18n import tr
 from paramlens.observations import Observations
 from paramlens.report import Diagnostic, Span
-from paramlens.sandbox.runner import RunResult
+from paramlens.sandbox.protocol import RunResult
 
 SYNTAX_ERROR = "PL000"
 STATEMENT_RAISED = "PL900"
@@ -19,6 +24,7 @@ EXECUTION_STOPPED = "PL901"
 SANDBOX_BLOCKED = "PL902"
 IMPORT_FAILED = "PL903"
 EXAMPLE_FAILED = "PL904"
+LOOP_SHORTENED = "PL905"
 
 
 def statement_span(unit: Unit) -> Span:
@@ -31,10 +37,26 @@ def syntax_error_diagnostic(error: SourceSyntaxError, locale: str) -> Diagnostic
     return Diagnostic(Span(error.line, error.column, error.line, error.column + 1), SYNTAX_ERROR, "error", message)
 
 
-def execution_diagnostics(run: RunResult, units: list[Unit], observations: Observations,
-                          locale: str) -> list[Diagnostic]:
+def line_span(lines: list[str], line: int) -> Span:
+    """The code on one line of the file (from its first non-blank character to its end)."""
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    start = len(text) - len(text.lstrip()) + 1
+    return Span(line, start, line, max(len(text.rstrip()) + 1, start + 1))
+
+
+def execution_diagnostics(run: RunResult, units: list[Unit], observations: Observations, locale: str,
+                          source: str = "") -> list[Diagnostic]:
     diagnostics = []
+    lines = source.splitlines()
     by_index = {unit.index: unit for unit in units}
+    refused_lines: set[int] = set()
+    for refusal in observations.refusals:
+        line = refusal.get("line")
+        if line is None or line in refused_lines:
+            continue
+        refused_lines.add(line)
+        diagnostics.append(Diagnostic(line_span(lines, line), SANDBOX_BLOCKED, "information",
+                                      refused_message(refusal, locale)))
     for index, statement in sorted(observations.statements.items()):
         if statement.get("status") != "error":
             continue
@@ -50,16 +72,33 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
                                           example_failed_message(error, unit, locale)))
             continue
         if error.get("blocked"):
-            diagnostics.append(Diagnostic(statement_span(unit), SANDBOX_BLOCKED, "error",
-                                          blocked_message(error, locale)))
+            line = error.get("line") or unit.line
+            if line not in refused_lines:  # already said where the operation was attempted
+                refused_lines.add(line)
+                span = line_span(lines, line) if lines else statement_span(unit)
+                diagnostics.append(Diagnostic(span, SANDBOX_BLOCKED, "information", blocked_message(error, locale)))
             continue
         if error.get("import") or unit.is_import:
             # the environment lacks something, the code is not wrong: say so without calling it an error
             diagnostics.append(Diagnostic(statement_span(unit), IMPORT_FAILED, "information",
                                           import_failed_message(error, run, locale)))
             continue
+        refused = [r for r in observations.refusals if r.get("statement") == index and r.get("line")]
+        if refused:
+            # the statement went on after the sandbox refused something and then failed: most likely because of it
+            diagnostics.append(Diagnostic(statement_span(unit), STATEMENT_RAISED, "information",
+                                          _raised_after_refusal_message(error, refused[0], locale)))
+            continue
+        if statement.get("after_cut"):
+            # the program's state was not its own any more: the exception may be the shortened loop's doing
+            diagnostics.append(Diagnostic(statement_span(unit), STATEMENT_RAISED, "information",
+                                          _raised_after_cut_message(error, unit, statement["after_cut"], locale)))
+            continue
         diagnostics.append(Diagnostic(statement_span(unit), STATEMENT_RAISED, "error",
                                       _raised_message(error, unit, locale)))
+    for cut in observations.cuts.values():
+        diagnostics.append(Diagnostic(line_span(lines, cut["line"]) if lines else Span(cut["line"], 1, cut["line"], 2),
+                                      LOOP_SHORTENED, "information", loop_shortened_message(cut, locale)))
     if run.status != "ok" and run.fault == "worker":
         # the sandbox failed twice, not the user's code: information about the document, at its start
         diagnostics.append(Diagnostic(Span(1, 1, 1, 1), EXECUTION_STOPPED, "information", tr(
@@ -85,6 +124,41 @@ def _own_construction_failed(example: Unit, units: list[Unit], observations: Obs
     call = re.compile(rf"\b{re.escape(example.example.class_name)}\s*\(")
     return any(unit.example is None and call.search(unit.code) and
                (observations.statements.get(unit.index) or {}).get("status") == "error" for unit in units)
+
+
+def loop_shortened_message(cut: dict, locale: str) -> str:
+    iterations = cut["iterations"]
+    of = cut.get("of")
+    ran_en = f"{iterations:,} of {of:,} iterations" if of is not None else f"{iterations:,} iterations"
+    ran_zh = f"{of:,} 次迭代中的 {iterations:,} 次" if of is not None else f"{iterations:,} 次迭代"
+    seconds = cut.get("seconds", 0.0)
+    times_cut = cut.get("times", 1)
+    again_en = f" It was entered and shortened {times_cut} times in all." if times_cut > 1 else ""
+    again_zh = f"该循环共被进入并缩短了 {times_cut} 次。" if times_cut > 1 else ""
+    return tr(locale, f"The loop budget ended this loop after {ran_en} ({seconds:.2f} s), the way it ends normally; "
+                      f"the rest would have taken too long to run here.{again_en} Every value observed after it is "
+                      "labelled as observed after a shortened loop. Change the budget with --loop-iterations / "
+                      "--loop-seconds.",
+              f"循环预算在 {ran_zh}（{seconds:.2f} 秒）之后结束了这个循环，结束方式与循环正常结束相同；其余部分在这里运行会"
+              f"太久。{again_zh}在它之后观测到的每个数值都标注为“在缩短的循环之后观测”。可用 --loop-iterations / "
+              "--loop-seconds 调整预算。")
+
+
+def _raised_after_refusal_message(error: dict, refusal: dict, locale: str) -> str:
+    text = f"{error['type']}: {error['message']}"
+    return tr(locale, f"This statement raised {text} after the sandbox refused an operation at line "
+                      f"{refusal['line']}; outside the sandbox that operation may succeed and this may not happen.",
+              f"此语句在沙箱于第 {refusal['line']} 行拒绝了一个操作之后抛出了 {text}；在沙箱之外该操作可能成功，这个异常也可能"
+              "不会发生。")
+
+
+def _raised_after_cut_message(error: dict, unit: Unit, cut: dict, locale: str) -> str:
+    text = f"{error['type']}: {error['message']}"
+    return tr(locale, f"This statement raised {text}, after the loop at line {cut['line']} was shortened by the loop "
+                      "budget: the program's state here is not the one a full run reaches, so the full run may not "
+                      "raise it.",
+              f"此语句抛出了 {text}，发生在第 {cut['line']} 行的循环被循环预算缩短之后：此时程序的状态与完整运行时不同，"
+              "完整运行时未必会抛出这个异常。")
 
 
 def _automatic_example(unit: Unit) -> bool:
@@ -185,15 +259,42 @@ _BLOCKED_KINDS = {
 }
 
 
+def refused_message(refusal: dict, locale: str) -> str:
+    """An operation the sandbox refused as the code attempted it (reported even if the code caught the error)."""
+    if refusal.get("kind") == "input":
+        return tr(locale, "`input()` read end-of-file: nobody can type into a ParamLens run, so the program got "
+                          "`EOFError` (or an empty answer) here, as with `python file.py < /dev/null`.",
+                  "`input()` 读到了文件结尾：ParamLens 的运行中没有人能输入，所以程序在这里得到 `EOFError`（或空输入），"
+                  "与 `python file.py < /dev/null` 相同。")
+    what_en, what_zh, why_en, why_zh = _BLOCKED_KINDS.get(refusal.get("kind"), _BLOCKED_KINDS["other"])
+    detail_en, detail_zh = _operation(refusal)
+    return tr(locale, f"The sandbox refused {what_en} here{detail_en}: {why_en}. From here on the program ran as it "
+                      "does offline; what depended on it may be missing.",
+              f"沙箱在这里拒绝了{what_zh}{detail_zh}：{why_zh}。从这里开始，程序按离线时的方式运行；依赖它的内容可能缺失。")
+
+
 def blocked_message(error: dict, locale: str) -> str:
     """What the sandbox refused at this statement and why, with the exception the code saw."""
     blocked = error["blocked"]
     what_en, what_zh, why_en, why_zh = _BLOCKED_KINDS.get(blocked.get("kind"), _BLOCKED_KINDS["other"])
-    detail = blocked.get("operation") or ""
-    if blocked.get("target"):
-        detail += f" {blocked['target']}"
-    detail = f" (`{detail.strip()}`)" if detail.strip() else ""
+    detail_en, detail_zh = _operation(blocked)
     seen = f"{error['type']}: {error['message']}"
-    return tr(locale, f"The sandbox blocked {what_en}{detail}: {why_en}. The code saw {seen}; the other statements "
+    if blocked.get("kind") == "input":
+        return tr(locale, f"`input()` read end-of-file (nobody can type into a ParamLens run), so the code saw "
+                          f"{seen}, as with `python file.py < /dev/null`; the other statements still ran.",
+                  f"`input()` 读到了文件结尾（ParamLens 的运行中没有人能输入），因此代码收到了 {seen}，与 "
+                  "`python file.py < /dev/null` 相同；其他语句仍照常运行。")
+    return tr(locale, f"The sandbox refused {what_en}{detail_en}: {why_en}. The code saw {seen}; the other statements "
                       "still ran.",
-              f"沙箱阻止了{what_zh}{detail}：{why_zh}。代码收到了 {seen}；其他语句仍照常运行。")
+              f"沙箱拒绝了{what_zh}{detail_zh}：{why_zh}。代码收到了 {seen}；其他语句仍照常运行。")
+
+
+def _operation(attempt: dict) -> tuple[str, str]:
+    """` (`socket.getaddrinfo('example.com', 80)`)` in English, `（…）` in Chinese, or nothing."""
+    operation = attempt.get("operation") or ""
+    target = attempt.get("target") or ""
+    if not operation and not target:
+        return "", ""
+    text = f"{operation}({target})" if operation and not operation.startswith("open") else \
+        f"{operation} {target}".strip()
+    return f" (`{text}`)", f"（`{text}`）"

@@ -67,14 +67,18 @@ RULES = [
          "运行文件时某条顶层语句抛出异常"),
     Rule("PL901", "execution-stopped", "error", "the run stopped: time limit, memory limit or a crash",
          "运行被停止：超时、超出内存或崩溃"),
-    Rule("PL902", "sandbox-blocked", "error", "the sandbox refused an operation (network, process, file, signal)",
-         "沙箱拒绝了一个操作（网络、进程、文件、信号）"),
+    Rule("PL902", "sandbox-refused", "information",
+         "the sandbox refused an operation (network, process, file, signal) or `input()` read end-of-file",
+         "沙箱拒绝了一个操作（网络、进程、文件、信号），或 `input()` 读到了文件结尾"),
     Rule("PL903", "import-failed", "information",
          "an import failed in the interpreter that runs the code (not installed, or not inside its package)",
          "导入在运行代码的解释器中失败（未安装，或文件不在其包内）"),
     Rule("PL904", "example-failed", "information",
          "a module class ParamLens built as an example (the file never creates one) failed with its defaults",
          "ParamLens 作为示例构建的模块类（文件中从未创建）使用默认参数时失败"),
+    Rule("PL905", "loop-shortened", "information",
+         "the loop budget ended a long loop early; values observed after it are labelled",
+         "循环预算提前结束了一个耗时的循环；之后观测到的数值都有标注"),
 ]
 
 # rules that explain a statement's exception better than the generic PL900 (which is then not reported)
@@ -166,19 +170,25 @@ def data_write(ctx: ExplainContext) -> list[Diagnostic]:
 
 
 def grad_compared_none(ctx: ExplainContext) -> list[Diagnostic]:
-    """PL104: `p.grad == None` compares element-wise once a gradient exists; `is None` is the identity test."""
+    """PL104: `p.grad == None`: `is None` is the identity test PEP 8 asks for. With a tensor, `==` works only by
+    Python's fallback (`Tensor.__eq__` returns NotImplemented for None), which the message says with the result the
+    run observed."""
     found = []
     for finding in ctx.findings_of("grad_none"):
         operator = finding.facts["operator"]
         if operator not in {"Equal", "NotEqual"}:
             continue
         replacement = f"{finding.facts['receiver']}.grad {'is' if operator == 'Equal' else 'is not'} None"
+        results = [r["text"] for r in ctx.records(finding) if r.get("kind") == "scalar"]
+        observed_en = f" Here it gave `{results[0]}`, a plain bool, the same as `is` would." if results else ""
+        observed_zh = f"这里它的结果是 `{results[0]}`（普通布尔值），与 `is` 相同。" if results else ""
         found.append(Diagnostic(finding.span, "PL104", "warning", tr(
             ctx.locale,
-            f"Compare `.grad` with `None` using `is`: `{replacement}`. `==` on a tensor is element-wise, so once "
-            "`backward()` has filled the gradient this no longer gives one True/False.",
-            f"请用 `is` 与 `None` 比较 `.grad`：`{replacement}`。对张量使用 `==` 是逐元素比较，一旦 `backward()` 填充了梯度，"
-            "它就不再给出单个 True/False。"),
+            f"Compare with `None` by identity: `{replacement}` (PEP 8).{observed_en} `==` only works on a tensor "
+            "because `Tensor.__eq__` returns NotImplemented for None and Python falls back to identity; `is` says "
+            "what is meant without relying on that.",
+            f"请按同一性与 `None` 比较：`{replacement}`（PEP 8）。{observed_zh}`==` 之所以能用在张量上，只是因为 "
+            "`Tensor.__eq__` 遇到 None 返回 NotImplemented，Python 退回到同一性比较；`is` 直接表达了本意，不依赖这种退回。"),
             Fix(tr(ctx.locale, f"Use {replacement}", f"改用 {replacement}"), replacement, finding.span)))
     return found
 

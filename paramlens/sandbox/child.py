@@ -2,14 +2,10 @@
 
 Two ways in: `main()` (a fresh interpreter, request on stdin) and `run_forked()` (a child the warm worker just
 forked). Both apply the same isolation layers (isolation.py) before anything of the user's runs. It then runs the
-units (top-level statements) one by one in a single namespace like a
-notebook run with errors allowed, and streams JSON events (one per line) to the result channel as it goes, so
-that whatever was observed before a timeout, a memory error or a crash still reaches the parent.
-
-Events: start (torch version, device, isolation layers in force), begin (a statement starts), probe, stmt (a
-statement ended: ok/error/skipped/dependent; an error names what the sandbox blocked, if it did), modules (the
-module variables so far), over_budget (auto device policy: the model is too big for the CPU, redo on meta),
-refused (a required isolation layer is missing: nothing ran), done.
+units (every top-level statement of the file, as `python file.py` would, main block included) one by one in a
+single namespace like a notebook run with errors allowed, and streams JSON events (one per line, kinds in
+protocol.Event) to the result channel as it goes, so that whatever was observed before a timeout, a memory error or
+a crash still reaches the parent.
 """
 
 from __future__ import annotations
@@ -28,11 +24,13 @@ from paramlens import options as opt
 from paramlens.sandbox import isolation
 from paramlens.sandbox.argv import install_tolerant_argparse
 from paramlens.sandbox.packages import package_of
+from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, Event, Probe
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
     make_inits_meta_tolerant
 
 # statements that can change which tensors a model holds without rebinding any name
 STRUCTURAL_EDITS = ("add_module", "register_", ".weight =", ".bias =", "= nn.Parameter", "setattr(", "del ")
+MAIN = "__main__"  # the name the user's file runs under, as with `python file.py`
 EXAMPLE_NAMES: dict[str, str] = {}  # __pl_example_N__ -> the expression that built it, as the report names it
 OUTPUT_LIMIT = 64_000  # characters of printed output kept per statement
 
@@ -123,7 +121,10 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    import paramlens.sandbox.runtime  # noqa: F401 - imported before the sandbox closes the file system
+    import paramlens.sandbox.gradients  # noqa: F401 - imported before the sandbox closes the file system
+    import paramlens.sandbox.loops  # noqa: F401
+    import paramlens.sandbox.probes  # noqa: F401
+    import paramlens.sandbox.runtime  # noqa: F401
     import paramlens.sandbox.summaries  # noqa: F401
 
     if channel_fd != 3:
@@ -170,9 +171,12 @@ def run_isolated(request: dict[str, Any], plan: isolation.Plan, channel_fd: int,
     try:
         layers = isolation.apply(plan)
     except isolation.IsolationRefused as refusal:
-        emit({"t": "refused", "message": str(refusal)})
+        emit({"t": Event.REFUSED, "message": str(refusal)})
         channel.flush()
         return 3
+    # standard input is /dev/null on descriptor 0 (the isolation closed every other descriptor, including the one an
+    # earlier `open(os.devnull)` used): `input()` reads end-of-file, as with `python file.py < /dev/null`
+    sys.stdin = open(0, encoding="utf-8", closefd=False)
     execute(request, emit, layers, started)
     # Close the result channel and stdout/stderr before exiting: the parent sees the end of both streams now,
     # not after the kernel has torn down this process's copy of torch's address space (~10 ms).
@@ -191,14 +195,21 @@ def run_isolated(request: dict[str, Any], plan: isolation.Plan, channel_fd: int,
 
 
 def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[str], started: float) -> None:
-    """Run the units one by one in one namespace, like a notebook with errors allowed, streaming events."""
+    """Run the units one by one in one namespace, as `python file.py` runs the file (its `__name__` is
+    "__main__", so its main block runs), but like a notebook with errors allowed: a statement that raises is
+    reported and the next one runs. Events stream out as they happen."""
     import torch
 
-    from paramlens.sandbox.runtime import Recorder, install
+    from paramlens.sandbox.gradients import GradientObserver, innermost_user_line
+    from paramlens.sandbox.loops import LoopBudget
+    from paramlens.sandbox.probes import Probes
+    from paramlens.sandbox.runtime import Recorder
 
     executing = time.perf_counter()
     device = request.get("device", "cpu")
-    blocked = BlockedOperations()
+    path = request["path"]
+    blocked = BlockedOperations(path, lambda attempt: emit({"t": Event.SANDBOX_REFUSAL, **attempt}),
+                                certain=any(layer.startswith("seccomp") for layer in layers))
     blocked.install()
     budget = None
     if device == "auto":
@@ -212,7 +223,6 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
 
         random.seed(seed)
         torch.manual_seed(seed)
-    path = request["path"]
     # like `python file.py`: the file's directory first; for a file inside a package, like `python -m pkg.mod`:
     # the package's root first (so `import pkg` finds the package, not a same-named module next to the file),
     # then the file's directory (sibling imports written as absolute ones still work)
@@ -224,16 +234,26 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
 
     install_tolerant_argparse(path, emit)
     capture = Capture()
-    # a real module in sys.modules, so that code which looks itself up there (@dataclass, pickle, typing) works
-    user_module = types.ModuleType("__paramlens__")
-    sys.modules["__paramlens__"] = user_module
+    # the file is the program's main module, as with `python file.py`: its `if __name__ == "__main__":` block
+    # runs, and code that looks itself up in sys.modules (@dataclass, pickle, typing) finds it
+    user_module = types.ModuleType(MAIN)
+    sys.modules[MAIN] = user_module
     namespace: dict[str, Any] = user_module.__dict__
     namespace.update({"__file__": path, "__builtins__": __builtins__,
                       "__package__": package.name if package is not None else None})
     recorder = Recorder(emit, namespace, capture, max_records=int(request.get("max_records", 8)))
-    install(recorder, namespace)
-    emit({"t": "start", "torch": torch.__version__, "python": sys.executable, "seed": seed, "device": "meta" if device == "meta" else "cpu",
-          "isolation": layers, "import_seconds": round(time.perf_counter() - started, 3)})
+    Probes(recorder, namespace).install()
+    loops = LoopBudget(int(request.get("loop_iterations", DEFAULT_LOOP_ITERATIONS)),
+                       float(request.get("loop_seconds", DEFAULT_LOOP_SECONDS)),
+                       [loop for unit in request["units"] for loop in unit.get("loops", [])], emit, recorder.loop_cut)
+    loops.install()
+    namespace.update({Probe.LOOP: loops.for_loop, Probe.WHILE: loops.while_tick, Probe.LOOP_END: loops.end})
+    GradientObserver(emit, recorder.owners, lambda: innermost_user_line(path), recorder.max_records,
+                     recorder.labels).install()
+    _track_instances(recorder.instantiated)
+    emit({"t": Event.START, "torch": torch.__version__, "python": sys.executable, "seed": seed,
+          "device": "meta" if device == "meta" else "cpu", "isolation": layers,
+          "import_seconds": round(time.perf_counter() - started, 3)})
 
     poisoned: dict[str, int] = {}  # name -> line of the statement that should have bound it
     module_order: list[str] = []
@@ -244,15 +264,11 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
                           for unit in request["units"] if unit.get("example")})
     for unit in request["units"]:
         index, line = unit["index"], unit["line"]
-        if not unit["run"]:
-            for name in unit["binds"]:
-                poisoned[name] = line
-            emit({"t": "stmt", "index": index, "status": "skipped"})
-            continue
-        emit({"t": "begin", "index": index})
+        emit({"t": Event.BEGIN, "index": index})
         code = "\n" * (unit["first_code_line"] - 1) + unit["code"]
         status, error = "ok", None
         begun = time.perf_counter()
+        cut_before = recorder.first_cut is not None
         sys.stdout = capture
         blocked.enabled, blocked.last = True, None
         try:
@@ -275,16 +291,20 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
             blocked.enabled = False
         if budget is not None and budget.exceeded:
             # the model is too big to materialise: the caller redoes the run on the meta device
-            emit({"t": "over_budget", "index": index, "params": budget.peak, "budget": budget.limit})
+            emit({"t": Event.OVER_BUDGET, "index": index, "params": budget.peak, "budget": budget.limit})
             break
         if status in {"ok", "exit"}:
             for name in unit["binds"]:
                 poisoned.pop(name, None)
-        emit({"t": "stmt", "index": index, "status": status, "seconds": round(time.perf_counter() - begun, 4),
-              "output": capture.take(), "error": error})
+        event = {"t": Event.STATEMENT, "index": index, "status": status,
+                 "seconds": round(time.perf_counter() - begun, 4), "output": capture.take(), "error": error}
+        if recorder.first_cut is not None:
+            # printed (or raised) after a loop was shortened, partly (`during`) or entirely
+            event["after_cut"] = {**recorder.first_cut, "during": not cut_before}
+        emit(event)
         counts, tallies = recorder.take_counts(), recorder.take_tallies()
         if counts or tallies:  # evaluations past the record limit are only counted; the explanations say how many
-            emit({"t": "counts", "counts": counts, "tallies": tallies})
+            emit({"t": Event.COUNTS, "counts": counts, "tallies": tallies})
         # the module table whenever a module variable is (re)bound, so a timeout or crash later still leaves the
         # latest one (re-emitting it after every statement made long files quadratic)
         changed = _track_modules(namespace, line, module_order, module_lines, module_ids)
@@ -294,26 +314,44 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
             recorder.reindex_all()  # a model kept its name but may have gained, lost or re-tied parameters
         if changed:
             # only the (re)bound variables: re-sending the whole table made long files quadratic
-            for entry in _final_modules(namespace, changed, module_lines):
-                emit({"t": "module", "module": entry})
+            for entry in _final_modules(namespace, changed, module_lines, recorder.labels()):
+                emit({"t": Event.MODULE, "module": entry})
         if status == "exit":
             break
-    emit({"t": "modules", "modules": _final_modules(namespace, module_order, module_lines)})
-    emit({"t": "instances", "classes": _instantiated_classes(namespace)})
-    emit({"t": "done", "seconds": round(time.perf_counter() - started, 3),
+    emit({"t": Event.MODULES, "modules": _final_modules(namespace, module_order, module_lines, recorder.labels())})
+    emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated)})
+    emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
           "execute_seconds": round(time.perf_counter() - executing, 4)})
 
 
-def _instantiated_classes(namespace: dict) -> list[str]:
-    """The file's own module classes with an instance reachable from the namespace at the end of the run (built
-    directly, inside another model, or by a factory): which classes a library file's explanation really showed."""
+def _track_instances(instantiated: set[type]) -> None:
+    """Which module classes had an instance at some point of the run, even one that lived only inside a function
+    (`def main(): model = Net()`): torch's global registration hooks see every module that registers a parameter,
+    a buffer or a child. The hooks return None, so nothing is replaced."""
+    from torch.nn.modules import module as torch_module
+
+    def seen(module: Any, name: str, value: Any) -> None:
+        instantiated.add(type(module))
+        if isinstance(value, torch_module.Module):
+            instantiated.add(type(value))
+
+    for register in ("register_module_module_registration_hook", "register_module_parameter_registration_hook",
+                     "register_module_buffer_registration_hook"):
+        hook = getattr(torch_module, register, None)
+        if hook is not None:
+            hook(seen)
+
+
+def _instantiated_classes(namespace: dict, instantiated: set[type]) -> list[str]:
+    """The file's own module classes that had an instance during the run (built directly, inside another model,
+    inside a function, or by a factory): which classes a library file's explanation really showed."""
     import torch.nn as nn
 
     from paramlens.sandbox.runtime import reachable_module_types
 
     own = {value for value in namespace.values() if isinstance(value, type) and issubclass(value, nn.Module) and
-           value.__module__ == "__paramlens__"}
-    seen = reachable_module_types(namespace)
+           value.__module__ == MAIN}
+    seen = reachable_module_types(namespace) | instantiated
     return sorted(cls.__name__ for cls in own if any(issubclass(kind, cls) for kind in seen))
 
 
@@ -340,7 +378,8 @@ def _is_example(name: str) -> bool:
     return name.startswith("__pl_example_") and name.endswith("__")
 
 
-def _final_modules(namespace: dict, order: list[str], lines: dict[str, int]) -> list[dict]:
+def _final_modules(namespace: dict, order: list[str], lines: dict[str, int],
+                   labels: dict[str, Any] | None = None) -> list[dict]:
     from torch import nn
 
     from paramlens.sandbox.summaries import dtype_name, is_uninitialized, param_counts, tied_groups
@@ -363,6 +402,7 @@ def _final_modules(namespace: dict, order: list[str], lines: dict[str, int]) -> 
             "buffers": [{"name": n, "shape": list(b.shape), "persistent": n in persistent}
                         for n, b in module.named_buffers()],
             "state_dict_keys": list(module.state_dict().keys()),
+            **(labels or {}),
         })
     return modules
 

@@ -11,7 +11,7 @@ import errno
 import socket
 import sys
 import weakref
-from typing import Any
+from typing import Any, Callable
 
 # audit event -> what kind of operation it is (see the PEP 578 audit events table)
 _EVENT_KINDS = {
@@ -23,19 +23,32 @@ _EVENT_KINDS = {
     "open": "file", "os.mkdir": "file-write", "os.remove": "file-write", "os.rename": "file-write",
     "os.rmdir": "file-write", "os.symlink": "file-write", "os.link": "file-write", "os.chmod": "file-write",
     "os.truncate": "file-write", "os.listdir": "file-read", "os.scandir": "file-read",
-    "shutil.rmtree": "file-write", "shutil.copyfile": "file-write",
+    "shutil.rmtree": "file-write", "shutil.copyfile": "file-write", "builtins.input": "input",
 }
 _WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000  # O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND
+
+
+# kinds of operation the sandbox refuses every time it is attempted (seccomp: no sockets, no new processes), and
+# reading from standard input (it is /dev/null: `input()` gets end-of-file)
+_ALWAYS_REFUSED = frozenset({"network", "process"})
 
 
 class BlockedOperations:
     """Remembers the last sensitive operation the user's code attempted (through a PEP 578 audit hook), so that
     a PermissionError can be reported as "the sandbox blocked connecting to ('1.2.3.4', 80)" rather than a bare
-    "Operation not permitted"."""
+    "Operation not permitted". An operation the sandbox refuses whenever it is attempted (a socket, a new
+    process) and `input()` (standard input is empty) are also reported at once through `on_refused`, with the
+    line of the user's file that attempted it, even when the program catches the error and goes on: what the
+    program did then differs from what it does outside the sandbox."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | None = None, on_refused: Callable[[dict[str, Any]], None] | None = None,
+                 certain: bool = False) -> None:
         self.last: dict[str, str] | None = None
         self.enabled = False
+        self.path = path
+        self.on_refused = on_refused
+        self.certain = certain  # seccomp is in force: the always-refused kinds really are refused
+        self.reported: set[tuple[int | None, str]] = set()
 
     def install(self) -> None:
         sys.addaudithook(self._hook)
@@ -56,8 +69,28 @@ class BlockedOperations:
             else:
                 target = ", ".join(repr(a) for a in args[:3]) if event != "socket.__new__" else ""
             self.last = {"kind": kind, "operation": event, "target": target[:300]}
+            if kind == "input" or (self.certain and kind in _ALWAYS_REFUSED):
+                self._report(self.last)
         except Exception:  # noqa: BLE001 - a diagnostic aid must never break the user's code
             pass
+
+    def _report(self, attempt: dict[str, str]) -> None:
+        if self.on_refused is None:
+            return
+        line = self._user_line()
+        key = (line, attempt["kind"])
+        if key in self.reported:
+            return
+        self.reported.add(key)
+        self.on_refused({**attempt, "line": line})
+
+    def _user_line(self) -> int | None:
+        frame = sys._getframe(2)
+        while frame is not None:
+            if frame.f_code.co_filename == self.path:
+                return frame.f_lineno
+            frame = frame.f_back
+        return None
 
     def explain(self, error: BaseException) -> dict[str, str] | None:
         """What was blocked, when `error` (or an exception it was raised from) is the sandbox saying no."""
@@ -66,6 +99,8 @@ class BlockedOperations:
         while current is not None and id(current) not in seen:
             seen.add(id(current))
             if isinstance(current, socket.gaierror) and self.last and self.last["kind"] == "network":
+                return dict(self.last)
+            if isinstance(current, EOFError) and self.last and self.last["kind"] == "input":
                 return dict(self.last)
             if isinstance(current, OSError) and current.errno in (errno.EPERM, errno.EACCES):
                 blocked = dict(self.last) if self.last else {"kind": "other", "operation": "", "target": ""}
@@ -92,17 +127,7 @@ class ParameterBudget:
         self.exceeded = False
 
     def install(self) -> None:
-        from torch import nn
-
-        original = nn.Parameter.__new__
-        budget = self
-
-        def guarded_new(cls: type, data: Any = None, requires_grad: bool = True) -> Any:
-            parameter = original(cls, data, requires_grad)
-            budget._count(parameter)
-            return parameter
-
-        nn.Parameter.__new__ = staticmethod(guarded_new)  # type: ignore[method-assign]
+        on_parameter_created(self._count)
 
     def _count(self, parameter: Any) -> None:
         try:
@@ -120,6 +145,29 @@ class ParameterBudget:
 
     def _release(self, size: int) -> None:
         self.live -= size
+
+
+_PARAMETER_LISTENERS: list[Callable[[Any], None]] = []
+
+
+def on_parameter_created(listener: Callable[[Any], None]) -> None:
+    """Call `listener(parameter)` whenever an `nn.Parameter` is created (by a module, a deep copy or the user).
+    One wrapper of `Parameter.__new__` serves every listener (the parameter budget, the loop budget); it returns
+    the parameter torch made, so the program sees no difference. A listener may raise a BaseException to stop the
+    statement (the budget does)."""
+    from torch import nn
+
+    if not _PARAMETER_LISTENERS:
+        original = nn.Parameter.__new__
+
+        def created(cls: type, data: Any = None, requires_grad: bool = True) -> Any:
+            parameter = original(cls, data, requires_grad)
+            for notify in list(_PARAMETER_LISTENERS):
+                notify(parameter)
+            return parameter
+
+        nn.Parameter.__new__ = staticmethod(created)  # type: ignore[method-assign]
+    _PARAMETER_LISTENERS.append(listener)
 
 
 def make_inits_meta_tolerant() -> None:
@@ -159,3 +207,15 @@ def warm_meta_device() -> None:
         nn.Embedding(2, 2)
         nn.Linear(2, 2)
         nn.LayerNorm(2)
+
+
+def warm_training_imports() -> None:
+    """The first optimizer a process builds imports torch._dynamo and sympy (about 1.2 s here). Training scripts
+    always build one; done once in the worker, every forked child starts with them imported. Building an
+    optimizer runs no parallel op, so forking afterwards stays safe."""
+    import torch
+    from torch import nn
+
+    parameter = nn.Parameter(torch.zeros(1))
+    torch.optim.SGD([parameter], lr=0.1)
+    torch.optim.Adam([parameter], lr=0.1)

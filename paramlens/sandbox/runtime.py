@@ -1,9 +1,11 @@
-"""The probes the instrumented program calls, running inside the sandboxed child.
+"""The recorder behind the probes (probes.py), inside the sandboxed child: what is recorded, how often, and how the
+values are named.
 
-Each probe returns exactly what the uninstrumented expression would have produced, so the user's program behaves
-as it would without ParamLens; on the side it records a JSON event `{"t": "probe", "id": ..., "v": {...}}`.
-Only the first `max_records` evaluations of a probe are recorded (a probe inside an init function runs once per
-visited module; inside a loop, many times); later ones are only counted.
+Each record is a JSON event `{"t": "probe", "id": ..., "v": {...}}`. Only the first `max_records` evaluations of
+a probe are recorded (a probe inside an init function runs once per visited module; inside a loop, many times);
+later ones are only counted. Owners name a tensor or module by where it sits in the top-level models
+(`net.2.weight`), or inside the model being built (`self.blocks.0.mlp.2.weight`). Once a loop has been cut by the
+loop budget (loops.py), every record carries `after_cut`, so no value is presented as the program's when it is not.
 """
 
 from __future__ import annotations
@@ -16,14 +18,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from paramlens.sandbox.summaries import (
-    VALUES_LIMIT,
-    is_uninitialized,
-    module_brief,
-    summarize,
-    tensor_stats,
-    tensor_summary,
-)
+from paramlens.sandbox.protocol import Event
+from paramlens.sandbox.summaries import VALUES_LIMIT, is_uninitialized, summarize, tensor_stats
 
 SNAPSHOT_LIMIT = 5_000_000  # elements; larger parameters are compared by statistics only
 
@@ -44,6 +40,18 @@ class Recorder:
         self.current_module: nn.Module | None = None
         self.watch_stack: dict[int, list] = {}
         self._index = OwnerIndex()
+        self.first_cut: dict[str, Any] | None = None  # the first loop the budget cut: later values are labelled
+        self.cuts = 0
+        self.instantiated: set[type] = set()  # module classes that had an instance during the run
+
+    def loop_cut(self, cut: dict[str, Any]) -> None:
+        """From now on the program's state is not the one `python file.py` reaches: label what follows."""
+        self.cuts += 1
+        if self.first_cut is None:
+            self.first_cut = {"line": cut["line"], "iterations": cut["iterations"], "of": cut.get("of")}
+
+    def labels(self) -> dict[str, Any]:
+        return {"after_cut": dict(self.first_cut)} if self.first_cut is not None else {}
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
     def wants(self, probe_id: int) -> bool:
@@ -57,7 +65,9 @@ class Recorder:
         if count < self.max_records:
             if self.current_visit is not None:
                 value["visit"] = dict(self.current_visit)
-            self.emit({"t": "probe", "id": probe_id, "n": count, "v": value})
+            if self.first_cut is not None and value:
+                value["after_cut"] = dict(self.first_cut)
+            self.emit({"t": Event.PROBE, "id": probe_id, "n": count, "v": value})
 
     def tally(self, probe_id: int, value: Any) -> None:
         if not (value is None or (isinstance(value, (bool, int)) and abs(value) < 10**9)):
@@ -260,14 +270,17 @@ def _enclosing_selves(path: str | None, depth: int = 64) -> list[tuple[str, nn.M
             depth -= 1
             continue
         candidate = frame.f_locals.get("self")
-        if isinstance(candidate, nn.Module) and all(candidate is not s for _, s in selves):
+        # a module whose `nn.Module.__init__` has not run yet (a subclass building children before calling
+        # `super().__init__(...)` with them) has no `_modules` to search: it owns nothing yet
+        if isinstance(candidate, nn.Module) and "_modules" in candidate.__dict__ and \
+                all(candidate is not s for _, s in selves):
             selves.append(("self", candidate))
         frame = frame.f_back
         depth -= 1
     return selves[-1:]  # the outermost `self`: the model being built, so names are complete
 
 
-def _snapshot(tensor: torch.Tensor) -> torch.Tensor | None:
+def snapshot(tensor: torch.Tensor) -> torch.Tensor | None:
     if is_uninitialized(tensor) or tensor.device.type == "meta" or tensor.numel() > SNAPSHOT_LIMIT:
         return None
     return tensor.detach().clone()
@@ -292,7 +305,7 @@ def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict
 
 # -- fan-based initialisers: the numbers torch derives from the tensor's shape ------------------------------------
 
-def _init_arguments(function: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
+def init_arguments(function: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
     try:
         bound = inspect.signature(function).bind(*args, **kwargs)
         bound.apply_defaults()
@@ -330,231 +343,3 @@ def derived_scale(name: str, tensor: torch.Tensor, arguments: dict[str, Any]) ->
         else:
             facts["std"] = std
     return facts
-
-
-def install(recorder: Recorder, namespace: dict) -> None:
-    """Puts the probe functions into the namespace the user's program runs in."""
-
-    def value_probe(probe_id: int, value: Any) -> Any:
-        recorder.tally(probe_id, value)
-        if recorder.wants(probe_id):
-            recorder.record(probe_id, recorder.summarize(value))
-        else:
-            recorder.record(probe_id, {})
-        return value
-
-    def method_probe(probe_id: int, receiver: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-        if not recorder.wants(probe_id):
-            recorder.record(probe_id, {})
-            return getattr(receiver, method)(*args, **kwargs)
-        try:
-            result = getattr(receiver, method)(*args, **kwargs)
-        except Exception as error:
-            event = {"kind": "method", "method": method, "error": f"{type(error).__name__}: {error}"[:2000]}
-            if isinstance(receiver, nn.Module):
-                event["receiver"] = module_brief(receiver)
-            recorder.record(probe_id, event)
-            raise
-        is_generator = inspect.isgenerator(result)
-        items = list(result) if is_generator else None
-        event: dict[str, Any] = {"kind": "method", "method": method}
-        if isinstance(receiver, nn.Module):
-            event["receiver"] = module_brief(receiver)
-            event["receiver"]["owner"] = recorder.owners(receiver)
-        if items is not None:
-            event["items"] = [_item(item, recorder) for item in items[:300]]
-            event["count"] = len(items)
-        if method in {"register_buffer", "register_parameter"}:
-            tensor = args[1] if len(args) > 1 else kwargs.get("tensor", kwargs.get("param"))
-            event["name"] = args[0] if args else kwargs.get("name")
-            event["tensor"] = tensor_summary(tensor) if isinstance(tensor, torch.Tensor) else None
-            event["persistent"] = bool(kwargs.get("persistent", args[2] if len(args) > 2 else True))
-        if method == "requires_grad_":
-            if isinstance(receiver, nn.Module):
-                params = list(receiver.parameters())
-                event["trainable"] = sum(p.numel() for p in params if p.requires_grad and not is_uninitialized(p))
-                event["total"] = sum(p.numel() for p in params if not is_uninitialized(p))
-                event["tensors"] = len(params)
-            elif isinstance(receiver, torch.Tensor):
-                event["requires_grad"] = bool(receiver.requires_grad)
-                event["tensor"] = tensor_summary(receiver, recorder.owners, text=False)
-        if method == "load_state_dict":
-            source = args[0] if args else kwargs.get("state_dict")
-            event["loaded"] = len(source) if hasattr(source, "__len__") else None
-            event["missing"] = list(getattr(result, "missing_keys", []))[:64]
-            event["unexpected"] = list(getattr(result, "unexpected_keys", []))[:64]
-            event["strict"] = bool(kwargs.get("strict", args[1] if len(args) > 1 else True))
-        if method in {"add_module", "register_module"}:
-            event["name"] = args[0] if args else kwargs.get("name")
-            child = args[1] if len(args) > 1 else kwargs.get("module")
-            event["child"] = module_brief(child) if isinstance(child, nn.Module) else None
-            if isinstance(receiver, nn.Module):
-                event["children_after"] = list(receiver._modules.keys())[:64]
-        recorder.record(probe_id, event)
-        return iter(items) if items is not None else result
-
-    def call_probe(probe_id: int, function: Any, *args: Any, **kwargs: Any) -> Any:
-        if not isinstance(function, nn.Module) or not recorder.wants(probe_id):
-            if isinstance(function, nn.Module):
-                recorder.record(probe_id, {})
-            return function(*args, **kwargs)
-        inputs = [_brief_value(arg) for arg in args] + [_brief_value(v) for v in kwargs.values()]
-        event: dict[str, Any] = {"kind": "forward", "module": recorder.summarize(function), "inputs": inputs}
-        event["module"].pop("text", None)
-        try:
-            output = function(*args, **kwargs)
-        except Exception as error:
-            event["error"] = f"{type(error).__name__}: {error}"
-            recorder.record(probe_id, event)
-            raise
-        event["output"] = summarize(output)
-        if any(p.get("lazy") for p in event["module"].get("parameters", [])):
-            # a lazy module's first forward gave its parameters their shapes (and made it its plain class)
-            after = recorder.summarize(function)
-            after.pop("text", None)
-            event["after"] = after
-        recorder.record(probe_id, event)
-        return output
-
-    def apply_probe(probe_id: int, receiver: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
-        if not isinstance(receiver, nn.Module) or args or kwargs:
-            return receiver.apply(function, *args, **kwargs)
-        if not recorder.wants(probe_id):
-            recorder.record(probe_id, {})
-            return receiver.apply(function)
-        paths: dict[int, list[str]] = {}
-        for name, module in receiver.named_modules(remove_duplicate=False):
-            paths.setdefault(id(module), []).append(name)
-        visits: list[dict[str, Any]] = []
-        output_start = recorder.output.tell_text()
-
-        def visit(module: nn.Module) -> Any:
-            own = list(module.named_parameters(recurse=False))
-            snapshots = {name: (_snapshot(p), tensor_stats(p), p._version) for name, p in own}
-            entry = {"paths": paths.get(id(module), ["?"]), "class": type(module).__name__,
-                     "extra": module.extra_repr()[:200], "params": [name for name, _ in own], "changed": []}
-            visits.append(entry)
-            previous = (recorder.current_visit, recorder.current_module)
-            recorder.current_visit = {"apply": probe_id, "index": len(visits) - 1, "path": entry["paths"][0],
-                                      "class": entry["class"]}
-            recorder.current_module = module
-            printed_from = recorder.output.tell_text()
-            try:
-                return function(module)
-            finally:
-                recorder.current_visit, recorder.current_module = previous
-                entry["output"] = recorder.output.text_since(printed_from)
-                for name, param in own:
-                    before, before_stats, version = snapshots[name]
-                    change = compare(before, param, before_stats)
-                    change["name"] = name
-                    if before is None:
-                        # no copy to compare (meta device, or too large): an in-place op bumped the version
-                        # counter, or the statistics moved (`.data` writes keep the parameter's version)
-                        if param._version == version and (before_stats is None or
-                                                          before_stats == change.get("after")):
-                            continue
-                    elif not change.get("changed", 1):
-                        continue
-                    entry["changed"].append(change)
-
-        event: dict[str, Any] = {"kind": "apply", "fn": getattr(function, "__name__", repr(function)),
-                                 "receiver": module_brief(receiver), "visits": visits}
-        event["receiver"]["owner"] = recorder.owners(receiver)
-        try:
-            result = receiver.apply(visit)
-        except Exception as error:
-            event["error"] = f"{type(error).__name__}: {error}"
-            event["output"] = recorder.output.text_since(output_start)
-            recorder.record(probe_id, event)
-            raise
-        event["output"] = recorder.output.text_since(output_start)
-        event["returned_receiver"] = result is receiver
-        recorder.record(probe_id, event)
-        return result
-
-    def init_probe(probe_id: int, function: Any, *args: Any, **kwargs: Any) -> Any:
-        tensor = args[0] if args else kwargs.get("tensor")
-        if not isinstance(tensor, torch.Tensor) or not recorder.wants(probe_id):
-            if isinstance(tensor, torch.Tensor):
-                recorder.record(probe_id, {})
-            return function(*args, **kwargs)
-        name = getattr(function, "__name__", "init")
-        arguments = _init_arguments(function, args, kwargs)
-        before, before_stats = _snapshot(tensor), tensor_stats(tensor)
-        event: dict[str, Any] = {"kind": "init", "fn": name, "args": arguments,
-                                 "shape": None if is_uninitialized(tensor) else list(tensor.shape),
-                                 "owner": recorder.owners(tensor)}
-        if recorder.current_module is not None:
-            for param_name, param in recorder.current_module.named_parameters(recurse=False):
-                if param is tensor:
-                    event["param_name"] = param_name
-        try:
-            event.update(derived_scale(name, tensor, arguments))
-        except Exception as error:
-            event["scale_error"] = f"{type(error).__name__}: {error}"
-        try:
-            result = function(*args, **kwargs)
-        except Exception as error:
-            event["error"] = f"{type(error).__name__}: {error}"
-            recorder.record(probe_id, event)
-            raise
-        event.update(compare(before, tensor, before_stats))
-        recorder.record(probe_id, event)
-        return result
-
-    def watch_probe(probe_id: int, phase: int, thunk: Callable[[], Any]) -> None:
-        stack = recorder.watch_stack.setdefault(probe_id, [])
-        if phase == 0:
-            stack.append(None)
-            if not recorder.wants(probe_id):
-                return
-            try:
-                tensor = thunk()
-            except Exception:
-                return
-            if isinstance(tensor, torch.Tensor):
-                stack[-1] = (tensor, _snapshot(tensor), tensor_stats(tensor))
-            return
-        snapshot = stack.pop() if stack else None
-        if snapshot is None:
-            if not recorder.wants(probe_id):
-                recorder.record(probe_id, {})
-            return
-        tensor, before, before_stats = snapshot
-        event = {"kind": "mutation", **compare(before, tensor, before_stats),
-                 "tensor": tensor_summary(tensor, recorder.owners)}
-        recorder.record(probe_id, event)
-
-    def has_instance(class_name: str) -> bool:
-        """Whether any module reachable from the namespace is an instance of the file's class `class_name`."""
-        cls = namespace.get(class_name)
-        return isinstance(cls, type) and any(issubclass(kind, cls) for kind in reachable_module_types(namespace))
-
-    namespace.update({"__pl_has_instance__": has_instance})
-    namespace.update({"__pl_v__": value_probe, "__pl_m__": method_probe, "__pl_c__": call_probe,
-                      "__pl_a__": apply_probe, "__pl_i__": init_probe, "__pl_w__": watch_probe})
-
-
-def _brief_value(value: Any) -> dict[str, Any]:
-    if isinstance(value, torch.Tensor):
-        return {"kind": "tensor", "shape": None if is_uninitialized(value) else list(value.shape),
-                "dtype": str(value.dtype).replace("torch.", "")}
-    return {"kind": "object", "type": type(value).__name__}
-
-
-def _item(item: Any, recorder: Recorder) -> dict[str, Any]:
-    """One element yielded by named_parameters()/parameters()/named_modules()/..."""
-    name = None
-    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
-        name, item = item
-    if isinstance(item, torch.Tensor):
-        lazy = is_uninitialized(item)
-        return {"name": name, "kind": "tensor", "shape": None if lazy else list(item.shape),
-                "numel": 0 if lazy else item.numel(), "dtype": str(item.dtype).replace("torch.", ""),
-                "requires_grad": bool(item.requires_grad), "parameter": isinstance(item, nn.Parameter)}
-    if isinstance(item, nn.Module):
-        brief = module_brief(item)
-        brief["name"] = name
-        return brief
-    return {"name": name, "kind": "object", "type": type(item).__name__}

@@ -21,16 +21,9 @@ from dataclasses import dataclass
 
 from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
 from paramlens.sandbox.launch import module_command
-from paramlens.sandbox.runner import (
-    DISK_POLL_SECONDS,
-    Collector,
-    RunRequest,
-    RunResult,
-    Stop,
-    _scrubbed_environment,
-    classify,
-    disk_overflow,
-)
+from paramlens.sandbox.protocol import RunRequest, RunResult
+from paramlens.sandbox.watchdog import DISK_POLL_SECONDS, Collector, Stop, classify, disk_overflow, \
+    scrubbed_environment
 
 KILL_GRACE_SECONDS = 3.0
 FORK_REPLY_SECONDS = 30.0
@@ -205,7 +198,7 @@ class WorkerExecutor:
                 module_command(python, "paramlens.sandbox.worker", str(theirs.fileno()),
                                *(["--warm-meta"] if self.warm_meta else [])),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, cwd=workdir,
-                env=_scrubbed_environment(workdir), pass_fds=[theirs.fileno()], start_new_session=True)
+                env=scrubbed_environment(workdir), pass_fds=[theirs.fileno()], start_new_session=True)
         theirs.close()
         channel = Channel(ours)
         worker = _WorkerProcess(process, channel, workdir, python, "", self.warm_meta)

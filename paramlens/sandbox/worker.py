@@ -31,6 +31,7 @@ class Worker:
     def __init__(self, channel: Channel, warm_meta: bool) -> None:
         self.channel = channel
         self.meta_warm = False
+        self.training_warm = False
         self.workdir = os.getcwd()
         if warm_meta:
             self.warm_meta()
@@ -42,6 +43,16 @@ class Worker:
 
         warm_meta_device()
         self.meta_warm = True
+        gc.freeze()
+
+    def warm_training(self) -> None:
+        from paramlens.sandbox.guards import warm_training_imports
+
+        try:
+            warm_training_imports()
+        except Exception:  # noqa: BLE001 - a torch without these optimizers: children import what they need
+            pass
+        self.training_warm = True
         gc.freeze()
 
     def serve(self) -> int:
@@ -85,6 +96,11 @@ class Worker:
             returncode, connected = self._wait(pid)
             if connected:
                 self.channel.send({"t": "exit", "returncode": returncode})
+                if not self.training_warm:
+                    # after the first run (which paid these imports itself, if it trains), so that the first
+                    # analysis of a session is not delayed and later children start warm; the next request waits
+                    # for the fork reply, which allows for this
+                    self.warm_training()
         except OSError:
             _kill(pid)
             os.waitpid(pid, 0)
@@ -162,8 +178,11 @@ def main(argv: list[str]) -> int:
     torch.set_num_interop_threads(1)
     # everything the forked child needs, imported before it closes the file system
     import paramlens.sandbox.child  # noqa: F401
+    import paramlens.sandbox.gradients  # noqa: F401
     import paramlens.sandbox.guards  # noqa: F401
     import paramlens.sandbox.landlock  # noqa: F401
+    import paramlens.sandbox.loops  # noqa: F401
+    import paramlens.sandbox.probes  # noqa: F401
     import paramlens.sandbox.runtime  # noqa: F401
     import paramlens.sandbox.seccomp  # noqa: F401
     import paramlens.sandbox.summaries  # noqa: F401

@@ -37,7 +37,7 @@ REPORT_REQUEST = "paramlens/report"
 def _make_executor() -> Any:
     """The warm, isolated worker when this platform has one; otherwise a fresh subprocess per run. The server owns
     it, so that it can stop it and remove its directories whenever the server ends."""
-    from paramlens.sandbox.runner import SubprocessExecutor
+    from paramlens.sandbox.subprocess_executor import SubprocessExecutor
 
     try:
         from paramlens.sandbox.isolation import hardened_available
@@ -325,7 +325,7 @@ async def _start_worker(ls: ParamLensServer) -> None:
     try:
         await in_daemon_thread(start)
     except Exception as error:
-        from paramlens.sandbox.runner import SubprocessExecutor
+        from paramlens.sandbox.subprocess_executor import SubprocessExecutor
 
         ls.log(lsp.MessageType.Warning, f"the torch worker did not start ({error}); using a fresh process per run")
         ls.executor = SubprocessExecutor()

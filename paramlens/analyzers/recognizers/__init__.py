@@ -3,6 +3,7 @@ the walker lets the first probing finding on a node win, so specific patterns co
 
 from paramlens.analyzers.recognizers import (
     apply_fn,
+    backward,
     checkpoints,
     freezing,
     optimizers,
@@ -29,6 +30,7 @@ RECOGNIZERS = [
     freezing,
     checkpoints,
     optimizers,
+    backward,
     apply_fn,
     init_calls,
     state_dict,

@@ -61,10 +61,28 @@ def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if found is None:
         return []
     watched, through_data = found
-    return [Finding("data_mutation", ctx.span(node), node, WATCH,
+    # the probe reads the watched tensor again before and after the statement; an expression with a call in it
+    # (`get_model().weight`) would run that call twice more, so such a site is explained without values
+    probe = None if _contains_call(watched) else WATCH
+    return [Finding("data_mutation", ctx.span(node), node, probe,
                     {"text": ctx.code(node), "kind": kind, "through_data": through_data,
                      "watched": ctx.code(watched)},
-                    function=ctx.function, watch_text=ctx.code(watched))]
+                    function=ctx.function, watch_text=ctx.code(watched) if probe else None)]
+
+
+def _contains_call(node: cst.CSTNode) -> bool:
+    class Calls(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found = False
+
+        def visit_Call(self, call: cst.Call) -> bool:
+            self.found = True
+            return False
+
+    visitor = Calls()
+    node.visit(visitor)
+    return visitor.found
 
 
 def _method_prefix(receiver: cst.CSTNode) -> tuple[cst.CSTNode, bool] | None:

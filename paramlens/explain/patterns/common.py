@@ -8,7 +8,6 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count
 from paramlens.explain.i18n import tr
-from paramlens.explain.skips import skip_reason_text
 
 
 def heading(text: str) -> str:
@@ -21,10 +20,6 @@ def not_run_note(finding: Finding, ctx: ExplainContext) -> str:
     if not ctx.observations.executed:
         return tr(locale, "_Not executed (static analysis only), so no values are shown._",
                   "_未执行（仅静态分析），因此没有显示数值。_")
-    unit = ctx.unit_at(finding.span.line)
-    if unit is not None and not unit.run:
-        reason = skip_reason_text(unit.reason, unit.detail, locale)
-        return tr(locale, f"_This statement was not run: {reason}._", f"_此语句未运行：{reason}。_")
     status = ctx.statement_status(finding.span.line)
     if status is None:
         return tr(locale, "_The run stopped before this statement._", "_运行在此语句之前就已停止。_")

@@ -10,6 +10,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import block, code, count, join, num, output_block, shape, shape_product, table
 from paramlens.explain.i18n import tr
+from paramlens.explain.patterns.gradients import shared_gradient_text
 from paramlens.explain.patterns.common import (
     times,
     calls_note,
@@ -243,9 +244,12 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
     if output.get("grad_fn"):
         parts.append(tr(locale, f"The output carries `grad_fn={output['grad_fn']}`: autograd recorded how it was "
                                 "computed, so a loss built from it can call `backward()` to fill every parameter's "
-                                "`.grad`. Nothing here calls `backward()`, so `.grad` stays `None`.",
+                                "`.grad`.",
                         f"输出带有 `grad_fn={output['grad_fn']}`：autograd 记录了它的计算过程，因此由它构造的损失可以调用 "
-                        "`backward()` 来填充每个参数的 `.grad`。这里没有调用 `backward()`，所以 `.grad` 仍是 `None`。"))
+                        "`backward()` 来填充每个参数的 `.grad`。"))
+        if not ctx.observations.backwards and ctx.observations.executed:
+            parts.append(tr(locale, "This program never calls `backward()`, so every `.grad` stays `None`.",
+                            "这个程序从未调用 `backward()`，所以每个 `.grad` 都保持为 `None`。"))
     parts.append(calls_note(locale, ctx.count(finding), len(records)))
     return join(*parts), {"inputs": [i.get("shape") for i in record["inputs"]], "output_shape": output.get("shape"),
                           "output_values": output.get("values")}
@@ -292,17 +296,25 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
                        f"`{name}` 出现在位置 {where}：同一个层，被共享"))
     general = tr(locale,
                  f"Every position holds the *same* object, not a copy: its parameters exist once. A change made "
-                 f"through one position (`{owner}[{positions[0]}].weight.data[0, 0] = 100`) is seen through all of them, "
-                 "and in training the gradients from every position are added into the one `.grad`.",
+                 f"through one position (`{owner}[{positions[0]}].weight.data[0, 0] = 100`) is seen through all of them.",
                  f"每个位置放的都是*同一个*对象，而不是副本：它的参数只存在一份。通过一个位置做的修改"
-                 f"（`{owner}[{positions[0]}].weight.data[0, 0] = 100`）在所有位置都能看到；训练时各位置的梯度会累加到同一个 `.grad` 中。")
+                 f"（`{owner}[{positions[0]}].weight.data[0, 0] = 100`）在所有位置都能看到。")
+    paths = {f"{owner}.{position}.{name}" for position in positions for name in ("weight", "bias")}
+    observed_gradient = shared_gradient_text(ctx, paths)
+    if observed_gradient is not None:
+        gradient = observed_gradient[0]
+    else:
+        gradient = tr(locale, "In a backward pass each position sends its own gradient, and autograd adds them into "
+                              "the one `.grad` (no `backward()` ran in this program, so this was not observed here).",
+                      "在反向传播中，每个位置各送来一份梯度，autograd 把它们累加到同一个 `.grad` 中（本程序没有执行 "
+                      "`backward()`，因此这里没有观测到）。")
     records = container_records
     if not records:
-        return join(title, general, not_run_note(finding, ctx)), {"positions": positions}
+        return join(title, general, gradient, not_run_note(finding, ctx)), {"positions": positions}
     module = records[0]
     tied = module.get("tied", [])
     keys = [k for k in module.get("state_dict_keys", []) if k.split(".")[0] in {str(p) for p in positions}]
-    parts = [title, general,
+    parts = [title, general, gradient,
              tr(locale, f"Observed: `parameters()` counts {count(module['param_count'])} values; counting every "
                         f"position would give {count(module['param_count_with_duplicates'])}. `state_dict()` still "
                         f"lists every name: " + ", ".join(code(k) for k in keys) + ".",
@@ -312,9 +324,11 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     if tied:
         parts.append(tr(locale, "Tied names: ", "绑定的参数名：") +
                      "; ".join(" = ".join(code(n) for n in group) for group in tied))
-    return join(*parts), {"positions": positions, "tied": tied, "param_count": module["param_count"],
-                          "param_count_with_duplicates": module["param_count_with_duplicates"],
-                          "state_dict_keys": keys}
+    facts = {"positions": positions, "tied": tied, "param_count": module["param_count"],
+             "param_count_with_duplicates": module["param_count_with_duplicates"], "state_dict_keys": keys}
+    if observed_gradient is not None:
+        facts["gradient"] = observed_gradient[1]
+    return join(*parts), facts
 
 
 def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:

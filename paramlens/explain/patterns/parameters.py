@@ -10,6 +10,7 @@ from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import block, code, join, output_block, owners_text, shape, stats_line
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
+from paramlens.explain.patterns.gradients import backward_before, shared_gradient_text
 
 
 def _tensor_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,11 +81,9 @@ def explain_param_attr(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
     if not records:
         return join(title, note, not_run_note(finding, ctx)), {}
     first = records[0]
+    if attr == "grad":
+        return _explain_grad(finding, ctx, title, note, first)
     if first.get("kind") == "none":
-        if attr == "grad":
-            return join(title, tr(locale, "`None`: no `backward()` has reached this parameter yet, so it has no "
-                                          "gradient.",
-                                  "`None`：还没有任何 `backward()` 传到这个参数，所以它没有梯度。"), note), {"value": None}
         return join(title, "`None`", note), {"value": None}
     tensors = _tensor_records(records)
     if not tensors:
@@ -93,6 +92,45 @@ def explain_param_attr(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
     if finding.function and total > 1:
         return join(title, _multi(locale, tensors, finding, total), note), tensor_facts(tensors[0])
     return join(title, describe_tensor(locale, tensors[0]), note), tensor_facts(tensors[0])
+
+
+def _explain_grad(finding: Finding, ctx: ExplainContext, title: str, note: str,
+                  first: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """`p.grad`: what the run showed: None before any backward pass reached it, else the gradient, with the pass
+    that filled it and, for a parameter used several times, the observed sum over its uses."""
+    locale = ctx.locale
+    last = backward_before(ctx, first)
+    if first.get("kind") == "none":
+        if last is None:
+            text = tr(locale, "`None`: no `backward()` had run yet at this point of the program, so this parameter "
+                              "has no gradient.",
+                      "`None`：程序运行到这里时还没有执行过 `backward()`，所以这个参数没有梯度。")
+        else:
+            text = tr(locale, f"`None`, although `backward()` ran at line {last.get('line')}: that pass did not reach "
+                              "this parameter (it is not used by the loss, is frozen with `requires_grad=False`, or "
+                              "its gradient was reset to None by `zero_grad()`).",
+                      f"`None`，尽管第 {last.get('line')} 行执行过 `backward()`：那次反向传播没有到达这个参数（损失没有用到它、"
+                      "它被 `requires_grad=False` 冻结，或其梯度被 `zero_grad()` 重置为 None）。")
+        return join(title, text, note), {"value": None, "backward_line": last.get("line") if last else None}
+    tensors = _tensor_records([first])
+    if not tensors:
+        return None
+    parts = [title]
+    if last is not None:
+        parts.append(tr(locale, f"The gradient from `backward()` at line {last.get('line')}: d(loss)/d(parameter), "
+                                "one value per element of the parameter.",
+                        f"来自第 {last.get('line')} 行 `backward()` 的梯度：损失对该参数的导数，参数的每个元素对应一个值。"))
+    parts.append(describe_tensor(locale, tensors[0]))
+    facts = {**tensor_facts(tensors[0]), "backward_line": last.get("line") if last else None}
+    receiver = ctx.by_node.get(id(getattr(finding.node, "value", None)))
+    paths = {owner["path"] for record in (ctx.records(receiver) if receiver else [])
+             for owner in record.get("owner", []) if owner.get("relation") == "same"}
+    shared = shared_gradient_text(ctx, paths) if paths else None
+    if shared is not None:
+        parts.append(shared[0])
+        facts["shared"] = shared[1]
+    parts.append(note)
+    return join(*parts), facts
 
 
 def _index_meaning(locale: str, finding: Finding, value: dict[str, Any]) -> str:
@@ -147,21 +185,41 @@ def explain_param_type(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
 
 
 def explain_grad_none(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    """`p.grad is None` / `p.grad == None`: the result the run showed, and why, from whether a backward pass had
+    run before it."""
     locale = ctx.locale
     records = [r for r in ctx.records(finding) if r.get("kind") == "scalar"]
     title = heading(site_code(finding))
-    body = tr(locale,
-              "`.grad` is `None` until `backward()` reaches this parameter: creating a model or running a forward pass "
-              "does not compute gradients. Test it with `is None` (identity), not `== None`: on a tensor, `==` is "
-              "an element-wise comparison, so once a gradient exists `grad == None` no longer gives a single "
-              "`True`/`False`.",
-              "在 `backward()` 传到该参数之前，`.grad` 一直是 `None`：创建模型或执行前向计算都不会计算梯度。请用 "
-              "`is None`（判断同一性）而不是 `== None` 来检查：对张量而言 `==` 是逐元素比较，一旦有了梯度，"
-              "`grad == None` 就不再给出单个 `True`/`False`。")
+    equality = finding.facts.get("operator") in {"Equal", "NotEqual"}
+    style = tr(locale,
+               "`==` happens to work here: `Tensor.__eq__` returns `NotImplemented` for `None`, so Python falls back "
+               "to comparing identity and gives a plain `True`/`False`. `is None` says that directly, which is why "
+               "PEP 8 asks for it; an object whose `==` is element-wise, such as a NumPy array, would give an array "
+               "instead.",
+               "这里用 `==` 碰巧可行：`Tensor.__eq__` 遇到 `None` 返回 `NotImplemented`，于是 Python 退回到比较对象同一性，"
+               "得到普通的 `True`/`False`。`is None` 直接表达了这个意思，所以 PEP 8 要求这样写；如果对象的 `==` 是逐元素"
+               "比较（例如 NumPy 数组），结果就会是一个数组。") if equality else ""
     if not records:
-        return join(title, body, not_run_note(finding, ctx)), {}
+        general = tr(locale, "`.grad` is `None` until a `backward()` pass reaches the parameter.",
+                     "在 `backward()` 传到参数之前，`.grad` 一直是 `None`。")
+        return join(title, general, style, not_run_note(finding, ctx)), {}
     value = records[0]["text"]
-    return join(title, tr(locale, f"Result: `{value}`.", f"结果：`{value}`。"), body), {"value": value}
+    last = backward_before(ctx, records[0])
+    is_none = (value == "True") == (finding.facts.get("operator") in {"Is", "Equal"})
+    if last is None:
+        why = tr(locale, "No `backward()` had run yet at this point of the program: creating a model or running a "
+                         "forward pass does not compute gradients, so `.grad` is still `None`.",
+                 "程序运行到这里时还没有执行过 `backward()`：创建模型或执行前向计算都不会计算梯度，所以 `.grad` 仍是 `None`。")
+    elif is_none:
+        why = tr(locale, f"`backward()` ran at line {last.get('line')}, but its pass did not reach this parameter (or "
+                         "`zero_grad()` reset the gradient to None since).",
+                 f"第 {last.get('line')} 行执行过 `backward()`，但那次反向传播没有到达这个参数（或之后 `zero_grad()` 把梯度"
+                 "重置为了 None）。")
+    else:
+        why = tr(locale, f"`backward()` at line {last.get('line')} filled it: the parameter now has a gradient.",
+                 f"第 {last.get('line')} 行的 `backward()` 填充了它：这个参数现在有梯度。")
+    facts = {"value": value, "backward_line": last.get("line") if last else None}
+    return join(title, tr(locale, f"Result: `{value}`.", f"结果：`{value}`。"), why, style), facts
 
 
 def explain_param_compare(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:

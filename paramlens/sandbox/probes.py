@@ -1,0 +1,366 @@
+"""The probe functions the instrumented program calls, one small function per probe kind (names in protocol.py).
+
+The rule every probe keeps: the program behaves exactly as it would without it. The user's operation is called
+once, with the same arguments, and its result or exception is passed through untouched; everything the probe does
+on the side (summaries, owners, snapshots) runs inside `_observing`, which turns any failure into a record that
+says the value could not be observed. A probe does not even try inside a `torch.func` transform (`vmap`, `grad`),
+a `torch.jit` trace or a `torch.compile` graph, where reading a value (`.item()`) is itself an error: it records
+why and lets the program go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from paramlens.sandbox.protocol import Probe
+from paramlens.sandbox.runtime import Recorder, compare, derived_scale, init_arguments, reachable_module_types, \
+    snapshot
+from paramlens.sandbox.summaries import is_uninitialized, module_brief, summarize, tensor_stats, tensor_summary
+
+ITEMS_RECORDED = 300  # items of a generator (named_parameters(), modules()) copied into a record
+
+
+def transform_in_force() -> str | None:
+    """The transform a probe must not look inside, or None. Checked before observing anything."""
+    try:
+        if torch._C._functorch.peek_interpreter_stack() is not None:
+            return "torch.func"
+    except Exception:  # noqa: BLE001 - an older torch without functorch internals
+        pass
+    if torch.jit.is_tracing():
+        return "torch.jit.trace"
+    try:
+        if torch.compiler.is_compiling():
+            return "torch.compile"
+    except Exception:  # noqa: BLE001
+        pass
+    return None
+
+
+@contextlib.contextmanager
+def _observing(record: dict[str, Any]) -> Iterator[None]:
+    """Run observation code; if it fails, say so in the record instead of failing the program."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - an observation must never change what the program does
+        record["unobserved"] = f"{type(error).__name__}: {error}"[:500]
+
+
+class Probes:
+    def __init__(self, recorder: Recorder, namespace: dict[str, Any]) -> None:
+        self.recorder = recorder
+        self.namespace = namespace
+
+    def install(self) -> None:
+        self.namespace.update({Probe.VALUE: self.value, Probe.METHOD: self.method, Probe.CALL: self.call,
+                               Probe.APPLY: self.apply, Probe.INIT: self.init, Probe.WATCH: self.watch,
+                               Probe.HAS_INSTANCE: self.has_instance})
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+    def _skip(self, probe_id: int) -> bool:
+        """True when this evaluation is only counted: past the record limit, or inside a transform (recorded)."""
+        recorder = self.recorder
+        if not recorder.wants(probe_id):
+            recorder.record(probe_id, {})
+            return True
+        transform = transform_in_force()
+        if transform is not None:
+            recorder.record(probe_id, {"unobserved": transform, "transform": transform})
+            return True
+        return False
+
+    # -- probes -----------------------------------------------------------------------------------------------
+    def value(self, probe_id: int, value: Any) -> Any:
+        """`__pl_v__(id, expr)`: the value of an expression when it is evaluated."""
+        recorder = self.recorder
+        recorder.tally(probe_id, value)
+        if self._skip(probe_id):
+            return value
+        event: dict[str, Any] = {}
+        with _observing(event):
+            event.update(recorder.summarize(value))
+        recorder.record(probe_id, event)
+        return value
+
+    def method(self, probe_id: int, receiver: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        """`__pl_m__(id, obj, "name", ...)`: a method call. A generator result (`named_parameters()`) is passed on
+        as a generator that records its items as the program consumes them, so laziness is kept."""
+        bound = getattr(receiver, method)
+        if self._skip(probe_id):
+            return bound(*args, **kwargs)
+        recorder = self.recorder
+        try:
+            result = bound(*args, **kwargs)
+        except Exception as error:
+            event = {"kind": "method", "method": method, "error": f"{type(error).__name__}: {error}"[:2000]}
+            with _observing(event):
+                if isinstance(receiver, nn.Module):
+                    event["receiver"] = module_brief(receiver)
+            recorder.record(probe_id, event)
+            raise
+        event = {"kind": "method", "method": method}
+        with _observing(event):
+            if isinstance(receiver, nn.Module):
+                event["receiver"] = module_brief(receiver)
+                event["receiver"]["owner"] = recorder.owners(receiver)
+            _method_facts(event, receiver, method, args, kwargs, result, recorder)
+        if inspect.isgenerator(result):
+            return _recording_generator(result, event, probe_id, recorder)
+        recorder.record(probe_id, event)
+        return result
+
+    def call(self, probe_id: int, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """`__pl_c__(id, f, ...)`: a call that may be a module's forward (inputs, output, lazy shapes)."""
+        if not isinstance(function, nn.Module):
+            return function(*args, **kwargs)
+        if self._skip(probe_id):
+            return function(*args, **kwargs)
+        recorder = self.recorder
+        event: dict[str, Any] = {"kind": "forward"}
+        with _observing(event):
+            event["module"] = recorder.summarize(function)
+            event["module"].pop("text", None)
+            event["inputs"] = [_brief_value(arg) for arg in args] + [_brief_value(v) for v in kwargs.values()]
+        try:
+            output = function(*args, **kwargs)
+        except Exception as error:
+            event["error"] = f"{type(error).__name__}: {error}"
+            recorder.record(probe_id, event)
+            raise
+        with _observing(event):
+            event["output"] = summarize(output)
+            if any(p.get("lazy") for p in event.get("module", {}).get("parameters", [])):
+                # a lazy module's first forward gave its parameters their shapes (and made it its plain class)
+                after = recorder.summarize(function)
+                after.pop("text", None)
+                event["after"] = after
+        recorder.record(probe_id, event)
+        return output
+
+    def apply(self, probe_id: int, receiver: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """`__pl_a__(id, obj, fn)`: Module.apply with every visit recorded (which parameters `fn` changed)."""
+        if not isinstance(receiver, nn.Module) or args or kwargs:
+            return receiver.apply(function, *args, **kwargs)
+        if self._skip(probe_id):
+            return receiver.apply(function)
+        recorder = self.recorder
+        visits: list[dict[str, Any]] = []
+        event: dict[str, Any] = {"kind": "apply", "fn": getattr(function, "__name__", None) or repr(function),
+                                 "visits": visits}
+        paths: dict[int, list[str]] = {}
+        with _observing(event):
+            for name, module in receiver.named_modules(remove_duplicate=False):
+                paths.setdefault(id(module), []).append(name)
+            event["receiver"] = module_brief(receiver)
+            event["receiver"]["owner"] = recorder.owners(receiver)
+        output_start = recorder.output.tell_text()
+
+        def visit(module: nn.Module) -> Any:
+            entry: dict[str, Any] = {"paths": paths.get(id(module), ["?"]), "class": type(module).__name__,
+                                     "params": [], "changed": []}
+            own: list[tuple[str, torch.Tensor]] = []
+            snapshots: dict[str, tuple] = {}
+            with _observing(entry):
+                entry["extra"] = module.extra_repr()[:200]
+                own = list(module.named_parameters(recurse=False))
+                entry["params"] = [name for name, _ in own]
+                snapshots = {name: (snapshot(p), tensor_stats(p), p._version) for name, p in own}
+            visits.append(entry)
+            previous = (recorder.current_visit, recorder.current_module)
+            recorder.current_visit = {"apply": probe_id, "index": len(visits) - 1, "path": entry["paths"][0],
+                                      "class": entry["class"]}
+            recorder.current_module = module
+            printed_from = recorder.output.tell_text()
+            try:
+                return function(module)
+            finally:
+                recorder.current_visit, recorder.current_module = previous
+                entry["output"] = recorder.output.text_since(printed_from)
+                with _observing(entry):
+                    _changes(entry, own, snapshots)
+
+        try:
+            result = receiver.apply(visit)
+        except Exception as error:
+            event["error"] = f"{type(error).__name__}: {error}"
+            event["output"] = recorder.output.text_since(output_start)
+            recorder.record(probe_id, event)
+            raise
+        event["output"] = recorder.output.text_since(output_start)
+        event["returned_receiver"] = result is receiver
+        recorder.record(probe_id, event)
+        return result
+
+    def init(self, probe_id: int, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """`__pl_i__(id, f, ...)`: an nn.init call with the scale torch derived and before/after statistics."""
+        tensor = args[0] if args else kwargs.get("tensor")
+        if not isinstance(tensor, torch.Tensor):
+            return function(*args, **kwargs)
+        if self._skip(probe_id):
+            return function(*args, **kwargs)
+        recorder = self.recorder
+        name = getattr(function, "__name__", "init")
+        event: dict[str, Any] = {"kind": "init", "fn": name}
+        before = before_stats = None
+        with _observing(event):
+            arguments = init_arguments(function, args, kwargs)
+            event["args"] = arguments
+            before, before_stats = snapshot(tensor), tensor_stats(tensor)
+            event["shape"] = None if is_uninitialized(tensor) else list(tensor.shape)
+            event["owner"] = recorder.owners(tensor)
+            if recorder.current_module is not None:
+                for param_name, param in recorder.current_module.named_parameters(recurse=False):
+                    if param is tensor:
+                        event["param_name"] = param_name
+            try:
+                event.update(derived_scale(name, tensor, arguments))
+            except Exception as error:  # noqa: BLE001 - e.g. fans of a 1-D tensor: the call itself will say so
+                event["scale_error"] = f"{type(error).__name__}: {error}"
+        try:
+            result = function(*args, **kwargs)
+        except Exception as error:
+            event["error"] = f"{type(error).__name__}: {error}"
+            recorder.record(probe_id, event)
+            raise
+        with _observing(event):
+            event.update(compare(before, tensor, before_stats))
+        recorder.record(probe_id, event)
+        return result
+
+    def watch(self, probe_id: int, phase: int, thunk: Callable[[], Any]) -> None:
+        """`__pl_w__(id, 0|1, lambda: tensor)` before and after a statement that edits a tensor in place. The
+        thunk re-reads the edited tensor (the recognizer only watches names, attributes and constant indexes,
+        so reading it again runs no code of the user's)."""
+        recorder = self.recorder
+        stack = recorder.watch_stack.setdefault(probe_id, [])
+        if phase == 0:
+            stack.append(None)
+            if not recorder.wants(probe_id) or transform_in_force() is not None:
+                return
+            try:
+                tensor = thunk()
+                if isinstance(tensor, torch.Tensor):
+                    stack[-1] = (tensor, snapshot(tensor), tensor_stats(tensor))
+            except Exception:  # noqa: BLE001 - nothing to watch; the statement itself runs as written
+                pass
+            return
+        taken = stack.pop() if stack else None
+        if taken is None:
+            if not recorder.wants(probe_id):
+                recorder.record(probe_id, {})
+            return
+        tensor, before, before_stats = taken
+        event: dict[str, Any] = {"kind": "mutation"}
+        with _observing(event):
+            event.update(compare(before, tensor, before_stats))
+            event["tensor"] = tensor_summary(tensor, recorder.owners)
+        recorder.record(probe_id, event)
+
+    def has_instance(self, class_name: str) -> bool:
+        """Whether the file's class `class_name` had an instance during the run (built at top level, inside a
+        function such as `main()`, or inside another model): then no example of it is built."""
+        cls = self.namespace.get(class_name)
+        if not isinstance(cls, type):
+            return False
+        kinds = reachable_module_types(self.namespace) | self.recorder.instantiated
+        return any(issubclass(kind, cls) for kind in kinds)
+
+
+def _changes(entry: dict[str, Any], own: list[tuple[str, torch.Tensor]], snapshots: dict[str, tuple]) -> None:
+    for name, param in own:
+        before, before_stats, version = snapshots[name]
+        change = compare(before, param, before_stats)
+        change["name"] = name
+        if before is None:
+            # no copy to compare (meta device, or too large): an in-place op bumped the version counter, or the
+            # statistics moved (`.data` writes keep the parameter's version)
+            if param._version == version and (before_stats is None or before_stats == change.get("after")):
+                continue
+        elif not change.get("changed", 1):
+            continue
+        entry["changed"].append(change)
+
+
+def _method_facts(event: dict[str, Any], receiver: Any, method: str, args: tuple, kwargs: dict, result: Any,
+                  recorder: Recorder) -> None:
+    """What a method call did, for the methods whose explanations need more than the result."""
+    if method in {"register_buffer", "register_parameter"}:
+        tensor = args[1] if len(args) > 1 else kwargs.get("tensor", kwargs.get("param"))
+        event["name"] = args[0] if args else kwargs.get("name")
+        event["tensor"] = tensor_summary(tensor) if isinstance(tensor, torch.Tensor) else None
+        event["persistent"] = bool(kwargs.get("persistent", args[2] if len(args) > 2 else True))
+    elif method == "requires_grad_":
+        if isinstance(receiver, nn.Module):
+            params = list(receiver.parameters())
+            event["trainable"] = sum(p.numel() for p in params if p.requires_grad and not is_uninitialized(p))
+            event["total"] = sum(p.numel() for p in params if not is_uninitialized(p))
+            event["tensors"] = len(params)
+        elif isinstance(receiver, torch.Tensor):
+            event["requires_grad"] = bool(receiver.requires_grad)
+            event["tensor"] = tensor_summary(receiver, recorder.owners, text=False)
+    elif method == "load_state_dict":
+        source = args[0] if args else kwargs.get("state_dict")
+        event["loaded"] = len(source) if hasattr(source, "__len__") else None
+        event["missing"] = list(getattr(result, "missing_keys", []))[:64]
+        event["unexpected"] = list(getattr(result, "unexpected_keys", []))[:64]
+        event["strict"] = bool(kwargs.get("strict", args[1] if len(args) > 1 else True))
+    elif method in {"add_module", "register_module"}:
+        event["name"] = args[0] if args else kwargs.get("name")
+        child = args[1] if len(args) > 1 else kwargs.get("module")
+        event["child"] = module_brief(child) if isinstance(child, nn.Module) else None
+        if isinstance(receiver, nn.Module):
+            event["children_after"] = list(receiver._modules.keys())[:64]
+
+
+def _recording_generator(generator: Any, event: dict[str, Any], probe_id: int, recorder: Recorder) -> Any:
+    """Yields what `generator` yields, when the program asks for it, and records the items it saw once the
+    program is done with it (exhausted, or closed early: then the record says how far it got)."""
+    items: list[dict[str, Any]] = []
+    count = 0
+    finished = False
+    try:
+        for item in generator:
+            if count < ITEMS_RECORDED:
+                with _observing(event):
+                    items.append(_item(item, recorder))
+            count += 1
+            yield item
+        finished = True
+    finally:
+        event["items"] = items
+        event["count"] = count
+        if not finished:
+            event["partial"] = True
+        recorder.record(probe_id, event)
+
+
+def _brief_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, torch.Tensor):
+        return {"kind": "tensor", "shape": None if is_uninitialized(value) else list(value.shape),
+                "dtype": str(value.dtype).replace("torch.", "")}
+    return {"kind": "object", "type": type(value).__name__}
+
+
+def _item(item: Any, recorder: Recorder) -> dict[str, Any]:
+    """One element yielded by named_parameters()/parameters()/named_modules()/..."""
+    name = None
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+        name, item = item
+    if isinstance(item, torch.Tensor):
+        lazy = is_uninitialized(item)
+        return {"name": name, "kind": "tensor", "shape": None if lazy else list(item.shape),
+                "numel": 0 if lazy else item.numel(), "dtype": str(item.dtype).replace("torch.", ""),
+                "requires_grad": bool(item.requires_grad), "parameter": isinstance(item, nn.Parameter)}
+    if isinstance(item, nn.Module):
+        brief = module_brief(item)
+        brief["name"] = name
+        return brief
+    return {"name": name, "kind": "object", "type": type(item).__name__}
+
+
+__all__ = ["Probes", "transform_in_force"]

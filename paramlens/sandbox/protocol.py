@@ -1,0 +1,118 @@
+"""What crosses the execution boundary, spelled once for both sides.
+
+The analysing process (analyzers/instrument.py, analysis.py, observations.py, the executors) and the sandboxed
+child (child.py, probes.py) agree on three things: the request (what to run, with which limits), the result (the
+events the child streamed and how the run ended), and the names inside them: the probe functions the instrumented
+program calls and the kinds of events the child emits. Keeping them here means a probe or an event kind cannot be
+renamed on one side only. Nothing here imports torch: the analysing process never does.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from paramlens import options as opt
+
+# the defaults, bounds and names of every option: paramlens/options.py (one definition)
+DEFAULT_PARAM_BUDGET = opt.PARAM_BUDGET.default
+DEFAULT_LOOP_ITERATIONS = opt.LOOP_ITERATIONS.default
+DEFAULT_LOOP_SECONDS = opt.LOOP_SECONDS.default
+
+
+class Probe:
+    """Names of the functions the instrumented program calls (installed into its namespace by probes.py)."""
+
+    VALUE = "__pl_v__"        # __pl_v__(id, expr): the value of an expression when it is evaluated
+    METHOD = "__pl_m__"       # __pl_m__(id, obj, "method", *a, **k): a method call; generators recorded lazily
+    CALL = "__pl_c__"         # __pl_c__(id, f, *a, **k): a call that may be a module's forward
+    APPLY = "__pl_a__"        # __pl_a__(id, obj, fn): Module.apply with every visit recorded
+    INIT = "__pl_i__"         # __pl_i__(id, f, *a, **k): an nn.init call with before/after statistics
+    WATCH = "__pl_w__"        # __pl_w__(id, phase, lambda: tensor): snapshot around an in-place edit
+    LOOP = "__pl_loop__"      # for x in __pl_loop__(id, iterable): a for loop under the loop budget
+    WHILE = "__pl_while__"    # while __pl_while__(id, condition): a while loop under the loop budget
+    LOOP_END = "__pl_end__"   # __pl_end__(id); break / return: a while loop left without its condition
+    HAS_INSTANCE = "__pl_has_instance__"  # whether the file's class already has an instance (examples)
+
+
+class Event:
+    """Kinds of the JSON events the child streams (the `t` field), in the order a run emits them."""
+
+    REFUSED = "refused"          # a required isolation layer is missing: nothing ran
+    START = "start"              # torch version, device, isolation layers in force, seed
+    NOTE = "note"                # something the run did differently from `python file.py` (argparse)
+    BEGIN = "begin"              # a top-level statement starts
+    PROBE = "probe"              # one observation of a probe
+    COUNTS = "counts"            # evaluations past the record limit, and tallies of simple results
+    LOOP_CUT = "cut"             # a loop was shortened by the loop budget
+    SANDBOX_REFUSAL = "denied"   # the sandbox refused an operation the code attempted (network, process, file)
+    BACKWARD = "backward"        # a backward pass ran: which parameters got gradients, and shared ones per use
+    STATEMENT = "stmt"           # a top-level statement ended: ok / error / dependent / exit
+    MODULE = "module"            # one (re)bound module variable
+    OVER_BUDGET = "over_budget"  # auto device policy: the model is too big for the CPU, redo on meta
+    MODULES = "modules"          # the authoritative module table at the end
+    INSTANCES = "instances"      # the file's module classes that had an instance at the end
+    DONE = "done"
+    BUDGET = "budget"            # added by the analysing process: the run was redone on meta, and why
+
+
+@dataclass
+class RunLimits:
+    timeout_seconds: float = opt.TIMEOUT.default
+    memory_mb: int = opt.MEMORY.default
+    # a loop is cut after the iteration in which it has run at least this many iterations and this long
+    loop_iterations: int = DEFAULT_LOOP_ITERATIONS
+    loop_seconds: float = DEFAULT_LOOP_SECONDS
+
+
+@dataclass
+class RunRequest:
+    path: str
+    units: list[dict[str, Any]]
+    seed: int | None = opt.SEED.default
+    limits: RunLimits = field(default_factory=RunLimits)
+    python: str = sys.executable
+    max_records: int = 8
+    device: str = "cpu"          # cpu | meta | auto (cpu, but stop when the parameters exceed param_budget)
+    param_budget: int = DEFAULT_PARAM_BUDGET
+
+    def payload(self, required_layers: list[str]) -> dict[str, Any]:
+        """The JSON the child reads: what to run and the limits it enforces on itself (every option of
+        paramlens/options.py marked `payload`, under its own name)."""
+        return {"path": self.path, "units": self.units, "seed": self.seed, "memory_mb": self.limits.memory_mb,
+                "max_records": self.max_records, "device": self.device, "param_budget": self.param_budget,
+                "loop_iterations": self.limits.loop_iterations, "loop_seconds": self.limits.loop_seconds,
+                "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers}
+
+
+@dataclass
+class RunResult:
+    events: list[dict[str, Any]]
+    status: str            # ok | timeout | memory | crashed | cancelled | error
+    message: str | None
+    seconds: float
+    running_index: int | None = None  # the unit that was running when the run ended abnormally
+    stderr: str = ""
+    isolation: list[str] = field(default_factory=list)  # the layers in force while the user's code ran
+    fault: str | None = None  # "worker": the sandbox itself failed (not the user's code); the caller may retry
+
+    def _start(self) -> dict[str, Any]:
+        return next((e for e in self.events if e.get("t") == Event.START), {})
+
+    @property
+    def device(self) -> str:
+        return self._start().get("device", "cpu")
+
+    @property
+    def python(self) -> str | None:
+        """The interpreter that ran the user's code (from the child's start event)."""
+        return self._start().get("python")
+
+    @property
+    def over_budget(self) -> dict[str, Any] | None:
+        return next((e for e in self.events if e.get("t") == Event.OVER_BUDGET), None)
+
+
+class Executor(Protocol):
+    def run(self, request: RunRequest) -> RunResult: ...
