@@ -254,3 +254,28 @@ def test_a_worker_lost_during_a_run_is_retried_once_on_a_fresh_one(tmp_path, sto
         assert server.popups() == []
     finally:
         server.kill()
+
+
+def test_a_worker_lost_twice_is_information_on_the_document_not_an_error_on_a_line(tmp_path):
+    workspace = Workspace(tmp_path)
+    server = RawServer(workspace.tmp, workspace.root)
+    try:
+        server.initialize(workspace.root)
+        text = "import torch\nfrom torch import nn\nnet = nn.Linear(4, 8)\ntotal = sum(range(10 ** 12))\n"
+        uri = workspace.file("model.py", text)
+        server.open(uri, text)
+        first = _worker_pid(server, running=True)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        second = first
+        while second == first and time.monotonic() < deadline:  # the retry, on a fresh worker
+            second = _worker_pid(server, running=True)
+        os.kill(second, signal.SIGKILL)
+        report = server.wait_report(uri, timeout=120)
+        assert report["diagnostics"], report
+        assert not [d for d in report["diagnostics"] if d["severity"] == "error"], report["diagnostics"]
+        note = next(d for d in report["diagnostics"] if d["code"] == "PL901")
+        assert note["severity"] == "information" and note["line"] == 1 and "not a fault of this file" in note["message"]
+        assert server.popups() == []
+    finally:
+        server.kill()
