@@ -36,6 +36,7 @@ from pygls.lsp.client import LanguageClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "parameter_management.py"
+sys.path.insert(0, str(ROOT / "tests"))  # rawlsp: the raw stdio client the fault tests use
 
 
 def generated_model(lines: int = 5000) -> str:
@@ -130,49 +131,56 @@ class Session:
         await self.client.stop()
 
 
-    async def timed(self, request) -> float:
-        started = time.perf_counter()
-        await request
-        return time.perf_counter() - started
 
+def measure_pending(label: str, cwd: str, path: Path, text: str, requests: int) -> dict:
+    """Latencies with nothing pending (baseline) and right after one keystroke that is not analysed yet. A raw
+    stdio client (tests/rawlsp.py: json.loads, no typed structuring) so that the client's own cost stays out."""
+    from rawlsp import RawServer
 
-async def measure_pending(label: str, command: list[str], cwd: str | None, path: Path, text: str,
-                          requests: int) -> dict:
-    """Latencies with nothing pending (baseline) and right after one keystroke that is not analysed yet."""
     uri = path.as_uri()
-    session = Session(command, cwd=cwd, debounce_ms=60_000)
-    await session.start(path.parent)
-    await session.open(uri, text)
-    await session.wait_diagnostics(uri, 1, timeout=600)
-    lines = text.split("\n")
-    middle = len(lines) // 2
-    viewport = lsp.Range(lsp.Position(middle, 0), lsp.Position(min(len(lines), middle + 100), 0))
-    positions = [p for p in hover_positions(text, requests * 4) if middle <= p.line < middle + 100] or \
-        hover_positions(text, requests)
-    document = lsp.TextDocumentIdentifier(uri)
+    with tempfile.TemporaryDirectory(prefix="paramlens-bench-tmp-") as tmp:
+        server = RawServer(Path(tmp), Path(cwd))
+        try:
+            server.initialize(path.parent, {"debounceMs": 60_000})
+            server.open(uri, text)
+            server.wait_report(uri, timeout=900) if label == "this checkout" else \
+                server.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics", timeout=900)
+            lines = text.split("\n")
+            middle = len(lines) // 2
+            viewport = {"start": {"line": middle, "character": 0},
+                        "end": {"line": min(len(lines), middle + 100), "character": 0}}
+            positions = [p for p in hover_positions(text, requests * 4) if middle <= p.line < middle + 100] or \
+                hover_positions(text, requests)
+            document = {"uri": uri}
 
-    async def round_of_requests() -> dict[str, list[float]]:
-        samples: dict[str, list[float]] = {"hover": [], "inlay": [], "lens": []}
-        for index in range(requests):
-            position = positions[index % len(positions)]
-            samples["hover"].append(await session.timed(session.client.text_document_hover_async(
-                lsp.HoverParams(document, position))))
-            samples["inlay"].append(await session.timed(session.client.text_document_inlay_hint_async(
-                lsp.InlayHintParams(text_document=document, range=viewport))))
-            samples["lens"].append(await session.timed(session.client.text_document_code_lens_async(
-                lsp.CodeLensParams(text_document=document))))
-        return samples
+            def timed(method: str, params: dict) -> float:
+                started = time.perf_counter()
+                answer = server.request(method, params, timeout=120)
+                assert "result" in answer, answer
+                return time.perf_counter() - started
 
-    idle = await round_of_requests()
-    # one keystroke near the top: every line below it moves; its analysis waits for the 60 s debounce
-    target = next(i for i, line in enumerate(lines) if "nn.Linear(" in line)
-    column = lines[target].index("nn.Linear(")
-    session.client.text_document_did_change(lsp.DidChangeTextDocumentParams(
-        lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
-        [lsp.TextDocumentContentChangePartial(range=lsp.Range(lsp.Position(target, column), lsp.Position(target, column)),
-                                              text="x")]))
-    pending = await round_of_requests()
-    await session.stop()
+            def round_of_requests() -> dict[str, list[float]]:
+                samples: dict[str, list[float]] = {"hover": [], "inlay": [], "lens": []}
+                for index in range(requests):
+                    position = positions[index % len(positions)]
+                    samples["hover"].append(timed("textDocument/hover", {
+                        "textDocument": document, "position": {"line": position.line, "character": position.character}}))
+                    samples["inlay"].append(timed("textDocument/inlayHint", {"textDocument": document,
+                                                                             "range": viewport}))
+                    samples["lens"].append(timed("textDocument/codeLens", {"textDocument": document}))
+                return samples
+
+            idle = round_of_requests()
+            # one keystroke near the top: every line below it moves; its analysis waits for the 60 s debounce
+            target = next(i for i, line in enumerate(lines) if "nn.Linear(" in line)
+            column = lines[target].index("nn.Linear(")
+            at = {"line": target, "character": column}
+            server.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                                     "contentChanges": [{"range": {"start": at, "end": at},
+                                                                         "text": "x"}]})
+            pending = round_of_requests()
+        finally:
+            server.kill()
     result = {"server": label, "lines": len(lines), "requests": requests}
     for kind in ("hover", "inlay", "lens"):
         result[f"{kind}_idle_p50"] = percentile(idle[kind], 0.5)
@@ -245,18 +253,17 @@ async def main_async(args: argparse.Namespace) -> dict:
             text = generated_model(args.lines)
             path.write_text(text)
             await measure_file(f"generated {text.count(chr(10))}-line model", path, text, args, results)
-    servers = [("this checkout", [sys.executable, "-m", "paramlens", "serve"], str(ROOT))]
+    servers = [("this checkout", str(ROOT))]
     if args.compare_with:
-        servers.append((f"{args.compare_with}", [sys.executable, "-m", "paramlens", "serve"], args.compare_with))
+        servers.append((args.compare_with, args.compare_with))
     results["pending_edit"] = []
     for lines in (args.lines, 10_000):
         with tempfile.TemporaryDirectory() as directory:
             path = Path(directory) / f"generated_{lines}.py"
             text = generated_model(lines)
             path.write_text(text)
-            for label, command, cwd in servers:
-                results["pending_edit"].append(await measure_pending(label, command, cwd, path, text,
-                                                                     args.pending_requests))
+            for label, cwd in servers:
+                results["pending_edit"].append(measure_pending(label, cwd, path, text, args.pending_requests))
     return results
 
 

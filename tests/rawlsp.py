@@ -36,7 +36,7 @@ class RawServer:
         self.stderr = b""
         self._next_id = 0
         self._pending: dict[int | str | None, dict] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
@@ -59,6 +59,7 @@ class RawServer:
             message = json.loads(stream.read(length))
             with self._lock:
                 self.seen.append(message)
+                self._lock.notify_all()
             if "id" in message and "method" in message:
                 self._answer(message)
             self.messages.put(message)
@@ -104,14 +105,17 @@ class RawServer:
 
     def response(self, request_id: int, timeout: float = 30) -> dict:
         deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                found = next((m for m in self.seen if m.get("id") == request_id and "method" not in m), None)
-            if found is not None:
-                return found
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no response to request {request_id} within {timeout} s")
-            time.sleep(0.01)
+        with self._lock:
+            checked = 0
+            while True:
+                for message in self.seen[checked:]:
+                    if message.get("id") == request_id and "method" not in message:
+                        return message
+                checked = len(self.seen)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no response to request {request_id} within {timeout} s")
+                self._lock.wait(remaining)
 
     def wait_for(self, predicate, timeout: float = 60, what: str = "a message") -> dict:
         deadline = time.monotonic() + timeout

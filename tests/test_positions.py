@@ -77,3 +77,15 @@ def test_maps_are_made_once_per_edit_and_old_edits_forgotten():
     assert log.map_for(1, 3, 2) is first
     log.forget_before(2)
     assert log.edits == []
+
+
+def test_old_bounds_cover_exactly_the_mapped_lines_of_a_viewport():
+    original = [f"line {i}" for i in range(30)]
+    current = _apply(original, (10, 0), (12, 0), "a\nb\nc\nd\n")
+    log = EditLog()
+    log.record(incremental_edit(2, original, current, 10, 12, "a\nb\nc\nd\n"))
+    line_map = log.map_for(1, len(original), 2)
+    for start in range(0, len(current), 3):
+        end = min(len(current) - 1, start + 5)
+        olds = [line_map.to_old(n) for n in range(start, end + 1) if line_map.to_old(n) is not None]
+        assert line_map.old_bounds(start, end) == ((min(olds), max(olds)) if olds else None)

@@ -7,7 +7,10 @@ between them (kept from the edits, positions.py), and drops anything whose line 
 
 from __future__ import annotations
 
+import bisect
+import functools
 from dataclasses import dataclass
+
 from lsprotocol import types as lsp
 
 from paramlens.explain.i18n import tr
@@ -31,6 +34,10 @@ class Snapshot:
     @property
     def line_count(self) -> int:
         return self.text.count("\n") + 1
+
+    @functools.cached_property
+    def hint_index(self) -> "HintIndex":
+        return HintIndex.of(self.report)
 
 
 class View:
@@ -114,15 +121,42 @@ def _related(view: View, uri: str, diagnostic: Diagnostic, locale: str) -> list[
     return related
 
 
+HINTED = ("module", "forward", "shared_module")
+
+
+@dataclass
+class HintIndex:
+    """The explanations that can carry an inlay hint, by the line they end on in the analysed text (made once per
+    snapshot), and the lines of each shared layer: a request for a viewport looks at the few it covers, not at
+    every explanation of a long file."""
+
+    end_lines: list[int]
+    explanations: list
+    shared_lines: dict[tuple, list[int]]
+
+    @classmethod
+    def of(cls, report: FileReport) -> "HintIndex":
+        hinted = sorted((e for e in report.explanations if e.pattern in HINTED), key=lambda e: e.span.end_line)
+        shared: dict[tuple, list[int]] = {}
+        for explanation in hinted:
+            if explanation.pattern == "shared_module":
+                shared.setdefault(_shared_key(explanation.facts), []).append(explanation.span.line)
+        return cls([e.span.end_line for e in hinted], hinted, shared)
+
+
+def _shared_key(facts: dict) -> tuple:
+    return facts.get("name"), tuple(facts.get("positions") or ())
+
+
 def inlay_hints(view: View, request: lsp.Range, kinds: InlayHintKinds, locale: str) -> list[lsp.InlayHint]:
     hints: list[lsp.InlayHint] = []
-    report = view.snapshot.report
-    shared_lines: dict[tuple, list[int]] = {}
-    for explanation in report.explanations:
-        if explanation.pattern == "shared_module":
-            key = (explanation.facts.get("name"), tuple(explanation.facts.get("positions") or ()))
-            shared_lines.setdefault(key, []).append(explanation.span.line)
-    for explanation in report.explanations:
+    index = view.snapshot.hint_index
+    bounds = view.map.old_bounds(request.start.line, request.end.line)
+    if bounds is None:
+        return hints
+    first = bisect.bisect_left(index.end_lines, bounds[0] + 1)
+    last = bisect.bisect_right(index.end_lines, bounds[1] + 1)
+    for explanation in index.explanations[first:last]:
         label = None
         facts = explanation.facts
         if explanation.pattern == "module" and kinds.parameters and "param_count" in facts:
@@ -130,8 +164,8 @@ def inlay_hints(view: View, request: lsp.Range, kinds: InlayHintKinds, locale: s
         elif explanation.pattern == "forward" and kinds.forward_shapes and facts.get("output_shape") is not None:
             label = "→ [" + ", ".join(str(d) for d in facts["output_shape"]) + "]"
         elif explanation.pattern == "shared_module" and kinds.shared_layers:
-            key = (facts.get("name"), tuple(facts.get("positions") or ()))
-            others = [line for line in shared_lines.get(key, []) if line != explanation.span.line]
+            others = [line for line in index.shared_lines.get(_shared_key(facts), [])
+                      if line != explanation.span.line]
             if others:
                 label = tr(locale, "shared with line " + ", ".join(map(str, others)),
                            "与第 " + "、".join(map(str, others)) + " 行共享")

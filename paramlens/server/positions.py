@@ -56,6 +56,17 @@ class LineMap:
                 new_starts.append(edit.end + delta), old_starts.append(old + skip), lengths.append(stop - edit.end)
         self.new_starts, self.old_starts, self.lengths = new_starts, old_starts, lengths
 
+    def old_bounds(self, start: int, end: int) -> tuple[int, int] | None:
+        """The first and last analysed line that map into current lines [start, end], or None."""
+        low = high = None
+        for new, old, length in zip(self.new_starts, self.old_starts, self.lengths):
+            top, bottom = max(start, new), min(end, new + length - 1)
+            if top > bottom:
+                continue
+            low = old + top - new if low is None else low
+            high = old + bottom - new
+        return None if low is None else (low, high)
+
     def to_old(self, line: int) -> int | None:
         index = bisect.bisect_right(self.new_starts, line) - 1
         if index < 0 or line >= self.new_starts[index] + self.lengths[index]:
