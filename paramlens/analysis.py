@@ -121,7 +121,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         observations = Observations.from_events(run.events)
         execution = _execution_summary(run, units, observations, locale)
         execution.options = given
-    explanations, diagnostics = build_report_parts(findings, units, observations, locale)
+    explanations, diagnostics = build_report_parts(findings, units, observations, locale, source)
     if run is not None:
         execution.skipped += _classes_never_built(explanations, units, observations, locale)
     diagnostics = apply_rules_config(diagnostics, source, options.rules)
@@ -283,12 +283,18 @@ def _run_notes(units: list[Unit], observations: Observations, locale: str) -> li
                                     "were left unset (None)",
                             f"文件在没有命令行参数的情况下运行，因此其必需选项 {options} 未设置（为 None）"))
     if observations.cuts:
-        first = next(iter(observations.cuts.values()))  # in the order they happened
+        first = next(iter(observations.cuts.values()))["line"]  # in the order they happened
         lines = sorted({cut["line"] for cut in observations.cuts.values()})
-        where = ", ".join(str(line) for line in lines)
-        notes.append(tr(locale, f"the loop budget shortened the loop{'s' if len(lines) > 1 else ''} at line{'s' if len(lines) > 1 else ''} "
-                                f"{where}; every value observed after line {first['line']} was cut is labelled as such",
-                        f"循环预算缩短了第 {where.replace(', ', '、')} 行的循环；第 {first['line']} 行的循环被截断之后观测到的数值都已标注"))
+        if len(lines) == 1:
+            notes.append(tr(locale, f"the loop budget shortened the loop at line {first}; every value observed after "
+                                    "that is labelled as such",
+                            f"循环预算缩短了第 {first} 行的循环；此后观测到的每个数值都有标注"))
+        else:
+            where_en = ", ".join(str(line) for line in lines)
+            where_zh = "、".join(str(line) for line in lines)
+            notes.append(tr(locale, f"the loop budget shortened the loops at lines {where_en}; every value observed "
+                                    f"after the first cut (line {first}) is labelled as such",
+                            f"循环预算缩短了第 {where_zh} 行的循环；第一次截断（第 {first} 行）之后观测到的每个数值都有标注"))
     exits = [units[index].line for index, s in sorted(observations.statements.items()) if s.get("status") == "exit"]
     if exits:
         notes.append(tr(locale, f"line {exits[0]} exited (`sys.exit()` / `exit()`): the statements after it did not run",

@@ -26,6 +26,7 @@ class Observations:
     cuts: dict[int, dict[str, Any]] = field(default_factory=dict)  # loop id -> first cut, with `times` counted
     refusals: list[dict[str, Any]] = field(default_factory=list)  # operations the sandbox refused, with lines
     backwards: list[dict[str, Any]] = field(default_factory=list)  # backward passes and their shared parameters
+    symmetry: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # statement -> layers with equal rows
 
     @classmethod
     def from_events(cls, events: list[dict[str, Any]]) -> "Observations":
@@ -39,6 +40,7 @@ class Observations:
                 if event.get("v"):
                     # how many backward passes had run when this was recorded ("`.grad` after line 12's pass")
                     event["v"]["backwards_before"] = len(observations.backwards)
+                    event["v"]["statement"] = running  # the top-level statement that was running
                     observations.probes.setdefault(probe_id, []).append(event["v"])
             elif kind == Event.LOOP_CUT:
                 first = observations.cuts.setdefault(event["loop"], dict(event))
@@ -47,6 +49,8 @@ class Observations:
                 observations.refusals.append({**event, "statement": running})
             elif kind == Event.BEGIN:
                 running = event.get("index")
+            elif kind == Event.SYMMETRY:
+                observations.symmetry[event["index"]] = event["layers"]
             elif kind == Event.BACKWARD:
                 observations.backwards.append(event)
             elif kind == Event.COUNTS:

@@ -53,6 +53,9 @@ def render_file(report: FileReport, locale: str, style: Style, with_explanations
             if module.origin == "example":
                 text += style(tr(locale, "  (built as an example: the file never creates one)",
                                  "  （作为示例构建：文件本身从未创建）"), "2")
+            if module.after_cut is not None:
+                text += style(tr(locale, f"  (read after the shortened loop at line {module.after_cut})",
+                                 f"  （在第 {module.after_cut} 行缩短的循环之后读取）"), "33")
             if module.tied:
                 text += "  " + style(tr(locale, "tied: ", "共享：") + ", ".join("=".join(g) for g in module.tied), "36")
             lines.append(text)

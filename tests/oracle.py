@@ -53,8 +53,11 @@ caps = {int(k): v for k, v in request["loop_caps"].items()}
 
 
 def __oracle_for_cap__(limit, iterable):
-    for index, item in enumerate(iterable):
-        if index >= limit:
+    iterator = iter(iterable)
+    for _ in range(limit):  # never asks the iterator for more than `limit` items
+        try:
+            item = next(iterator)
+        except StopIteration:
             return
         yield item
 

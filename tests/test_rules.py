@@ -121,10 +121,16 @@ def test_pl005_parameter_of_a_parameterless_layer():
 @pytest.mark.parametrize("init", ["nn.init.constant_(m.weight, 0.5)", "nn.init.ones_(m.weight)",
                                   "nn.init.zeros_(m.weight)"])
 def test_pl101_constant_weights(init):
-    _, report = run(f"net = nn.Sequential(nn.Linear(4, 8))\ndef f(m):\n    if isinstance(m, nn.Linear):\n"
-                    f"        {init}\nnet.apply(f)\n")
+    """Constant weights with equal (zero) biases followed by a constant layer: the hidden units are interchangeable,
+    which PL101 says; the same constant on a lone layer with random biases is not reported (the units differ by
+    their biases: tests/test_true_sentences.py trains both with torch)."""
+    _, report = run(f"net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))\ndef f(m):\n"
+                    f"    if isinstance(m, nn.Linear):\n        {init}\n        nn.init.zeros_(m.bias)\nnet.apply(f)\n")
     message = next(d.message for d in report.diagnostics if d.code == "PL101")
     assert f"its {nn.Linear(4, 8).out_features} units" in message
+    _, lone = run(f"net = nn.Sequential(nn.Linear(4, 8))\ndef f(m):\n    if isinstance(m, nn.Linear):\n"
+                  f"        {init}\nnet.apply(f)\n")
+    assert "PL101" not in codes(lone)
 
 
 def test_pl101_silent_on_constant_biases_and_norm_scales():

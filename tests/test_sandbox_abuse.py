@@ -498,3 +498,80 @@ def test_cli_applies_the_same_isolation(workspace, tmp_path):
     text = subprocess.run([sys.executable, "-m", "paramlens", "check", str(path), "--locale", "zh-CN"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert "沙箱" in text.stdout and "seccomp" in text.stdout
+
+
+# -- what now runs (main blocks, training, backward) stays bounded, with the default loop budget ------------------------
+
+def test_a_main_block_that_trains_forever_is_shortened(executor, workspace):
+    report = run(executor, workspace, """
+        def train_forever():
+            optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+            x = torch.randn(32, 4)
+            while True:
+                loss = net(x).pow(2).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+
+        if __name__ == "__main__":
+            train_forever()
+        """, loop_seconds=0.2)
+    assert_model_kept(report)
+    assert report.execution.status == "partial"
+    assert [cut.iterations >= 2 for cut in report.execution.loops_cut] == [True]
+    assert not [d for d in report.diagnostics if d.severity == "error"]
+    assert report.wall_seconds < 10
+
+
+def test_a_loop_that_allocates_every_iteration_is_stopped(executor, workspace):
+    """Either the loop budget or the memory limit ends it; either way the report says which, and the analysing
+    process and the model built before it are untouched."""
+    report = run(executor, workspace, """
+        def hoard():
+            kept = []
+            while True:
+                kept.append(torch.ones(100_000_000))
+
+        hoard()
+        """, memory_mb=1024, loop_seconds=0.2)
+    assert_model_kept(report)
+    if report.execution.status == "memory":
+        assert any("memory" in d.message for d in report.diagnostics if d.severity == "error")
+    else:
+        assert report.execution.status == "partial" and report.execution.loops_cut
+
+
+def test_backward_on_a_7b_parameter_meta_model(executor, workspace):
+    """A LLaMA-7B-shaped model trained on the meta device: forward, backward and an AdamW step run with no memory;
+    the loop is shortened, `loss.item()` is information (the meta device has no values), nothing is an error."""
+    llama = (ROOT / "examples" / "llama_shaped.py").read_text()
+    body = llama + """
+
+def forward(tokens):
+    x = model["embed_tokens"](tokens)
+    for layer in model["layers"]:
+        h = layer["input_layernorm"](x)
+        x = x + layer["mlp"]["down_proj"](layer["mlp"]["gate_proj"](h) * layer["mlp"]["up_proj"](h))
+    return model["lm_head"](model["norm"](x))
+
+
+optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
+tokens = torch.randint(0, VOCAB, (1, 8))
+for step in range(100):
+    loss = torch.nn.functional.cross_entropy(forward(tokens).view(-1, VOCAB), tokens.view(-1))
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+print(loss.item())
+"""
+    path = workspace / "llama_train.py"
+    path.write_text(body)
+    started = time.perf_counter()
+    report = analyze(body, str(path), AnalysisOptions(timeout_seconds=60, memory_mb=2048, device="auto",
+                                                      executor=executor))
+    assert time.perf_counter() - started < 60
+    assert report.execution.device == "meta"
+    assert [m.param_count for m in report.modules if m.name == "model"] == [6_738_415_616]
+    assert report.execution.loops_cut and not [d for d in report.diagnostics if d.severity == "error"]
+    [value_read] = [d for d in report.diagnostics if d.code == "PL900"]
+    assert value_read.severity == "information" and "meta device" in value_read.message

@@ -43,6 +43,8 @@ class RecognitionContext:
     class_depth: int = 0
     target_nodes: set[int] = field(default_factory=set)
     call_funcs: set[int] = field(default_factory=set)
+    # variables (per enclosing function) bound to a state dict: `sd = net.state_dict()`, `sd = torch.load(path)`
+    state_dict_names: set[tuple[str | None, str]] = field(default_factory=set)
 
     def span(self, node: cst.CSTNode) -> Span:
         return span_of(self.positions[node])

@@ -49,8 +49,9 @@ class _Walker(cst.CSTVisitor):
             for finding in recognizer.recognize(node, ctx):
                 self._add(finding)
         if isinstance(node, cst.FunctionDef):
-            self._add(Finding("function_def", ctx.span(node.name), None, NONE, {"name": node.name.value},
-                              function=ctx.function))
+            params = [param.name.value for param in node.params.params]
+            self._add(Finding("function_def", ctx.span(node.name), None, NONE,
+                              {"name": node.name.value, "params": params}, function=ctx.function))
             ctx.function_stack.append(node.name.value)
         elif isinstance(node, cst.ClassDef):
             if node.name.value in ctx.module_classes:

@@ -37,6 +37,7 @@ EXPLAINERS: dict[str, Explainer] = {
     "print_output": parameters.explain_print_output,
     "state_dict": state.explain_state_dict,
     "state_dict_key": state.explain_state_dict_key,
+    "state_dict_lookup": state.explain_state_dict_lookup,
     "named_parameters": state.explain_iteration,
     "parameters": state.explain_iteration,
     "buffers": state.explain_iteration,
@@ -62,8 +63,9 @@ SILENT = {"builder_return"}
 
 
 def build_report_parts(findings: list[Finding], units: list[Unit], observations: Observations,
-                       locale: str) -> tuple[list[Explanation], list[Diagnostic]]:
-    ctx = ExplainContext(observations=observations, locale=locale, findings=findings, units=units)
+                       locale: str, source: str = "") -> tuple[list[Explanation], list[Diagnostic]]:
+    ctx = ExplainContext(observations=observations, locale=locale, findings=findings, units=units,
+                         source_lines=source.splitlines())
     explanations = []
     for finding in findings:
         if finding.pattern in SILENT:

@@ -17,6 +17,7 @@ class ExplainContext:
     findings: list[Finding]
     units: list[Unit]
     by_node: dict[int, Finding] = field(default_factory=dict)
+    source_lines: list[str] = field(default_factory=list)  # the file's lines, for spans inside a line
 
     def __post_init__(self) -> None:
         for finding in self.findings:

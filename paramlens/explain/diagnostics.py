@@ -83,6 +83,10 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
             diagnostics.append(Diagnostic(statement_span(unit), IMPORT_FAILED, "information",
                                           import_failed_message(error, run, locale)))
             continue
+        if error.get("meta_value"):
+            diagnostics.append(Diagnostic(statement_span(unit), STATEMENT_RAISED, "information",
+                                          _meta_value_message(error, unit, locale)))
+            continue
         refused = [r for r in observations.refusals if r.get("statement") == index and r.get("line")]
         if refused:
             # the statement went on after the sandbox refused something and then failed: most likely because of it
@@ -142,6 +146,18 @@ def loop_shortened_message(cut: dict, locale: str) -> str:
               f"循环预算在 {ran_zh}（{seconds:.2f} 秒）之后结束了这个循环，结束方式与循环正常结束相同；其余部分在这里运行会"
               f"太久。{again_zh}在它之后观测到的每个数值都标注为“在缩短的循环之后观测”。可用 --loop-iterations / "
               "--loop-seconds 调整预算。")
+
+
+def _meta_value_message(error: dict, unit: Unit, locale: str) -> str:
+    text = f"{error['type']}: {error['message']}"
+    inside = error.get("line") and error["line"] != unit.line
+    where = f" (at line {error['line']})" if inside else ""
+    where_zh = f"（在第 {error['line']} 行）" if inside else ""
+    return tr(locale, f"This statement reads a tensor's value{where}, and the model was built on the meta device "
+                      f"(too large to materialise), where tensors have shapes but no values: {text}. Outside "
+                      "ParamLens this line reads real values.",
+              f"此语句读取了张量的数值{where_zh}，而模型是在 meta 设备上构建的（太大，无法实际分配），那里的张量只有形状没有数值："
+              f"{text}。在 ParamLens 之外运行时，这一行读取的是真实数值。")
 
 
 def _raised_after_refusal_message(error: dict, refusal: dict, locale: str) -> str:

@@ -20,9 +20,9 @@ import re
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import shape
+from paramlens.explain.fmt import code, shape
 from paramlens.explain.i18n import tr
-from paramlens.report import Diagnostic, Fix
+from paramlens.report import Diagnostic, Fix, Span
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ RULES = [
          "访问没有该参数的模块的参数属性"),
     Rule("PL101", "constant-init", "warning", "a weight matrix set to one constant: its units stay identical",
          "权重矩阵被设为同一个常数：各单元始终相同"),
-    Rule("PL102", "exact-type-check", "warning", "`type(m) == nn.X` misses subclasses and lazy modules",
-         "`type(m) == nn.X` 不匹配子类和惰性模块"),
+    Rule("PL102", "exact-type-check", "warning", "`type(m) == nn.X` does not match subclasses of nn.X",
+         "`type(m) == nn.X` 不匹配 nn.X 的子类"),
     Rule("PL103", "data-write", "information", "in-place write through `.data`, invisible to autograd",
          "通过 `.data` 原地写入，autograd 不可见"),
     Rule("PL104", "grad-compared-none", "warning", "`p.grad == None` instead of `is None`",
@@ -116,42 +116,79 @@ def check_all(ctx: ExplainContext) -> list[Diagnostic]:
 
 
 def constant_init(ctx: ExplainContext) -> list[Diagnostic]:
-    """PL101: a weight matrix set to one constant keeps all its units identical forever."""
+    """PL101: a weight matrix set to one constant whose units the run shows to be interchangeable (equal incoming
+    weights, equal biases, equal outgoing weights): they stay identical in training. A constant that does not make
+    units symmetric (LoRA's zero `B`, a zero-initialised output layer, equal rows with different biases) is not
+    reported: it is often deliberate, and the explanation says what it does instead."""
+    from paramlens.explain.patterns.initialisation import layer_symmetry
+
     found = []
     for finding in ctx.findings_of("init"):
         for record in ctx.records(finding):
             after = record.get("after") or {}
             dims = record.get("shape") or []
-            if record.get("kind") != "init" or not after.get("all_equal") or len(dims) < 2 or dims[0] < 2:
+            if record.get("kind") != "init" or not after.get("all_equal") or len(dims) < 2:
                 continue
-            owner = next((o["path"] for o in record.get("owner", [])), record.get("param_name") or "the weight")
+            paths = [o["path"] for o in record.get("owner", []) if o.get("relation") == "same"]
+            symmetric = [layer for layer in layer_symmetry(ctx, record, paths) if layer.get("symmetric")]
+            if not symmetric:
+                continue
+            layer = symmetric[0]
             value = after.get("min")
             found.append(Diagnostic(finding.span, "PL101", "warning", tr(
                 ctx.locale,
-                f"`{owner}` {shape(dims)} is set to the constant {value:g}: its {dims[0]} units compute the same "
-                f"output, get the same gradient and stay identical in training (symmetry is never broken). Use a "
-                f"random initialiser such as `nn.init.xavier_uniform_` or `nn.init.kaiming_uniform_`.",
-                f"`{owner}` {shape(dims)} 被设为常数 {value:g}：它的 {dims[0]} 个单元输出相同、梯度相同，训练中始终保持一致"
-                f"（对称性永远不会被打破）。请使用随机初始化，如 `nn.init.xavier_uniform_` 或 `nn.init.kaiming_uniform_`。")))
+                f"`{layer['layer']}.weight` {shape(dims)} is set to the constant {value:g}, and its biases and the next "
+                f"layer's weights for its units are equal too: its {layer['units']} units compute the same output, get "
+                "the same gradient and stay identical in training (observed in this run). Use a random initialiser "
+                "such as `nn.init.xavier_uniform_` or `nn.init.kaiming_uniform_`.",
+                f"`{layer['layer']}.weight` {shape(dims)} 被设为常数 {value:g}，而且它的偏置以及下一层对这些单元的权重也都相等："
+                f"它的 {layer['units']} 个单元输出相同、梯度相同，训练中始终保持一致（本次运行中观测到）。请使用随机初始化，"
+                "如 `nn.init.xavier_uniform_` 或 `nn.init.kaiming_uniform_`。")))
             break
     return found
 
 
 def exact_type_check(ctx: ExplainContext) -> list[Diagnostic]:
-    """PL102: `type(m) == nn.Linear` misses subclasses (and lazy modules before their first forward)."""
+    """PL102: `type(m) == nn.X` does not match subclasses of X. When the run visited modules that are X without
+    being exactly X (MultiheadAttention's `out_proj` is a `NonDynamicallyQuantizableLinear`), the message names
+    them; it never names an example that is not one."""
     found = []
     for finding in ctx.findings_of("type_check"):
         replacement = finding.facts["replacement"]
         cls = finding.facts["class"]
+        missed = _subclass_visits(ctx, finding.function, cls)
+        if missed:
+            listed = ", ".join(f"`{path}` (`{kind}`)" for path, kind in missed[:3])
+            listed_zh = "、".join(f"`{path}`（`{kind}`）" for path, kind in missed[:3])
+            more = len(missed) - 3
+            observed_en = f" In this run it skipped {listed}" + (f" and {more} more" if more > 0 else "") + \
+                (f", which is a `{cls}` subclass." if len(missed) == 1 else f", which are `{cls}` subclasses.")
+            observed_zh = f"本次运行中它跳过了 {listed_zh}" + (f" 等 {len(missed)} 个" if more > 0 else "") + \
+                f"，它们都是 `{cls}` 的子类。"
+        else:
+            observed_en = observed_zh = ""
         found.append(Diagnostic(finding.span, "PL102", "warning", tr(
             ctx.locale,
-            f"`{finding.facts['text']}` is an exact type test: it does not match subclasses of `{cls}` (e.g. "
-            f"`NonDynamicallyQuantizableLinear` inside `nn.MultiheadAttention`) nor lazy modules before their first "
-            f"forward. Use `{replacement}`.",
-            f"`{finding.facts['text']}` 是精确类型判断：它不匹配 `{cls}` 的子类（例如 `nn.MultiheadAttention` 中的 "
-            f"`NonDynamicallyQuantizableLinear`），也不匹配首次前向之前的惰性模块。请改用 `{replacement}`。"),
+            f"`{finding.facts['text']}` is an exact type test: it does not match subclasses of `{cls}`.{observed_en} "
+            f"Use `{replacement}`.",
+            f"`{finding.facts['text']}` 是精确类型判断：它不匹配 `{cls}` 的子类。{observed_zh}请改用 `{replacement}`。"),
             Fix(tr(ctx.locale, f"Use {replacement}", f"改用 {replacement}"), replacement, finding.span)))
     return found
+
+
+def _subclass_visits(ctx: ExplainContext, function: str | None, cls: str) -> list[tuple[str, str]]:
+    """Modules an `apply` of `function` visited whose class derives from `cls` without being it."""
+    missed = []
+    for use in ctx.findings_of("apply"):
+        if function is None or use.facts.get("fn") != function:
+            continue
+        for record in ctx.records(use):
+            receiver = ((record.get("receiver") or {}).get("owner") or [{"path": ""}])[0]["path"]
+            for visit in record.get("visits", []):
+                if visit["class"] != cls and cls in visit.get("bases", []):
+                    path = ".".join(part for part in (receiver, visit["paths"][0]) if part)
+                    missed.append((path or visit["class"], visit["class"]))
+    return missed
 
 
 def data_write(ctx: ExplainContext) -> list[Diagnostic]:
@@ -327,120 +364,125 @@ def missing_state_dict_key(ctx: ExplainContext) -> list[Diagnostic]:
         found.append(Diagnostic(finding.span, "PL003", "error", tr(
             ctx.locale, f"`{finding.facts['receiver']}.state_dict()` has no key `{key}`; nearest: {hint}.",
             f"`{finding.facts['receiver']}.state_dict()` 中没有键 `{key}`；最接近的：{hint}。")))
+    for finding in ctx.findings_of("state_dict_lookup"):
+        key = finding.facts["key"]
+        state = [r for r in ctx.records(finding) if r.get("kind") == "state_dict"]
+        if not state or key in (keys := [entry["key"] for entry in state[0]["entries"]]) or \
+                len(keys) < state[0].get("count", len(keys)):
+            continue  # not a state dict, the key exists, or too many keys were recorded to be sure
+        near = difflib.get_close_matches(key, keys, n=3, cutoff=0.3)
+        hint = ", ".join(f"`{k}`" for k in near) if near else ", ".join(f"`{k}`" for k in keys[:6])
+        hint_zh = "、".join(f"`{k}`" for k in near) if near else "、".join(f"`{k}`" for k in keys[:6])
+        variable = finding.facts["variable"]
+        if finding.facts["how"] == "get":
+            found.append(Diagnostic(finding.span, "PL003", "warning", tr(
+                ctx.locale, f"`{variable}` (a state dict) has no key `{key}`, so `.get` returns the default; "
+                            f"nearest: {hint}.",
+                f"`{variable}`（一个 state dict）中没有键 `{key}`，因此 `.get` 返回默认值；最接近的：{hint_zh}。")))
+        else:
+            found.append(Diagnostic(finding.span, "PL003", "error", tr(
+                ctx.locale, f"`{variable}` (a state dict) has no key `{key}`; nearest: {hint}.",
+                f"`{variable}`（一个 state dict）中没有键 `{key}`；最接近的：{hint_zh}。")))
     return found
 
 
-INDEX = re.compile(r"index (-?\d+) is out of range")
-
-
 def child_index_out_of_range(ctx: ExplainContext) -> list[Diagnostic]:
-    """PL004: `net[5]` on a container with fewer children."""
+    """PL004: `net[5]` on a container with fewer children, from the facts the child attached to the IndexError
+    (the index, the container's length and class), never from the exception's words."""
     found = []
     for unit in ctx.units:
         status = ctx.observations.statements.get(unit.index)
         error = (status or {}).get("error") or {}
-        if (status or {}).get("status") != "error" or error.get("type") != "IndexError":
+        facts = error.get("container_index")
+        if (status or {}).get("status") != "error" or not facts:
             continue
-        match = INDEX.search(error.get("message", ""))
-        if not match:
-            continue
-        index = int(match.group(1))
-        site = _subscript_site(ctx, unit.line, unit.end_line, index)
-        if site is None:
-            continue
-        finding, name, size = site
-        found.append(Diagnostic(finding, "PL004", "error", tr(
+        index, size, cls = facts["index"], facts["size"], facts["class"]
+        line = error.get("line") or unit.line
+        span, name = _subscript_site(ctx, line, index)
+        subject = code(name) if name else tr(ctx.locale, f"This `{cls}`", f"这个 `{cls}`")
+        range_en = f"indices 0 to {size - 1}, or -{size} to -1" if size else "no valid index"
+        range_zh = f"索引 0 到 {size - 1}，或 -{size} 到 -1" if size else "没有有效索引"
+        found.append(Diagnostic(span, "PL004", "error", tr(
             ctx.locale,
-            f"`{name}` has {size} children (indices 0 to {size - 1}, or -{size} to -1); index {index} does not exist.",
-            f"`{name}` 只有 {size} 个子模块（索引 0 到 {size - 1}，或 -{size} 到 -1）；不存在索引 {index}。")))
+            f"{subject} has {size} children ({range_en}); index {index} does not exist.",
+            f"{subject} 只有 {size} 个子模块（{range_zh}）；不存在索引 {index}。")))
     return found
 
 
-def _subscript_site(ctx: ExplainContext, line: int, end_line: int, index: int):
-    """The `name[index]` subscript in the statement and how many children `name` has (from the module table)."""
-    sizes = {}
-    for module in ctx.observations.modules:
-        sizes[module["name"]] = None
-    for finding in ctx.findings:
-        if not (line <= finding.span.line <= end_line):
-            continue
-        text = finding.facts.get("text") or finding.facts.get("receiver") or ""
-        match = re.search(r"\b([A-Za-z_]\w*)\[\s*" + re.escape(str(index)) + r"\s*\]", text)
-        if not match:
-            continue
-        name = match.group(1)
-        children = _children_count(ctx, name)
-        if children is None:
-            continue
-        from paramlens.report import Span
+def _subscript_site(ctx: ExplainContext, line: int, index: int) -> tuple[Span, str | None]:
+    """Where `name[index]` is written on that line of the source, and the name; else the whole line."""
+    from paramlens.explain.diagnostics import line_span
 
-        column = finding.span.column + match.start() if finding.span.line == finding.span.end_line else 1
-        return Span(finding.span.line, column, finding.span.line, column + len(match.group(0))), name, children
-    return None
-
-
-def _children_count(ctx: ExplainContext, name: str) -> int | None:
-    for finding in ctx.findings_of("module"):
-        for record in ctx.records(finding):
-            owners = [o["path"] for o in record.get("owner", [])]
-            if name in owners and record.get("children") is not None:
-                return len(record["children"])
-    # the module table does not list children; find the last construction bound to that name statically
-    bound = [m for m in ctx.observations.modules if m["name"] == name]
-    if bound:
-        for finding in ctx.findings_of("module"):
-            if finding.span.line == bound[0]["line"] or finding.span.line <= bound[0]["line"] <= finding.span.end_line:
-                records = [r for r in ctx.records(finding) if r.get("kind") == "module" and r.get("children")]
-                if records:
-                    return len(records[0]["children"])
-    return None
-
-
-NO_ATTRIBUTE = re.compile(r"'(\w+)' object has no attribute '(\w+)'")
+    text = ctx.source_lines[line - 1] if 0 < line <= len(ctx.source_lines) else ""
+    for match in re.finditer(r"([A-Za-z_][\w.]*)\[\s*" + re.escape(str(index)) + r"\s*\]", text):
+        return Span(line, match.start() + 1, line, match.end() + 1), match.group(1)
+    return line_span(ctx.source_lines, line), None
 
 
 def no_such_parameter(ctx: ExplainContext) -> list[Diagnostic]:
-    """PL005: `net[1].weight` on a ReLU (a module without that parameter)."""
+    """PL005: `net[1].weight` on a ReLU (a module without that parameter), from the AttributeError's own facts
+    (the attribute's name and the class of the object that lacks it)."""
     found = []
     for finding in ctx.findings_of("param_attr"):
         if finding.function is not None or ctx.records(finding):
             continue
         error = _statement_error(ctx, finding.span.line)
-        if not error or error.get("type") != "AttributeError":
+        missing = (error or {}).get("attribute")
+        if not missing or not missing.get("module") or missing["name"] != finding.facts.get("attr"):
             continue
-        match = NO_ATTRIBUTE.search(error.get("message", ""))
-        if not match or match.group(2) != finding.facts.get("attr"):
-            continue
-        cls, attr = match.groups()
+        cls, attr = missing["class"], missing["name"]
         receiver = finding.facts["text"].rsplit(".", 1)[0]
         found.append(Diagnostic(finding.span, "PL005", "error", tr(
             ctx.locale,
-            f"`{receiver}` is a `{cls}`, which has no parameter `{attr}` (layers such as `{cls}` have no parameters "
-            "at all). Index the layer that has it.",
-            f"`{receiver}` 是 `{cls}`，它没有参数 `{attr}`（`{cls}` 这类层根本没有参数）。请索引真正拥有该参数的层。")))
+            f"`{receiver}` is a `{cls}`, which has no parameter `{attr}`. Index the layer that has it.",
+            f"`{receiver}` 是 `{cls}`，它没有参数 `{attr}`。请索引真正拥有该参数的层。")))
         break
     return found
 
 
 def init_missing_parameter(ctx: ExplainContext) -> list[Diagnostic]:
-    """PL105: an init function that touches e.g. `m.bias` on a visited module built with `bias=False`."""
+    """PL105: an init function that touched a parameter a visited module registers as None (`bias=False`): the
+    apply raised an AttributeError on None during that visit. Reported at the line inside the init function that
+    raised, with the function's own parameter name in the suggested guard."""
+    from paramlens.explain.diagnostics import line_span
+
     found = []
     for finding in ctx.findings_of("apply"):
         for record in ctx.records(finding):
-            error = record.get("error") or ""
-            if record.get("kind") != "apply" or "NoneType" not in error or not record.get("visits"):
+            if record.get("kind") != "apply" or not record.get("on_none") or not record.get("visits"):
                 continue
             visit = record["visits"][-1]
-            missing = "bias" if "bias=False" in visit.get("extra", "") else None
-            what = f"`{missing}`" if missing else tr(ctx.locale, "a parameter", "某个参数")
-            found.append(Diagnostic(finding.span, "PL105", "error", tr(
+            missing = visit.get("none") or []
+            if not missing:
+                continue
+            fn = finding.facts.get("fn")
+            argument = _first_argument(ctx, fn)
+            guard = f"if {argument}.{missing[0]} is not None:"
+            line = record.get("error_line")
+            span = line_span(ctx.source_lines, line) if line else finding.span
+            receiver = ((record.get("receiver") or {}).get("owner") or [{"path": ""}])[0]["path"]
+            where = ".".join(part for part in (receiver, visit["paths"][0]) if part)
+            found.append(Diagnostic(span, "PL105", "error", tr(
                 ctx.locale,
-                f"`{finding.facts.get('fn')}` touched {what} of `{visit['class']}({visit['extra']})` "
-                f"({visit['paths'][0] or 'the module itself'}), which has none ({error}). Guard it: "
-                "`if m.bias is not None:`.",
-                f"`{finding.facts.get('fn')}` 访问了 `{visit['class']}({visit['extra']})`"
-                f"（{visit['paths'][0] or '模块自身'}）的 {what}，但它没有该参数（{error}）。请加判断：`if m.bias is not None:`。")))
+                f"`{fn}` was given `{visit['class']}({visit['extra']})` ({code(where) if where else 'the module itself'}), "
+                f"whose `{missing[0]}` is None (registered as absent, e.g. `bias=False`), and used it as a tensor: "
+                f"{record.get('error')}. Guard it: `{guard}`.",
+                f"`{fn}` 收到了 `{visit['class']}({visit['extra']})`（{code(where) if where else '模块自身'}），它的 "
+                f"`{missing[0]}` 为 None（被注册为不存在，例如 `bias=False`），却把它当作张量使用：{record.get('error')}。"
+                f"请加判断：`{guard}`。")))
     return found
+
+
+def _first_argument(ctx: ExplainContext, function: str | None) -> str:
+    """The name the init function gives the module it receives (`m`, `module`, `layer`)."""
+    for definition in ctx.findings_of("function_def"):
+        if definition.facts.get("name") == function:
+            params = definition.facts.get("params") or []
+            if params[:1] == ["self"]:
+                params = params[1:]
+            if params:
+                return params[0]
+    return "m"
 
 
 def fan_init_on_vector(ctx: ExplainContext) -> list[Diagnostic]:

@@ -26,7 +26,7 @@ from paramlens.sandbox.argv import install_tolerant_argparse
 from paramlens.sandbox.packages import package_of
 from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, Event, Probe
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
-    make_inits_meta_tolerant
+    container_index, make_inits_meta_tolerant, reads_meta_value, tag_container_index_errors, tag_meta_value_reads
 
 # statements that can change which tensors a model holds without rebinding any name
 STRUCTURAL_EDITS = ("add_module", "register_", ".weight =", ".bias =", "= nn.Parameter", "setattr(", "del ")
@@ -94,8 +94,25 @@ def _error_info(error: BaseException, path: str, blocked: BlockedOperations | No
             "name": getattr(error, "name", None) if isinstance(error, NameError) else None,
             # an import that failed: the module it named (ModuleNotFoundError and ImportError both set .name)
             "import": isinstance(error, ImportError),
+            # a value read on the meta device, where tensors have no values (`loss.item()` on a 7B model)
+            "meta_value": reads_meta_value(error),
+            # `net[5]` on a container of 3: the index, the container's class and length (PL004)
+            "container_index": container_index(error),
+            # `net[1].weight` on a ReLU: the attribute and the class of the object that lacks it (PL005)
+            "attribute": _missing_attribute(error),
             "module": getattr(error, "name", None) if isinstance(error, ImportError) else None,
             "blocked": refused}
+
+
+def _missing_attribute(error: BaseException) -> dict[str, Any] | None:
+    """For an AttributeError, what Python itself records: the attribute's name and the object that lacks it."""
+    if not isinstance(error, AttributeError) or getattr(error, "name", None) is None:
+        return None
+    owner = getattr(error, "obj", None)
+    from torch import nn
+
+    return {"name": error.name, "class": type(owner).__name__, "module": isinstance(owner, nn.Module),
+            "none": owner is None}
 
 
 def _is_memory_error(error: BaseException) -> bool:
@@ -126,6 +143,7 @@ def main() -> int:
     import paramlens.sandbox.probes  # noqa: F401
     import paramlens.sandbox.runtime  # noqa: F401
     import paramlens.sandbox.summaries  # noqa: F401
+    import paramlens.sandbox.symmetry  # noqa: F401
 
     if channel_fd != 3:
         os.dup2(channel_fd, 3)
@@ -217,6 +235,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
         budget.install()
     elif device == "meta":
         make_inits_meta_tolerant()
+        tag_meta_value_reads()
     seed = request.get("seed")
     if seed is not None:
         import random
@@ -232,6 +251,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
         if entry not in sys.path:
             sys.path.insert(0, entry)
 
+    tag_container_index_errors()
     install_tolerant_argparse(path, emit)
     capture = Capture()
     # the file is the program's main module, as with `python file.py`: its `if __name__ == "__main__":` block
@@ -250,7 +270,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     namespace.update({Probe.LOOP: loops.for_loop, Probe.WHILE: loops.while_tick, Probe.LOOP_END: loops.end})
     GradientObserver(emit, recorder.owners, lambda: innermost_user_line(path), recorder.max_records,
                      recorder.labels).install()
-    _track_instances(recorder.instantiated)
+    _track_instances(recorder.instantiated, recorder.structure_changed)
     emit({"t": Event.START, "torch": torch.__version__, "python": sys.executable, "seed": seed,
           "device": "meta" if device == "meta" else "cpu", "isolation": layers,
           "import_seconds": round(time.perf_counter() - started, 3)})
@@ -302,6 +322,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
             # printed (or raised) after a loop was shortened, partly (`during`) or entirely
             event["after_cut"] = {**recorder.first_cut, "during": not cut_before}
         emit(event)
+        if recorder.constant_written:
+            recorder.constant_written = False
+            emit({"t": Event.SYMMETRY, "index": index, "layers": _symmetry(recorder)})
         counts, tallies = recorder.take_counts(), recorder.take_tallies()
         if counts or tallies:  # evaluations past the record limit are only counted; the explanations say how many
             emit({"t": Event.COUNTS, "counts": counts, "tallies": tallies})
@@ -321,25 +344,89 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     emit({"t": Event.MODULES, "modules": _final_modules(namespace, module_order, module_lines, recorder.labels())})
     emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated)})
     emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
-          "execute_seconds": round(time.perf_counter() - executing, 4)})
+          "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace)})
 
 
-def _track_instances(instantiated: set[type]) -> None:
+DIGEST_ELEMENTS = 10_000_000  # a tensor larger than this is digested by shape and dtype only
+
+
+def _symmetry(recorder: Any) -> list[dict[str, Any]]:
+    from paramlens.sandbox.symmetry import symmetry_facts
+
+    try:
+        return symmetry_facts(recorder.top_level_modules())
+    except Exception:  # noqa: BLE001 - a check that cannot be made is simply not reported
+        return []
+
+
+def state_digest(namespace: dict) -> dict[str, str]:
+    """A fingerprint of the program's final state: every top-level tensor and module (names, shapes, values) and
+    the random number generators. Two runs of the same program that differ only in ParamLens' probes must agree
+    on it (tests/test_faithful.py): the probes may observe, never change."""
+    import hashlib
+    import random
+
+    import torch
+    from torch import nn
+
+    def tensor_bytes(tensor: torch.Tensor) -> bytes:
+        head = f"{list(tensor.shape)}{tensor.dtype}{tensor.device.type}".encode()
+        if tensor.device.type == "meta" or tensor.numel() > DIGEST_ELEMENTS or tensor.is_sparse or \
+                isinstance(tensor, nn.parameter.UninitializedTensorMixin):
+            return head
+        return head + tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+
+    digest: dict[str, str] = {}
+    for name, value in sorted(namespace.items()):
+        if name.startswith("__"):
+            continue
+        hasher = hashlib.sha256()
+        try:
+            if isinstance(value, nn.Module):
+                for key, tensor in value.state_dict(keep_vars=True).items():
+                    hasher.update(key.encode())
+                    hasher.update(tensor_bytes(tensor))
+            elif isinstance(value, torch.Tensor):
+                hasher.update(tensor_bytes(value))
+            else:
+                continue
+        except Exception:  # noqa: BLE001 - a tensor subclass that cannot be read: leave it out
+            continue
+        digest[name] = hasher.hexdigest()[:16]
+    digest["__rng__"] = hashlib.sha256(torch.get_rng_state().numpy().tobytes() +
+                                       repr(random.getstate()).encode()).hexdigest()[:16]
+    return digest
+
+
+def _track_instances(instantiated: set[type], structure_changed: Callable[[Any], None]) -> None:
     """Which module classes had an instance at some point of the run, even one that lived only inside a function
     (`def main(): model = Net()`): torch's global registration hooks see every module that registers a parameter,
-    a buffer or a child. The hooks return None, so nothing is replaced."""
+    a buffer or a child. The same hooks, and `Module._apply` (`.to()`, `to_empty()`, `.half()`, which swap
+    parameters without registering them), tell the recorder that a model's structure changed, so that the names it
+    gives tensors are the ones they have now. The hooks return None and the wrapper returns what `_apply` returns,
+    so nothing is replaced."""
     from torch.nn.modules import module as torch_module
 
     def seen(module: Any, name: str, value: Any) -> None:
         instantiated.add(type(module))
         if isinstance(value, torch_module.Module):
             instantiated.add(type(value))
+        structure_changed(module)
 
     for register in ("register_module_module_registration_hook", "register_module_parameter_registration_hook",
                      "register_module_buffer_registration_hook"):
         hook = getattr(torch_module, register, None)
         if hook is not None:
             hook(seen)
+    original_apply = torch_module.Module._apply
+
+    def applied(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original_apply(self, *args, **kwargs)
+        structure_changed(self)
+        return result
+
+    applied.__wrapped__ = original_apply  # type: ignore[attr-defined]
+    torch_module.Module._apply = applied  # type: ignore[method-assign]
 
 
 def _instantiated_classes(namespace: dict, instantiated: set[type]) -> list[str]:

@@ -219,3 +219,84 @@ def warm_training_imports() -> None:
     parameter = nn.Parameter(torch.zeros(1))
     torch.optim.SGD([parameter], lr=0.1)
     torch.optim.Adam([parameter], lr=0.1)
+
+
+META_VALUE_TAG = "__paramlens_meta_value__"
+_VALUE_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "__complex__")
+
+
+def tag_meta_value_reads() -> None:
+    """On the meta device tensors have shapes but no values, so reading a value (`loss.item()`, `if loss < 10:`)
+    raises. Such a failure is the meta device's, not the program's: the exception is tagged (same type, same
+    message, re-raised unchanged) so that the report can say so instead of calling the line an error."""
+    import torch
+
+    def tagging(name: str) -> Any:
+        original = getattr(torch.Tensor, name)
+
+        def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            except Exception as error:
+                if getattr(self, "device", None) is not None and self.device.type == "meta":
+                    try:
+                        setattr(error, META_VALUE_TAG, True)
+                    except Exception:  # noqa: BLE001 - an exception type without a __dict__
+                        pass
+                raise
+
+        read.__name__ = getattr(original, "__name__", name)
+        read.__doc__ = getattr(original, "__doc__", None)
+        return read
+
+    for name in _VALUE_READS:
+        if hasattr(torch.Tensor, name):
+            setattr(torch.Tensor, name, tagging(name))
+
+
+def reads_meta_value(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, META_VALUE_TAG, False):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+CONTAINER_INDEX_TAG = "__paramlens_container_index__"
+
+
+def tag_container_index_errors() -> None:
+    """`net[5]` on a container with 3 children raises IndexError with a message whose words change between torch
+    versions ("index 5 is out of range"). The exception is tagged with the facts (the index, the container's class
+    and length) and re-raised unchanged, so PL004 is decided from data."""
+    from torch import nn
+
+    def tagging(cls: type) -> None:
+        original = cls.__getitem__
+
+        def getitem(self: Any, index: Any) -> Any:
+            try:
+                return original(self, index)
+            except IndexError as error:
+                if isinstance(index, int):
+                    try:
+                        setattr(error, CONTAINER_INDEX_TAG, {"index": index, "size": len(self),
+                                                             "class": type(self).__name__})
+                    except Exception:  # noqa: BLE001
+                        pass
+                raise
+
+        getitem.__wrapped__ = original  # type: ignore[attr-defined]
+        getitem.__doc__ = original.__doc__
+        cls.__getitem__ = getitem
+
+    for container in (nn.Sequential, nn.ModuleList, nn.ParameterList):
+        tagging(container)
+
+
+def container_index(error: BaseException) -> dict[str, Any] | None:
+    value = getattr(error, CONTAINER_INDEX_TAG, None)
+    return dict(value) if isinstance(value, dict) else None

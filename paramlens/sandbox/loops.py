@@ -106,7 +106,9 @@ class LoopBudget:
         parts_only = True
         site = self.sites.get(loop_id)
         while True:
-            if done >= self.iterations and not built and not parts_only and \
+            # a loop whose length is known and reached ends by itself; one of unknown length is cut without
+            # asking its iterator for one more item (that would consume it, visibly to code that shares it)
+            if done >= self.iterations and (total is None or done < total) and not built and not parts_only and \
                     time.perf_counter() - started >= self.seconds and not self._inside_module_call():
                 self._cut(site, done, total, time.perf_counter() - started)
                 return
@@ -182,10 +184,14 @@ def _length(iterable: Any) -> int | None:
     return length if isinstance(length, int) else None
 
 
-def _is_model_part(item: Any) -> bool:
-    """A module or a parameter, or a `(name, module|parameter)` pair from `named_modules()` / `named_parameters()`."""
+def _is_model_part(item: Any, depth: int = 0) -> bool:
+    """A module or a parameter, or a tuple of them and names: `(name, module)` from `named_modules()`, `(p, q)` from
+    `zip(ema.parameters(), model.parameters())`, `((n, p), (m, q))` from a zip of named parameters."""
     from torch import nn
 
-    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
-        item = item[1]
-    return isinstance(item, (nn.Module, nn.Parameter))
+    if isinstance(item, (nn.Module, nn.Parameter)):
+        return True
+    if isinstance(item, tuple) and item and depth < 3:
+        parts = [part for part in item if not isinstance(part, str)]
+        return bool(parts) and all(_is_model_part(part, depth + 1) for part in parts)
+    return False

@@ -44,9 +44,12 @@ def transform_in_force() -> str | None:
 
 @contextlib.contextmanager
 def _observing(record: dict[str, Any]) -> Iterator[None]:
-    """Run observation code; if it fails, say so in the record instead of failing the program."""
+    """Run observation code; if it fails, say so in the record instead of failing the program. A tensor subclass's
+    `__torch_function__` is not called while observing (it could count, log or change state), so what the
+    summary computes is invisible to the program."""
     try:
-        yield
+        with torch._C.DisableTorchFunctionSubclass():
+            yield
     except Exception as error:  # noqa: BLE001 - an observation must never change what the program does
         record["unobserved"] = f"{type(error).__name__}: {error}"[:500]
 
@@ -162,14 +165,24 @@ class Probes:
 
         def visit(module: nn.Module) -> Any:
             entry: dict[str, Any] = {"paths": paths.get(id(module), ["?"]), "class": type(module).__name__,
-                                     "params": [], "changed": []}
+                                     "params": [], "changed": [],
+                                     # the torch classes it derives from, for exact type tests it fails (PL102)
+                                     "bases": [base.__name__ for base in type(module).__mro__[1:]
+                                               if issubclass(base, nn.Module) and base is not nn.Module][:8]}
             own: list[tuple[str, torch.Tensor]] = []
             snapshots: dict[str, tuple] = {}
+            others: list[tuple[str, torch.Tensor, tuple]] = []
             with _observing(entry):
                 entry["extra"] = module.extra_repr()[:200]
                 own = list(module.named_parameters(recurse=False))
                 entry["params"] = [name for name, _ in own]
+                # registered as None (`bias=False`): the attribute exists and is None (PL105)
+                entry["none"] = [name for name, value in module._parameters.items() if value is None]
                 snapshots = {name: (snapshot(p), tensor_stats(p), p._version) for name, p in own}
+                # every other tensor the visit could write: the module's buffers and its descendants' parameters
+                # and buffers (transformers' `_init_weights(module)` writes `module.q.weight` on the parent's
+                # visit); fingerprinted, not copied, so a deep model is not cloned once per ancestor
+                others = [(name, tensor, fingerprint(tensor)) for name, tensor in _other_tensors(module, own)]
             visits.append(entry)
             previous = (recorder.current_visit, recorder.current_module)
             recorder.current_visit = {"apply": probe_id, "index": len(visits) - 1, "path": entry["paths"][0],
@@ -183,11 +196,16 @@ class Probes:
                 entry["output"] = recorder.output.text_since(printed_from)
                 with _observing(entry):
                     _changes(entry, own, snapshots)
+                    _other_changes(entry, others)
 
         try:
             result = receiver.apply(visit)
         except Exception as error:
             event["error"] = f"{type(error).__name__}: {error}"
+            # an operation on None (`zeros_(m.bias)` when bias is None: Python records the object that lacked the
+            # attribute), and the line of the user's file where it was raised (inside the init function)
+            event["on_none"] = isinstance(error, AttributeError) and getattr(error, "obj", 0) is None
+            event["error_line"] = _user_line(error, self.namespace.get("__file__"))
             event["output"] = recorder.output.text_since(output_start)
             recorder.record(probe_id, event)
             raise
@@ -284,6 +302,49 @@ def _changes(entry: dict[str, Any], own: list[tuple[str, torch.Tensor]], snapsho
         elif not change.get("changed", 1):
             continue
         entry["changed"].append(change)
+
+
+def _user_line(error: BaseException, path: str | None) -> int | None:
+    import traceback
+
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == path]
+    return frames[-1].lineno if frames else None
+
+
+def _other_tensors(module: nn.Module, own: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
+    own_ids = {id(tensor) for _, tensor in own}
+    found = []
+    seen: set[int] = set(own_ids)
+    for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+        if id(tensor) in seen or tensor is None:
+            continue
+        seen.add(id(tensor))
+        found.append((name, tensor))
+    return found
+
+
+def fingerprint(tensor: torch.Tensor) -> tuple:
+    """What changes when a tensor is written in place, whichever way (an op, `.data`, `copy_`): its version counter,
+    its storage, and two float64 reductions of its values (none on the meta device)."""
+    if is_uninitialized(tensor) or tensor.device.type == "meta":
+        return (tensor._version, None, None)
+    with torch.no_grad():
+        data = tensor.detach()
+        if data.is_complex():
+            data = torch.view_as_real(data)
+        if not data.is_floating_point():
+            data = data.to(torch.float64)  # integer and boolean buffers (counters, masks, indices)
+        return (tensor._version, tensor.data_ptr(),
+                (float(data.sum(dtype=torch.float64)), float(torch.linalg.vector_norm(data, dtype=torch.float64))))
+
+
+def _other_changes(entry: dict[str, Any], others: list[tuple[str, torch.Tensor, tuple]]) -> None:
+    for name, tensor, before in others:
+        if fingerprint(tensor) == before:
+            continue
+        entry["changed"].append({"name": name, "shape": None if is_uninitialized(tensor) else list(tensor.shape),
+                                 "after": tensor_stats(tensor), "descendant": "." in name,
+                                 "buffer": not isinstance(tensor, nn.Parameter)})
 
 
 def _method_facts(event: dict[str, Any], receiver: Any, method: str, args: tuple, kwargs: dict, result: Any,

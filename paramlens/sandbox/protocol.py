@@ -48,6 +48,7 @@ class Event:
     LOOP_CUT = "cut"             # a loop was shortened by the loop budget
     SANDBOX_REFUSAL = "denied"   # the sandbox refused an operation the code attempted (network, process, file)
     BACKWARD = "backward"        # a backward pass ran: which parameters got gradients, and shared ones per use
+    SYMMETRY = "symmetry"        # after a statement that set a weight matrix to a constant: are its units symmetric
     STATEMENT = "stmt"           # a top-level statement ended: ok / error / dependent / exit
     MODULE = "module"            # one (re)bound module variable
     OVER_BUDGET = "over_budget"  # auto device policy: the model is too big for the CPU, redo on meta

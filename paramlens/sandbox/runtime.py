@@ -43,6 +43,8 @@ class Recorder:
         self.first_cut: dict[str, Any] | None = None  # the first loop the budget cut: later values are labelled
         self.cuts = 0
         self.instantiated: set[type] = set()  # module classes that had an instance during the run
+        # a record showed a weight matrix set to one constant: after the statement, symmetry.py checks the models
+        self.constant_written = False
 
     def loop_cut(self, cut: dict[str, Any]) -> None:
         """From now on the program's state is not the one `python file.py` reaches: label what follows."""
@@ -68,6 +70,8 @@ class Recorder:
             if self.first_cut is not None and value:
                 value["after_cut"] = dict(self.first_cut)
             self.emit({"t": Event.PROBE, "id": probe_id, "n": count, "v": value})
+        if not self.constant_written and _writes_constant_matrix(value):
+            self.constant_written = True
 
     def tally(self, probe_id: int, value: Any) -> None:
         if not (value is None or (isinstance(value, (bool, int)) and abs(value) < 10**9)):
@@ -96,12 +100,44 @@ class Recorder:
 
     def owners(self, value: Any) -> list[dict[str, str]]:
         """Which top-level module variables hold this tensor or module, and how (`same` object, its `.data`,
-        or a `view` into its storage). Inside a method, before the model is bound to any top-level name, the
-        enclosing `self` is searched instead (`self.blocks.0.mlp.2.weight`)."""
+        or a `view` into its storage), named by where it sits *now*. Inside a method, before the model is bound to
+        any top-level name, the enclosing `self` is searched instead (`self.blocks.0.mlp.2.weight`)."""
+        self._refresh()
         found = self._index.lookup(value)
+        stale = {hit["path"].split(".", 1)[0] for hit in found if not self._still_holds(hit, value)}
+        if stale:
+            # the model changed since it was indexed (a layer replaced, `to_empty()`, a parametrization removed):
+            # a name from before would be wrong, so index it again and ask again
+            self._index.dirty.update(stale)
+            self._refresh()
+            found = [hit for hit in self._index.lookup(value) if self._still_holds(hit, value)]
         if not found:
             found = _owners_in(_enclosing_selves(self.namespace.get("__file__")), value)
         return found[:16]
+
+    def structure_changed(self, module: nn.Module) -> None:
+        """Called by torch's registration hooks and after `Module._apply` (`.to()`, `to_empty()`, `.half()`): the
+        variables whose models contain `module` are indexed again before the next lookup."""
+        self._index.dirty.update(self._index.modules.get(id(module), {}).keys())
+
+    def _refresh(self) -> None:
+        if self._index.dirty:
+            dirty, self._index.dirty = self._index.dirty, set()
+            self.reindex(sorted(dirty))
+
+    def _still_holds(self, hit: dict[str, str], value: Any) -> bool:
+        """Whether the path of an index hit still leads to this value (same object, or the same storage)."""
+        target = _resolve(self.namespace, hit["path"])
+        if target is None:
+            return False
+        if hit["relation"] == "same":
+            return target is value
+        if not isinstance(target, torch.Tensor) or not isinstance(value, torch.Tensor):
+            return False
+        try:
+            return target.untyped_storage().data_ptr() == value.untyped_storage().data_ptr()
+        except Exception:  # noqa: BLE001 - meta or lazy tensors have no storage to compare
+            return False
 
     def reindex(self, names: list[str]) -> None:
         """After a statement (re)bound these module variables: index their tensors again. Structural edits of a
@@ -118,6 +154,29 @@ class Recorder:
 
     def summarize(self, value: Any) -> dict[str, Any]:
         return summarize(value, self.owners)
+
+
+def _writes_constant_matrix(value: dict[str, Any]) -> bool:
+    """An init, an in-place edit or an apply visit that left a tensor with one value everywhere: a weight matrix
+    (the units' incoming weights) or a vector (their biases, which decide whether equal rows make equal units)."""
+    changes = [value] + [change for visit in value.get("visits", []) for change in visit.get("changed", [])]
+    return any((change.get("after") or {}).get("all_equal") for change in changes if isinstance(change, dict))
+
+
+def _resolve(namespace: dict, path: str) -> Any:
+    """`net.2.weight` -> the object at that path now (a module, parameter or buffer), or None."""
+    head, _, rest = path.partition(".")
+    current: Any = namespace.get(head)
+    for part in rest.split(".") if rest else []:
+        if not isinstance(current, nn.Module):
+            return None
+        for table in (current._parameters, current._buffers, current._modules):
+            if part in table:
+                current = table[part]
+                break
+        else:
+            return None
+    return current
 
 
 def reachable_module_types(namespace: dict) -> set[type]:
@@ -143,6 +202,10 @@ class OwnerIndex:
         self.by_storage: dict[int, dict[str, list[tuple[str, torch.Tensor]]]] = {}
         self.modules: dict[int, dict[str, list[str]]] = {}
         self.buffer_paths: set[str] = set()  # names that are buffers (register_buffer), not parameters
+        self.dirty: set[str] = set()  # variables whose models changed structure since they were indexed
+        # path -> the registration it comes from ("<id of the owning module>:<attribute>"): two paths with one slot
+        # are one layer reached twice (an alias), two slots holding one tensor are a tie
+        self.slots: dict[str, str] = {}
 
     def _forget(self, var: str) -> None:
         ids, storages, modules = self.keys.pop(var, ([], [], []))
@@ -155,6 +218,8 @@ class OwnerIndex:
                         del table[key]
         if self.buffer_paths:
             self.buffer_paths = {path for path in self.buffer_paths if not path.startswith(f"{var}.")}
+        for path in [path for path in self.slots if path.startswith(f"{var}.")]:
+            del self.slots[path]
 
     def update(self, var: str, module: nn.Module | None) -> None:
         self._forget(var)
@@ -170,14 +235,12 @@ class OwnerIndex:
         for name, sub in module.named_modules(remove_duplicate=False):
             self.modules.setdefault(id(sub), {}).setdefault(var, []).append(f"{var}.{name}" if name else var)
             module_ids.append(id(sub))
-        buffers = {id(tensor) for _, tensor in module.named_buffers(remove_duplicate=False)}
-        tensors = list(module.named_parameters(remove_duplicate=False)) + \
-            list(module.named_buffers(remove_duplicate=False))
-        for name, tensor in tensors:
+        for name, tensor, slot, buffer in module_tensors(module):
             path = f"{var}.{name}"
             self.by_id.setdefault(id(tensor), {}).setdefault(var, []).append(path)
+            self.slots[path] = slot
             ids.append(id(tensor))
-            if id(tensor) in buffers:
+            if buffer:
                 self.buffer_paths.add(path)
             if is_uninitialized(tensor) or tensor.device.type == "meta":
                 continue
@@ -197,7 +260,8 @@ class OwnerIndex:
             return [{"path": path, "relation": "same"} for path in self._ordered(self.modules.get(id(value), {}))]
         if not isinstance(value, torch.Tensor):
             return []
-        found = [{"path": path, "relation": "same", **({"buffer": True} if path in self.buffer_paths else {})}
+        found = [{"path": path, "relation": "same", "slot": self.slots.get(path, path),
+                  **({"buffer": True} if path in self.buffer_paths else {})}
                  for path in self._ordered(self.by_id.get(id(value), {}))]
         if is_uninitialized(value) or value.device.type == "meta":
             return found
@@ -220,6 +284,19 @@ class OwnerIndex:
         return found
 
 
+def module_tensors(module: nn.Module) -> list[tuple[str, torch.Tensor, str, bool]]:
+    """Every parameter and buffer under `module` with duplicates, as (name, tensor, slot, is_buffer): the same
+    order as `named_parameters(remove_duplicate=False)` then `named_buffers(...)`; the slot names the registration
+    (the owning module object and the attribute)."""
+    parameters, buffers = [], []
+    for prefix, sub in module.named_modules(remove_duplicate=False):
+        for table, into, is_buffer in ((sub._parameters, parameters, False), (sub._buffers, buffers, True)):
+            for leaf, tensor in table.items():
+                if tensor is not None:
+                    into.append((f"{prefix}.{leaf}" if prefix else leaf, tensor, f"{id(sub)}:{leaf}", is_buffer))
+    return parameters + buffers
+
+
 def _owners_in(modules: list[tuple[str, nn.Module]], value: Any) -> list[dict[str, str]]:
     found: list[dict[str, str]] = []
     if isinstance(value, nn.Module):
@@ -238,12 +315,11 @@ def _owners_in(modules: list[tuple[str, nn.Module]], value: Any) -> list[dict[st
         except Exception:
             real = False
     for var, module in modules:
-        tensors = list(module.named_parameters(remove_duplicate=False)) + \
-            list(module.named_buffers(remove_duplicate=False))
-        buffers = {id(tensor) for _, tensor in module.named_buffers(remove_duplicate=False)}
-        for name, tensor in tensors:
+        for name, tensor, slot, buffer in module_tensors(module):
+            extra: dict[str, Any] = {}
             if tensor is value:
                 relation = "same"
+                extra["slot"] = slot
             elif not real or is_uninitialized(tensor) or tensor.device.type == "meta":
                 continue  # meta and lazy tensors have no storage to compare: identity only
             elif tensor.untyped_storage().data_ptr() != storage:
@@ -253,8 +329,7 @@ def _owners_in(modules: list[tuple[str, nn.Module]], value: Any) -> list[dict[st
                 relation = "data"
             else:
                 relation = "view"
-            found.append({"path": f"{var}.{name}", "relation": relation,
-                          **({"buffer": True} if id(tensor) in buffers else {})})
+            found.append({"path": f"{var}.{name}", "relation": relation, **extra, **({"buffer": True} if buffer else {})})
     return found
 
 
@@ -300,7 +375,22 @@ def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict
             if now.numel() <= VALUES_LIMIT:
                 result["before_values"] = before.tolist()
                 result["after_values"] = now.tolist()
+            if 0 < result["changed"] <= CHANGES_LISTED * 4 or now.numel() <= VALUES_LIMIT:
+                # the elements that changed, whatever the tensor's size (`[1, 2]: 0.0314 → 7` on a [32, 10] weight)
+                where = torch.nonzero(different.reshape(now.shape) if now.dim() else different.reshape(1))
+                result["changes"] = [{"index": index, "before": _item(before, index), "after": _item(now, index)}
+                                     for index in where[:CHANGES_LISTED].tolist()]
     return result
+
+
+CHANGES_LISTED = 8  # changed elements listed by position with their values before and after
+
+
+def _item(tensor: torch.Tensor, index: list[int]) -> float | int | bool | None:
+    value = (tensor[tuple(index)] if tensor.dim() else tensor).item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 # -- fan-based initialisers: the numbers torch derives from the tensor's shape ------------------------------------

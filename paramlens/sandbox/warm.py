@@ -26,6 +26,7 @@ from paramlens.sandbox.watchdog import DISK_POLL_SECONDS, Collector, Stop, class
     scrubbed_environment
 
 KILL_GRACE_SECONDS = 3.0
+STOP_GRACE_SECONDS = 0.3
 FORK_REPLY_SECONDS = 30.0
 LOG_TAIL = 2000
 
@@ -48,13 +49,15 @@ class _WorkerProcess:
         return self.process.poll() is None
 
     def stop(self) -> None:
+        """Ask the worker to exit; if it is busy (warming imports after a run, a child to reap), kill it: it holds
+        no state worth a wait, and a command-line run must not end seconds after its report."""
         try:
             self.channel.send({"t": "exit"})
         except OSError:
             pass
         self.channel.close()
         try:
-            self.process.wait(timeout=2)
+            self.process.wait(timeout=STOP_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             pass
         self.kill()

@@ -186,6 +186,7 @@ def main(argv: list[str]) -> int:
     import paramlens.sandbox.runtime  # noqa: F401
     import paramlens.sandbox.seccomp  # noqa: F401
     import paramlens.sandbox.summaries  # noqa: F401
+    import paramlens.sandbox.symmetry  # noqa: F401
 
     from paramlens.sandbox.isolation import interpreter_paths
 

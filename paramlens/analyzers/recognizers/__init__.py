@@ -4,6 +4,7 @@ the walker lets the first probing finding on a node win, so specific patterns co
 from paramlens.analyzers.recognizers import (
     apply_fn,
     backward,
+    call_output,
     checkpoints,
     freezing,
     optimizers,
@@ -40,6 +41,7 @@ RECOGNIZERS = [
     construction,
     shared_modules,
     print_module,
+    call_output,
     cell_value,
     forward_call,
     type_check,

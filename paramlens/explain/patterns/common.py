@@ -31,6 +31,12 @@ def not_run_note(finding: Finding, ctx: ExplainContext) -> str:
         error = status["error"]
         return tr(locale, f"_This statement raised {error['type']} before reaching here._",
                   f"_此语句在执行到这里之前抛出了 {error['type']}。_")
+    raised = _raised_earlier_in(finding, ctx)
+    if raised is not None:
+        line, kind = raised
+        return tr(locale, f"_`{finding.function}` raised {kind} at line {line}, before it reached this line, so nothing "
+                          "was observed here._",
+                  f"_`{finding.function}` 在第 {line} 行抛出了 {kind}，没有执行到这一行，因此这里没有观测到数值。_")
     if finding.function is not None and ctx.function_ran(finding):
         return tr(locale, f"_`{finding.function}` ran, but never reached this line (a branch not taken, e.g. an `if` "
                           "whose condition was false, or a loop with nothing to iterate), so nothing was observed "
@@ -43,6 +49,26 @@ def not_run_note(finding: Finding, ctx: ExplainContext) -> str:
     return tr(locale, "_Nothing was observed here during the run._", "_运行期间这里没有观测到任何值。_")
 
 
+def _raised_earlier_in(finding: Finding, ctx: ExplainContext) -> tuple[int, str] | None:
+    """Whether the function around `finding` raised at an earlier line of its body (then this line was not reached
+    because of the exception, not because a branch was not taken)."""
+    if finding.function is None:
+        return None
+    for statement in ctx.observations.statements.values():
+        error = statement.get("error") or {}
+        line = error.get("line")
+        if error.get("function") == finding.function and line is not None and line < finding.span.line:
+            return line, error.get("type", "an exception")
+    return None
+
+
+def modules_text(locale: str, n: int) -> str:
+    """`1 module` / `3 modules` / `3 个模块`."""
+    if locale == "zh-CN":
+        return f"{n} 个模块"
+    return "1 module" if n == 1 else f"{n:,} modules"
+
+
 def module_label(module: dict[str, Any]) -> str:
     """`Linear(in_features=4, out_features=8, bias=True)`"""
     extra = module.get("extra") or ""
@@ -53,6 +79,15 @@ def owner_paths(value: dict[str, Any] | None, relation: str | None = None) -> li
     if not value:
         return []
     return [o["path"] for o in value.get("owner", []) if relation is None or o["relation"] == relation]
+
+
+def tied_names(value: dict[str, Any] | None) -> list[str]:
+    """The names of a tensor when it is registered in more than one place (a tie: `lm_head.weight = wte.weight`,
+    or one layer placed at two positions), else []. One layer reached through two variables (`layer` and
+    `net.0`) is one registration under two paths, not a tie."""
+    same = [o for o in (value or {}).get("owner", []) if o.get("relation") == "same"]
+    slots = {o.get("slot", o["path"]) for o in same}
+    return [o["path"] for o in same] if len(slots) > 1 else []
 
 
 def param_count_text(locale: str, unique: int, with_duplicates: int) -> str:

@@ -8,7 +8,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import block, code, count, join, num, output_block, owners_text, shape, stats_line, table
 from paramlens.explain.i18n import tr
-from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
+from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, tied_names, times
 
 
 def _visit_label(record: dict[str, Any], visit: dict[str, Any]) -> str:
@@ -32,16 +32,66 @@ def _change_text(locale: str, change: dict[str, Any]) -> str:
     return f"`{change['name']}` → {value}"
 
 
-SYMMETRY = (
-    "**Why a constant weight is a problem:** every hidden unit of the layer computes the same function of the same "
-    "input, so they all output the same value, receive the same gradient and stay identical after every update — the "
-    "symmetry is never broken, and the layer behaves like a single unit no matter how wide it is. Random "
-    "initialisation (e.g. `normal_`, `xavier_uniform_`) exists to break that symmetry. (This has nothing to do with "
-    "class imbalance; it is about the hidden units being interchangeable.)",
-    "**为什么常数权重有问题：**该层的每个隐藏单元对同样的输入计算同样的函数，于是输出相同、得到的梯度也相同，每次更新后仍然"
-    "完全一样——对称性永远不会被打破，无论层有多宽，它都只相当于一个单元。随机初始化（如 `normal_`、`xavier_uniform_`）"
-    "正是为了打破这种对称性。（这与类别不平衡无关，关键在于隐藏单元彼此可以互换。）",
-)
+def layer_symmetry(ctx: ExplainContext, record: dict[str, Any], weight_paths: list[str]) -> list[dict[str, Any]]:
+    """The symmetry facts (sandbox/symmetry.py) of the layers whose weights these paths name: measured after the
+    statement during which the record was made and, while the layer's rows stay equal, after each later statement
+    that wrote a constant (`constant_(w, 1)` then `zeros_(b)` on the next line): the last of those is what the
+    constant weight led to."""
+    start = record.get("statement")
+    if start is None:
+        return []
+    wanted = {path.rsplit(".", 1)[0] for path in weight_paths if path.endswith(".weight")}
+    latest: dict[str, dict[str, Any]] = {}
+    for index in sorted(i for i in ctx.observations.symmetry if i >= start):
+        present = {layer["layer"]: layer for layer in ctx.observations.symmetry[index] if layer["layer"] in wanted}
+        for name in list(wanted):
+            if name in present:
+                latest[name] = present[name]
+            elif name in latest or index == start:
+                wanted.discard(name)  # re-initialised since (rows no longer equal): later measurements are not its
+    return list(latest.values())
+
+
+def constant_weight_text(locale: str, layers: list[dict[str, Any]]) -> str:
+    """What a constant weight matrix does, said only as far as the run shows it: symmetry (units that are and
+    stay identical) only for units with equal incoming weights, equal biases and equal outgoing weights."""
+    parts = []
+    for layer in layers:
+        name, units = code(layer["layer"]), layer["units"]
+        if layer.get("symmetric"):
+            parts.append(tr(
+                locale,
+                f"**Observed: the {units} units of {name} are interchangeable.** They have the same incoming weights "
+                "and the same bias, and the next layer weights them equally, so they compute the same value, receive "
+                "the same gradient and stay identical after every update: the symmetry is never broken, and the layer "
+                "behaves like a single unit however wide it is. Random initialisation (`xavier_uniform_`, "
+                "`kaiming_uniform_`) exists to break exactly this symmetry; it has nothing to do with class imbalance.",
+                f"**观测结果：{name} 的 {units} 个单元可以互换。**它们的输入权重相同、偏置相同，下一层对它们的权重也相同，"
+                "因此它们计算出相同的值、得到相同的梯度，每次更新后仍然完全一样：对称性永远不会被打破，无论这一层多宽，都只相当于"
+                "一个单元。随机初始化（`xavier_uniform_`、`kaiming_uniform_`）正是为了打破这种对称性；这与类别不平衡无关。"))
+        elif not layer.get("bias_equal"):
+            parts.append(tr(
+                locale,
+                f"Every unit of {name} now gets the same weighted sum of its input, but their biases differ, so the "
+                f"{units} units are not interchangeable and training can tell them apart.",
+                f"{name} 的每个单元现在都得到相同的输入加权和，但它们的偏置不同，因此这 {units} 个单元并非可以互换，训练可以"
+                "区分它们。"))
+        elif layer.get("outgoing_equal") is False:
+            parts.append(tr(
+                locale,
+                f"The {units} units of {name} compute the same value now (same weights, same bias), but the next layer "
+                "weights them differently, so they receive different gradients and training separates them.",
+                f"{name} 的 {units} 个单元现在计算出相同的值（权重相同、偏置相同），但下一层对它们的权重不同，因此它们得到不同的"
+                "梯度，训练会把它们区分开。"))
+        else:
+            parts.append(tr(
+                locale,
+                f"The {units} outputs of {name} are equal for any input now (same weights, same bias). Whether they "
+                "stay equal in training depends on how the layers after it use them, which the structure does not "
+                "show (it is not followed by a layer in the same `nn.Sequential`).",
+                f"{name} 的 {units} 个输出现在对任何输入都相等（权重相同、偏置相同）。训练中它们是否保持相等，取决于后面的层如何"
+                "使用它们，而模型结构无法说明这一点（它后面没有同一个 `nn.Sequential` 中的层）。"))
+    return join(*parts)
 
 
 def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
@@ -70,9 +120,11 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                      changed])
     header = tr(locale, "#|module|layer|what changed", "#|模块|层|变化").split("|")
     changed_visits = [v for v in visits if v["changed"]]
-    summary = tr(locale, f"`{fn}` was called {times(locale, len(visits))}, in this order; it changed parameters of "
-                         f"{len(changed_visits)} of those modules:",
-                 f"`{fn}` 按以下顺序共被调用 {len(visits)} 次；其中 {len(changed_visits)} 个模块的参数被修改：")
+    summary = tr(locale, f"`{fn}` was called {times(locale, len(visits))}, in this order; {len(changed_visits)} of "
+                         "those calls changed a parameter or buffer (of the visited module or of its submodules, "
+                         "named relative to it):",
+                 f"`{fn}` 按以下顺序共被调用 {len(visits)} 次；其中 {len(changed_visits)} 次调用修改了参数或缓冲区（属于被访问的"
+                 "模块或其子模块，名字相对于该模块）：")
     parts = [title, summary, table(header, rows)]
     unchanged = [v for v in visits if not v["changed"]]
     if compact and unchanged:
@@ -84,17 +136,24 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                                 "not match subclasses; `isinstance(m, nn.Linear)` does).",
                         f"**`{fn}` 没有修改任何参数。**请检查它的条件（例如 `type(m) == nn.Linear` 不匹配子类，"
                         "`isinstance(m, nn.Linear)` 可以）。"))
-    if any((c.get("after") or {}).get("all_equal") and len(c.get("shape") or []) >= 2 and c["shape"][0] >= 2
-           for v in changed_visits for c in v["changed"]):
-        parts.append(tr(locale, *SYMMETRY))
+    receiver = ((record.get("receiver") or {}).get("owner") or [{"path": ""}])[0]["path"]
+    constant_paths = [f"{receiver}.{_join(v['paths'][0], c['name'])}" if receiver else _join(v["paths"][0], c["name"])
+                      for v in changed_visits for c in v["changed"]
+                      if (c.get("after") or {}).get("all_equal") and len(c.get("shape") or []) >= 2]
+    parts.append(constant_weight_text(locale, layer_symmetry(ctx, record, constant_paths)))
     parts.append(output_block(locale, record.get("output")))
     if record.get("error"):
         parts.append(tr(locale, f"`{fn}` raised `{record['error']}` after these visits.",
                         f"在这些访问之后，`{fn}` 抛出了 `{record['error']}`。"))
     parts.append(general)
     facts = {"fn": fn, "visits": [{"module": _visit_label(record, v), "class": v["class"],
-                                   "changed": [c["name"] for c in v["changed"]]} for v in visits]}
+                                   "changed": [c["name"] for c in v["changed"]],
+                                   "after": {c["name"]: c.get("after") for c in v["changed"]}} for v in visits]}
     return join(*parts), facts
+
+
+def _join(*names: str) -> str:
+    return ".".join(name for name in names if name)
 
 
 def _scale_text(locale: str, record: dict[str, Any]) -> str:
@@ -152,17 +211,17 @@ def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, 
     total = ctx.count(finding)
     parts = [title, tr(locale, f"Called {times(locale, total)} during the run:", f"运行期间共调用 {total} 次："),
              table(header, rows), calls_note(locale, total, len(records))]
-    tied = next(([o["path"] for o in r.get("owner", []) if o["relation"] == "same"] for r in records
-                 if sum(1 for o in r.get("owner", []) if o["relation"] == "same") > 1), None)
+    tied = next((names for names in (tied_names(r) for r in records) if names), None)
     if tied:
         names = " = ".join(code(path) for path in tied)
         parts.append(tr(locale, f"{names} are **one tensor** (tied): initialising it under either name initialises "
                                 "both, and whichever init runs last decides the values.",
                         f"{names} 是**同一个张量**（共享）：以任一名字初始化都会同时初始化两者，最后运行的初始化决定最终数值。"))
-    if name in {"constant_", "ones_", "zeros_"} and any(
-            (r.get("after") or {}).get("all_equal") and len(r.get("shape") or []) >= 2 and r["shape"][0] >= 2
-            for r in records):
-        parts.append(tr(locale, *SYMMETRY))
+    for record in records:
+        if (record.get("after") or {}).get("all_equal") and len(record.get("shape") or []) >= 2:
+            paths = [o["path"] for o in record.get("owner", []) if o.get("relation") == "same"]
+            parts.append(constant_weight_text(locale, layer_symmetry(ctx, record, paths)))
+            break
     if name.startswith("xavier"):
         parts.append(tr(locale, "Xavier (Glorot) initialisation scales the range by the layer's fan-in and fan-out so "
                                 "that the variance of activations and of gradients stays about the same from layer to "
@@ -185,7 +244,14 @@ def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, 
 
 
 def _element_changes(record: dict[str, Any], limit: int = 4) -> str:
-    """`[0, 0]: 3 → 42` for the first few elements that changed (small tensors only)."""
+    """`[0, 0]: 3 → 42` for the first few elements that changed (listed by the probe for any tensor with few
+    changes, and for every small tensor)."""
+    listed = record.get("changes")
+    if listed:
+        shown = [f"`[{', '.join(map(str, change['index']))}]`: {num(change['before'])} → {num(change['after'])}"
+                 for change in listed[:limit]]
+        more = (record.get("changed") or 0) > len(shown)
+        return ", ".join(shown) + (" …" if more else "")
     before, after = record.get("before_values"), record.get("after_values")
     if before is None or after is None:
         return ""
@@ -243,12 +309,13 @@ def explain_mutation(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
         if tensor.get("text") and not finding.function:
             parts.append(tr(locale, "After:", "修改后：") + "\n" + block(tensor["text"]))
         same = [o["path"] for o in tensor.get("owner", []) if o["relation"] == "same"]
-        if len(same) > 1:
+        if tied_names(tensor):
             parts.append(tr(locale, f"**Shared:** {', '.join(code(s) for s in same)} are one tensor, so this edit "
                                     "changed all of them.",
                             f"**共享：**{'、'.join(code(s) for s in same)} 是同一个张量，所以这次修改同时改变了它们全部。"))
         facts["calls"].append({"owner": same, "changed": changed, "zeroed": zeroed, "numel": numel,
-                               "after_values": record.get("after_values"), "before_values": record.get("before_values")})
+                               "after_values": record.get("after_values"), "before_values": record.get("before_values"),
+                               "changes": record.get("changes")})
     total = ctx.count(finding)
     if finding.function and total > 1:
         parts.insert(1, tr(locale, f"Ran {times(locale, total)} inside `{finding.function}`:",

@@ -12,6 +12,7 @@ from paramlens.explain.fmt import block, code, count, join, num, output_block, s
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.gradients import shared_gradient_text
 from paramlens.explain.patterns.common import (
+    modules_text,
     times,
     calls_note,
     heading,
@@ -98,17 +99,35 @@ def _tied_note(locale: str, module: dict[str, Any]) -> str:
               f"而 `state_dict()` 在每个名字下都列出它（逐项相加为 {count(module['param_count_with_duplicates'])} 个值）。")
 
 
+CONTAINERS = {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
+
+
+def own_parameters(module: dict[str, Any]) -> list[dict[str, Any]]:
+    """The module's own parameters (`cls_token`, `pos_embed`, LoRA's `lora_A`), not its children's."""
+    return [p for p in module.get("parameters", []) if "." not in p["name"]]
+
+
 def describe_module(locale: str, module: dict[str, Any]) -> str:
     parts = [param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
+    own = own_parameters(module)
     if module.get("children"):
+        if own:
+            parts.append(tr(locale, "Its own parameters, besides its children's:", "除子模块的参数外，它自己的参数："))
+            parts.append(parameters_table(locale, {**module, "parameters": own, "parameters_total": len(own)}))
         parts.append(children_table(locale, module))
     elif module.get("parameters"):
         parts.append(parameters_table(locale, module))
         parts.append(_linear_note(locale, module))
         parts.append(_default_init_note(locale, module))
+    elif module.get("class") in CONTAINERS:
+        parts[0] = tr(locale, f"This `{module['class']}` is empty when it is created: no layers and no parameters yet. "
+                              "What is added to it later (`add_module`, `append`, item assignment) is what it will "
+                              "hold.",
+                      f"这个 `{module['class']}` 在创建时是空的：还没有层，也没有参数。之后添加进去的内容（`add_module`、"
+                      "`append`、下标赋值）才是它要容纳的。")
     else:
-        parts[0] = tr(locale, f"`{module['class']}` has no parameters: it only transforms its input.",
-                      f"`{module['class']}` 没有参数：它只对输入做变换。")
+        parts[0] = tr(locale, f"`{module['class']}` has no parameters and no submodules: nothing in it is trained.",
+                      f"`{module['class']}` 没有参数，也没有子模块：其中没有需要训练的内容。")
     parts.append(_tied_note(locale, module))
     return join(*parts)
 
@@ -121,6 +140,17 @@ def module_facts(module: dict[str, Any]) -> dict[str, Any]:
             "tied": module.get("tied", [])}
 
 
+def module_title(locale: str, module: dict[str, Any]) -> str:
+    """`Linear(in_features=4, out_features=8, bias=True)`, or for a module whose repr says nothing about its
+    contents (a container, a model class): `Sequential` with 2 children."""
+    children = module.get("children") or []
+    if module.get("extra") or not children:
+        return code(module_label(module))
+    return tr(locale, f"{code(module['class'])} with {len(children)} children" if len(children) != 1 else
+              f"{code(module['class'])} with 1 child",
+              f"含 {len(children)} 个子模块的 {code(module['class'])}")
+
+
 def explain_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     records = _modules(ctx.records(finding))
@@ -128,7 +158,7 @@ def explain_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str
     if not records:
         return join(title, site_code(finding), not_run_note(finding, ctx)), {"class": finding.facts["class"]}
     module = records[0]
-    title = heading(f"{site_code(finding)} → {code(module_label(module))}")
+    title = heading(f"{site_code(finding)} → {module_title(locale, module)}")
     calls = ctx.count(finding)
     repeat = ""
     if finding.function and calls > 1:
@@ -178,12 +208,13 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
             visited = len(record["visits"])
             changed = [v for v in record["visits"] if v["changed"]]
             parts.append(tr(locale,
-                            f"Line {use.span.line}: {code(use.facts['text'])} called `{name}` on {visited} modules; "
-                            f"it changed parameters of {len(changed)} of them"
+                            f"Line {use.span.line}: {code(use.facts['text'])} called `{name}` on "
+                            f"{modules_text(locale, visited)}; {len(changed)} of those calls changed a parameter or "
+                            "buffer"
                             + (": " + ", ".join(code(_visit_name(record, v)) for v in changed) if changed else "")
                             + ".",
                             f"第 {use.span.line} 行：{code(use.facts['text'])} 在 {visited} 个模块上调用了 `{name}`；"
-                            f"其中 {len(changed)} 个模块的参数被修改"
+                            f"其中 {len(changed)} 次调用修改了参数或缓冲区"
                             + ("：" + "、".join(code(_visit_name(record, v)) for v in changed) if changed else "")
                             + "。"))
             facts.setdefault("applied", []).append({"line": use.span.line, "visited": visited,
@@ -191,7 +222,10 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     if not parts:
         return None
     if not built:
-        parts.insert(0, heading(tr(locale, f"{name}(m): an init function", f"{name}(m)：一个初始化函数")))
+        params = finding.facts.get("params") or []
+        argument = params[1] if params[:1] == ["self"] and len(params) > 1 else (params[0] if params else "module")
+        parts.insert(0, heading(tr(locale, f"{name}({argument}): an init function",
+                                   f"{name}({argument})：一个初始化函数")))
     return join(*parts), facts
 
 
@@ -233,7 +267,9 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
         parts.append(block(output["text"]))
     if record.get("after"):
         after = record["after"]
-        shapes = ", ".join(f"`{p['name']}` {shape(p['shape'])}" for p in after.get("parameters", [])[:6])
+        lazy = {p["name"] for p in module.get("parameters", []) if p.get("lazy")}
+        shapes = ", ".join([f"`{p['name']}` {shape(p['shape'])}" for p in after.get("parameters", [])
+                            if p["name"] in lazy][:6])
         became = after["class"] != module.get("class")
         parts.append(tr(locale, f"This first call initialised the lazy parameters from the input: {shapes}; the "
                                 + (f"module is now a plain `{after['class']}`" if became else "module now has")

@@ -71,19 +71,38 @@ def explain_register(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
         return join(title, general, not_run_note(finding, ctx)), {}
     rows = []
     seen: set = set()
+    nothing = []  # names registered with None: torch keeps the attribute (None) and registers no tensor
     for record in records:
         if record.get("name") in seen:
             continue  # the same registration in another instance of the class
         seen.add(record.get("name"))
-        tensor = record.get("tensor") or {}
+        tensor = record.get("tensor")
+        if tensor is None:
+            nothing.append(str(record.get("name")))
+            continue
         where = tr(locale, "saved in state_dict", "保存在 state_dict 中") if record.get("persistent", True) else \
             tr(locale, "not saved (persistent=False)", "不保存（persistent=False）")
         if method == "register_parameter":
             where = tr(locale, "trained and saved", "参与训练并保存")
         rows.append([code(str(record.get("name"))), shape(tensor.get("shape")), tensor.get("dtype", "—"), where])
-    header = tr(locale, "name|shape|dtype|state_dict", "名字|形状|dtype|state_dict").split("|")
-    return join(title, table(header, rows), general), {
-        "names": [r.get("name") for r in records], "persistent": [r.get("persistent") for r in records]}
+    parts = [title]
+    if nothing:
+        names = ", ".join(code(name) for name in nothing)
+        names_zh = "、".join(code(name) for name in nothing)
+        parts.append(tr(locale, f"{names} was registered as `None`: torch registers **no tensor** under that name. The "
+                                f"attribute exists and is `None` (so `if self.{nothing[0]} is not None:` works), but it "
+                                "is not in `parameters()`, `named_parameters()` or `state_dict()`, and nothing is "
+                                "trained or saved for it. This is how layers built with `bias=False` say they have no "
+                                "bias.",
+                        f"{names_zh} 被注册为 `None`：torch 在这个名字下**不注册任何张量**。该属性存在且为 `None`（所以 "
+                        f"`if self.{nothing[0]} is not None:` 可以正常判断），但它不在 `parameters()`、`named_parameters()` "
+                        "或 `state_dict()` 中，也不会为它训练或保存任何东西。以 `bias=False` 构建的层正是用这种方式表示没有偏置。"))
+    if rows:
+        header = tr(locale, "name|shape|dtype|state_dict", "名字|形状|dtype|state_dict").split("|")
+        parts.append(table(header, rows))
+        parts.append(general)
+    return join(*parts), {"names": [r.get("name") for r in records], "persistent": [r.get("persistent") for r in records],
+                          "registered_none": nothing}
 
 
 def explain_parameter_new(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:

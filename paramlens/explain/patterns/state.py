@@ -85,11 +85,13 @@ def explain_state_dict_key(finding: Finding, ctx: ExplainContext) -> tuple[str, 
     parts = [title]
     if key and "." in key:
         child, _, name = key.rpartition(".")
-        parts.append(tr(locale, f"The key `{key}` names parameter `{name}` of child `{child}`. The value is the "
-                                "tensor itself, detached from autograd (`requires_grad=False`), sharing storage with "
-                                "the parameter: writing into it changes the model.",
-                        f"键 `{key}` 指子模块 `{child}` 的参数 `{name}`。取到的值就是该张量本身，已脱离 autograd"
-                        "（`requires_grad=False`），与参数共享存储：向它写入会改变模型。"))
+        parts.append(tr(locale, f"The key `{key}` names `{name}` of child `{child}`. `state_dict()` holds a detached "
+                                "view of it (`param.detach()`): a different tensor object with "
+                                "`requires_grad=False` that shares the parameter's storage, so writing into it changes "
+                                "the model.",
+                        f"键 `{key}` 指子模块 `{child}` 的 `{name}`。`state_dict()` 中保存的是它的分离视图"
+                        "（`param.detach()`）：一个不同的张量对象，`requires_grad=False`，与参数共享存储，所以向它写入会"
+                        "改变模型。"))
     parts.append(describe_tensor(locale, value))
     return join(*parts), tensor_facts(value)
 
@@ -192,3 +194,30 @@ def explain_add_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
              calls_note(locale, total, len(records)), general]
     return join(*parts), {"names": [r.get("name") for r in records], "calls": total}
 
+
+
+def explain_state_dict_lookup(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    """`sd["fc2.bias"]` / `sd.get("fc2.bias")` on a variable holding a state dict: the entry, or the nearest keys
+    when it does not exist (PL003 says so as a diagnostic)."""
+    locale = ctx.locale
+    key = finding.facts["key"]
+    variable = finding.facts["variable"]
+    title = heading(site_code(finding))
+    if not ctx.records(finding):
+        return join(title, not_run_note(finding, ctx)), {}
+    state = [r for r in ctx.records(finding) if r.get("kind") == "state_dict"]
+    if not state:
+        return None  # the variable held something else at run time: nothing state-dict-specific to say
+    entries = state[0]["entries"]
+    entry = next((e for e in entries if e["key"] == key), None)
+    head = tr(locale, f"`{variable}` holds a state dict with {count(state[0]['count'])} entries.",
+              f"`{variable}` 是一个包含 {count(state[0]['count'])} 项的 state dict。")
+    if entry is None:
+        keys = [e["key"] for e in entries]
+        near = difflib.get_close_matches(key, keys, n=3, cutoff=0.3)
+        missing = tr(locale, f"It has no key `{key}`" + (": nearest " + ", ".join(code(k) for k in near) if near else "")
+                     + ".", f"其中没有键 `{key}`" + ("：最接近的是 " + "、".join(code(k) for k in near) if near else "") + "。")
+        return join(title, missing, head), {"key": key, "missing": True, "nearest": near}
+    found = tr(locale, f"`{key}`: a tensor of shape {shape(entry.get('shape'))}, `{entry.get('dtype')}`.",
+               f"`{key}`：形状为 {shape(entry.get('shape'))}、类型为 `{entry.get('dtype')}` 的张量。")
+    return join(title, found, head), {"key": key, "missing": False, "shape": entry.get("shape")}
