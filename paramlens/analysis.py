@@ -117,7 +117,9 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         observations = Observations.none()
         run = None
     else:
-        run, given = _execute(path, units, options)
+        request = _request(path, units, options)
+        given = _given_options(request)
+        run = _execute(path, units, options, request)
         observations = Observations.from_events(run.events)
         execution = _execution_summary(run, units, observations, locale)
         execution.options = given
@@ -197,10 +199,7 @@ def _plan_examples(parsed, source: str) -> list:
     return plan_examples(module, source, classes, parsed.wrapper.resolve(PositionProvider))
 
 
-def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> tuple[RunResult, dict[str, Any]]:
-    """The run (redone on the meta device when the auto policy asks), and the options it was given, read back from
-    the request the executor received."""
-    executor = options.executor or default_executor(options.python)
+def _request(path: str, units: list[Unit], options: AnalysisOptions) -> RunRequest:
     # absolute: the child works in its private directory, where a relative path would name nothing
     request = RunRequest(path=os.path.abspath(path), units=[u.to_json() for u in units], seed=options.seed,
                          limits=RunLimits(options.timeout_seconds, options.memory_mb, options.loop_iterations,
@@ -208,9 +207,21 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> tuple[Ru
                          param_budget=options.param_budget)
     if options.python:
         request.python = options.python
+    return request
+
+
+def _given_options(request: RunRequest) -> dict[str, Any]:
+    """The options a run is given, read back from what the child will read (the report's execution.options)."""
     payload = request.payload([])
     given = {option.name: payload[option.name] for option in opt.PAYLOAD}
     given.update(timeout_seconds=request.limits.timeout_seconds, python=request.python)
+    return given
+
+
+def _execute(path: str, units: list[Unit], options: AnalysisOptions, request: RunRequest | None = None) -> RunResult:
+    """The run, redone on the meta device when the auto policy asks."""
+    executor = options.executor or default_executor(options.python)
+    request = request or _request(path, units, options)
     run = _run_once_more_on_fault(executor, request)
     if request.device == "auto" and run.over_budget is not None:
         # too big to materialise: every shape, count and tie again, on the meta device, with no memory
@@ -218,7 +229,7 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> tuple[Ru
         request.device = "meta"
         run = _run_once_more_on_fault(executor, request)
         run.events.insert(0, {"t": Event.BUDGET, "params": over.get("params"), "budget": over.get("budget")})
-    return run, given
+    return run
 
 
 def _run_once_more_on_fault(executor: Executor, request: RunRequest) -> RunResult:
