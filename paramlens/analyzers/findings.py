@@ -17,6 +17,7 @@ APPLY = "apply"      # __pl_a__(id, obj, fn): Module.apply with every visit reco
 INIT = "init"        # __pl_i__(id, f, ...): an nn.init function with before/after statistics
 AFTER = "after"      # `stmt; __pl_v__(id, expr)`: the value of an expression right after a statement ran
 WATCH = "watch"      # __pl_w__(id, phase, lambda: param) around a statement that edits a parameter in place
+TRANSFORM = "transform"  # __pl_t__(id, f, ...): a call that reshapes a model's tensors, with its state before/after
 NONE = None          # static only
 
 

@@ -112,7 +112,7 @@ class _Instrumenter(cst.CSTTransformer):
         self.unprobed: list[Finding] = []  # findings whose probe would have moved lines, left as written
         self.by_node: dict[int, Finding] = {}
         for finding in findings:
-            if finding.probe is not None and finding.node is not None:
+            if finding.probe is not None and finding.node is not None and not finding.facts.get("wrapped"):
                 self.by_node[id(finding.node)] = finding
         self.positions = positions
         self.loops: list[dict] = []  # every loop of the statement being visited: {id, line, kind, parent}
@@ -188,6 +188,9 @@ class _Instrumenter(cst.CSTTransformer):
         finding = self.by_node.get(id(original_node))
         if finding is None or isinstance(updated_node, cst.FlattenSentinel):
             return updated_node
+        inner = finding.facts.get("inner")
+        if isinstance(inner, Finding):  # two probes on one expression: the inner one wraps the call itself
+            updated_node = self._probed(inner, updated_node)
         probed = self._probed(finding, updated_node)
         # a probe adds no line break, so only a site spread over several lines can lose one
         if finding.span.end_line > finding.span.line and isinstance(probed, cst.CSTNode) and \
@@ -217,6 +220,8 @@ class _Instrumenter(cst.CSTTransformer):
             return self._call(Probe.APPLY, [_arg(ident), _receiver(updated_node.func)], updated_node)
         if probe == F.INIT:
             return self._call(Probe.INIT, [_arg(ident), _arg(updated_node.func)], updated_node)
+        if probe == F.TRANSFORM:
+            return self._call(Probe.TRANSFORM, [_arg(ident), _arg(updated_node.func)], updated_node)
         if probe == F.AFTER:
             after = cst.parse_expression(finding.watch_text or "None")
             probe_call = cst.Expr(cst.Call(func=cst.Name(Probe.VALUE), args=[_arg(ident), _arg(after)]))

@@ -6,7 +6,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from paramlens.analyzers.context import RecognitionContext, module_bases_closure
-from paramlens.analyzers.findings import NONE, Finding
+from paramlens.analyzers.findings import NONE, TRANSFORM, VALUE, Finding
 from paramlens.analyzers.names import NameResolver
 from paramlens.analyzers.recognizers import RECOGNIZERS
 from paramlens.analyzers.source import ParsedSource
@@ -79,6 +79,10 @@ class _Walker(cst.CSTVisitor):
                 self.probed[id(finding.node)] = finding
             elif existing is not None and finding.pattern == "forward":
                 return  # a method call another recognizer understands better (`net.apply(f)`, `x.state_dict()`)
+            elif existing is not None and existing.probe == VALUE and finding.probe == TRANSFORM:
+                # `return copy.deepcopy(model)`: the returned value is still recorded, around the transform's probe
+                existing.facts["inner"] = finding
+                finding.facts["wrapped"] = True
             elif existing is not None:
                 finding.facts["observed_by"] = existing
                 finding.probe = NONE

@@ -14,7 +14,8 @@ from paramlens.analyzers.instrument import Unit
 from paramlens.explain import rules
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.cut_labels import observed_after_cut, with_label
-from paramlens.explain.patterns import gradients, initialisation, modules, parameters, realworld, state
+from paramlens.explain.patterns import copies, ema, functional, gradients, initialisation, modules, parameters, \
+    parametrize, pruning, realworld, sharing, state, transforms
 from paramlens.observations import Observations
 from paramlens.report import Diagnostic, Explanation
 
@@ -27,7 +28,7 @@ EXPLAINERS: dict[str, Explainer] = {
     "function_def": modules.explain_function_def,
     "forward": modules.explain_forward,
     "print_module": modules.explain_print_module,
-    "shared_module": modules.explain_shared_module,
+    "shared_module": sharing.explain_shared,
     "param_attr": parameters.explain_param_attr,
     "param_index": parameters.explain_param_index,
     "param_type": parameters.explain_param_type,
@@ -56,10 +57,22 @@ EXPLAINERS: dict[str, Explainer] = {
     "apply": initialisation.explain_apply,
     "init": initialisation.explain_init,
     "data_mutation": initialisation.explain_mutation,
+    "prune": pruning.explain_prune,
+    "prune_remove": pruning.explain_prune_remove,
+    "parametrize": parametrize.explain_parametrize,
+    "functional_call": functional.explain_functional_call,
+    "stack_module_state": functional.explain_stack_module_state,
+    "deepcopy": copies.explain_deepcopy,
+    "module_by_name": copies.explain_module_by_name,
+    "to_empty": transforms.explain_to_empty,
+    "reset_parameters": transforms.explain_reset_parameters,
+    "cast": transforms.explain_cast,
+    "reset_classifier": transforms.explain_reset_classifier,
+    "ema_update": ema.explain_ema_update,
 }
 
 # Findings that only exist to carry data for another explanation.
-SILENT = {"builder_return"}
+SILENT = {"builder_return", "ema_scale"}
 
 
 def build_report_parts(findings: list[Finding], units: list[Unit], observations: Observations,

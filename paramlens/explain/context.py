@@ -21,7 +21,7 @@ class ExplainContext:
 
     def __post_init__(self) -> None:
         for finding in self.findings:
-            if finding.node is not None and finding.probe is not None:
+            if finding.node is not None and finding.probe is not None and not finding.facts.get("wrapped"):
                 self.by_node[id(finding.node)] = finding
 
     def probe_id(self, finding: Finding) -> int:

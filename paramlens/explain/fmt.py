@@ -41,6 +41,20 @@ def block(text: str, language: str = "") -> str:
     return f"```{language}\n{text.rstrip()}\n```"
 
 
+VALUE_LINES = 6  # lines of a printed value a hover shows; the rest is summarised (the statistics say the rest)
+
+
+def value_block(locale: str, text: str, max_lines: int = VALUE_LINES) -> str:
+    """A printed tensor or module as torch prints it, cut to `max_lines` so a hover stays readable: a [1, 64, 4,
+    16, 16] output printed 100 lines even in torch's summarised form."""
+    lines = text.rstrip().split("\n")
+    if len(lines) <= max_lines:
+        return block(text)
+    shown = "\n".join(lines[:max_lines - 1]) + "\n…"
+    return block(shown) + "\n" + tr(locale, f"_({len(lines) - max_lines + 1} more lines not shown.)_",
+                                    f"_（另有 {len(lines) - max_lines + 1} 行未显示。）_")
+
+
 def table(header: list[str], rows: Iterable[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:

@@ -21,6 +21,7 @@ from paramlens.sandbox.protocol import Probe
 from paramlens.sandbox.runtime import Recorder, compare, derived_scale, init_arguments, reachable_module_types, \
     snapshot
 from paramlens.sandbox.summaries import is_uninitialized, module_brief, summarize, tensor_stats, tensor_summary
+from paramlens.sandbox.reshaping import STRUCTURAL as TRANSFORM_STRUCTURAL, Observation, kind_of
 
 ITEMS_RECORDED = 300  # items of a generator (named_parameters(), modules()) copied into a record
 
@@ -62,7 +63,7 @@ class Probes:
     def install(self) -> None:
         self.namespace.update({Probe.VALUE: self.value, Probe.METHOD: self.method, Probe.CALL: self.call,
                                Probe.APPLY: self.apply, Probe.INIT: self.init, Probe.WATCH: self.watch,
-                               Probe.HAS_INSTANCE: self.has_instance})
+                               Probe.HAS_INSTANCE: self.has_instance, Probe.TRANSFORM: self.transform})
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _skip(self, probe_id: int) -> bool:
@@ -278,6 +279,37 @@ class Probes:
             event.update(compare(before, tensor, before_stats))
             event["tensor"] = tensor_summary(tensor, recorder.owners)
         recorder.record(probe_id, event)
+
+    def transform(self, probe_id: int, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """`__pl_t__(id, f, ...)`: a call that reshapes a model's tensors (pruning, a parametrization, a cast,
+        `deepcopy`, `functional_call`, an EMA step, ...), with what its kind needs observed before and after the
+        call (transforms.py). The kind comes from the callable the program evaluated, not from its spelling; a call
+        of no known kind is only counted."""
+        if self._skip(probe_id):
+            return function(*args, **kwargs)
+        recorder = self.recorder
+        event: dict[str, Any] = {"kind": "transform", "what": None}
+        observation: Observation | None = None
+        with _observing(event):
+            kind = kind_of(function)
+            if kind is not None:
+                pending = Observation(kind, function, args, kwargs, recorder.owners)
+                pending.start()
+                observation = pending
+        try:
+            with observation.during() if observation is not None else contextlib.nullcontext():
+                result = function(*args, **kwargs)
+        except Exception as error:
+            event["error"] = f"{type(error).__name__}: {error}"[:2000]
+            recorder.record(probe_id, event)
+            raise
+        if observation is not None:
+            with _observing(event):
+                event.update(observation.finish(result))
+                if observation.kind in TRANSFORM_STRUCTURAL:
+                    recorder.reindex_all()  # names of later records follow the tensors' new places
+        recorder.record(probe_id, event)
+        return result
 
     def has_instance(self, class_name: str) -> bool:
         """Whether the file's class `class_name` had an instance during the run (built at top level, inside a

@@ -158,6 +158,15 @@ def feature_sizes(module: nn.Module) -> dict[str, Any] | None:
     return None
 
 
+def _repeated_children(module: nn.Module) -> set[int]:
+    """Ids of child objects placed at more than one position of `module`."""
+    counts: dict[int, int] = {}
+    for child in list(module._modules.values())[:PARAMS_LIMIT]:
+        if child is not None:
+            counts[id(child)] = counts.get(id(child), 0) + 1
+    return {key for key, n in counts.items() if n > 1}
+
+
 def module_summary(module: nn.Module, owners: Callable[[Any], list] | None = None) -> dict[str, Any]:
     summary = module_brief(module)
     params = []
@@ -169,12 +178,15 @@ def module_summary(module: nn.Module, owners: Callable[[Any], list] | None = Non
                        "dtype": dtype_name(param.dtype), "requires_grad": bool(param.requires_grad), "lazy": lazy})
     seen: dict[int, str] = {}
     children = []
+    repeated = _repeated_children(module)
     for index, (name, child) in enumerate(module._modules.items()):
         if index >= PARAMS_LIMIT or child is None:
             continue
         unique, _ = param_counts(child)
         children.append({"name": name, "class": type(child).__name__, "extra": _clip(child.extra_repr(), 200),
                          "param_count": unique, "same_as": seen.get(id(child)), "io": feature_sizes(child)})
+        if id(child) in repeated and owners is not None and id(child) not in seen:
+            children[-1]["owner"] = owners(child)  # the variable a shared layer is bound to names it
         seen.setdefault(id(child), name)
     summary.update({
         "parameters": params,

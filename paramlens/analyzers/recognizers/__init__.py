@@ -13,18 +13,25 @@ from paramlens.analyzers.recognizers import (
     cell_value,
     construction,
     data_mutation,
+    ema_updates,
     forward_call,
     init_calls,
     module_iteration,
+    module_methods,
     nested_blocks,
     param_access,
     print_module,
+    reshaping_calls,
+    shared_lists,
     shared_modules,
     state_dict,
     type_check,
 )
 
 RECOGNIZERS = [
+    reshaping_calls,  # calls that reshape a model's tensors, probed around the call: before any generic probe
+    module_methods,
+    ema_updates,
     tie_assignment,
     data_mutation,
     registration,
@@ -40,6 +47,7 @@ RECOGNIZERS = [
     param_access,
     construction,
     shared_modules,
+    shared_lists,
     print_module,
     call_output,
     cell_value,

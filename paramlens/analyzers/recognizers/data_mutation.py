@@ -10,6 +10,7 @@ import libcst as cst
 
 from paramlens.analyzers.context import RecognitionContext, is_param_attr_name
 from paramlens.analyzers.findings import WATCH, Finding
+from paramlens.analyzers.recognizers.ema_updates import is_ema_update
 
 INPLACE_METHODS_SUFFIX = "_"
 
@@ -55,8 +56,8 @@ def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
             isinstance(node.value.func, cst.Attribute) and node.value.func.attr.value.endswith(INPLACE_METHODS_SUFFIX) \
             and not node.value.func.attr.value.startswith("_"):
         target, kind = node.value.func.value, "method"
-    if target is None:
-        return []
+    if target is None or (kind == "method" and is_ema_update(node.value)):
+        return []  # `ema.weight.lerp_(p, w)`: explained as a move toward `p` (ema_updates)
     found = watched_prefix(target) if kind != "method" else _method_prefix(target)
     if found is None:
         return []

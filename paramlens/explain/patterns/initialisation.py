@@ -6,7 +6,8 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import block, code, count, join, num, output_block, owners_text, shape, stats_line, table
+from paramlens.explain.fmt import (code, count, join, num, output_block, owners_text, shape, stats_line, table,
+                                   value_block)
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, tied_names, times
 
@@ -307,7 +308,7 @@ def explain_mutation(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
         if diff:
             parts.append(diff)
         if tensor.get("text") and not finding.function:
-            parts.append(tr(locale, "After:", "修改后：") + "\n" + block(tensor["text"]))
+            parts.append(tr(locale, "After:", "修改后：") + "\n" + value_block(locale, tensor["text"]))
         same = [o["path"] for o in tensor.get("owner", []) if o["relation"] == "same"]
         if tied_names(tensor):
             parts.append(tr(locale, f"**Shared:** {', '.join(code(s) for s in same)} are one tensor, so this edit "

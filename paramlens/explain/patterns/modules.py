@@ -8,7 +8,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import block, code, count, join, num, output_block, shape, shape_product, table
+from paramlens.explain.fmt import code, count, join, num, output_block, shape, shape_product, table, value_block
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.gradients import shared_gradient_text
 from paramlens.explain.patterns.common import (
@@ -264,7 +264,7 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
     parts.append(tr(locale, f"Input {inputs} → output {shape(output.get('shape'))}.",
                     f"输入 {inputs} → 输出 {shape(output.get('shape'))}。"))
     if output.get("text"):
-        parts.append(block(output["text"]))
+        parts.append(value_block(locale, output["text"]))
     if record.get("after"):
         after = record["after"]
         lazy = {p["name"] for p in module.get("parameters", []) if p.get("lazy")}
@@ -306,14 +306,15 @@ def explain_print_module(finding: Finding, ctx: ExplainContext) -> tuple[str, di
                         + (f", e.g. {example}" if example else "") + ".",
                 "每一行 `(名字): 层(...)` 都是一个已注册的子模块，缩进表示父子关系。参数名就是这些名字用点连接起来，"
                 "最后加上参数自己的名字" + (f"，例如 {example}" if example else "") + "。"),
-             describe_module(locale, module)]
+             param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
     if names:
         shown = ", ".join(code(n) for n in names[:6]) + (" …" if len(names) > 6 else "")
         parts.append(tr(locale, f"Parameter names ({len(names)}): {shown}", f"参数名（共 {len(names)} 个）：{shown}"))
     facts = module_facts(module)
     status = ctx.statement_status(finding.span.line)
     if status and status.get("output"):
-        parts.append(output_block(locale, status["output"]))
+        # the tree is the statement's output (a notebook shows it under the cell): the hover shows its start
+        parts.append(tr(locale, "**Printed:**", "**打印输出：**") + "\n" + value_block(locale, status["output"], 10))
         facts["output"] = status["output"]
     return join(*parts), facts
 
@@ -325,20 +326,28 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     container = ctx.by_node.get(id(finding.facts.get("container_node")))
     where = ", ".join(str(p) for p in positions)
     container_records = _modules(ctx.records(container)) if container else []
+    # the container's variable; None when no top-level variable held it (built and returned by a function)
     owner = next((o["path"] for r in container_records for o in r.get("owner", [])), None) or \
         next((m["name"] for m in ctx.observations.modules if m["line"] == finding.span.line or
-              (container and m["line"] == container.span.line)), "net")
+              (container and m["line"] == container.span.line)), None)
     title = heading(tr(locale, f"`{name}` is placed at positions {where}: one layer, shared",
                        f"`{name}` 出现在位置 {where}：同一个层，被共享"))
+    example = f"`{owner}[{positions[0]}].weight.data[0, 0] = 100`" if owner else ""
     general = tr(locale,
-                 f"Every position holds the *same* object, not a copy: its parameters exist once. A change made "
-                 f"through one position (`{owner}[{positions[0]}].weight.data[0, 0] = 100`) is seen through all of them.",
-                 f"每个位置放的都是*同一个*对象，而不是副本：它的参数只存在一份。通过一个位置做的修改"
-                 f"（`{owner}[{positions[0]}].weight.data[0, 0] = 100`）在所有位置都能看到。")
-    paths = {f"{owner}.{position}.{name}" for position in positions for name in ("weight", "bias")}
-    observed_gradient = shared_gradient_text(ctx, paths)
+                 "Every position holds the *same* object, not a copy: its parameters exist once. A change made "
+                 f"through one position{f' ({example})' if example else ''} is seen through all of them.",
+                 "每个位置放的都是*同一个*对象，而不是副本：它的参数只存在一份。通过一个位置做的修改"
+                 f"{f'（{example}）' if example else ''}在所有位置都能看到。")
+    paths = {f"{owner}.{position}.{name}" for position in positions for name in ("weight", "bias")} if owner else set()
+    observed_gradient = shared_gradient_text(ctx, paths) if paths else None
     if observed_gradient is not None:
         gradient = observed_gradient[0]
+    elif ctx.observations.backwards:
+        gradient = tr(locale, "In a backward pass each position sends its own gradient, and autograd adds them into "
+                              "the one `.grad` (no `backward()` of this program was observed going through this "
+                              "container).",
+                      "在反向传播中，每个位置各送来一份梯度，autograd 把它们累加到同一个 `.grad` 中（本程序中没有观测到经过这个"
+                      "容器的 `backward()`）。")
     else:
         gradient = tr(locale, "In a backward pass each position sends its own gradient, and autograd adds them into "
                               "the one `.grad` (no `backward()` ran in this program, so this was not observed here).",

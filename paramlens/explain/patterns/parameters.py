@@ -7,7 +7,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import block, code, join, output_block, owners_text, shape, stats_line
+from paramlens.explain.fmt import code, join, output_block, owners_text, shape, stats_line, value_block
 from paramlens.explain.i18n import tr
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
 from paramlens.explain.patterns.gradients import backward_before, shared_gradient_text
@@ -42,10 +42,12 @@ def describe_tensor(locale: str, value: dict[str, Any], show_text: bool = True) 
         parts.append(tr(locale, "It is still uninitialised (a lazy module's parameter): its shape is decided by the "
                                 "first forward call.",
                         "它尚未初始化（惰性模块的参数）：形状要到第一次前向调用时才确定。"))
-    elif show_text and value.get("text"):
-        parts.append(block(value["text"]))
+        return join(*parts)
+    # the summary first, then the values (cut to a few lines for a large tensor)
     if value.get("stats") and (value.get("numel") or 0) > 8:
         parts.append(stats_line(locale, value["stats"]))
+    if show_text and value.get("text"):
+        parts.append(value_block(locale, value["text"]))
     return join(*parts)
 
 
@@ -235,9 +237,11 @@ def explain_param_compare(finding: Finding, ctx: ExplainContext) -> tuple[str, d
                                 f"shape {shape(result.get('shape'))}.",
                         f"用 `==` 比较张量是逐元素的：结果是形状为 {shape(result.get('shape'))} 的 `bool` 张量。"))
         if result.get("text"):
-            parts.append(block(result["text"]))
+            parts.append(value_block(locale, result["text"]))
+    elif result.get("kind") == "scalar":
+        parts.append(tr(locale, f"Result: `{result.get('text')}`.", f"结果：`{result.get('text')}`。"))
     else:
-        parts.append(block(result.get("text", "")))
+        parts.append(tr(locale, "Result:", "结果：") + "\n" + value_block(locale, result.get("text", "")))
     tally = ctx.tally(finding)
     if sum(tally.values()) > 1:
         counted = ", ".join(f"`{value}` ×{count}" for value, count in
@@ -290,7 +294,7 @@ def explain_cell_value(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
                 if owners:
                     parts.append(tr(locale, f"Item {index}: from {owners}.", f"第 {index} 项：来自 {owners}。"))
     if text:
-        parts.insert(2, block(text))
+        parts.insert(2, value_block(locale, text))
     facts: dict[str, Any] = {"kind": value.get("kind")}
     if value.get("kind") == "tensor":
         facts.update({"values": value.get("values"), "shape": value.get("shape")})

@@ -118,6 +118,9 @@ ITERATOR_NOTES = {
 }
 
 
+ROWS = 8  # rows of a listing a hover shows (the count says how many there are)
+
+
 def explain_iteration(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     method = finding.facts["method"]
@@ -129,25 +132,28 @@ def explain_iteration(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
     total_calls = ctx.count(finding)
     parts = [title]
     facts: dict[str, Any] = {"calls": []}
-    for record in records[:4]:
+    shown, repeats = _distinct(records[:4])
+    for record in shown:
         items = record["items"]
         receiver = record.get("receiver") or {}
         owner = (receiver.get("owner") or [{}])[0].get("path")
         label = code(owner) if owner else code(finding.facts["receiver"])
-        if receiver:
+        if receiver and receiver.get("extra"):
             label += f" = {code(module_label(receiver))}"
+        elif receiver:
+            label += f" ({code(receiver.get('class', '?'))})"
         tensors = [i for i in items if i.get("kind") == "tensor"]
         if tensors:
             rows = [[code(i["name"]) if i.get("name") is not None else "—", shape(i["shape"]),
                      f"{shape_product(i['shape'])} = {count(i['numel'])}" if i["shape"] and len(i["shape"]) > 1
-                     else count(i["numel"])] for i in tensors[:12]]
+                     else count(i["numel"])] for i in tensors[:ROWS]]
             header = tr(locale, "name|shape|count", "名字|形状|数量").split("|")
             total = sum(i["numel"] for i in tensors)
             summary = tr(locale, f"{label}: {record['count']} tensors, {count(total)} values in all.",
                          f"{label}：共 {record['count']} 个张量，{count(total)} 个值。")
             parts.extend([summary, table(header, rows)])
-            if record["count"] > 12:
-                parts.append(tr(locale, f"… and {record['count'] - 12} more.", f"……另有 {record['count'] - 12} 个。"))
+            if record["count"] > ROWS:
+                parts.append(tr(locale, f"… and {record['count'] - ROWS} more.", f"……另有 {record['count'] - ROWS} 个。"))
             facts["calls"].append({"receiver": owner, "names": [i.get("name") for i in tensors],
                                    "shapes": [i["shape"] for i in tensors], "total": total})
         else:
@@ -157,6 +163,9 @@ def explain_iteration(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
     if finding.function and total_calls > 1:
         parts.insert(1, tr(locale, f"Called {times(locale, total_calls)} inside `{finding.function}` (once per call):",
                            f"在 `{finding.function}` 中共调用 {total_calls} 次（每次调用一次）："))
+    if repeats:
+        parts.append(tr(locale, f"_The other {repeats} recorded evaluations gave the same tensors._",
+                        f"_其余 {repeats} 次记录的求值给出了相同的张量。_"))
     parts.append(calls_note(locale, total_calls, min(len(records), 4)))
     parts.append(note)
     if method == "named_parameters" and "print(*" in _statement_text(ctx, finding):
@@ -164,6 +173,20 @@ def explain_iteration(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
                                 "separate argument and prints them separated by spaces.",
                         "`print(*[...])` 会把列表解包，`print` 把每个 `(名字, 形状)` 元组当作单独的参数接收，并以空格分隔打印。"))
     return join(*parts), facts
+
+
+def _distinct(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Records that list different things (a loop calling `model.parameters()` gets the same tensors every time:
+    one table, not four identical ones), and how many repeats were folded."""
+    seen: set[str] = set()
+    distinct = []
+    for record in records:
+        key = repr([(i.get("name"), i.get("shape"), i.get("class")) for i in record.get("items", [])]) + \
+            repr(((record.get("receiver") or {}).get("owner") or [{}])[0].get("path"))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(record)
+    return distinct, len(records) - len(distinct)
 
 
 def _statement_text(ctx: ExplainContext, finding: Finding) -> str:

@@ -1,0 +1,29 @@
+"""Methods that re-draw, re-allocate, cast or replace a model's tensors: `to_empty(device=...)`,
+`reset_parameters()`, `.half()` / `.float()` / `.double()` / `.bfloat16()` / `.to(...)`, and timm's
+`reset_classifier(num_classes)`. Probed around the call (TRANSFORM); the probe observes only when the receiver
+turns out to be an nn.Module (`x.to(device)` on a tensor is left alone), so the recognizer can go by the method's
+name. Not inside `forward`, where such calls act on activations."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from paramlens.analyzers.context import RecognitionContext
+from paramlens.analyzers.findings import TRANSFORM, Finding
+
+NODE_TYPES = (cst.Call,)
+
+METHODS = {"to_empty": "to_empty", "reset_parameters": "reset_parameters", "_reset_parameters": "reset_parameters",
+           "half": "cast", "float": "cast", "double": "cast", "bfloat16": "cast", "to": "cast",
+           "reset_classifier": "reset_classifier"}
+
+
+def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or ctx.function == "forward":
+        return []
+    pattern = METHODS.get(node.func.attr.value)
+    if pattern is None:
+        return []
+    return [Finding(pattern, ctx.span(node), node, TRANSFORM,
+                    {"text": ctx.code(node), "method": node.func.attr.value, "receiver": ctx.code(node.func.value)},
+                    function=ctx.function)]
