@@ -5,10 +5,17 @@
 - edit-to-diagnostics latency (an edit that changes a layer size, until diagnostics for that version arrive);
 - cold start: process start to first diagnostics, next to `python -c "import torch"` (the floor).
 
+- while an edit is pending (issue 17): hover, inlay-hint (a 100-line viewport, as an editor asks) and code-lens
+  latency p50/p95 right after one keystroke whose analysis has not run yet (debounce 60 s), next to the same
+  requests with nothing pending (the baseline, same server, same run), on the generated 5,012-line file and a
+  10,000-line one; `--compare-with DIR` measures a server from another checkout (e.g. one before the change)
+  the same way in the same run.
+
 Files: the seed example and a generated 5,000-line model file. Prints a table and writes JSON.
 
     .venv/bin/pip install jedi-language-server   # the peer (optional; skipped when absent)
-    .venv/bin/python benchmarks/lsp_latency.py [--hovers 300] [--edits 20]
+    .venv/bin/python benchmarks/lsp_latency.py [--hovers 300] [--edits 20] [--pending-requests 100]
+        [--compare-with /path/to/other/checkout] [--only-pending]
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from pygls.lsp.client import LanguageClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "parameter_management.py"
+sys.path.insert(0, str(ROOT / "tests"))  # rawlsp: the raw stdio client the fault tests use
 
 
 def generated_model(lines: int = 5000) -> str:
@@ -72,8 +80,10 @@ def hover_positions(text: str, limit: int) -> list[lsp.Position]:
 
 
 class Session:
-    def __init__(self, command: list[str]) -> None:
+    def __init__(self, command: list[str], cwd: str | None = None, debounce_ms: int = 0) -> None:
         self.command = command
+        self.cwd = cwd
+        self.debounce_ms = debounce_ms
         self.client = LanguageClient("paramlens-bench", "1")
         self.diagnostics: dict[str, asyncio.Event] = {}
         self.versions: dict[str, int | None] = {}
@@ -88,11 +98,11 @@ class Session:
         self.client.feature("window/workDoneProgress/create")(lambda params: None)
         self.client.feature("workspace/configuration")(lambda params: [None for _ in params.items])
 
-    async def start(self) -> None:
-        await self.client.start_io(*self.command)
+    async def start(self, root: Path = ROOT) -> None:
+        await self.client.start_io(*self.command, **({"cwd": self.cwd} if self.cwd else {}))
         await self.client.initialize_async(lsp.InitializeParams(
-            capabilities=lsp.ClientCapabilities(), root_uri=ROOT.as_uri(),
-            initialization_options={"debounceMs": 0}))
+            capabilities=lsp.ClientCapabilities(), root_uri=root.as_uri(),
+            initialization_options={"debounceMs": self.debounce_ms}))
         self.client.initialized(lsp.InitializedParams())
 
     async def open(self, uri: str, text: str) -> None:
@@ -119,6 +129,65 @@ class Session:
         except Exception:
             pass
         await self.client.stop()
+
+
+
+def measure_pending(label: str, cwd: str, path: Path, text: str, requests: int) -> dict:
+    """Latencies with nothing pending (baseline) and right after one keystroke that is not analysed yet. A raw
+    stdio client (tests/rawlsp.py: json.loads, no typed structuring) so that the client's own cost stays out."""
+    from rawlsp import RawServer
+
+    uri = path.as_uri()
+    with tempfile.TemporaryDirectory(prefix="paramlens-bench-tmp-") as tmp:
+        server = RawServer(Path(tmp), Path(cwd))
+        try:
+            server.initialize(path.parent, {"debounceMs": 60_000})
+            server.open(uri, text)
+            server.wait_report(uri, timeout=900) if label == "this checkout" else \
+                server.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics", timeout=900)
+            lines = text.split("\n")
+            middle = len(lines) // 2
+            viewport = {"start": {"line": middle, "character": 0},
+                        "end": {"line": min(len(lines), middle + 100), "character": 0}}
+            positions = [p for p in hover_positions(text, requests * 4) if middle <= p.line < middle + 100] or \
+                hover_positions(text, requests)
+            document = {"uri": uri}
+
+            def timed(method: str, params: dict) -> float:
+                started = time.perf_counter()
+                answer = server.request(method, params, timeout=120)
+                assert "result" in answer, answer
+                return time.perf_counter() - started
+
+            def round_of_requests() -> dict[str, list[float]]:
+                samples: dict[str, list[float]] = {"hover": [], "inlay": [], "lens": []}
+                for index in range(requests):
+                    position = positions[index % len(positions)]
+                    samples["hover"].append(timed("textDocument/hover", {
+                        "textDocument": document, "position": {"line": position.line, "character": position.character}}))
+                    samples["inlay"].append(timed("textDocument/inlayHint", {"textDocument": document,
+                                                                             "range": viewport}))
+                    samples["lens"].append(timed("textDocument/codeLens", {"textDocument": document}))
+                return samples
+
+            idle = round_of_requests()
+            # one keystroke near the top: every line below it moves; its analysis waits for the 60 s debounce
+            target = next(i for i, line in enumerate(lines) if "nn.Linear(" in line)
+            column = lines[target].index("nn.Linear(")
+            at = {"line": target, "character": column}
+            server.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                                     "contentChanges": [{"range": {"start": at, "end": at},
+                                                                         "text": "x"}]})
+            pending = round_of_requests()
+        finally:
+            server.kill()
+    result = {"server": label, "lines": len(lines), "requests": requests}
+    for kind in ("hover", "inlay", "lens"):
+        result[f"{kind}_idle_p50"] = percentile(idle[kind], 0.5)
+        result[f"{kind}_idle_p95"] = percentile(idle[kind], 0.95)
+        result[f"{kind}_pending_p50"] = percentile(pending[kind], 0.5)
+        result[f"{kind}_pending_p95"] = percentile(pending[kind], 0.95)
+    return result
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -177,12 +246,24 @@ def import_torch_seconds(repeat: int = 3) -> float:
 
 async def main_async(args: argparse.Namespace) -> dict:
     results: dict = {"import_torch_seconds": import_torch_seconds()}
-    await measure_file("seed example", SEED, SEED.read_text(), args, results)
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "generated_model.py"
-        text = generated_model(args.lines)
-        path.write_text(text)
-        await measure_file(f"generated {text.count(chr(10))}-line model", path, text, args, results)
+    if not args.only_pending:
+        await measure_file("seed example", SEED, SEED.read_text(), args, results)
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "generated_model.py"
+            text = generated_model(args.lines)
+            path.write_text(text)
+            await measure_file(f"generated {text.count(chr(10))}-line model", path, text, args, results)
+    servers = [("this checkout", str(ROOT))]
+    if args.compare_with:
+        servers.append((args.compare_with, args.compare_with))
+    results["pending_edit"] = []
+    for lines in (args.lines, 10_000):
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / f"generated_{lines}.py"
+            text = generated_model(lines)
+            path.write_text(text)
+            for label, cwd in servers:
+                results["pending_edit"].append(measure_pending(label, cwd, path, text, args.pending_requests))
     return results
 
 
@@ -191,9 +272,17 @@ def main() -> None:
     parser.add_argument("--hovers", type=int, default=300)
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--lines", type=int, default=5000)
+    parser.add_argument("--pending-requests", type=int, default=100)
+    parser.add_argument("--compare-with", default=None, help="another checkout whose server to measure too")
+    parser.add_argument("--only-pending", action="store_true", help="only the pending-edit measurement")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lsp_latency.json"))
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
+    print(f"{'pending edit':<34} {'lines':>6} " + " ".join(f"{k + ' ' + w:>15}" for k in ("hover", "inlay", "lens")
+                                                           for w in ("idle p95", "pending p95")))
+    for entry in results["pending_edit"]:
+        print(f"{entry['server'][:34]:<34} {entry['lines']:>6} " + " ".join(
+            f"{entry[f'{k}_{w}_p95'] * 1000:>12.2f} ms" for k in ("hover", "inlay", "lens") for w in ("idle", "pending")))
     floor = results["import_torch_seconds"]
     print(f"python -c 'import torch': {floor * 1000:.0f} ms (cold-start floor)")
     header = f"{'file':<28} {'cold→diag ms':>12} {'hover p50':>10} {'hover p95':>10} {'jedi p50':>9} {'jedi p95':>9} " \

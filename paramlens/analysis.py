@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from paramlens import options as opt
 from paramlens.analyzers.findings import Finding
 from paramlens.analyzers.examples import plan_examples
 from paramlens.analyzers.instrument import Unit, example_units, instrument
@@ -29,8 +31,7 @@ from paramlens.analyzers.imports import uses_torch
 from paramlens.report import (BufferInfo, Diagnostic, Execution, FileReport, LoopCut, ModuleInfo, ParameterInfo,
                               SkippedStatement)
 from paramlens.sandbox.executors import default_executor
-from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, DEFAULT_PARAM_BUDGET, Event, \
-    Executor, RunLimits, RunRequest, RunResult
+from paramlens.sandbox.protocol import Event, Executor, RunLimits, RunRequest, RunResult
 
 LOG = logging.getLogger("paramlens.analysis")
 
@@ -41,26 +42,34 @@ DEVICES = ("auto", "cpu", "meta")
 
 @dataclass
 class AnalysisOptions:
-    execute: bool = True
+    """What one analysis does. Defaults, bounds and the names on every surface: paramlens/options.py."""
+
+    execute: bool = opt.EXECUTE.default
     locale: str = "en"
-    timeout_seconds: float = 30.0
-    memory_mb: int = 4096
-    seed: int | None = 0
-    python: str | None = None
+    timeout_seconds: float = opt.TIMEOUT.default
+    memory_mb: int = opt.MEMORY.default
+    seed: int | None = opt.SEED.default
+    python: str | None = opt.PYTHON.default
     executor: Executor | None = field(default=None, repr=False)
     # auto: run on the CPU unless the live parameters exceed param_budget, then redo the run on the meta device
-    device: str = "auto"
-    param_budget: int = DEFAULT_PARAM_BUDGET
+    device: str = opt.DEVICE.default
+    param_budget: int = opt.PARAM_BUDGET.default
+    # loop budgets: a loop is cut after the iteration in which it has run at least loop_iterations iterations and
+    # loop_seconds seconds (the sandboxed child applies them)
+    loop_iterations: int = opt.LOOP_ITERATIONS.default
+    loop_seconds: float = opt.LOOP_SECONDS.default
     # which rules to report and how severe (from [tool.paramlens]; front ends load it with config.load_config)
     rules: RuleConfig = field(default_factory=RuleConfig)
     # build the module classes the file never instantiates (see analyzers/examples.py)
     examples: bool = True
-    # a loop is cut after the iteration in which it has run at least loop_iterations and loop_seconds
-    loop_iterations: int = DEFAULT_LOOP_ITERATIONS
-    loop_seconds: float = DEFAULT_LOOP_SECONDS
     # recognise patterns and probe them (off: the program runs with loop budgets only; for checking that probes
     # never change what the program does)
     probes: bool = True
+
+    def with_values(self, values: dict[str, Any]) -> "AnalysisOptions":
+        """A copy with option values by option name (a locale of None means: keep this one's)."""
+        return replace(self, **{name: value for name, value in values.items()
+                                if not (name == "locale" and value is None)})
 
 
 def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> FileReport:
@@ -106,9 +115,12 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         observations = Observations.none()
         run = None
     else:
-        run = _execute(path, units, options)
+        request = _request(path, units, options)
+        given = _given_options(request)
+        run = _execute(path, units, options, request)
         observations = Observations.from_events(run.events)
         execution = _execution_summary(run, units, observations, locale)
+        execution.options = given
     explanations, diagnostics = build_report_parts(findings, units, observations, locale, source)
     if run is not None:
         execution.skipped += _classes_never_built(explanations, units, observations, locale)
@@ -184,8 +196,7 @@ def _plan_examples(parsed, source: str) -> list:
     return plan_examples(module, source, classes, parsed.wrapper.resolve(PositionProvider))
 
 
-def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> RunResult:
-    executor = options.executor or default_executor(options.python)
+def _request(path: str, units: list[Unit], options: AnalysisOptions) -> RunRequest:
     # absolute: the child works in its private directory, where a relative path would name nothing
     request = RunRequest(path=os.path.abspath(path), units=[u.to_json() for u in units], seed=options.seed,
                          limits=RunLimits(options.timeout_seconds, options.memory_mb, options.loop_iterations,
@@ -193,13 +204,38 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions) -> RunResul
                          param_budget=options.param_budget)
     if options.python:
         request.python = options.python
-    run = executor.run(request)
+    return request
+
+
+def _given_options(request: RunRequest) -> dict[str, Any]:
+    """The options a run is given, read back from what the child will read (the report's execution.options)."""
+    payload = request.payload([])
+    given = {option.name: payload[option.name] for option in opt.PAYLOAD}
+    given.update(timeout_seconds=request.limits.timeout_seconds, python=request.python)
+    return given
+
+
+def _execute(path: str, units: list[Unit], options: AnalysisOptions, request: RunRequest | None = None) -> RunResult:
+    """The run, redone on the meta device when the auto policy asks."""
+    executor = options.executor or default_executor(options.python)
+    request = request or _request(path, units, options)
+    run = _run_once_more_on_fault(executor, request)
     if request.device == "auto" and run.over_budget is not None:
         # too big to materialise: every shape, count and tie again, on the meta device, with no memory
         over = run.over_budget
         request.device = "meta"
-        run = executor.run(request)
+        run = _run_once_more_on_fault(executor, request)
         run.events.insert(0, {"t": Event.BUDGET, "params": over.get("params"), "budget": over.get("budget")})
+    return run
+
+
+def _run_once_more_on_fault(executor: Executor, request: RunRequest) -> RunResult:
+    """A run the sandbox itself lost (its worker was killed or stopped from outside) is the environment's fault,
+    not the file's: run it once more, on a fresh worker (the executor replaces a dead one)."""
+    run = executor.run(request)
+    if run.fault == "worker":
+        LOG.warning("the sandbox worker failed (%s); running the file once more on a fresh worker", run.message)
+        run = executor.run(request)
     return run
 
 

@@ -10,10 +10,11 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
+from typing import Any, Callable
 
 from paramlens import __version__
+from paramlens import options as opt
 from paramlens.analysis import AnalysisOptions, analyze
 from paramlens.config import ConfigError, load_config
 from paramlens.explain.i18n import normalize_locale, tr
@@ -38,17 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--locale", default=None, help="en or zh-CN (default: from LANG)")
-        sub.add_argument("--no-exec", action="store_true", help="static analysis only: run nothing")
-        sub.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                         help="wall-clock limit for running the file (default 30)")
-        sub.add_argument("--memory-mb", type=int, default=4096, metavar="MB",
-                         help="memory the file's code may allocate (default 4096)")
-        sub.add_argument("--seed", type=int, default=0, help="torch.manual_seed before running (default 0)")
-        sub.add_argument("--device", choices=["auto", "cpu", "meta"], default="auto",
-                         help="auto: CPU, or the meta device (shapes only) above --param-budget (default auto)")
-        sub.add_argument("--param-budget", type=int, default=50_000_000, metavar="N",
-                         help="auto device: most parameters materialised on the CPU (default 50000000)")
+        for option in opt.ANALYSIS:
+            if option is opt.LOCALE:
+                sub.add_argument("--locale", default=None, help="en or zh-CN (default: from LANG)")
+            elif option is opt.EXECUTE:
+                sub.add_argument("--no-exec", dest="execute", action="store_const", const=False, default=None,
+                                 help="static analysis only: run nothing")
+            elif option.cli is not None:
+                shown = "none" if option.default is None else f"{option.default:,}" if option.kind is int else \
+                    f"{option.default:g}" if option.kind is float else option.default
+                sub.add_argument(option.cli, dest=option.name, type=_parse_option(option), default=None,
+                                 metavar=option.metavar, choices=option.choices or None,
+                                 help=f"{option.en} (default: {shown}; {option.describe_bounds() or 'a path'})")
 
     check = commands.add_parser("check", help="analyse files and report modules and diagnostics")
     check.add_argument("paths", nargs="+", metavar="PATH")
@@ -72,16 +74,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse_option(option: opt.Option) -> Callable[[str], Any]:
+    """argparse's `type` for an option: its kind, then its bounds (a bad value is a usage error, exit 2)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = option.kind(text) if option.kind is not str else text
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {opt.KINDS[option.kind][0]}") from None
+        if option.choices and value not in option.choices:
+            return value  # argparse's own `choices` check says which are allowed
+        try:
+            return option.check(value)
+        except opt.OptionError as error:
+            raise argparse.ArgumentTypeError(error.en.removeprefix(option.label + " ")) from None
+
+    parse.__name__ = option.cli or option.name  # argparse names the option in its message
+    return parse
+
+
+def _explicit(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given on the command line (they win over `[tool.paramlens]`)."""
+    values = {option.name: getattr(args, option.name, None) for option in opt.ANALYSIS
+              if option.cli is not None and option is not opt.LOCALE}
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def _options(args: argparse.Namespace) -> AnalysisOptions:
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
-    if args.memory_mb <= 0:
-        raise UsageError("--memory-mb must be positive")
-    if args.param_budget <= 0:
-        raise UsageError("--param-budget must be positive")
-    return AnalysisOptions(execute=not args.no_exec, locale=args.locale or _default_locale(),
-                           timeout_seconds=args.timeout, memory_mb=args.memory_mb, seed=args.seed,
-                           device=args.device, param_budget=args.param_budget)
+    return AnalysisOptions(locale=args.locale or _default_locale()).with_values(_explicit(args))
 
 
 def read_source(path: Path) -> str:
@@ -116,20 +136,22 @@ def _expand(paths: list[str]) -> list[Path]:
     return files
 
 
-def _with_config(options: AnalysisOptions, path: Path) -> AnalysisOptions:
-    """The options with the `[tool.paramlens]` rules of the project the file belongs to."""
+def _with_config(args: argparse.Namespace, path: Path) -> AnalysisOptions:
+    """The options for one file: defaults, then the `[tool.paramlens]` of the project the file belongs to, then the
+    command line."""
     try:
-        rules = load_config(path)
+        project = load_config(path)
     except ConfigError as error:
         raise UsageError(str(error)) from None
-    return replace(options, rules=rules)
+    options = AnalysisOptions(locale=args.locale or _default_locale(), rules=project.rules)
+    return options.with_values(project.options).with_values(_explicit(args))
 
 
 def _check(args: argparse.Namespace) -> int:
     options = _options(args)
     files = _expand(args.paths)
     sources = [(path, read_source(path)) for path in files]  # all usage errors before any work
-    reports: list[FileReport] = [analyze(source, str(path), _with_config(options, path)) for path, source in sources]
+    reports: list[FileReport] = [analyze(source, str(path), _with_config(args, path)) for path, source in sources]
     if args.format == "json":
         print(json.dumps(report_json(reports), ensure_ascii=False, indent=2))
     elif args.format == "sarif":
@@ -159,7 +181,7 @@ def _explain(args: argparse.Namespace) -> int:
     path, line, column = parse_position(args.position)
     source = read_source(path)
     locale = normalize_locale(options.locale)
-    report = analyze(source, str(path), _with_config(options, path))
+    report = analyze(source, str(path), _with_config(args, path))
     explanation = report.explanation_at(line, column)
     if explanation is None:
         for diagnostic in report.diagnostics:

@@ -1,10 +1,16 @@
-"""Per-project rule configuration from `[tool.paramlens]` in the nearest `pyproject.toml`, read by both the CLI and
-the language server:
+"""Per-project configuration from `[tool.paramlens]` in the nearest `pyproject.toml`, read by both the CLI and
+the language server: which rules to report, and the analysis options a project may set (their names, defaults and
+bounds are in `paramlens/options.py`):
 
     [tool.paramlens]
     select = ["PL1", "PL201"]          # codes or prefixes to report (default: all)
     ignore = ["PL103"]                 # codes or prefixes never to report
     severity = { PL201 = "hint", PL102 = "error" }
+    timeout = 60                       # any option with a `toml` name: timeout, memory-mb, seed, device, ...
+
+A project cannot choose the interpreter nor turn execution on or off: those belong to the person running ParamLens
+(a cloned repository must not pick the Python that runs its own code). Options given on the command line or in the
+editor's settings win over the project's.
 
 Diagnostics about the run itself (PL000 syntax error, PL900/PL901 execution) cannot be deselected: hiding them would
 hide why explanations are missing.
@@ -15,6 +21,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from paramlens.options import BY_TOML, OptionError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,11 +65,19 @@ def find_pyproject(path: str | Path) -> Path | None:
     return None
 
 
-def load_config(path: str | Path) -> RuleConfig:
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Everything `[tool.paramlens]` says: the rules, and option values by option name (only those it sets)."""
+
+    rules: RuleConfig = field(default_factory=RuleConfig)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def load_config(path: str | Path) -> ProjectConfig:
     """The configuration that applies to the file at `path` (defaults when there is none)."""
     pyproject = find_pyproject(path)
     if pyproject is None:
-        return RuleConfig()
+        return ProjectConfig()
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -71,7 +88,7 @@ def load_config(path: str | Path) -> RuleConfig:
     return parse_config(table, str(pyproject))
 
 
-def parse_config(table: dict, source: str | None = None) -> RuleConfig:
+def parse_config(table: dict, source: str | None = None) -> ProjectConfig:
     where = source or "[tool.paramlens]"
 
     def codes(key: str) -> tuple[str, ...]:
@@ -87,8 +104,19 @@ def parse_config(table: dict, source: str | None = None) -> RuleConfig:
         if level not in SEVERITIES:
             raise ConfigError(f"{where}: severity of {code} must be one of {', '.join(sorted(SEVERITIES))}, "
                               f"not {level!r}")
-    unknown = set(table) - {"select", "ignore", "severity"}
+    options: dict[str, Any] = {}
+    for key, value in table.items():
+        option = BY_TOML.get(key)
+        if option is None:
+            continue
+        try:
+            options[option.name] = option.check(value)
+        except OptionError as error:
+            raise ConfigError(f"{where}: `{key}`: {error.en.removeprefix(option.label + ' ')}") from None
+    known = {"select", "ignore", "severity", *BY_TOML}
+    unknown = set(table) - known
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: select, ignore, severity)")
-    return RuleConfig(select=codes("select"), ignore=codes("ignore"),
-                      severity={k.upper(): v for k, v in severity.items()}, source=source)
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+    rules = RuleConfig(select=codes("select"), ignore=codes("ignore"),
+                       severity={k.upper(): v for k, v in severity.items()}, source=source)
+    return ProjectConfig(rules, options)

@@ -145,12 +145,16 @@ class Execution:
     skipped: list[SkippedStatement] = field(default_factory=list)
     isolation: list[str] = field(default_factory=list)  # sandbox layers in force while the code ran
     loops_cut: list[LoopCut] = field(default_factory=list)  # loops the loop budget shortened, in line order
+    # the options the run was given (paramlens/options.py names: timeout_seconds, memory_mb, device, ...), as
+    # sent to the sandbox; empty when nothing ran
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "device": self.device, "seconds": round(self.seconds, 3),
                 "message": self.message, "seed": self.seed,
                 "skipped": [{"line": s.line, "reason": s.reason} for s in self.skipped],
-                "isolation": list(self.isolation), "loops_cut": [cut.to_json() for cut in self.loops_cut]}
+                "isolation": list(self.isolation), "loops_cut": [cut.to_json() for cut in self.loops_cut],
+                "options": dict(self.options)}
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """SARIF 2.1.0 rendering of reports, for code-scanning upload (`paramlens check --format sarif`).
 
 Every rule is described in `tool.driver.rules` with its short description and its full help page (Markdown and
-text, from docs/rules/), results point at 1-based regions relative to `%SRCROOT%` (the current directory), and
+text, from the rule pages shipped in the package, paramlens/rule_pages/), results point at 1-based regions relative to `%SRCROOT%` (the current directory), and
 quick fixes become SARIF `fixes`.
 """
 

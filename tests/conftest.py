@@ -202,3 +202,65 @@ def seed_report_zh(_seed_runs):
 @pytest.fixture(scope="session")
 def seed_oracle(_seed_runs) -> OracleResult:
     return _seed_runs["oracle"]
+
+
+# -- the release build, installed as a user installs it ---------------------------------------------------------
+
+class Release:
+    """What scripts/release.sh built, and a fresh virtual environment with only the built wheel and torch."""
+
+    def __init__(self, out: Path, venv: Path, version: str) -> None:
+        self.out = out
+        self.venv = venv
+        self.version = version
+
+    @property
+    def wheel(self) -> Path:
+        return self.out / f"paramlens-{self.version}-py3-none-any.whl"
+
+    @property
+    def sdist(self) -> Path:
+        return self.out / f"paramlens-{self.version}.tar.gz"
+
+    @property
+    def vsix(self) -> Path:
+        return self.out / f"paramlens-{self.version}.vsix"
+
+    @property
+    def paramlens(self) -> Path:
+        """The console script pip made in the fresh environment."""
+        return self.venv / "bin" / "paramlens"
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory) -> Release:
+    """Runs scripts/release.sh (without the .vsix where npm is missing), then installs the wheel it built, after
+    the CPU torch that scripts/setup.sh pinned, into a new virtual environment (`python -m venv`, no
+    --system-site-packages): nothing of the source tree is importable there."""
+    import re
+    import shutil
+
+    version = re.search(r'__version__ = "(.+)"', (REPO / "paramlens" / "__init__.py").read_text()).group(1)
+    out = tmp_path_factory.mktemp("release")
+    command = ["bash", str(REPO / "scripts" / "release.sh")]
+    if shutil.which("npm") is None:
+        command.append("--no-vsix")
+    built = subprocess.run([*command, str(out)], cwd=REPO, capture_output=True, text=True, timeout=900,
+                           env={**os.environ, "PYTHON": sys.executable})
+    assert built.returncode == 0, f"scripts/release.sh failed:\n{built.stdout}\n{built.stderr[-4000:]}"
+    venv = tmp_path_factory.mktemp("installed") / "venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=120)
+    from importlib import metadata
+
+    torch = metadata.version("torch").split("+")[0]
+    for requirement in ([f"torch=={torch}", "numpy"], [str(out / f"paramlens-{version}-py3-none-any.whl")]):
+        installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                                    "--disable-pip-version-check", *requirement], cwd=out, capture_output=True,
+                                   text=True, timeout=900)
+        assert installed.returncode == 0, f"pip install {requirement} failed:\n{installed.stderr[-4000:]}"
+    return Release(out, venv, version)

@@ -1,4 +1,6 @@
-"""Smoke test: the language server driven by a real editor, Neovim's built-in LSP client, headless.
+"""Smoke test: the language server driven by a real editor, Neovim's built-in LSP client, headless, started as
+docs/editors.md says: `/path/to/venv/bin/paramlens serve`, from the release wheel installed in a fresh virtual
+environment (the `release` fixture), not from the source tree.
 
 Skipped with the reason when Neovim is not installed (Debian package `neovim`; `.ci/run` installs it when it can).
 """
@@ -9,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,13 @@ pytestmark = pytest.mark.skipif(shutil.which("nvim") is None,
                                 reason="Neovim is not installed (apt-get install neovim)")
 
 
-def _run(tmp_path: Path, locale: str, snippet: str) -> dict:
+def _run(tmp_path: Path, release, locale: str, snippet: str) -> dict:
     source = SEED.read_text()
     start = source.index(snippet)
     line = source[:start].count("\n")
     column = start - (source[:start].rfind("\n") + 1) + 4
     out = tmp_path / f"nvim-{locale}.json"
-    env = dict(os.environ, PL_OUT=str(out), PL_PYTHON=sys.executable, PL_ROOT=str(ROOT), PL_LOCALE=locale,
+    env = dict(os.environ, PL_OUT=str(out), PL_SERVER=str(release.paramlens), PL_ROOT=str(ROOT), PL_LOCALE=locale,
                PL_LINE=str(line), PL_COL=str(column), HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path))
     subprocess.run(["nvim", "--headless", "--clean", "-n", "-c", f"luafile {SCRIPT}", str(SEED)], env=env,
                    timeout=240, capture_output=True, check=False)
@@ -38,8 +39,8 @@ def _run(tmp_path: Path, locale: str, snippet: str) -> dict:
     return json.loads(out.read_text())
 
 
-def test_neovim_shows_hover_and_diagnostics(tmp_path):
-    seen = _run(tmp_path, "en", "net[0].named_parameters()")
+def test_neovim_shows_hover_and_diagnostics(tmp_path, release):
+    seen = _run(tmp_path, release, "en", "net[0].named_parameters()")
     assert seen["ready"]
     codes = {d["code"] for d in seen["diagnostics"]}
     assert {"PL102", "PL104"} <= codes
@@ -50,6 +51,6 @@ def test_neovim_shows_hover_and_diagnostics(tmp_path):
         assert "[" + ", ".join(map(str, shape)) + "]" in seen["hover"]
 
 
-def test_neovim_chinese_locale(tmp_path):
-    seen = _run(tmp_path, "zh-CN", "net.apply(init_normal)")
+def test_neovim_chinese_locale(tmp_path, release):
+    seen = _run(tmp_path, release, "zh-CN", "net.apply(init_normal)")
     assert "后序遍历" in seen["hover"]

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from paramlens.explain.rules import DOCS, RULES, rule_page
+from paramlens.explain.rules import PAGES, RULES, rule_page
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
@@ -33,7 +33,7 @@ def test_rule_command_and_listing():
 
 
 def test_no_undocumented_pages():
-    documented = {path.stem for path in DOCS.glob("PL*.md")}
+    documented = {page.name[:-3] for page in PAGES.iterdir() if page.name.startswith("PL") and page.name.endswith(".md")}
     assert documented == {rule.code for rule in RULES}
 
 

@@ -80,6 +80,13 @@ async def wait_until(predicate, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
+def add_workspace_folder(client: LanguageClient, path: Path) -> None:
+    """Files outside every workspace folder are not run (the execution policy): make `path` one."""
+    client.workspace_did_change_workspace_folders(lsp.DidChangeWorkspaceFoldersParams(
+        event=lsp.WorkspaceFoldersChangeEvent(added=[lsp.WorkspaceFolder(uri=path.as_uri(), name=path.name)],
+                                              removed=[])))
+
+
 def open_document(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(
         lsp.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)))
@@ -236,6 +243,7 @@ async def test_server_survives_a_crashing_file(client: LanguageClient, tmp_path)
     path = tmp_path / "crash.py"
     text = "import torch\nfrom torch import nn\nnet = nn.Linear(4, 8)\nimport ctypes\nctypes.string_at(0)\n"
     uri = path.as_uri()
+    add_workspace_folder(client, tmp_path)
     open_document(client, uri, text)
     await wait_until(lambda: uri in client.diagnostics)
     assert any(d.code == "PL901" and d.range.start.line == 4 for d in client.diagnostics[uri])

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end test of the packaged extension in real VS Code: code-server 4.100.3 in headless Chromium.
 # 1. installs code-server into a cache outside the repository (fast when cached; Debian packages if missing),
-# 2. builds the .vsix if there is none and unpacks it into a fresh extensions directory,
-# 3. computes the expected parameter shapes with torch (never typed literals),
-# 4. runs vscode-e2e.mjs twice: a trusted folder (real values) and Restricted Mode (static only, nothing runs).
+# 2. builds the release .vsix (scripts/release.sh) if there is none or it is older than the sources, and unpacks it
+#    into a fresh extensions directory,
+# 3. makes (once, cached) a virtual environment with torch and without ParamLens: the interpreter the extension is
+#    pointed at, so the hover can only come from the server the .vsix carries,
+# 4. computes the expected parameter shapes with torch (never typed literals),
+# 5. runs vscode-e2e.mjs twice, offline (its own network namespace with only loopback, when it can make one): a
+#    trusted folder (real values) and Restricted Mode (static only, nothing runs).
 # Screenshots and logs go to editor-client/e2e/artifacts/. Exit 0 on success; exit 0 with a line starting
 # "E2E SKIPPED:" only when code-server cannot be installed here; non-zero on any failure.
 set -euo pipefail
@@ -43,10 +47,11 @@ if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/@vscode/vsce ]; 
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 VERSION=$(node -p "require('./package.json').version")
-VSIX="$CLIENT_DIR/paramlens-$VERSION.vsix"
-if [ ! -f "$VSIX" ] || [ -n "$(find src package.json esbuild.mjs -newer "$VSIX" -print -quit)" ]; then
-  echo "no up-to-date $VSIX: packaging it"
-  npm run --silent package >/dev/null
+VSIX="$REPO_DIR/dist/paramlens-$VERSION.vsix"
+if [ ! -f "$VSIX" ] || [ -n "$(cd "$REPO_DIR" && find editor-client/src editor-client/package.json editor-client/esbuild.mjs \
+    editor-client/bundled/serve.py paramlens -newer "$VSIX" -print -quit)" ]; then
+  echo "no up-to-date $VSIX: running scripts/release.sh"
+  (cd "$REPO_DIR" && bash scripts/release.sh dist >/dev/null)
 fi
 echo "extension: $VSIX ($(stat -c %s "$VSIX") bytes)"
 RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/paramlens-e2e.XXXXXX")"
@@ -69,6 +74,22 @@ PY
 )
 test -f "$EXTENSIONS/paramlens.paramlens-$VERSION/dist/extension.js"
 
+# -- an interpreter with torch and without ParamLens (cached outside the repository) -------------------------------
+TORCH=$(cd / && "$PYTHON" -c "import importlib.metadata as m; print(m.version('torch'))")
+TORCH_ONLY="$CACHE/torch-only-$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-$TORCH"
+if [ ! -x "$TORCH_ONLY/bin/python" ] || ! (cd / && "$TORCH_ONLY/bin/python" -c "import torch") 2>/dev/null; then
+  echo "making $TORCH_ONLY (torch==${TORCH%%+*}, no ParamLens)"
+  rm -rf "$TORCH_ONLY"
+  "$(cd / && "$PYTHON" -c 'import sys; print(sys._base_executable)')" -m venv "$TORCH_ONLY"
+  "$TORCH_ONLY/bin/python" -m pip install --quiet --disable-pip-version-check "torch==${TORCH%%+*}" numpy \
+    2>&1 | grep -v "^WARNING: Location" || true
+fi
+if (cd / && "$TORCH_ONLY/bin/python" -c "import paramlens") 2>/dev/null; then
+  echo "FAILED: $TORCH_ONLY has ParamLens installed; the test needs an interpreter without it" >&2
+  exit 1
+fi
+echo "interpreter: $TORCH_ONLY/bin/python (torch $TORCH, no ParamLens)"
+
 # -- expected values, from torch ---------------------------------------------------------------------------------
 EXPECTED=$(cd / && "$PYTHON" -c '
 import json, torch
@@ -80,10 +101,19 @@ echo "expected from torch: $EXPECTED"
 rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS"
 status=0
+# offline: a network namespace with only loopback (code-server and Chromium talk over 127.0.0.1), when root
+OFFLINE=()
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 \
+    && unshare --net true 2>/dev/null; then
+  OFFLINE=(unshare --net sh -c 'ip link set lo up && exec "$@"' offline)
+  echo "offline: each scenario runs in its own network namespace (loopback only)"
+else
+  echo "not root or no unshare: the scenarios run with this machine's network"
+fi
 for scenario in ${PARAMLENS_E2E_SCENARIOS:-trusted restricted}; do
-  node "$E2E_DIR/vscode-e2e.mjs" --scenario "$scenario" --code-server "$CODE_SERVER" --extensions "$EXTENSIONS" \
-    --folder "$REPO_DIR" --file "$EXAMPLE" --interpreter "$PYTHON" --expected "$EXPECTED" \
-    --artifacts "$ARTIFACTS" || status=1
+  "${OFFLINE[@]}" node "$E2E_DIR/vscode-e2e.mjs" --scenario "$scenario" --code-server "$CODE_SERVER" \
+    --extensions "$EXTENSIONS" --folder "$REPO_DIR" --file "$EXAMPLE" --interpreter "$TORCH_ONLY/bin/python" \
+    --expected "$EXPECTED" --artifacts "$ARTIFACTS" || status=1
 done
 if [ "$status" = 0 ]; then
   echo "E2E PASSED in $(elapsed); screenshots in $ARTIFACTS"

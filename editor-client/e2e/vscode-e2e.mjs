@@ -91,7 +91,7 @@ function processTree() {
 function serverProcesses(codeServerPid) {
   const descendantsOf = processTree();
   const servers = descendantsOf([codeServerPid]).filter((p) => p.cmdline[0] === args.interpreter
-    && p.cmdline.includes("paramlens") && p.cmdline.includes("serve"));
+    && p.cmdline.some((arg) => arg.endsWith(path.join("bundled", "serve.py"))) && p.cmdline.includes("serve"));
   return { servers, descendants: descendantsOf(servers.map((p) => p.pid)) };
 }
 
@@ -303,7 +303,7 @@ async function main() {
     const processes = serverProcesses(codeServer.pid);
     log(`server processes: ${processes.servers.map((p) => p.pid).join(", ") || "none"}; ` +
       `their descendants: ${processes.descendants.map((p) => `${p.pid} ${p.cmdline.slice(0, 4).join(" ")}`).join("; ") || "none"}`);
-    if (processes.servers.length === 0) failures.push(`no "${args.interpreter} -m paramlens serve" process`);
+    if (processes.servers.length === 0) failures.push(`no "${args.interpreter} .../bundled/serve.py serve" process`);
     if (trusted && processes.descendants.length === 0) {
       failures.push("execution on, but the server started no worker process");
     }

@@ -1,16 +1,16 @@
 /**
- * Owns the server's life cycle: which interpreter, whether ParamLens is installed there, what the server is told
- * (settings, trust), when it restarts (command, setting change, trust granted, new Python environment) and the
- * status bar. Restarts are serialised and coalesced so a burst of setting changes starts one server, never two.
+ * Owns the server's life cycle: which interpreter, whether the bundled server runs there and whether it has torch,
+ * what the server is told (settings, trust), when it restarts (command, a new interpreter, trust granted, new
+ * Python environment) and the status bar. Every other setting change is applied live by the running server.
+ * Restarts are serialised and coalesced so a burst of changes starts one server, never two.
  */
+import { checkEnvironment, EnvironmentCheck, runProcess, Runner, serverCommand, torchInstallCommand } from "./environment";
 import type { Host, ServerFactory, ServerHandle } from "./host";
-import { checkInstalled, installCommand, runProcess, Runner, serverCommand } from "./installation";
+import { languageOf, tr } from "./i18n";
 import { describeSource, Interpreter, InterpreterNotFound, resolveInterpreter } from "./interpreter";
 import { serverSettings } from "./settings";
 import { INITIAL_STATUS, present, reduceStatus, StatusEvent, StatusModel } from "./status";
 import { executionOffReason } from "./trust";
-
-const INSTALL_TIMEOUT_MS = 15 * 60_000;
 
 export class ServerController {
   private server: ServerHandle | undefined;
@@ -49,9 +49,18 @@ export class ServerController {
     return pending;
   }
 
-  /** A `paramlens.*` setting changed: every one of them is read at start, so restart. */
-  settingsChanged(): Promise<void> {
-    return this.restart("settings changed");
+  /** A `paramlens.*` setting changed: a new interpreter needs a new server; anything else is sent to the
+   * running one, which applies it live (its torch worker stays). */
+  async settingsChanged(needsRestart: boolean): Promise<void> {
+    if (needsRestart || this.server === undefined) {
+      return this.restart("the interpreter setting changed");
+    }
+    await this.queue;
+    try {
+      await this.server?.settingsChanged();
+    } catch (error) {
+      this.host.log(`[client] could not send the settings to the server: ${String(error)}`);
+    }
   }
 
   /** `workspace.onDidGrantWorkspaceTrust`: the server was started with execution off; start it again with it on. */
@@ -111,27 +120,35 @@ export class ServerController {
     this.interpreter = interpreter;
     this.host.log(`[client] Python: ${interpreter.path} (from ${describeSource(interpreter.source)})`);
 
-    const check = await checkInstalled(interpreter.path, this.host.safeDirectory, this.run);
-    if (!check.installed) {
-      const message = `ParamLens is not installed in ${interpreter.path} (${check.detail ?? "import failed"}).`;
+    const check = await checkEnvironment(interpreter.path, this.host.safeDirectory, this.run);
+    const language = languageOf(this.host.displayLanguage());
+    if (!check.serverRuns) {
+      const message = unsupportedMessage(interpreter.path, check, language);
       this.host.log(`[client] ${message}`);
-      this.dispatch({ type: "not-installed", interpreter: interpreter.path, message });
-      void this.offerInstall(interpreter);
+      this.dispatch({ type: "unsupported", interpreter: interpreter.path, message });
+      this.host.showError(`ParamLens: ${message}`);
       return;
     }
-    this.host.log(`[client] paramlens ${check.version ?? "(unknown version)"} found`);
+    this.host.log(`[client] Python ${check.version ?? "?"}; torch ${check.torch ?? "not installed"}; ` +
+      "server: the extension's bundled copy");
+    const noTorch = check.torch === undefined;
 
     const trusted = this.host.isTrusted();
     const settings = () => serverSettings(this.host.configuration(),
-      { trusted: this.host.isTrusted(), interpreter: interpreter.path });
+      { trusted: this.host.isTrusted(), interpreter: interpreter.path, noTorch });
     const initial = settings();
     const configuredExecution = this.host.configuration().get<boolean>("execution") !== false;
     if (!trusted) this.host.log("[client] Restricted Mode: the server runs with execution off (static analysis only)");
-    this.dispatch({ type: "launching", interpreter: interpreter.path,
-      executionOffReason: executionOffReason(trusted, configuredExecution) });
+    const offReason = noTorch ? noTorchMessage(interpreter.path, language)
+      : executionOffReason(trusted, configuredExecution);
+    this.dispatch({ type: "launching", interpreter: interpreter.path, executionOffReason: offReason });
+    if (noTorch) {
+      this.host.log(`[client] ${offReason}`);
+      void this.offerTorch(interpreter, offReason ?? "");
+    }
 
     const generation = ++this.generation;
-    const { command, args } = serverCommand(interpreter.path);
+    const { command, args } = serverCommand(interpreter.path, this.host.safeDirectory);
     const server = this.factory({
       command, args, cwd: this.host.safeDirectory, initializationOptions: initial, settings,
       onStatusEvent: (event) => {
@@ -148,33 +165,40 @@ export class ServerController {
     }
   }
 
-  /** Asks (never installs silently); on "Install", runs pip in that interpreter, then restarts. */
-  private async offerInstall(interpreter: Interpreter): Promise<void> {
-    const choice = await this.host.askToInstall(
-      `ParamLens is not installed in ${interpreter.path} (from ${describeSource(interpreter.source)}). ` +
-      "Install it there with pip?");
-    if (choice === "output") {
+  /** Says that torch is missing, with the command that installs it (copied on request, never run). */
+  private async offerTorch(interpreter: Interpreter, message: string): Promise<void> {
+    const choice = await this.host.askAboutTorch(message);
+    if (choice === "copy") {
+      await this.host.copyToClipboard(torchInstallCommand(interpreter.path));
+    } else if (choice === "output") {
       this.host.showOutput();
     } else if (choice === "settings") {
       this.host.openSettings();
-    } else if (choice === "install") {
-      await this.install(interpreter);
     }
   }
+}
 
-  private async install(interpreter: Interpreter): Promise<void> {
-    const { command, args } = installCommand(interpreter.path);
-    this.host.log(`[client] running: ${[command, ...args].join(" ")}`);
-    const result = await this.host.withProgress(`Installing ParamLens into ${interpreter.path}`,
-      () => this.run(command, args, this.host.safeDirectory, INSTALL_TIMEOUT_MS));
-    for (const text of [result.stdout, result.stderr]) {
-      if (text.trim()) this.host.log(text.trimEnd());
-    }
-    if (result.code === 0) {
-      await this.restart("ParamLens installed");
-    } else {
-      this.host.showError(`ParamLens could not be installed into ${interpreter.path} ` +
-        `(${result.error ?? `pip exited with ${result.code}`}); see the ParamLens output.`);
-    }
+/** Why the bundled server cannot run in this interpreter, in a sentence a user can act on. */
+export function unsupportedMessage(python: string, check: EnvironmentCheck, language: "en" | "zh-CN"): string {
+  const versions = check.served.join(", ");
+  const detail = check.detail ? ` (${check.detail})` : "";
+  if (check.version === undefined) {
+    return tr(language, `${python} did not run${detail}. Choose another interpreter in paramlens.interpreter.`,
+      `${python} 无法运行${detail}。请在 paramlens.interpreter 中选择其他解释器。`);
   }
+  return tr(language,
+    `ParamLens' server runs on Python ${versions || "3.10 or later"}; ${python} is Python ${check.version}${detail}. ` +
+    "Choose another interpreter in paramlens.interpreter.",
+    `ParamLens 的服务器支持 Python ${versions || "3.10 及以上"}；${python} 是 Python ${check.version}${detail}。` +
+    "请在 paramlens.interpreter 中选择其他解释器。");
+}
+
+/** The interpreter has no torch: what that means and the command that installs the CPU build. */
+export function noTorchMessage(python: string, language: "en" | "zh-CN"): string {
+  const command = torchInstallCommand(python);
+  return tr(language,
+    `PyTorch is not installed in ${python}, so ParamLens shows static analysis only (no real values). ` +
+    `Install the CPU build of torch there with: ${command}`,
+    `${python} 中没有安装 PyTorch，因此 ParamLens 只显示静态分析结果（没有真实数值）。` +
+    `可用以下命令在其中安装 CPU 版 torch：${command}`);
 }

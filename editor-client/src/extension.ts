@@ -5,7 +5,7 @@
 import * as vscode from "vscode";
 import { ServerController } from "./controller";
 import { languageClientFactory } from "./languageClient";
-import { SECTION } from "./settings";
+import { RESTART_KEYS, SECTION } from "./settings";
 import { COMMAND_RESTART, COMMAND_SHOW_OUTPUT, onPythonEnvironmentChange, VscodeHost } from "./vscodeHost";
 
 let controller: ServerController | undefined;
@@ -25,7 +25,9 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand(COMMAND_RESTART, () => active.restart("Restart Server command")),
     vscode.commands.registerCommand(COMMAND_SHOW_OUTPUT, () => host.showOutput()),
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration(SECTION)) void active.settingsChanged();
+      if (event.affectsConfiguration(SECTION)) {
+        void active.settingsChanged(RESTART_KEYS.some((key) => event.affectsConfiguration(`${SECTION}.${key}`)));
+      }
     }),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void active.trustGranted()),
   );

@@ -7,7 +7,8 @@
 import type { ConfigReader, ServerSettings } from "./settings";
 import type { Presentation, StatusEvent } from "./status";
 
-export type InstallChoice = "install" | "settings" | "output" | undefined;
+/** The user's answer to "this interpreter has no torch": copy the install command, choose another, see the log. */
+export type TorchChoice = "copy" | "settings" | "output" | undefined;
 
 export interface Host {
   /** Working directory for every Python process the extension starts (never the workspace; see installation.ts). */
@@ -22,11 +23,13 @@ export interface Host {
   showStatus(presentation: Presentation): void;
   log(line: string): void;
   showOutput(): void;
-  /** A notification with buttons; resolves with the user's choice (undefined when dismissed). */
-  askToInstall(message: string): Promise<InstallChoice>;
+  /** VS Code's display language (`vscode.env.language`), for the extension's own messages. */
+  displayLanguage(): string;
+  /** A warning with buttons about the missing torch; resolves with the user's choice (undefined: dismissed). */
+  askAboutTorch(message: string): Promise<TorchChoice>;
+  copyToClipboard(text: string): Promise<void>;
   showError(message: string): void;
   openSettings(): void;
-  withProgress<T>(title: string, task: () => Promise<T>): Promise<T>;
 }
 
 /** How to start the server, and the hooks the language client calls back. */
@@ -43,6 +46,8 @@ export interface LaunchSpec {
 export interface ServerHandle {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Tells the running server that settings changed (it asks for them again and applies them live). */
+  settingsChanged(): Promise<void>;
 }
 
 export type ServerFactory = (launch: LaunchSpec) => ServerHandle;

@@ -6,7 +6,8 @@
  */
 import * as vscode from "vscode";
 import {
-  LanguageClient, LanguageClientOptions, RevealOutputChannelOn, ServerOptions, State,
+  DidChangeConfigurationNotification, LanguageClient, LanguageClientOptions, RevealOutputChannelOn, ServerOptions,
+  State,
 } from "vscode-languageclient/node";
 import type { LaunchSpec, ServerFactory, ServerHandle } from "./host";
 import { SECTION } from "./settings";
@@ -21,7 +22,7 @@ export function languageClientFactory(output: vscode.OutputChannel): ServerFacto
       options: { cwd: launch.cwd },
     };
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ scheme: "file", language: "python" }],
+      documentSelector: [{ scheme: "file", language: "python" }, { scheme: "untitled", language: "python" }],
       outputChannel: output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       initializationOptions: launch.initializationOptions,
@@ -49,6 +50,12 @@ export function languageClientFactory(output: vscode.OutputChannel): ServerFacto
         stopping = true;
         if (client.isRunning()) await client.stop(5000);
         await client.dispose();
+      },
+      // `settings: null`: the server asks with workspace/configuration, answered through the middleware above
+      settingsChanged: async () => {
+        if (client.isRunning()) {
+          await client.sendNotification(DidChangeConfigurationNotification.type, { settings: null });
+        }
       },
     };
   };

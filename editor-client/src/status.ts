@@ -5,7 +5,7 @@
  */
 
 export type ServerState = "starting" | "ready" | "disabled" | "error";
-export type Phase = "stopped" | "starting" | "ready" | "disabled" | "error" | "not-installed";
+export type Phase = "stopped" | "starting" | "ready" | "disabled" | "error" | "unsupported";
 
 /** Params of the server's `paramlens/status` notification (paramlens/server/server.py `status()`). */
 export interface StatusParams {
@@ -38,7 +38,7 @@ export type StatusEvent =
   | { type: "progress-report"; token: string; message?: string }
   | { type: "progress-end"; token: string }
   | { type: "failed"; message: string }
-  | { type: "not-installed"; interpreter: string; message: string }
+  | { type: "unsupported"; interpreter: string; message: string }
   | { type: "stopped" };
 
 export const INITIAL_STATUS: StatusModel = { phase: "stopped", execution: false, isolation: [], progress: {} };
@@ -79,8 +79,8 @@ export function reduceStatus(model: StatusModel, event: StatusEvent): StatusMode
     }
     case "failed":
       return { ...model, phase: "error", progress: {}, message: event.message };
-    case "not-installed":
-      return { ...model, phase: "not-installed", progress: {}, interpreter: event.interpreter,
+    case "unsupported":
+      return { ...model, phase: "unsupported", progress: {}, interpreter: event.interpreter,
         message: event.message };
     case "stopped":
       return { ...INITIAL_STATUS, interpreter: model.interpreter };
@@ -88,7 +88,7 @@ export function reduceStatus(model: StatusModel, event: StatusEvent): StatusMode
 }
 
 /** What a user sees; `running` while the server reports work in progress (the torch worker starting). */
-export type Display = "starting" | "ready" | "running" | "execution disabled" | "error" | "not installed" | "stopped";
+export type Display = "starting" | "ready" | "running" | "execution disabled" | "error" | "unsupported Python" | "stopped";
 
 export interface Presentation {
   display: Display;
@@ -102,7 +102,7 @@ export function displayOf(model: StatusModel): Display {
   const busy = Object.keys(model.progress).length > 0;
   switch (model.phase) {
     case "error": return "error";
-    case "not-installed": return "not installed";
+    case "unsupported": return "unsupported Python";
     case "stopped": return "stopped";
     case "disabled": return busy ? "running" : "execution disabled";
     case "starting": return busy ? "running" : "starting";
@@ -116,7 +116,7 @@ const ICONS: Record<Display, string> = {
   "ready": "$(shield)",
   "execution disabled": "$(circle-slash)",
   "error": "$(error)",
-  "not installed": "$(warning)",
+  "unsupported Python": "$(warning)",
   "stopped": "$(debug-stop)",
 };
 
@@ -147,7 +147,7 @@ export function present(model: StatusModel): Presentation {
   }
   lines.push("Click to show the output.");
   const severity = display === "error" ? "error"
-    : display === "not installed" || (display === "ready" && model.execution && layers.length === 0) ? "warning"
+    : display === "unsupported Python" || (display === "ready" && model.execution && layers.length === 0) ? "warning"
       : "none";
   return { display, text, tooltip: lines.join("\n"), severity };
 }

@@ -5,8 +5,9 @@
  */
 import { PVSC_EXTENSION_ID, PythonExtension } from "@vscode/python-extension";
 import * as vscode from "vscode";
-import type { Host, InstallChoice } from "./host";
-import { SECTION } from "./settings";
+import type { Host, TorchChoice } from "./host";
+import { languageOf, tr } from "./i18n";
+import { ConfigReader, SECTION } from "./settings";
 import type { Presentation } from "./status";
 
 export const COMMAND_RESTART = "paramlens.restartServer";
@@ -45,8 +46,17 @@ export class VscodeHost implements Host {
     return vscode.workspace.isTrusted;
   }
 
-  configuration(): vscode.WorkspaceConfiguration {
-    return vscode.workspace.getConfiguration(SECTION);
+  configuration(): ConfigReader {
+    const config = vscode.workspace.getConfiguration(SECTION);
+    return {
+      get: <T>(key: string) => config.get<T>(key),
+      isSet: (key: string) => {
+        const found = config.inspect(key);
+        return found !== undefined && [found.globalValue, found.workspaceValue, found.workspaceFolderValue,
+          found.globalLanguageValue, found.workspaceLanguageValue, found.workspaceFolderLanguageValue]
+          .some((value) => value !== undefined);
+      },
+    };
   }
 
   workspaceFolder(): string | undefined {
@@ -78,12 +88,21 @@ export class VscodeHost implements Host {
     this.output.show(true);
   }
 
-  async askToInstall(message: string): Promise<InstallChoice> {
-    const install = "Install ParamLens";
-    const settings = "Choose Interpreter";
-    const output = "Show Output";
-    const choice = await vscode.window.showWarningMessage(message, install, settings, output);
-    return choice === install ? "install" : choice === settings ? "settings" : choice === output ? "output" : undefined;
+  displayLanguage(): string {
+    return vscode.env.language;
+  }
+
+  async askAboutTorch(message: string): Promise<TorchChoice> {
+    const language = languageOf(this.displayLanguage());
+    const copy = tr(language, "Copy Install Command", "复制安装命令");
+    const settings = tr(language, "Choose Interpreter", "选择解释器");
+    const output = tr(language, "Show Output", "显示输出");
+    const choice = await vscode.window.showWarningMessage(message, copy, settings, output);
+    return choice === copy ? "copy" : choice === settings ? "settings" : choice === output ? "output" : undefined;
+  }
+
+  async copyToClipboard(text: string): Promise<void> {
+    await vscode.env.clipboard.writeText(text);
   }
 
   showError(message: string): void {
@@ -94,10 +113,5 @@ export class VscodeHost implements Host {
 
   openSettings(): void {
     void vscode.commands.executeCommand("workbench.action.openSettings", "paramlens.interpreter");
-  }
-
-  withProgress<T>(title: string, task: () => Promise<T>): Promise<T> {
-    return Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title },
-      () => task()));
   }
 }

@@ -1,4 +1,5 @@
 import * as assert from "node:assert/strict";
+import * as path from "node:path";
 import { ServerController } from "../src/controller";
 import { executable, tempDir } from "./helpers";
 import { FakeHost, FakeRunner, FakeServers } from "./fakes";
@@ -15,26 +16,26 @@ function setUp() {
   host.config.values.interpreter = python;
   const servers = new FakeServers();
   const runner = new FakeRunner();
-  runner.installed.add(python);
+  runner.pythons.set(python, { version: "3.11.7", torch: "2.13.0" });
   const controller = new ServerController(host, servers.factory, runner.run);
   return { dir, python, host, servers, runner, controller };
 }
 
 describe("server controller", () => {
-  it("starts `python -m paramlens serve` in the extension's directory with the settings", async () => {
+  it("starts the bundled server (`python bundled/serve.py serve`) in the extension's directory", async () => {
     const { python, host, servers, runner, controller } = setUp();
     host.config.values.timeout = 10;
     await controller.restart("test");
     assert.equal(servers.made.length, 1);
     const launch = servers.last.launch;
     assert.equal(launch.command, python);
-    assert.deepEqual(launch.args, ["-m", "paramlens", "serve"]);
+    assert.deepEqual(launch.args, [path.join(host.safeDirectory, "bundled", "serve.py"), "serve"]);
     assert.equal(launch.cwd, host.safeDirectory);
     assert.equal(launch.initializationOptions.execution, true);
     assert.equal(launch.initializationOptions.timeout, 10);
     assert.equal(launch.initializationOptions.interpreter, python);
     assert.ok(servers.last.started);
-    assert.deepEqual(runner.calls.map((call) => call.cwd), [host.safeDirectory], "the import check too");
+    assert.deepEqual(runner.calls.map((call) => call.cwd), [host.safeDirectory], "the environment check too");
     assert.equal(host.lastStatus.display, "starting");
   });
 
@@ -96,7 +97,8 @@ describe("server controller", () => {
   describe("restarts", () => {
     it("shares a restart that has not begun yet", async () => {
       const { servers, controller } = setUp();
-      await Promise.all([controller.restart("activated"), controller.settingsChanged(), controller.settingsChanged()]);
+      await Promise.all([controller.restart("activated"), controller.settingsChanged(true),
+        controller.settingsChanged(true)]);
       assert.equal(servers.made.length, 1);
     });
 
@@ -107,7 +109,8 @@ describe("server controller", () => {
       const first = controller.restart("activated");
       await settle();
       assert.equal(servers.made.length, 1, "the first start is under way");
-      const changes = [controller.settingsChanged(), controller.settingsChanged(), controller.settingsChanged()];
+      const changes = [controller.settingsChanged(true), controller.settingsChanged(true),
+        controller.settingsChanged(true)];
       servers.gate = undefined;
       open();
       await Promise.all([first, ...changes]);
@@ -125,12 +128,12 @@ describe("server controller", () => {
       host.config.values.interpreter = "";
       host.pythonEnvironment = other;
       const runner = new FakeRunner();
-      runner.installed.add(other);
+      runner.pythons.set(other, { version: "3.12.1", torch: "2.13.0" });
       const fresh = new ServerController(host, servers.factory, runner.run);
       await fresh.restart("test");
       assert.equal(fresh.currentInterpreter?.source, "python-extension");
       const third = executable(dir, "conda2/bin/python");
-      runner.installed.add(third);
+      runner.pythons.set(third, { version: "3.12.1", torch: "2.13.0" });
       host.pythonEnvironment = third;
       await fresh.pythonEnvironmentChanged();
       assert.equal(servers.last.launch.command, third);
@@ -165,58 +168,81 @@ describe("server controller", () => {
     });
   });
 
-  describe("ParamLens not installed in the interpreter", () => {
-    function notInstalled() {
+  describe("settings that apply live", () => {
+    it("sends a changed setting to the running server instead of restarting it", async () => {
+      const { host, servers, controller } = setUp();
+      await controller.restart("test");
+      host.config.values.locale = "zh-CN";
+      host.config.values["inlayHints.forwardShapes"] = false;
+      await controller.settingsChanged(false);
+      assert.equal(servers.made.length, 1, "no new server");
+      assert.equal(servers.last.settingsSent, 1);
+      const answer = servers.last.launch.settings();
+      assert.equal(answer.locale, "zh-CN");
+      assert.deepEqual(answer.inlayHints, { forwardShapes: false });
+    });
+
+    it("restarts for a new interpreter", async () => {
+      const { dir, host, servers, runner, controller } = setUp();
+      await controller.restart("test");
+      const other = executable(dir, "other/bin/python");
+      runner.pythons.set(other, { version: "3.12.1", torch: "2.13.0" });
+      host.config.values.interpreter = other;
+      await controller.settingsChanged(true);
+      assert.equal(servers.made.length, 2);
+      assert.equal(servers.last.launch.command, other);
+      assert.deepEqual(servers.running, [servers.last]);
+    });
+  });
+
+  describe("the interpreter has no torch", () => {
+    function noTorch() {
       const setup = setUp();
-      setup.runner.installed.clear();
+      setup.runner.pythons.set(setup.python, { version: "3.11.7" });
       return setup;
     }
 
-    it("asks, and installs nothing when the notification is dismissed", async () => {
-      const { python, host, servers, runner, controller } = notInstalled();
+    it("starts the server with execution off and says so, with the CPU install command", async () => {
+      const { python, host, servers, controller } = noTorch();
       await controller.restart("test");
       await settle();
-      assert.equal(servers.made.length, 0);
-      assert.equal(host.lastStatus.display, "not installed");
+      assert.equal(servers.made.length, 1, "static analysis still works");
+      assert.equal(servers.last.launch.initializationOptions.execution, false);
+      assert.equal(servers.last.launch.settings().execution, false);
       assert.equal(host.questions.length, 1);
-      assert.match(host.questions[0], new RegExp(python.replace(/[/.]/g, "\\$&")));
-      assert.deepEqual(runner.pipCalls(), [], "never installs silently");
+      assert.ok(host.questions[0].includes(`PyTorch is not installed in ${python}`));
+      assert.ok(host.questions[0].includes(`${python} -m pip install torch --index-url https://download.pytorch.org/whl/cpu`));
+      servers.last.launch.onStatusEvent({ type: "server-status", params: { state: "disabled", execution: false,
+        isolation: [] } });
+      assert.match(host.lastStatus.tooltip, /PyTorch is not installed/);
     });
 
-    it("installs with pip into that interpreter when asked, then starts the server", async () => {
-      const { python, host, servers, runner, controller } = notInstalled();
-      host.answer = "install";
+    it("copies the command when asked, and never runs it", async () => {
+      const { python, host, runner, controller } = noTorch();
+      host.answer = "copy";
       await controller.restart("test");
       await settle();
-      assert.deepEqual(runner.pipCalls(), [{ command: python, args: ["-m", "pip", "install", "--upgrade", "paramlens"],
-        cwd: host.safeDirectory }]);
-      assert.equal(host.progressTitles.length, 1);
-      assert.ok(host.lines.some((line) => line.includes("Successfully installed")));
-      assert.equal(servers.made.length, 1);
-      assert.ok(servers.last.started);
+      assert.deepEqual(host.clipboard, [`${python} -m pip install torch --index-url https://download.pytorch.org/whl/cpu`]);
+      assert.ok(runner.calls.every((call) => call.args[call.args.length - 1] === "check"), "only the check ran");
     });
 
-    it("shows pip's failure and does not start the server", async () => {
-      const { host, servers, runner, controller } = notInstalled();
-      host.answer = "install";
-      runner.pipSucceeds = false;
+    it("says it in Chinese when VS Code's language is Chinese", async () => {
+      const { host, controller } = noTorch();
+      host.language = "zh-cn";
       await controller.restart("test");
       await settle();
+      assert.match(host.questions[0], /没有安装 PyTorch/);
+    });
+  });
+
+  describe("an interpreter the bundled server cannot run in", () => {
+    it("names the Python versions the bundle serves and starts nothing", async () => {
+      const { python, host, servers, runner, controller } = setUp();
+      runner.pythons.set(python, { version: "3.9.18", server: "ImportError: libcst.native" });
+      await controller.restart("test");
       assert.equal(servers.made.length, 0);
-      assert.match(host.errors[0], /could not be installed/);
-      assert.ok(host.lines.some((line) => line.includes("externally-managed-environment")));
-    });
-
-    it("offers the interpreter setting and the output instead", async () => {
-      const { host, controller } = notInstalled();
-      host.answer = "settings";
-      await controller.restart("test");
-      await settle();
-      assert.equal(host.settingsOpened, 1);
-      host.answer = "output";
-      await controller.restart("again");
-      await settle();
-      assert.equal(host.outputShown, 1);
+      assert.equal(host.lastStatus.display, "unsupported Python");
+      assert.match(host.errors[0], /runs on Python 3\.10, 3\.11.*is Python 3\.9\.18/);
     });
   });
 });

@@ -3,8 +3,8 @@
  * record what the extension asked VS Code and the language client to do, so the tests check behaviour, not calls
  * into a mock library.
  */
-import type { Host, InstallChoice, LaunchSpec, ServerFactory, ServerHandle } from "../src/host";
-import type { ProcessResult, Runner } from "../src/installation";
+import type { ProcessResult, Runner } from "../src/environment";
+import type { Host, LaunchSpec, ServerFactory, ServerHandle, TorchChoice } from "../src/host";
 import type { ConfigReader } from "../src/settings";
 import type { Presentation } from "../src/status";
 
@@ -13,6 +13,11 @@ export class MemoryConfig implements ConfigReader {
 
   get<T>(key: string): T | undefined {
     return this.values[key] as T | undefined;
+  }
+
+  /** Every key in `values` counts as set by the user. */
+  isSet(key: string): boolean {
+    return key in this.values;
   }
 }
 
@@ -27,10 +32,11 @@ export class FakeHost implements Host {
   lines: string[] = [];
   errors: string[] = [];
   questions: string[] = [];
-  answer: InstallChoice = undefined;
+  answer: TorchChoice = undefined;
+  language = "en";
+  clipboard: string[] = [];
   outputShown = 0;
   settingsOpened = 0;
-  progressTitles: string[] = [];
 
   isTrusted(): boolean {
     return this.trusted;
@@ -68,9 +74,17 @@ export class FakeHost implements Host {
     this.outputShown += 1;
   }
 
-  async askToInstall(message: string): Promise<InstallChoice> {
+  displayLanguage(): string {
+    return this.language;
+  }
+
+  async askAboutTorch(message: string): Promise<TorchChoice> {
     this.questions.push(message);
     return this.answer;
+  }
+
+  async copyToClipboard(text: string): Promise<void> {
+    this.clipboard.push(text);
   }
 
   showError(message: string): void {
@@ -80,16 +94,12 @@ export class FakeHost implements Host {
   openSettings(): void {
     this.settingsOpened += 1;
   }
-
-  withProgress<T>(title: string, task: () => Promise<T>): Promise<T> {
-    this.progressTitles.push(title);
-    return task();
-  }
 }
 
 export class FakeServer implements ServerHandle {
   started = false;
   stopped = false;
+  settingsSent = 0;
 
   constructor(readonly launch: LaunchSpec, private readonly failure?: Error,
     private readonly gate: Promise<void> = Promise.resolve()) {}
@@ -102,6 +112,10 @@ export class FakeServer implements ServerHandle {
 
   async stop(): Promise<void> {
     this.stopped = true;
+  }
+
+  async settingsChanged(): Promise<void> {
+    this.settingsSent += 1;
   }
 }
 
@@ -128,32 +142,24 @@ export class FakeServers {
   }
 }
 
-/** Records each process the controller runs; answers the import check and pip by the given rules. */
+/** Records each process the controller runs; answers `serve.py check` as the interpreter described in `pythons`
+ * would (absent: an interpreter that does not run). */
 export class FakeRunner {
   calls: { command: string; args: string[]; cwd: string }[] = [];
-  installed = new Set<string>();
-  pipSucceeds = true;
+  pythons = new Map<string, { version: string; torch?: string; server?: string }>();
 
   readonly run: Runner = async (command, args, cwd) => {
     this.calls.push({ command, args, cwd });
-    if (args[0] === "-c") {
-      return this.installed.has(command)
-        ? result(0, "0.1.0", "")
-        : result(1, "", "Traceback (most recent call last):\nModuleNotFoundError: No module named 'paramlens'\n");
+    const python = this.pythons.get(command);
+    if (args[args.length - 1] !== "check" || python === undefined) {
+      return result(null, "", "", `spawn ${command} ENOENT`);
     }
-    if (args[0] === "-m" && args[1] === "pip") {
-      if (this.pipSucceeds) this.installed.add(command);
-      return this.pipSucceeds ? result(0, "Successfully installed paramlens-0.1.0\n", "")
-        : result(1, "", "error: externally-managed-environment\n");
-    }
-    return result(127, "", `unexpected command ${command}`);
+    const answer = { python: command, version: python.version, server: python.server ?? "ok",
+      torch: python.torch ?? null, bundle: { pythons: ["3.10", "3.11", "3.12", "3.13", "3.14"] } };
+    return result(0, JSON.stringify(answer) + "\n", "");
   };
-
-  pipCalls(): { command: string; args: string[]; cwd: string }[] {
-    return this.calls.filter((call) => call.args[1] === "pip");
-  }
 }
 
-function result(code: number, stdout: string, stderr: string): ProcessResult {
-  return { code, stdout, stderr, error: code === 0 ? undefined : `exit ${code}` };
+function result(code: number | null, stdout: string, stderr: string, error?: string): ProcessResult {
+  return { code, stdout, stderr, error: code === 0 ? undefined : error ?? `exit ${code}` };
 }

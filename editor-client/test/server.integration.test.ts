@@ -8,12 +8,12 @@ import { ChildProcess, spawn } from "node:child_process";
 import {
   createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter,
 } from "vscode-jsonrpc/node";
-import { serverCommand } from "../src/installation";
+import { serverCommand } from "../src/environment";
 import { serverSettings } from "../src/settings";
 import { INITIAL_STATUS, present, reduceStatus, StatusModel } from "../src/status";
 import { statusTap } from "../src/statusTap";
 import { MemoryConfig } from "./fakes";
-import { repositoryPython, tempDir } from "./helpers";
+import { clientRoot, repositoryPython, tempDir } from "./helpers";
 
 interface Session {
   connection: MessageConnection;
@@ -24,7 +24,7 @@ interface Session {
 }
 
 function startServer(python: string, trusted: boolean): Session {
-  const { command, args } = serverCommand(python);
+  const { command, args } = serverCommand(python, clientRoot);
   const child = spawn(command, args, { cwd: tempDir(), stdio: ["pipe", "pipe", "pipe"] });
   let model = INITIAL_STATUS;
   const displays: string[] = [];

@@ -9,50 +9,28 @@ const manifest = JSON.parse(fs.readFileSync(path.join(clientRoot, "package.json"
 const properties: Record<string, { default: unknown; markdownDescription?: string; description?: string }> =
   manifest.contributes.configuration.properties;
 
-/** The defaults of paramlens/server/settings.py (ServerSettings), as documented in docs/editors.md. */
-const SERVER_DEFAULTS = { execution: true, timeout: 30, memoryMb: 4096, paramBudget: 50_000_000, debounceMs: 300 };
-
 describe("settings mapping", () => {
-  it("sends the server its documented keys with VS Code's defaults", () => {
-    const config = new MemoryConfig(Object.fromEntries(
-      Object.entries(properties).map(([key, spec]) => [key.replace(/^paramlens\./, ""), spec.default])));
-    const settings = serverSettings(config, { trusted: true, interpreter: "/env/bin/python" });
-    assert.deepEqual(settings, {
-      ...SERVER_DEFAULTS,
-      interpreter: "/env/bin/python",
-      inlayHints: { parameters: true, forwardShapes: true, sharedLayers: true },
-    });
+  it("sends only what the user set, as written (the server checks it), plus execution and the interpreter", () => {
+    const settings = serverSettings(new MemoryConfig({ timeout: 12.5, memoryMb: "4096", loopSeconds: 0.5,
+      "inlayHints.parameters": false }), { trusted: true, interpreter: "/env/bin/python" });
+    assert.deepEqual(settings, { execution: true, timeout: 12.5, memoryMb: "4096", loopSeconds: 0.5,
+      inlayHints: { parameters: false }, interpreter: "/env/bin/python" });
   });
 
-  it("passes every user value through", () => {
-    const config = new MemoryConfig({
-      execution: true, timeout: 12.5, memoryMb: 2048, paramBudget: 1000, debounceMs: 0, locale: "zh-CN",
-      "inlayHints.parameters": false, "inlayHints.forwardShapes": true, "inlayHints.sharedLayers": false,
-    });
-    assert.deepEqual(serverSettings(config, { trusted: true }), {
-      execution: true, timeout: 12.5, memoryMb: 2048, paramBudget: 1000, debounceMs: 0, locale: "zh-CN",
-      inlayHints: { parameters: false, forwardShapes: true, sharedLayers: false },
-    });
+  it("sends nothing for settings left at their defaults, so [tool.paramlens] and the server's defaults apply", () => {
+    assert.deepEqual(serverSettings(new MemoryConfig(), { trusted: true }), { execution: true });
   });
 
-  it("leaves out values of the wrong type or range so the server keeps its defaults", () => {
-    const config = new MemoryConfig({
-      execution: "yes", timeout: -1, memoryMb: "4096", paramBudget: 0, debounceMs: -5, locale: "  ",
-      "inlayHints.parameters": "no",
-    });
-    assert.deepEqual(serverSettings(config, { trusted: true }), {
-      execution: true, inlayHints: { parameters: true, forwardShapes: true, sharedLayers: true },
-    });
+  it("never sends the workspace's own interpreter setting, only the interpreter the server runs in", () => {
+    const settings = serverSettings(new MemoryConfig({ interpreter: "./evil/python" }), { trusted: true });
+    assert.equal("interpreter" in settings, false);
   });
 
-  it("rounds integer settings", () => {
-    const settings = serverSettings(new MemoryConfig({ memoryMb: 1000.6, debounceMs: 99.4 }), { trusted: true });
-    assert.equal(settings.memoryMb, 1001);
-    assert.equal(settings.debounceMs, 99);
-  });
-
-  it("an empty locale means the client's locale: the key is not sent", () => {
-    assert.equal("locale" in serverSettings(new MemoryConfig({ locale: "" }), { trusted: true }), false);
+  it("turns execution off in Restricted Mode and without torch, whatever the setting says", () => {
+    const config = new MemoryConfig({ execution: true });
+    assert.equal(serverSettings(config, { trusted: false }).execution, false);
+    assert.equal(serverSettings(config, { trusted: true, noTorch: true }).execution, false);
+    assert.equal(serverSettings(new MemoryConfig({ execution: false }), { trusted: true }).execution, false);
   });
 });
 
@@ -62,12 +40,6 @@ describe("package.json contributions", () => {
     for (const [key, spec] of Object.entries(properties)) {
       const text = spec.markdownDescription ?? spec.description ?? "";
       assert.ok(text.length > 20, `${key} has no real description`);
-    }
-  });
-
-  it("has the server's defaults", () => {
-    for (const [key, value] of Object.entries(SERVER_DEFAULTS)) {
-      assert.equal(properties[`paramlens.${key}`].default, value, key);
     }
   });
 

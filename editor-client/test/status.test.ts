@@ -79,9 +79,9 @@ describe("status transitions", () => {
     assert.equal(recovered.message, undefined);
   });
 
-  it("shows a missing installation as a warning", () => {
-    const shown = present(run([{ type: "not-installed", interpreter: "/usr/bin/python3", message: "No module" }]));
-    assert.equal(shown.display, "not installed");
+  it("shows an interpreter the bundled server cannot run in as a warning", () => {
+    const shown = present(run([{ type: "unsupported", interpreter: "/usr/bin/python3", message: "Python 3.9" }]));
+    assert.equal(shown.display, "unsupported Python");
     assert.equal(shown.severity, "warning");
     assert.match(shown.tooltip, /\/usr\/bin\/python3/);
   });

@@ -9,6 +9,8 @@ run's doing, so it is information at the line where it happened."""
 
 from __future__ import annotations
 
+import re
+
 from paramlens.analyzers.instrument import Unit
 from paramlens.analyzers.source import SourceSyntaxError
 from paramlens.messages import message_id, t
@@ -60,7 +62,11 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
         unit = by_index[index]
         error = statement["error"]
         if _automatic_example(unit):
-            # ParamLens chose these arguments, not the user: the file is not wrong because its defaults fail
+            # ParamLens chose these arguments, not the user: the file is not wrong because its defaults fail.
+            # When the file's own construction of the class failed (reported at its line, e.g. blocked by the
+            # sandbox), the file does create one: nothing to add, and "the file never creates" would be false.
+            if _own_construction_failed(unit, units, observations):
+                continue
             diagnostics.append(Diagnostic(statement_span(unit), EXAMPLE_FAILED, "information",
                                           example_failed_message(error, unit, locale)))
             continue
@@ -96,7 +102,13 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
     for cut in observations.cuts.values():
         diagnostics.append(Diagnostic(line_span(lines, cut["line"]) if lines else Span(cut["line"], 1, cut["line"], 2),
                                       LOOP_SHORTENED, "information", loop_shortened_message(cut, locale)))
-    if run.status != "ok":
+    if run.status != "ok" and run.fault == "worker":
+        # the sandbox failed twice, not the user's code: information about the document, at its start
+        diagnostics.append(Diagnostic(Span(1, 1, 1, 1), EXECUTION_STOPPED, "information", t(
+            locale, "ParamLens' sandbox worker failed twice ({detail}); this is not a fault of this file. What was "
+                    "observed before is shown; the next edit or save tries again.",
+            detail=run.reason_facts.get("detail") or run.message)))
+    elif run.status != "ok":
         unit = by_index.get(run.running_index) if run.running_index is not None else None
         span = statement_span(unit) if unit else Span(1, 1, 1, 2)
         message, severity = _stopped_message(run, locale), "error"
@@ -105,6 +117,14 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
             severity = "information"
         diagnostics.append(Diagnostic(span, EXECUTION_STOPPED, severity, message))
     return diagnostics
+
+
+def _own_construction_failed(example: Unit, units: list[Unit], observations: Observations) -> bool:
+    """Whether a statement of the file itself that calls the example's class failed."""
+    assert example.example is not None
+    call = re.compile(rf"\b{re.escape(example.example.class_name)}\s*\(")
+    return any(unit.example is None and call.search(unit.code) and
+               (observations.statements.get(unit.index) or {}).get("status") == "error" for unit in units)
 
 
 def loop_shortened_message(cut: dict, locale: str) -> str:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import difflib
@@ -84,13 +85,22 @@ RULES = [
 # rules that explain a statement's exception better than the generic PL900 (which is then not reported)
 EXPLAINS_RUNTIME_ERRORS = {"PL002", "PL003", "PL004", "PL005", "PL105", "PL106", "PL108"}
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "rules"
+# The pages ship inside the package (package data), so an installed wheel has them: `paramlens rule`, SARIF's
+# help and the server's code-description links all read this one copy.
+PAGES = resources.files("paramlens") / "rule_pages"
+
+
+def rule_page_file(code: str) -> Path | None:
+    """The rule's page as a file on disk (for links), or None when there is no page or the package is not on a
+    file system (a zip import)."""
+    page = PAGES / f"{code.upper()}.md"
+    return page if isinstance(page, Path) and page.is_file() else None
 
 
 def rule_page(code: str, locale: str) -> str | None:
-    """The rule's page from docs/rules/, in the requested language (each page has English, `---`, Chinese)."""
-    page = DOCS / f"{code.upper()}.md"
-    if not page.exists():
+    """The rule's page, in the requested language (each page has English, `---`, Chinese)."""
+    page = PAGES / f"{code.upper()}.md"
+    if not page.is_file():
         return None
     english, _, chinese = page.read_text(encoding="utf-8").partition("\n---\n")
     return (chinese if locale == "zh-CN" and chinese.strip() else english).strip()

@@ -20,6 +20,7 @@ import traceback
 import types
 from typing import Any, Callable
 
+from paramlens import options as opt
 from paramlens.sandbox import isolation
 from paramlens.sandbox.argv import install_tolerant_argparse
 from paramlens.sandbox.packages import package_of
@@ -230,7 +231,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     blocked.install()
     budget = None
     if device == "auto":
-        budget = ParameterBudget(int(request.get("param_budget", 50_000_000)))
+        budget = ParameterBudget(int(request.get("param_budget", opt.PARAM_BUDGET.default)))
         budget.install()
     elif device == "meta":
         make_inits_meta_tolerant()

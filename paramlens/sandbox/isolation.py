@@ -23,6 +23,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from typing import Any
 
+from paramlens import options as opt
 from paramlens.sandbox.packages import package_of
 
 PR_SET_PDEATHSIG = 1
@@ -42,8 +43,8 @@ class Plan:
     private_dir: str
     workspace: str | None           # the user's file (its directory is readable, see `readable_workspace`)
     keep_fds: list[int]             # descriptors that stay open (stdin/stdout/stderr and the result channel)
-    memory_mb: int = 4096
-    cpu_seconds: int = 35
+    memory_mb: int = opt.MEMORY.default
+    cpu_seconds: int = opt.cpu_seconds(opt.TIMEOUT.default)
     file_size_mb: int = 64
     open_files: int = 256
     parent_pid: int | None = None   # die at once if this process is already gone
@@ -315,5 +316,6 @@ def hardened_available(statuses: list[LayerStatus] | None = None) -> bool:
 def plan_from_request(request: dict[str, Any], private_dir: str, keep_fds: list[int],
                       parent_pid: int | None) -> Plan:
     return Plan(private_dir=private_dir, workspace=request.get("path"), keep_fds=keep_fds,
-                memory_mb=int(request.get("memory_mb", 4096)), cpu_seconds=int(request.get("cpu_seconds", 35)),
+                memory_mb=int(request.get("memory_mb", opt.MEMORY.default)),
+                cpu_seconds=int(request.get("cpu_seconds", opt.cpu_seconds(opt.TIMEOUT.default))),
                 parent_pid=parent_pid, required=list(request.get("required_layers", [])))

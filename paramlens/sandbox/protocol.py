@@ -13,9 +13,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-DEFAULT_PARAM_BUDGET = 50_000_000
-DEFAULT_LOOP_ITERATIONS = 2
-DEFAULT_LOOP_SECONDS = 0.2
+from paramlens import options as opt
+
+# the defaults, bounds and names of every option: paramlens/options.py (one definition)
+DEFAULT_PARAM_BUDGET = opt.PARAM_BUDGET.default
+DEFAULT_LOOP_ITERATIONS = opt.LOOP_ITERATIONS.default
+DEFAULT_LOOP_SECONDS = opt.LOOP_SECONDS.default
 
 
 class Probe:
@@ -58,8 +61,8 @@ class Event:
 
 @dataclass
 class RunLimits:
-    timeout_seconds: float = 30.0
-    memory_mb: int = 4096
+    timeout_seconds: float = opt.TIMEOUT.default
+    memory_mb: int = opt.MEMORY.default
     # a loop is cut after the iteration in which it has run at least this many iterations and this long
     loop_iterations: int = DEFAULT_LOOP_ITERATIONS
     loop_seconds: float = DEFAULT_LOOP_SECONDS
@@ -69,7 +72,7 @@ class RunLimits:
 class RunRequest:
     path: str
     units: list[dict[str, Any]]
-    seed: int | None = 0
+    seed: int | None = opt.SEED.default
     limits: RunLimits = field(default_factory=RunLimits)
     python: str = sys.executable
     max_records: int = 8
@@ -77,11 +80,12 @@ class RunRequest:
     param_budget: int = DEFAULT_PARAM_BUDGET
 
     def payload(self, required_layers: list[str]) -> dict[str, Any]:
-        """The JSON the child reads: what to run and the limits it enforces on itself."""
+        """The JSON the child reads: what to run and the limits it enforces on itself (every option of
+        paramlens/options.py marked `payload`, under its own name)."""
         return {"path": self.path, "units": self.units, "seed": self.seed, "memory_mb": self.limits.memory_mb,
                 "max_records": self.max_records, "device": self.device, "param_budget": self.param_budget,
                 "loop_iterations": self.limits.loop_iterations, "loop_seconds": self.limits.loop_seconds,
-                "cpu_seconds": int(self.limits.timeout_seconds) + 2, "required_layers": required_layers}
+                "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers}
 
 
 @dataclass
@@ -98,6 +102,7 @@ class RunResult:
     # cancelled, refused (detail), worker (detail)
     reason: str | None = None
     reason_facts: dict[str, Any] = field(default_factory=dict)
+    fault: str | None = None  # "worker": the sandbox itself failed (not the user's code); the caller may retry
 
     def _start(self) -> dict[str, Any]:
         return next((e for e in self.events if e.get("t") == Event.START), {})

@@ -13,6 +13,7 @@ import threading
 import time
 
 from paramlens.sandbox.protocol import RunRequest, RunResult
+from paramlens.sandbox.launch import module_command
 from paramlens.sandbox.watchdog import DISK_POLL_SECONDS, Collector, Stop, classify, disk_overflow, kill_group, \
     scrubbed_environment
 
@@ -61,7 +62,7 @@ class SubprocessExecutor:
                     pass
 
             process = subprocess.Popen(
-                [request.python, "-I", "-m", "paramlens.sandbox.child"],
+                module_command(request.python, "paramlens.sandbox.child"),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir,
                 env=scrubbed_environment(workdir), start_new_session=True,
                 preexec_fn=before_exec if os.name == "posix" else None,

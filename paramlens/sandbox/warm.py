@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
+from paramlens.sandbox.launch import module_command
 from paramlens.sandbox.protocol import RunRequest, RunResult
 from paramlens.sandbox.watchdog import DISK_POLL_SECONDS, Collector, Stop, classify, disk_overflow, \
     scrubbed_environment
@@ -147,6 +148,27 @@ class WorkerExecutor:
             if self._active is not None:
                 self._active.request_stop("cancelled")
 
+    def abandon(self) -> None:
+        """The analysing process is exiting: kill every worker now, without waiting for a run in progress (a
+        stopped worker would hold it for FORK_REPLY_SECONDS); their process groups die, their directories go."""
+        self.cancel()
+        for worker in list(self._workers.values()):
+            worker.kill()
+
+    def reap(self) -> None:
+        """Collect the workers that died between runs (killed from outside), so that none stays a zombie until
+        the next run and their directories are removed. Does nothing while a run is in progress (the run sees
+        its worker die itself)."""
+        if not self._run_lock.acquire(blocking=False):
+            return
+        try:
+            for python, worker in list(self._workers.items()):
+                if worker.process.poll() is not None:
+                    worker.kill()
+                    del self._workers[python]
+        finally:
+            self._run_lock.release()
+
     @property
     def isolation(self) -> list[str]:
         """The layers in force in the last run's child, or (before any run) those this machine supports."""
@@ -176,8 +198,8 @@ class WorkerExecutor:
         workdir = tempfile.mkdtemp(prefix="paramlens-worker-")
         with open(os.path.join(workdir, "worker.log"), "wb") as log:
             process = subprocess.Popen(
-                [python, "-I", "-m", "paramlens.sandbox.worker", str(theirs.fileno())]
-                + (["--warm-meta"] if self.warm_meta else []),
+                module_command(python, "paramlens.sandbox.worker", str(theirs.fileno()),
+                               *(["--warm-meta"] if self.warm_meta else [])),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, cwd=workdir,
                 env=scrubbed_environment(workdir), pass_fds=[theirs.fileno()], start_new_session=True)
         theirs.close()
@@ -215,7 +237,8 @@ class WorkerExecutor:
             worker = self._ensure(request.python)
         except WorkerUnavailable as error:
             return RunResult([], "error", str(error), time.perf_counter() - started,
-                             isolation=list(self.executor_layers), reason="worker", reason_facts={"detail": str(error)})
+                             isolation=list(self.executor_layers), reason="worker",
+                             reason_facts={"detail": str(error)}, fault="worker")
         result_r, result_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         collector = Collector(os.fdopen(result_r, "rb"), os.fdopen(stderr_r, "rb"),
@@ -250,6 +273,7 @@ class WorkerExecutor:
             result.message = f"the sandbox worker stopped ({error}); results up to this point are shown"
             result.reason, result.reason_facts = ("cancelled", {}) if result.status == "cancelled" else \
                 ("worker", {"detail": str(error)})
+            result.fault = "worker"
             return result
         collector.join(timeout=5)
         result = classify(collector, returncode, state.stop.reason, time.perf_counter() - started, limits,

@@ -1,24 +1,26 @@
 """Pure converters from a Report to LSP objects: hover, diagnostics, inlay hints, code actions, code lenses.
 
-Every function takes the analysed snapshot (text + Report) and the editor's current text, maps positions through
-`LineMap`, and drops anything whose line changed since the analysis (better no answer than one on the wrong line).
+Every function takes a `View`: the analysed snapshot (text + Report), the editor's current lines and the `LineMap`
+between them (kept from the edits, positions.py), and drops anything whose line changed since the analysis
+(better no answer than one on the wrong line).
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 from dataclasses import dataclass
-from pathlib import Path
 
 from lsprotocol import types as lsp
 
 from paramlens.explain.i18n import tr
+from paramlens.explain.rules import rule_page_file
 from paramlens.report import Diagnostic, FileReport, Span
 from paramlens.server.positions import LineMap, codepoints_to_utf16, utf16_to_codepoints
 from paramlens.server.settings import InlayHintKinds
 
 SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning,
             "information": lsp.DiagnosticSeverity.Information, "hint": lsp.DiagnosticSeverity.Hint}
-RULES_DIR = Path(__file__).resolve().parents[2] / "docs" / "rules"
 
 
 @dataclass
@@ -30,24 +32,27 @@ class Snapshot:
     report: FileReport
 
     @property
-    def lines(self) -> list[str]:
-        return self.text.split("\n")
+    def line_count(self) -> int:
+        return self.text.count("\n") + 1
+
+    @functools.cached_property
+    def hint_index(self) -> "HintIndex":
+        return HintIndex.of(self.report)
 
 
 class View:
-    """The snapshot seen from the editor's current text."""
+    """The snapshot seen from the editor's current text (its lines, and the map kept from the edits since)."""
 
-    def __init__(self, snapshot: Snapshot, current_text: str) -> None:
+    def __init__(self, snapshot: Snapshot, current_lines: list[str], line_map: LineMap) -> None:
         self.snapshot = snapshot
-        self.old_lines = snapshot.lines
-        self.new_lines = current_text.split("\n")
-        self.map = LineMap(self.old_lines, self.new_lines)
+        self.new_lines = current_lines
+        self.map = line_map
 
     def range(self, span: Span) -> lsp.Range | None:
         """Span (1-based, analysed text) -> LSP range (0-based, UTF-16, current text), if its lines are unchanged."""
         start_line = self.map.to_new(span.line - 1)
         end_line = self.map.to_new(span.end_line - 1)
-        if start_line is None or end_line is None:
+        if start_line is None or end_line is None or end_line >= len(self.new_lines):
             return None
         start = codepoints_to_utf16(self.new_lines[start_line], span.column - 1)
         end = codepoints_to_utf16(self.new_lines[end_line], span.end_column - 1)
@@ -55,7 +60,7 @@ class View:
 
     def position(self, position: lsp.Position) -> tuple[int, int] | None:
         """LSP position in the current text -> 1-based (line, column) in the analysed text."""
-        if position.line >= len(self.new_lines):
+        if not 0 <= position.line < len(self.new_lines):
             return None
         old_line = self.map.to_old(position.line)
         if old_line is None:
@@ -76,8 +81,8 @@ def hover(view: View, position: lsp.Position) -> lsp.Hover | None:
 
 
 def _rule_link(code: str) -> lsp.CodeDescription | None:
-    page = RULES_DIR / f"{code}.md"
-    return lsp.CodeDescription(href=page.as_uri()) if page.exists() else None
+    page = rule_page_file(code)
+    return lsp.CodeDescription(href=page.as_uri()) if page is not None else None
 
 
 def diagnostics(view: View, uri: str, locale: str) -> list[lsp.Diagnostic]:
@@ -116,15 +121,42 @@ def _related(view: View, uri: str, diagnostic: Diagnostic, locale: str) -> list[
     return related
 
 
+HINTED = ("module", "forward", "shared_module")
+
+
+@dataclass
+class HintIndex:
+    """The explanations that can carry an inlay hint, by the line they end on in the analysed text (made once per
+    snapshot), and the lines of each shared layer: a request for a viewport looks at the few it covers, not at
+    every explanation of a long file."""
+
+    end_lines: list[int]
+    explanations: list
+    shared_lines: dict[tuple, list[int]]
+
+    @classmethod
+    def of(cls, report: FileReport) -> "HintIndex":
+        hinted = sorted((e for e in report.explanations if e.pattern in HINTED), key=lambda e: e.span.end_line)
+        shared: dict[tuple, list[int]] = {}
+        for explanation in hinted:
+            if explanation.pattern == "shared_module":
+                shared.setdefault(_shared_key(explanation.facts), []).append(explanation.span.line)
+        return cls([e.span.end_line for e in hinted], hinted, shared)
+
+
+def _shared_key(facts: dict) -> tuple:
+    return facts.get("name"), tuple(facts.get("positions") or ())
+
+
 def inlay_hints(view: View, request: lsp.Range, kinds: InlayHintKinds, locale: str) -> list[lsp.InlayHint]:
     hints: list[lsp.InlayHint] = []
-    report = view.snapshot.report
-    shared_lines: dict[tuple, list[int]] = {}
-    for explanation in report.explanations:
-        if explanation.pattern == "shared_module":
-            key = (explanation.facts.get("name"), tuple(explanation.facts.get("positions") or ()))
-            shared_lines.setdefault(key, []).append(explanation.span.line)
-    for explanation in report.explanations:
+    index = view.snapshot.hint_index
+    bounds = view.map.old_bounds(request.start.line, request.end.line)
+    if bounds is None:
+        return hints
+    first = bisect.bisect_left(index.end_lines, bounds[0] + 1)
+    last = bisect.bisect_right(index.end_lines, bounds[1] + 1)
+    for explanation in index.explanations[first:last]:
         label = None
         facts = explanation.facts
         if explanation.pattern == "module" and kinds.parameters and "param_count" in facts:
@@ -132,8 +164,8 @@ def inlay_hints(view: View, request: lsp.Range, kinds: InlayHintKinds, locale: s
         elif explanation.pattern == "forward" and kinds.forward_shapes and facts.get("output_shape") is not None:
             label = "→ [" + ", ".join(str(d) for d in facts["output_shape"]) + "]"
         elif explanation.pattern == "shared_module" and kinds.shared_layers:
-            key = (facts.get("name"), tuple(facts.get("positions") or ()))
-            others = [line for line in shared_lines.get(key, []) if line != explanation.span.line]
+            others = [line for line in index.shared_lines.get(_shared_key(facts), [])
+                      if line != explanation.span.line]
             if others:
                 label = tr(locale, "shared with line " + ", ".join(map(str, others)),
                            "与第 " + "、".join(map(str, others)) + " 行共享")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -51,6 +52,8 @@ class Scheduler:
         self._on_error = on_error
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paramlens-analysis")
         self._running: tuple[str, int] | None = None
+        self._idle = threading.Event()
+        self._idle.set()
         self.documents: dict[str, DocumentState] = {}
         self.runs = 0
 
@@ -103,10 +106,19 @@ class Scheduler:
 
     def _guarded(self, uri: str, version: int, text: str) -> FileReport:
         self._running = (uri, version)
+        self._idle.clear()
         try:
             return self._analyse(uri, text)
         finally:
             self._running = None
+            self._idle.set()
 
     def shutdown(self) -> None:
+        for state in self.documents.values():
+            if state.pending is not None:
+                state.pending.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait (up to `timeout`) until no analysis is running; whether none is."""
+        return self._idle.wait(timeout)

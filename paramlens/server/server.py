@@ -1,12 +1,17 @@
 """`paramlens serve`: the pygls LanguageServer. Handlers only read the cached snapshot or hand work to the
-scheduler; everything else lives in `features.py` (LSP conversions) and `scheduler.py` (when to analyse)."""
+scheduler; everything else lives in `features.py` (LSP conversions), `scheduler.py` (when to analyse),
+`policy.py` (what may run), `positions.py` (line maps kept from edits), `protocol.py` (document notifications),
+`transport.py` (reading the stream) and `lifecycle.py` (start, exit, signals)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from dataclasses import replace
 from typing import Any
 
+import attrs
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
@@ -16,60 +21,130 @@ from paramlens.analysis import AnalysisOptions, analyze
 from paramlens.config import ConfigError, load_config
 from paramlens.explain.i18n import normalize_locale, tr
 from paramlens.server import features
+from paramlens.server.lifecycle import in_daemon_thread, run_stdio, stop_everything
+from paramlens.server.policy import Decision
+from paramlens.server.policy import decide as policy_decide
+from paramlens.server.positions import EditLog
+from paramlens.server.protocol import ParamLensProtocol
 from paramlens.server.scheduler import Scheduler
-from paramlens.server.settings import ServerSettings
+from paramlens.server.settings import ServerSettings, layered
 
 log = logging.getLogger(__name__)
 STATUS_NOTIFICATION = "paramlens/status"
+REPORT_REQUEST = "paramlens/report"
 
 
 def _make_executor() -> Any:
-    """The warm, isolated worker when this platform has one; otherwise None (analyze's default executor)."""
+    """The warm, isolated worker when this platform has one; otherwise a fresh subprocess per run. The server owns
+    it, so that it can stop it and remove its directories whenever the server ends."""
+    from paramlens.sandbox.subprocess_executor import SubprocessExecutor
+
     try:
         from paramlens.sandbox.isolation import hardened_available
         from paramlens.sandbox.warm import WorkerExecutor
-    except ImportError:
-        return None
-    try:
+
         if not hardened_available():
-            return None  # no seccomp/Landlock here: analyze's portable executor, which says so in the report
+            return SubprocessExecutor()  # no seccomp/Landlock here: it says so in the report
         return WorkerExecutor(warm_meta=False)  # meta is warmed on first use: cold start matters more
     except Exception:  # the worker cannot be set up on this machine: fall back to the portable executor
         log.exception("the warm worker is not available")
-        return None
+        return SubprocessExecutor()
+
+
+def _replace_surrogates(text: str) -> tuple[str, tuple[int, int] | None]:
+    """`text` with every lone surrogate (which no encoding can write, and an editor can send) replaced by U+FFFD,
+    which keeps every position; and where the first one was (0-based line, UTF-16 column), if any."""
+    try:
+        text.encode("utf-8")
+        return text, None
+    except UnicodeEncodeError as error:
+        first = error.start
+    line = text.count("\n", 0, first)
+    column = first - (text.rfind("\n", 0, first) + 1)
+    before = text[first - column:first]
+    column = sum(2 if ord(ch) > 0xFFFF else 1 for ch in before)
+    cleaned = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return cleaned, (line, column)
 
 
 class ParamLensServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("paramlens", __version__)
+        super().__init__("paramlens", __version__, protocol_cls=ParamLensProtocol)
         self.settings = ServerSettings()
+        self.initialization_options: Any = None   # the two layers settings come from (settings.py)
+        self.configuration: Any = None
         self.client_locale: str | None = None
         self.executor = None
         self.pull_diagnostics = False
         self.scheduler = Scheduler(self._analyse, self._on_result, self._cancel_running, self._on_error)
         self.first_run_done = False
         self.event_loop: asyncio.AbstractEventLoop | None = None
+        self.edit_logs: dict[str, EditLog] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.surrogates: dict[str, tuple[int, int]] = {}  # uri -> where the first lone surrogate is
+        self._lines: dict[str, tuple[int | None, list[str]]] = {}
+        self.shutdown_received = False
+        self._executor_lock = threading.Lock()
+
+    def ensure_executor(self) -> Any:
+        """The server's one executor (made on first use, from whichever thread needs it first): never the
+        process-wide default, which the server could not stop."""
+        with self._executor_lock:
+            if self.executor is None:
+                self.executor = _make_executor()
+            return self.executor
+
+    def edit_log(self, uri: str) -> EditLog:
+        return self.edit_logs.setdefault(uri, EditLog())
+
+    def log_noise(self, message: str) -> None:
+        """A client's mistake (bad framing, bad params, a closed document): a line in its log, never a popup."""
+        try:
+            self.log(lsp.MessageType.Warning, f"ParamLens ignored a message: {message}")
+        except Exception:  # the client is gone
+            pass
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls' errors (a handler that raised, a message it could not read) go to the log, not to a popup."""
+        self.log_noise(f"{type(error).__name__}: {error}")
 
     # -- helpers -------------------------------------------------------------------------------------------------
     @property
     def locale(self) -> str:
         return normalize_locale(self.settings.locale or self.client_locale)
 
-    def _options(self) -> AnalysisOptions:
-        settings = self.settings
-        return AnalysisOptions(execute=settings.execution, locale=self.locale, timeout_seconds=settings.timeout_seconds,
-                               memory_mb=settings.memory_mb, python=settings.interpreter, executor=self.executor)
-
-    def _analyse(self, uri: str, text: str) -> Any:
-        path = to_fs_path(uri) or uri
-        options = self._options()
+    def _options(self, path: str) -> AnalysisOptions:
+        """Defaults, then the project's `[tool.paramlens]`, then what the client set (paramlens/options.py)."""
+        options = AnalysisOptions(locale=self.locale, executor=self.ensure_executor())
         try:
-            options.rules = load_config(path)
+            project = load_config(path)
         except ConfigError as error:  # on the analysis thread: hand the message to the event loop
             if self.event_loop is not None:
                 self.event_loop.call_soon_threadsafe(self.log, lsp.MessageType.Warning,
                                                      f"ignoring the ParamLens configuration: {error}")
-        return analyze(text, path, options)
+        else:
+            options = replace(options, rules=project.rules).with_values(project.options)
+        return options.with_values(self.settings.analysis_values()).with_values({"locale": self.locale})
+
+    def _analyse(self, uri: str, text: str) -> Any:
+        path = to_fs_path(uri) or uri
+        decision = self.decisions.get(uri) or Decision(True, False)
+        text, surrogate = _replace_surrogates(text)
+        if surrogate is not None and uri not in self.surrogates and self.event_loop is not None:
+            self.event_loop.call_soon_threadsafe(self.log, lsp.MessageType.Warning, f"{uri}: lone surrogates "
+                                                 "replaced by U+FFFD for the analysis")
+        if surrogate is None:
+            self.surrogates.pop(uri, None)
+        else:
+            self.surrogates[uri] = surrogate
+        options = self._options(path)
+        if not decision.execute:
+            options = replace(options, execute=False)
+        report = analyze(text, path, options)
+        if decision.reason and report.execution.status == "skipped" and options.execute is False and \
+                self.settings.execute:
+            report.execution.message = decision.reason
+        return report
 
     def _cancel_running(self) -> None:
         cancel = getattr(self.executor, "cancel", None)
@@ -85,33 +160,61 @@ class ParamLensServer(LanguageServer):
 
     def status(self, state: str) -> None:
         isolation = getattr(self.executor, "isolation", None)
-        self.protocol.notify(STATUS_NOTIFICATION, {"state": state, "execution": self.settings.execution,
+        self.protocol.notify(STATUS_NOTIFICATION, {"state": state, "execution": self.settings.execute,
                                                    "isolation": isolation or []})
 
-    def current_text(self, uri: str) -> str | None:
-        try:
-            return self.workspace.get_text_document(uri).source
-        except Exception:
-            return None
-
     def view(self, uri: str) -> features.View | None:
+        """The shown snapshot seen from the current text: the current lines are split once per version, the
+        line map is kept from the edits (never a comparison of the two texts per request)."""
         state = self.scheduler.documents.get(uri)
-        text = self.current_text(uri)
-        if state is None or state.shown is None or text is None:
+        document = self.workspace.text_documents.get(uri) if self._initialized() else None
+        if state is None or state.shown is None or document is None:
             return None
-        return features.View(state.shown, text)
+        cached = self._lines.get(uri)
+        if cached is None or cached[0] != document.version:
+            cached = (document.version, document.source.split("\n"))
+            self._lines[uri] = cached
+        snapshot = state.shown
+        line_map = self.edit_log(uri).map_for(snapshot.version, snapshot.line_count, document.version or 0)
+        return features.View(snapshot, cached[1], line_map)
+
+    def _initialized(self) -> bool:
+        try:
+            self.workspace
+            return True
+        except RuntimeError:
+            return False
+
+    def workspace_folders(self) -> list[str]:
+        paths = [to_fs_path(folder.uri) for folder in self.workspace.folders.values()]
+        if self.workspace.root_uri:
+            paths.append(to_fs_path(self.workspace.root_uri))
+        return [path for path in paths if path]
 
     def schedule(self, uri: str, immediately: bool = False) -> None:
-        document = self.workspace.get_text_document(uri)
+        """Analyse an open document (never one that was not opened: nothing is read from disk)."""
+        document = self.workspace.text_documents.get(uri) if self._initialized() else None
+        if document is None:
+            return
+        decision = policy_decide(uri, document.language_id, self.settings.execute,
+                                 self.settings.execute_outside_workspace, self.workspace_folders(), self.locale)
+        self.decisions[uri] = decision
+        if not decision.analyse:
+            return
         delay = 0.0 if immediately else self.settings.debounce_ms / 1000
         self.scheduler.request(uri, document.version or 0, document.source, delay)
+
+    def forget(self, uri: str) -> None:
+        self.scheduler.forget(uri)
+        for table in (self.edit_logs, self.decisions, self.surrogates, self._lines):
+            table.pop(uri, None)
 
     def _on_result(self, uri: str) -> None:
         state = self.scheduler.documents[uri]
         report = state.latest.report if state.latest else None
         if not self.first_run_done:
             self.first_run_done = True
-        self.status("ready" if self.settings.execution else "disabled")
+        self.status("ready" if self.settings.execute else "disabled")
         if report is not None:
             execution = report.execution
             message = f"{uri}: execution {execution.status}"
@@ -120,6 +223,9 @@ class ParamLensServer(LanguageServer):
             for skipped in execution.skipped:
                 message += f"\n  line {skipped.line}: not run, {skipped.reason}"
             self.log(lsp.MessageType.Log, message)
+        shown = [snapshot.version for snapshot in (state.good, state.latest) if snapshot is not None]
+        if shown:
+            self.edit_log(uri).forget_before(min(shown))
         self.publish(uri)
         capabilities = self.client_capabilities.workspace
         if capabilities and capabilities.inlay_hint and capabilities.inlay_hint.refresh_support:
@@ -136,25 +242,45 @@ class ParamLensServer(LanguageServer):
             if capabilities and capabilities.diagnostics and capabilities.diagnostics.refresh_support:
                 self.workspace_diagnostic_refresh(None)
             return
-        document = self.workspace.get_text_document(uri)
+        document = self.workspace.text_documents.get(uri)
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri=uri, diagnostics=features.diagnostics(view, uri, self.locale), version=document.version))
+            uri=uri, diagnostics=self.diagnostics_of(view, uri), version=document.version if document else None))
 
-    async def refresh_settings(self) -> None:
+    def diagnostics_of(self, view: features.View, uri: str) -> list[lsp.Diagnostic]:
+        items = features.diagnostics(view, uri, self.locale)
+        where = self.surrogates.get(uri)
+        if where is not None:  # said once, where it starts, not per character
+            position = lsp.Position(*where)
+            items.append(lsp.Diagnostic(
+                range=lsp.Range(position, lsp.Position(where[0], where[1] + 1)), severity=lsp.DiagnosticSeverity.Information,
+                source="paramlens", message=tr(
+                    self.locale, "This document contains characters that are not valid Unicode (lone surrogates, "
+                                 "from here on); ParamLens analysed it with U+FFFD in their place.",
+                    "本文档含有无效的 Unicode 字符（孤立代理项，从此处开始）；ParamLens 分析时用 U+FFFD 代替了它们。")))
+        return items
+
+    async def refresh_settings(self) -> bool:
+        """Ask the client for the `paramlens` section. False when it cannot be asked or has nothing to say (no
+        section): then the settings it pushed, if any, count."""
         capabilities = self.client_capabilities.workspace
         if not (capabilities and capabilities.configuration):
-            return
+            return False
         try:
             values = await self.workspace_configuration_async(
                 lsp.ConfigurationParams(items=[lsp.ConfigurationItem(section="paramlens")]))
         except Exception as error:
             self.log(lsp.MessageType.Warning, f"could not read settings: {error}")
-            return
-        self.apply_settings(values[0] if values else None)
+            return False
+        answer = values[0] if values else None
+        if not answer:
+            return False
+        self.configuration = answer
+        self.apply_settings()
+        return True
 
-    def apply_settings(self, raw: Any) -> None:
+    def apply_settings(self) -> None:
         warnings: list[str] = []
-        self.settings = self.settings.merged(raw, warnings)
+        self.settings = layered(self.initialization_options, self.configuration, warnings)
         for warning in warnings:
             self.log(lsp.MessageType.Warning, warning)
 
@@ -165,7 +291,8 @@ server = ParamLensServer()
 @server.feature(lsp.INITIALIZE)
 def on_initialize(ls: ParamLensServer, params: lsp.InitializeParams) -> None:
     ls.client_locale = params.locale
-    ls.apply_settings(params.initialization_options)
+    ls.initialization_options = params.initialization_options
+    ls.apply_settings()
     text_document = params.capabilities.text_document
     ls.pull_diagnostics = bool(text_document and text_document.diagnostic)
 
@@ -175,15 +302,14 @@ async def on_initialized(ls: ParamLensServer, params: lsp.InitializedParams) -> 
     ls.event_loop = asyncio.get_running_loop()
     await ls.refresh_settings()
     ls.status("starting")
-    if ls.settings.execution:
+    if ls.settings.execute:
         await _start_worker(ls)
-    ls.status("ready" if ls.settings.execution else "disabled")
+    ls.status("ready" if ls.settings.execute else "disabled")
 
 
 async def _start_worker(ls: ParamLensServer) -> None:
     """Start the warm torch worker in the background, with `$/progress` while it imports torch."""
-    ls.executor = ls.executor or _make_executor()
-    start = getattr(ls.executor, "start", None)
+    start = getattr(ls.ensure_executor(), "start", None)
     if start is None:
         return
     token = "paramlens/worker-start"
@@ -197,10 +323,12 @@ async def _start_worker(ls: ParamLensServer) -> None:
         except Exception:
             progress = False
     try:
-        await asyncio.get_running_loop().run_in_executor(None, start)
+        await in_daemon_thread(start)
     except Exception as error:
+        from paramlens.sandbox.subprocess_executor import SubprocessExecutor
+
         ls.log(lsp.MessageType.Warning, f"the torch worker did not start ({error}); using a fresh process per run")
-        ls.executor = None
+        ls.executor = SubprocessExecutor()
     finally:
         if progress:
             ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd())
@@ -224,21 +352,38 @@ def did_save(ls: ParamLensServer, params: lsp.DidSaveTextDocumentParams) -> None
 @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: ParamLensServer, params: lsp.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
-    ls.scheduler.forget(uri)
+    ls.forget(uri)
     if not ls.pull_diagnostics:
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
 @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
 async def did_change_configuration(ls: ParamLensServer, params: lsp.DidChangeConfigurationParams) -> None:
+    """Every setting applies live, in this process: the warm worker (and its imported torch) stays. Settings that
+    change what an analysis produces re-analyse the open documents; inlay-hint kinds only refresh the hints."""
     before = ls.settings
-    ls.apply_settings(params.settings)
-    await ls.refresh_settings()
-    if ls.settings.execution and not before.execution:
+    if not await ls.refresh_settings() and params.settings:
+        ls.configuration = params.settings
+        ls.apply_settings()
+    after = ls.settings
+    if after.execute and not before.execute:
         await _start_worker(ls)
-    ls.status("ready" if ls.settings.execution else "disabled")
-    for uri in list(ls.scheduler.documents):
-        ls.schedule(uri, immediately=True)
+    ls.status("ready" if after.execute else "disabled")
+    if reanalysis_needed(before, after, ls):
+        for uri in list(ls.scheduler.documents):
+            ls.schedule(uri, immediately=True)
+    elif after.inlay_hints != before.inlay_hints:
+        capabilities = ls.client_capabilities.workspace
+        if capabilities and capabilities.inlay_hint and capabilities.inlay_hint.refresh_support:
+            ls.workspace_inlay_hint_refresh(None)
+
+
+def reanalysis_needed(before: ServerSettings, after: ServerSettings, ls: ParamLensServer) -> bool:
+    """Whether the reports must be made again: an analysis option, the locale (reports hold their text) or the
+    execution policy changed."""
+    keep = ("inlay_hints", "debounce_ms")
+    return attrs.evolve(before, **{k: getattr(after, k) for k in keep}) != after or \
+        normalize_locale(before.locale or ls.client_locale) != normalize_locale(after.locale or ls.client_locale)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
@@ -252,7 +397,7 @@ def hover(ls: ParamLensServer, params: lsp.HoverParams) -> lsp.Hover | None:
                                       workspace_diagnostics=False))
 def pull_diagnostics(ls: ParamLensServer, params: lsp.DocumentDiagnosticParams) -> lsp.DocumentDiagnosticReport:
     view = ls.view(params.text_document.uri)
-    items = features.diagnostics(view, params.text_document.uri, ls.locale) if view else []
+    items = ls.diagnostics_of(view, params.text_document.uri) if view else []
     return lsp.RelatedFullDocumentDiagnosticReport(items=items)
 
 
@@ -275,18 +420,39 @@ def code_lens(ls: ParamLensServer, params: lsp.CodeLensParams) -> list[lsp.CodeL
     return features.code_lenses(view, ls.locale) if view else []
 
 
+@server.feature(REPORT_REQUEST)
+def report_request(ls: ParamLensServer, params: Any) -> dict | None:
+    """`paramlens/report {textDocument: {uri}}` -> `{version, report}`: the JSON of the last analysed version (the
+    same as one entry of `paramlens check --format json`), or null before the first analysis. For editor plugins
+    that show more than hovers, and for the tests that check what the analysis was given."""
+    document = getattr(params, "text_document", None) or getattr(params, "textDocument", None)
+    uri = getattr(document, "uri", None)
+    state = ls.scheduler.documents.get(uri) if isinstance(uri, str) else None
+    snapshot = state.latest if state is not None else None
+    if snapshot is None:
+        return None
+    return {"version": snapshot.version, "report": snapshot.report.to_json()}
+
+
 @server.feature(lsp.SHUTDOWN)
 def on_shutdown(ls: ParamLensServer, params: Any) -> None:
-    ls.scheduler.shutdown()
-    close = getattr(ls.executor, "close", None)
-    if close is not None:
-        close()
+    """Stop the run in progress and the worker (bounded: a stopped worker is killed, not waited for)."""
+    ls.shutdown_received = True
+    stop_everything(ls)
+
+
+@server.feature(lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+def did_change_workspace_folders(ls: ParamLensServer, params: lsp.DidChangeWorkspaceFoldersParams) -> None:
+    """The execution policy depends on the folders: decide again for the open documents."""
+    for uri in list(ls.scheduler.documents):
+        ls.schedule(uri, immediately=True)
 
 
 def main(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087) -> int:
     logging.basicConfig(level=logging.WARNING)
+    # pygls logs a traceback on stderr for every message it cannot read; we answer and log those ourselves
+    logging.getLogger("pygls").setLevel(logging.CRITICAL)
     if tcp:
         server.start_tcp(host, port)
-    else:
-        server.start_io()
-    return 0
+        return 0
+    return run_stdio(server)

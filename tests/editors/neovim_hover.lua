@@ -3,7 +3,7 @@
 local out = os.getenv('PL_OUT')
 local client_id = vim.lsp.start_client({
   name = 'paramlens',
-  cmd = { os.getenv('PL_PYTHON'), '-m', 'paramlens', 'serve' },
+  cmd = { os.getenv('PL_SERVER'), 'serve' },
   root_dir = os.getenv('PL_ROOT'),
   init_options = { debounceMs = 0, locale = os.getenv('PL_LOCALE') },
 })
