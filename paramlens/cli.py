@@ -17,7 +17,9 @@ from paramlens import __version__
 from paramlens import options as opt
 from paramlens.analysis import AnalysisOptions, analyze
 from paramlens.config import ConfigError, load_config
-from paramlens.explain.i18n import normalize_locale, tr
+from paramlens.explain.fmt import names_list
+from paramlens.explain.i18n import normalize_locale
+from paramlens.messages import t
 from paramlens.render_text import Style, render_file
 from paramlens.report import FileReport, report_json
 
@@ -50,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
                     f"{option.default:g}" if option.kind is float else option.default
                 sub.add_argument(option.cli, dest=option.name, type=_parse_option(option), default=None,
                                  metavar=option.metavar, choices=option.choices or None,
-                                 help=f"{option.en} (default: {shown}; {option.describe_bounds() or 'a path'})")
+                                 help=f"{option.help} (default: {shown}; {option.describe_bounds() or 'a path'})")
 
     check = commands.add_parser("check", help="analyse files and report modules and diagnostics")
     check.add_argument("paths", nargs="+", metavar="PATH")
@@ -189,10 +191,10 @@ def _explain(args: argparse.Namespace) -> int:
                 print(f"{diagnostic.severity} {diagnostic.code}: {diagnostic.message}")
                 return 1
         nearby = sorted({e.span.line for e in report.explanations if abs(e.span.line - line) <= 5})
-        hint = tr(locale, f" Lines nearby with explanations: {', '.join(map(str, nearby))}." if nearby else "",
-                  f" 附近有解释的行：{'、'.join(map(str, nearby))}。" if nearby else "")
-        print(tr(locale, f"No explanation at {path}:{line}:{column}.{hint}",
-                 f"{path}:{line}:{column} 处没有解释。{hint}"), file=sys.stderr)
+        hint = t(locale, " Lines nearby with explanations: {lines}.", lines=names_list(locale, list(map(str, nearby)))) \
+            if nearby else ""
+        print(t(locale, "No explanation at {path}:{line}:{column}.{hint}", path=path, line=line, column=column,
+                hint=hint), file=sys.stderr)
         return 1
     print(explanation.markdown)
     return 0
@@ -204,7 +206,7 @@ def _rules(args: argparse.Namespace) -> int:
     locale = normalize_locale(args.locale or _default_locale())
     if args.command == "rules":
         for rule in RULES:
-            print(f"{rule.code}  {rule.name:<20} {rule.severity:<12} {tr(locale, rule.summary_en, rule.summary_zh)}")
+            print(f"{rule.code}  {rule.name:<20} {rule.severity:<12} {t(locale, rule.summary)}")
         return 0
     page = rule_page(args.code, locale)
     if page is None:

@@ -22,21 +22,28 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from paramlens.messages import message_id, t
+
 
 class OptionError(ValueError):
-    """A value an option cannot take; `text(locale)` says why in the reader's language."""
+    """A value an option cannot take; `text(locale)` says why in the reader's language (paramlens/messages)."""
 
-    def __init__(self, en: str, zh: str) -> None:
-        super().__init__(en)
-        self.en = en
-        self.zh = zh
+    def __init__(self, message: str, translated: dict[str, str] | None = None, **values: Any) -> None:
+        self.message, self.values, self.translated = message, values, translated or {}
+        super().__init__(self.en)
+
+    @property
+    def en(self) -> str:
+        return self.text("en")
 
     def text(self, locale: str) -> str:
-        return self.zh if locale == "zh-CN" else self.en
+        # values that are messages themselves (`{kind}`: "an integer") are put in the same language
+        words = {key: t(locale, message) for key, message in self.translated.items()}
+        return t(locale, self.message, **self.values, **words)
 
 
-KINDS = {bool: ("true or false", "true 或 false"), int: ("an integer", "整数"), float: ("a number", "数字"),
-         str: ("a string", "字符串")}
+KINDS = {bool: message_id("true or false"), int: message_id("an integer"), float: message_id("a number"),
+         str: message_id("a string")}
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,7 @@ class Option:
     name: str
     kind: type
     default: Any
-    en: str                            # what it does, for --help, package.json and the docs
-    zh: str
+    help: str                          # what it does (an English message id), for --help, package.json, the docs
     minimum: float | None = None
     exclusive_minimum: bool = False    # minimum itself is not allowed (a time of 0 s means nothing)
     maximum: float | None = None
@@ -67,28 +73,26 @@ class Option:
         if value is None or (self.nullable and value == ""):
             if self.nullable:
                 return None
-            raise OptionError(f"{self.label} needs a value", f"{self.label} 需要一个值")
+            raise OptionError("{label} needs a value", label=self.label)
         kind = self.kind
         ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
         if not ok:
-            en, zh = KINDS[kind]
-            raise OptionError(f"{self.label} must be {en}, not {value!r}", f"{self.label} 必须是{zh}，而不是 {value!r}")
+            raise OptionError("{label} must be {kind}, not {value!r}", {"kind": KINDS[kind]}, label=self.label,
+                              value=value)
         if kind is float and not math.isfinite(value):
-            raise OptionError(f"{self.label} must be a finite number, not {value!r}",
-                              f"{self.label} 必须是有限的数字，而不是 {value!r}")
+            raise OptionError("{label} must be a finite number, not {value!r}", label=self.label, value=value)
         if self.choices and value not in self.choices:
-            listed = ", ".join(self.choices)
-            raise OptionError(f"{self.label} must be one of {listed}, not {value!r}",
-                              f"{self.label} 必须是 {listed} 之一，而不是 {value!r}")
+            raise OptionError("{label} must be one of {choices}, not {value!r}", label=self.label,
+                              choices=", ".join(self.choices), value=value)
         if self.minimum is not None and (value < self.minimum or (self.exclusive_minimum and value == self.minimum)):
-            bound = f"greater than {self.minimum:g}" if self.exclusive_minimum else f"at least {self.minimum:g}"
-            bound_zh = f"大于 {self.minimum:g}" if self.exclusive_minimum else f"至少为 {self.minimum:g}"
-            raise OptionError(f"{self.label} must be {bound}, not {value!r}", f"{self.label} 必须{bound_zh}，而不是 {value!r}")
+            message = message_id("{label} must be greater than {minimum:g}, not {value!r}") \
+                if self.exclusive_minimum else message_id("{label} must be at least {minimum:g}, not {value!r}")
+            raise OptionError(message, label=self.label, minimum=self.minimum, value=value)
         if self.maximum is not None and value > self.maximum:
-            raise OptionError(f"{self.label} must be at most {self.maximum:g}, not {value!r}",
-                              f"{self.label} 最多为 {self.maximum:g}，而不是 {value!r}")
+            raise OptionError("{label} must be at most {maximum:g}, not {value!r}", label=self.label,
+                              maximum=self.maximum, value=value)
         return value
 
     @property
@@ -112,58 +116,50 @@ def _number(value: float) -> str:
 
 # -- what the analysis does -------------------------------------------------------------------------------------
 EXECUTE = Option("execute", bool, True, "Run the file's model-building code in the sandbox to observe real values; "
-                 "off: static analysis only.", "在沙箱中运行文件中构建模型的代码以观察真实数值；关闭时只做静态分析。",
+                 "off: static analysis only.",
                  cli="--no-exec", setting="execution")
-TIMEOUT = Option("timeout_seconds", float, 30.0, "Seconds one run of a file may take before it is stopped (PL901).",
-                 "一次运行可用的秒数，超时即停止（PL901）。", minimum=0, exclusive_minimum=True, maximum=3600,
+TIMEOUT = Option("timeout_seconds", float, 30.0, "Seconds one run of a file may take before it is stopped (PL901).", minimum=0, exclusive_minimum=True, maximum=3600,
                  cli="--timeout", metavar="SECONDS", toml="timeout", setting="timeout")
-MEMORY = Option("memory_mb", int, 4096, "Memory, in MB, the file's code may allocate during a run.",
-                "运行期间文件代码可分配的内存（MB）。", minimum=64, maximum=1_048_576, cli="--memory-mb", metavar="MB",
+MEMORY = Option("memory_mb", int, 4096, "Memory, in MB, the file's code may allocate during a run.", minimum=64, maximum=1_048_576, cli="--memory-mb", metavar="MB",
                 toml="memory-mb", setting="memoryMb", payload=True)
-SEED = Option("seed", int, 0, "The torch.manual_seed set before the file runs, so values are the same on every run.",
-              "运行文件前设置的 torch.manual_seed，使每次运行的数值相同。", minimum=0, maximum=2**32 - 1, cli="--seed",
+SEED = Option("seed", int, 0, "The torch.manual_seed set before the file runs, so values are the same on every run.", minimum=0, maximum=2**32 - 1, cli="--seed",
               metavar="N", toml="seed", setting="seed", payload=True)
 DEVICE = Option("device", str, "auto", "auto: the CPU, or torch's meta device (shapes only, no memory) for models "
                 "larger than the parameter budget; cpu or meta: always that one.",
-                "auto：在 CPU 上运行，参数超过预算的模型改用 torch 的 meta 设备（只有形状，不占内存）；cpu 或 meta：始终使用该设备。",
                 choices=("auto", "cpu", "meta"), cli="--device", toml="device", setting="device", payload=True)
 PARAM_BUDGET = Option("param_budget", int, 50_000_000, "Models with more parameters than this are analysed on "
                       "torch's meta device: every shape, count and tie, but no values.",
-                      "参数多于此数的模型在 torch 的 meta 设备上分析：有全部形状、数量和共享关系，但没有数值。",
                       minimum=1, maximum=10**13, cli="--param-budget", metavar="N", toml="param-budget",
                       setting="paramBudget", payload=True)
 LOOP_ITERATIONS = Option("loop_iterations", int, 2, "A loop is cut after the iteration in which it has run at least "
                          "this many iterations and for at least the loop seconds.",
-                         "循环在已运行至少这么多次迭代、且运行时间达到循环秒数的那次迭代之后被截断。",
                          minimum=1, maximum=1_000_000, cli="--loop-iterations", metavar="N", toml="loop-iterations",
                          setting="loopIterations", payload=True)
 LOOP_SECONDS = Option("loop_seconds", float, 0.2, "Seconds a loop runs at least before it may be cut (and it must "
-                      "have run the loop iterations too).", "循环至少运行这么多秒后才可能被截断（同时须已运行循环迭代次数）。",
+                      "have run the loop iterations too).",
                       minimum=0, exclusive_minimum=True, maximum=3600, cli="--loop-seconds", metavar="SECONDS",
                       toml="loop-seconds", setting="loopSeconds", payload=True)
 PYTHON = Option("python", str, None, "The Python interpreter that runs the file's code (it needs torch). Empty: the "
-                "one ParamLens runs in.", "运行文件代码的 Python 解释器（需要装有 torch）。留空：ParamLens 自身所用的解释器。",
+                "one ParamLens runs in.",
                 nullable=True, cli="--python", metavar="PATH", setting="interpreter")
 LOCALE = Option("locale", str, None, "Language of explanations and diagnostics: en or zh-CN. Empty: the editor's "
-                "(or LANG's) language.", "解释和诊断的语言：en 或 zh-CN。留空：跟随编辑器（或 LANG）的语言。",
+                "(or LANG's) language.",
                 choices=("en", "zh-CN"), nullable=True, cli="--locale", setting="locale")
 
 # -- the language server only -----------------------------------------------------------------------------------
 EXECUTE_OUTSIDE_WORKSPACE = Option(
     "execute_outside_workspace", bool, False, "Also run files that lie outside every workspace folder (off: they "
-    "get static analysis only).", "也运行位于所有工作区文件夹之外的文件（关闭时只对它们做静态分析）。",
+    "get static analysis only).",
     setting="executeOutsideWorkspace")
-DEBOUNCE = Option("debounce_ms", int, 300, "Milliseconds to wait after the last keystroke before analysing again.",
-                  "最后一次按键后等待多少毫秒再重新分析。", minimum=0, maximum=60_000, setting="debounceMs", live=True)
+DEBOUNCE = Option("debounce_ms", int, 300, "Milliseconds to wait after the last keystroke before analysing again.", minimum=0, maximum=60_000, setting="debounceMs", live=True)
 HINT_PARAMETERS = Option("parameters", bool, True, "Inlay hint with the parameter count after layer constructors "
                          "(`8×4 + 8 = 40 params` after `nn.Linear(4, 8)`).",
-                         "在层构造调用后显示参数数量的内嵌提示（`nn.Linear(4, 8)` 后显示 `8×4 + 8 = 40 params`）。",
                          setting="inlayHints.parameters", live=True)
 HINT_FORWARD_SHAPES = Option("forward_shapes", bool, True, "Inlay hint with the output shape after forward calls "
-                             "(`→ [2, 1]` after `net(X)`).", "在前向调用后显示输出形状的内嵌提示（`net(X)` 后显示 `→ [2, 1]`）。",
+                             "(`→ [2, 1]` after `net(X)`).",
                              setting="inlayHints.forwardShapes", live=True)
 HINT_SHARED_LAYERS = Option("shared_layers", bool, True, "Inlay hint \"shared with line N\" where one layer object "
-                            "is used in several places.", "同一层对象用于多处时显示“与第 N 行共享”的内嵌提示。",
+                            "is used in several places.",
                             setting="inlayHints.sharedLayers", live=True)
 
 # what `analyze` reads (AnalysisOptions has exactly these fields, plus executor, rules and examples)

@@ -13,6 +13,7 @@ from typing import Any
 
 from paramlens import __version__
 from paramlens.explain.rules import RULES, rule_page
+from paramlens.messages import t
 from paramlens.report import FileReport, Span
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -46,11 +47,11 @@ def sarif_log(reports: list[FileReport], locale: str = "en") -> dict[str, Any]:
     index = {}
     for position, rule in enumerate(RULES):
         index[rule.code] = position
-        page = rule_page(rule.code, locale) or rule.summary_en
+        page = rule_page(rule.code, locale) or t("en", rule.summary)
         rules.append({
             "id": rule.code,
             "name": "".join(part.capitalize() for part in rule.name.split("-")),
-            "shortDescription": {"text": rule.summary_en if locale != "zh-CN" else rule.summary_zh},
+            "shortDescription": {"text": t(locale, rule.summary)},
             "fullDescription": {"text": page.split("\n## ", 2)[1].split("\n", 1)[1].strip()
                                 if "\n## " in page else page},
             "help": {"text": page, "markdown": page},

@@ -30,13 +30,15 @@ ENGLISH_ALLOWED = {
     "cpu", "gpu", "cuda", "dns", "tcp", "none", "true", "false", "vmap", "grad", "safetensors", "timm", "fan_in",
     "fan_out", "gain", "std", "mean", "min", "max", "transformers", "torchvision", "lsp", "ema", "dtype", "batchnorm",
     "layernorm", "rmsnorm", "parameter", "module", "sequential", "linear", "conv", "pip", "pipx", "mlp", "rnn",
-    "lstm", "gru", "functorch", "jit", "compile", "pickle", "unpickle", "alpha", "notimplemented",
+    "lstm", "gru", "functorch", "jit", "compile", "pickle", "unpickle", "alpha", "notimplemented", "unicode",
+    "auto",
 }
 
 
 # calls whose string arguments (from this position on) are message ids: message_id("...") marks a message chosen
-# before it is translated; plural(locale, n, "{n} tensor", "{n} tensors") picks one of two
-PLURAL_ARGUMENTS = {"message_id": 0, "plural": 2}
+# before it is translated; plural(locale, n, "{n} tensor", "{n} tensors") picks one of two; an option's help
+# (Option(name, kind, default, "help", ...)) and an OptionError's message are translated where they are shown
+PLURAL_ARGUMENTS = {"message_id": 0, "plural": 2, "OptionError": 0, "Option": 3}
 
 
 def code_messages(root: Path = ROOT / "paramlens") -> tuple[dict[str, list[str]], list[str]]:
@@ -85,7 +87,9 @@ def style_problems(msgid: str, msgstr: str) -> list[str]:
     found = []
     if re.search(r"\*\*[^*]*[：。，；！？、]\*\*", msgstr):
         found.append("bold run ends on full-width punctuation (write **标题**：)")
-    outside = re.sub(r"`[^`]*`|\{[^}]*\}|--[\w-]+|\w+=\w+|\w*_\w*", "", msgstr)
+    # code, placeholders, options, identifiers (snake_case, camelCase, CamelCase, ALLCAPS, calls) are not prose
+    outside = re.sub(r"`[^`]*`|\{[^}]*\}|--[\w-]+|\w+=\w+|\w*_\w*|\b[a-z]+[A-Z]\w*|\b[A-Z][a-z]+[A-Z]\w*|"
+                     r"\b[A-Z0-9+]{2,}\b|\w+\(\)", "", msgstr)
     if re.search(r"[\u4e00-\u9fff][,;:!?](?=\s|$)|[\u4e00-\u9fff]\.(?=\s|$)", outside):
         found.append("ASCII punctuation after a Chinese character")
     if re.search(r"[\u4e00-\u9fff]\s*\((?!\))|(?<!\()\)\s*[\u4e00-\u9fff]", outside):

@@ -46,7 +46,7 @@ def property_of(option: opt.Option) -> dict[str, Any]:
     if option.maximum is not None:
         spec["maximum"] = option.maximum
     note = VSCODE_NOTES.get(option.setting or "")
-    spec["markdownDescription"] = option.en + (f" {note}" if note else "")
+    spec["markdownDescription"] = option.help + (f" {note}" if note else "")
     return spec
 
 

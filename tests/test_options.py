@@ -54,7 +54,7 @@ BOUNDED = [(option, value) for option in opt.ALL for value in _out_of_bounds(opt
 def test_a_value_out_of_bounds_is_refused_on_every_surface(option: opt.Option, value, run_cli, tmp_path):
     with pytest.raises(opt.OptionError) as refused:
         option.check(value)
-    assert refused.value.en and any("\u4e00" <= ch <= "\u9fff" for ch in refused.value.zh)
+    assert refused.value.en and any("\u4e00" <= ch <= "\u9fff" for ch in refused.value.text("zh-CN"))
     if option.toml:
         with pytest.raises(ConfigError, match=option.toml):
             parse_config({option.toml: value})

@@ -1,4 +1,4 @@
-"""Locale handling. Every text ParamLens shows exists in English and Simplified Chinese; `tr` picks one."""
+"""Locale handling: which language a reader asked for. The texts themselves are in paramlens/messages."""
 
 from __future__ import annotations
 
@@ -15,7 +15,3 @@ def normalize_locale(locale: str | None) -> str:
     if lowered.startswith(CHINESE_PREFIXES) and "hant" not in lowered and not lowered.startswith(("zh-tw", "zh-hk")):
         return ZH
     return EN
-
-
-def tr(locale: str, en: str, zh: str) -> str:
-    return zh if locale == ZH else en

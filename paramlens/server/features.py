@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from lsprotocol import types as lsp
 
-from paramlens.explain.i18n import tr
+from paramlens.explain.fmt import names_list
+from paramlens.messages import t
 from paramlens.explain.rules import rule_page_file
 from paramlens.report import Diagnostic, FileReport, Span
 from paramlens.server.positions import LineMap, codepoints_to_utf16, utf16_to_codepoints
@@ -114,10 +115,10 @@ def _related(view: View, uri: str, diagnostic: Diagnostic, locale: str) -> list[
         where = view.range(inner)
         if where is None:
             continue
-        name = explanation.facts.get("name") or tr(locale, "the shared layer", "共享层")
+        name = explanation.facts.get("name") or t(locale, "the shared layer")
         related.append(lsp.DiagnosticRelatedInformation(
             location=lsp.Location(uri=uri, range=where),
-            message=tr(locale, f"{name} placed here", f"{name} 放在这里")))
+            message=t(locale, "{name} placed here", name=name)))
     return related
 
 
@@ -167,8 +168,7 @@ def inlay_hints(view: View, request: lsp.Range, kinds: InlayHintKinds, locale: s
             others = [line for line in index.shared_lines.get(_shared_key(facts), [])
                       if line != explanation.span.line]
             if others:
-                label = tr(locale, "shared with line " + ", ".join(map(str, others)),
-                           "与第 " + "、".join(map(str, others)) + " 行共享")
+                label = t(locale, "shared with line {lines}", lines=names_list(locale, list(map(str, others))))
         if label is None:
             continue
         where = view.range(explanation.span)
@@ -185,10 +185,9 @@ def _parameter_label(facts: dict, locale: str) -> str | None:
     params = facts.get("parameters") or []
     terms = ["×".join(str(d) for d in shape) if shape else "1" for _, shape in params] if not facts.get("children") \
         else []
-    total = tr(locale, f"{count:,} params", f"{count:,} 个参数")
+    total = t(locale, "{count:,} params", count=count)
     if facts.get("param_count_with_duplicates", count) != count:
-        total += tr(locale, f" ({facts['param_count_with_duplicates']:,} counting shared twice)",
-                    f"（重复计数共享为 {facts['param_count_with_duplicates']:,}）")
+        total += t(locale, " ({count:,} counting shared twice)", count=facts["param_count_with_duplicates"])
     if terms and len(terms) <= 4:
         return " + ".join(terms) + " = " + total
     return total
@@ -222,11 +221,11 @@ def code_lenses(view: View, locale: str) -> list[lsp.CodeLens]:
         line = view.map.to_new(module.line - 1)
         if line is None:
             continue
-        title = tr(locale, f"{module.name}: {module.class_name}, {module.param_count:,} parameters",
-                   f"{module.name}：{module.class_name}，{module.param_count:,} 个参数")
+        title = t(locale, "{name}: {cls}, {count:,} parameters", name=module.name, cls=module.class_name,
+                  count=module.param_count)
         if module.param_count_with_duplicates != module.param_count:
-            title += tr(locale, f" ({module.param_count_with_duplicates:,} counting shared ones at every place)",
-                        f"（共享的参数在每处都计数则为 {module.param_count_with_duplicates:,}）")
+            title += t(locale, " ({count:,} counting shared ones at every place)",
+                       count=module.param_count_with_duplicates)
         lenses.append(lsp.CodeLens(range=lsp.Range(lsp.Position(line, 0), lsp.Position(line, 0)),
                                    command=lsp.Command(title=title, command="")))
     for explanation in report.explanations:
@@ -237,8 +236,7 @@ def code_lenses(view: View, locale: str) -> list[lsp.CodeLens]:
             continue
         counts = sorted({i["param_count"] for i in explanation.facts["instances"]})
         shown = " / ".join(f"{c:,}" for c in counts)
-        title = tr(locale, f"{explanation.facts['name']}: {shown} parameters per instance",
-                   f"{explanation.facts['name']}：每个实例 {shown} 个参数")
+        title = t(locale, "{name}: {shown} parameters per instance", name=explanation.facts["name"], shown=shown)
         lenses.append(lsp.CodeLens(range=lsp.Range(lsp.Position(line, 0), lsp.Position(line, 0)),
                                    command=lsp.Command(title=title, command="")))
     return lenses

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from pygls.uris import to_fs_path
 
-from paramlens.explain.i18n import tr
+from paramlens.messages import t
 
 PYTHON_LANGUAGES = {"python", "py", "python3"}
 RUNNING_SCHEMES = {"untitled", "vscode-notebook-cell"}
@@ -49,20 +49,18 @@ def decide(uri: str, language_id: str | None, execution: bool, outside_allowed: 
            locale: str) -> Decision:
     """The policy for one open document; `folders` are the workspace folders as file-system paths."""
     if language_id is not None and language_id.lower() not in PYTHON_LANGUAGES:
-        return Decision(False, False, tr(locale, f"not a Python document ({language_id})",
-                                         f"不是 Python 文档（{language_id}）"))
+        return Decision(False, False, t(locale, "not a Python document ({language})", language=language_id))
     if not execution:
         return Decision(True, False, None)
     scheme = urlparse(uri).scheme
     if scheme in RUNNING_SCHEMES:
         return Decision(True, True)
     if scheme != "file":
-        return Decision(True, False, tr(locale, f"execution is off for `{scheme}:` documents (static analysis only)",
-                                        f"不执行 `{scheme}:` 文档（仅静态分析）"))
+        return Decision(True, False, t(locale, "execution is off for `{scheme}:` documents (static analysis only)",
+                                       scheme=scheme))
     path = to_fs_path(uri) or ""
     if outside_allowed or _inside(path, folders):
         return Decision(True, True)
-    return Decision(True, False, tr(
-        locale, "the file is outside every workspace folder, so it is not run (static analysis only); the "
-                "setting executeOutsideWorkspace runs such files",
-        "文件不在任何工作区文件夹内，因此不运行（仅静态分析）；设置 executeOutsideWorkspace 可运行此类文件"))
+    return Decision(True, False, t(
+        locale, "the file is outside every workspace folder, so it is not run (static analysis only); the setting "
+                "executeOutsideWorkspace runs such files"))

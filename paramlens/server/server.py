@@ -19,7 +19,8 @@ from pygls.uris import to_fs_path
 from paramlens import __version__
 from paramlens.analysis import AnalysisOptions, analyze
 from paramlens.config import ConfigError, load_config
-from paramlens.explain.i18n import normalize_locale, tr
+from paramlens.explain.i18n import normalize_locale
+from paramlens.messages import t
 from paramlens.server import features
 from paramlens.server.lifecycle import in_daemon_thread, run_stdio, stop_everything
 from paramlens.server.policy import Decision
@@ -253,10 +254,9 @@ class ParamLensServer(LanguageServer):
             position = lsp.Position(*where)
             items.append(lsp.Diagnostic(
                 range=lsp.Range(position, lsp.Position(where[0], where[1] + 1)), severity=lsp.DiagnosticSeverity.Information,
-                source="paramlens", message=tr(
+                source="paramlens", message=t(
                     self.locale, "This document contains characters that are not valid Unicode (lone surrogates, "
-                                 "from here on); ParamLens analysed it with U+FFFD in their place.",
-                    "本文档含有无效的 Unicode 字符（孤立代理项，从此处开始）；ParamLens 分析时用 U+FFFD 代替了它们。")))
+                                 "from here on); ParamLens analysed it with U+FFFD in their place.")))
         return items
 
     async def refresh_settings(self) -> bool:
@@ -319,7 +319,7 @@ async def _start_worker(ls: ParamLensServer) -> None:
         try:
             await ls.work_done_progress.create_async(token)
             ls.work_done_progress.begin(token, lsp.WorkDoneProgressBegin(
-                title=tr(ls.locale, "ParamLens: starting the torch worker", "ParamLens：正在启动 torch 工作进程")))
+                title=t(ls.locale, "ParamLens: starting the torch worker")))
         except Exception:
             progress = False
     try:

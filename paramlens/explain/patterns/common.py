@@ -56,9 +56,7 @@ def _raised_earlier_in(finding: Finding, ctx: ExplainContext) -> tuple[int, str]
 
 def modules_text(locale: str, n: int) -> str:
     """`1 module` / `3 modules` / `3 个模块`."""
-    if locale == "zh-CN":
-        return f"{n} 个模块"
-    return "1 module" if n == 1 else f"{n:,} modules"
+    return t(locale, "{n} module", n=n) if n == 1 else t(locale, "{n:,} modules", n=n)
 
 
 def module_label(module: dict[str, Any]) -> str:
@@ -104,6 +102,8 @@ def site_code(finding: Finding) -> str:
 
 def times(locale: str, n: int) -> str:
     """`once`, `twice`, `4 times` / `1 次`."""
-    if locale == "zh-CN":
-        return f"{n} 次"
-    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+    if n == 1:
+        return t(locale, "once")
+    if n == 2:
+        return t(locale, "twice")
+    return t(locale, "{n:,} times", n=n)

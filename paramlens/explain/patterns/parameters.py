@@ -238,10 +238,8 @@ def _sides(ctx: ExplainContext, finding: Finding) -> str:
             owners.append({o["path"] for o in records[0].get("owner", []) if o["relation"] == "same"})
     if len(owners) == 2 and owners[0] and owners[0] == owners[1]:
         names = " = ".join(code(n) for n in sorted(owners[0]))
-        return ctx.locale == "zh-CN" and (
-            f"两边读取的是**同一个张量**（{names}）：这些位置放的是同一个层对象，所以比较结果必然全为 True。") or (
-            f"Both sides read **the same tensor** ({names}): the positions hold one layer object, so this "
-            "comparison can only be all True.")
+        return t(ctx.locale, "Both sides read **the same tensor** ({names}): the positions hold one layer object, so "
+                             "this comparison can only be all True.", names=names)
     return ""
 
 
