@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,24 @@ def test_no_undocumented_pages():
 def test_seed_codes_are_documented(seed_report):
     codes = {d["code"] for d in seed_report["diagnostics"]}
     assert codes and codes <= {rule.code for rule in RULES}
+
+
+def test_chinese_rule_pages_follow_the_typography_rules():
+    """The Chinese half of every rule page: no bold run ending on full-width punctuation (CommonMark renderers,
+    VS Code's included, then show the asterisks), no ASCII punctuation or parentheses around Chinese text."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import messages
+
+    problems = []
+    for code in (rule.code for rule in RULES):
+        chinese = rule_page(code, "zh-CN") or ""
+        fenced = False
+        for line in chinese.splitlines():
+            if line.startswith("```"):
+                fenced = not fenced
+                continue
+            if fenced or not line.strip():
+                continue
+            problems += [f"{code}: {p}: {line[:60]}" for p in messages.style_problems("", line)
+                         if not p.startswith("English")]
+    assert problems == []
