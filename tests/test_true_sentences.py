@@ -408,3 +408,66 @@ def test_lazy_shapes_list_only_the_lazy_parameters(tmp_path):
     truth = run_oracle(LAZY_MIXED, str(path), at_end=["list(net[0].weight.shape)"])
     assert f"`0.weight` [{', '.join(map(str, truth.value_at_end('list(net[0].weight.shape)')))}]" in forward.markdown
     assert "`2.weight`" not in forward.markdown
+
+
+LAZY_SHARED = '''import torch
+from torch import nn
+
+shared = nn.LazyLinear(8)
+net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.LazyLinear(1))
+X = torch.rand(size=(2, 4))
+net(X)
+'''
+
+UNINITIALISED = "sum(isinstance(p, nn.parameter.UninitializedParameter) for p in net.parameters())"
+MATERIALISED = "sum(p.numel() for p in net.parameters() if not isinstance(p, nn.parameter.UninitializedParameter))"
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_lazy_parameters_are_not_counted_as_zero_values(tmp_path, locale):
+    """d2l's shared-layer example builds the net from lazy layers: at construction torch has no shapes yet, so
+    "0 parameters" and "shared tensors of 0 values" are false; the sentences say how many are still uninitialised."""
+    report, path = analyze_file(tmp_path, "lazy_shared.py", LAZY_SHARED, locale)
+    line = line_of(LAZY_SHARED, "net = nn.Sequential(")
+    truth = run_oracle(LAZY_SHARED, str(path), capture={line: [UNINITIALISED, MATERIALISED]})
+    uninitialised, materialised = truth.value(line, UNINITIALISED), truth.value(line, MATERIALISED)
+    assert uninitialised > 0 and materialised == 0
+    [module] = [e for e in find_explanations(report, "module", line) if e.span.column == 7]
+    said = f"the {uninitialised} parameters of its lazy layers" if locale == "en" else f"{uninitialised} 个参数"
+    assert said in module.markdown
+    assert "0 parameters." not in module.markdown and "(0 values" not in module.markdown
+    assert "0 个参数。" not in module.markdown
+    [shared] = [d for d in report.diagnostics if d.code == "PL201"]
+    assert "(0 values" not in shared.message and "0 个值" not in shared.message
+    assert "2.weight" in shared.message
+
+
+LAZY_REFUSAL = '''import torch
+from torch import nn
+
+net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def check():
+    raise ValueError("Attempted to use an uninitialized parameter in a check of my own")
+
+
+pair = (check(), net[2].weight)
+total = torch.sum(net[0].weight)
+net(torch.rand(2, 4))
+'''
+
+
+def test_pl108_is_decided_by_where_torch_raised_not_by_the_message(tmp_path):
+    """PL108 for a statement that raised before its parameter was read comes from torch's refusal of an
+    UninitializedParameter (its __torch_function__ on the traceback), never from the words of a message: a ValueError
+    of the program's own with the same words is not a lazy-parameter read."""
+    report, path = analyze_file(tmp_path, "lazy_refusal.py", LAZY_REFUSAL)
+    truth = run_oracle(LAZY_REFUSAL, str(path))
+    own, refused = line_of(LAZY_REFUSAL, "pair = ("), line_of(LAZY_REFUSAL, "total = torch.sum(")
+    assert truth.statement(own)["error"] and truth.statement(refused)["error"]
+    codes = {d.span.line: [] for d in report.diagnostics}
+    for d in report.diagnostics:
+        codes[d.span.line].append(d.code)
+    assert "PL108" in codes.get(refused, [])
+    assert "PL108" not in codes.get(own, [])

@@ -224,6 +224,13 @@ def shared_parameters(ctx: ExplainContext) -> list[Diagnostic]:
             continue
         tied = records[0]["tied"]
         groups = "; ".join(" = ".join(group) for group in tied)
+        lazy = {p["name"] for p in records[0].get("parameters", []) if p.get("lazy")}
+        if any(name in lazy for group in tied for name in group):
+            found.append(Diagnostic(finding.span, "PL201", "information", t(
+                ctx.locale, "Shared parameters: {groups}. They are shared before the first forward pass gives them a "
+                            "shape (lazy layers): `parameters()` yields each shared tensor once, `state_dict()` lists it "
+                            "under every name, and gradients from each position add up.", groups=groups)))
+            continue
         found.append(Diagnostic(finding.span, "PL201", "information", t(ctx.locale, "Shared parameters: {groups}. "
                                                                         "`parameters()` counts them once "
                                                                         "({param_count:,} values) but "
@@ -514,7 +521,7 @@ def lazy_parameter_read(ctx: ExplainContext) -> list[Diagnostic]:
         lazy = any(r.get("lazy") for r in records) or any(i.get("shape") is None and i.get("kind") == "tensor"
                                                           for r in records for i in r.get("items", []))
         error = _statement_error(ctx, finding.span.line) if not records else None
-        uninitialised = error and "uninitialized parameter" in error.get("message", "")
+        uninitialised = bool(error and error.get("uninitialized_parameter"))
         if not (lazy or uninitialised) or finding.span.line in seen_lines:
             continue
         seen_lines.add(finding.span.line)

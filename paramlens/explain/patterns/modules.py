@@ -33,7 +33,7 @@ def _modules(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def parameters_table(locale: str, module: dict[str, Any], limit: int = 12) -> str:
     params = module.get("parameters", [])
-    rows = [[code(p["name"]), shape(p["shape"]), f"{shape_product(p['shape'])} = {count(p['numel'])}"
+    rows = [[code(p["name"]), shape(p["shape"]), "—" if p.get("lazy") else f"{shape_product(p['shape'])} = {count(p['numel'])}"
              if p["shape"] and len(p["shape"]) > 1 else count(p["numel"]),
              "✓" if p["requires_grad"] else "✗"] for p in params[:limit]]
     header = t(locale, "parameter|shape|count|requires_grad").split("|")
@@ -44,11 +44,20 @@ def parameters_table(locale: str, module: dict[str, Any], limit: int = 12) -> st
     return text
 
 
+def lazy_parameters(module: dict[str, Any]) -> list[dict[str, Any]]:
+    """The module's parameters that are still `UninitializedParameter`s (of lazy layers): torch has no shape and no
+    values for them yet, so a count of 0 would be false."""
+    return [p for p in module.get("parameters", []) if p.get("lazy")]
+
+
 def children_table(locale: str, module: dict[str, Any], limit: int = 16) -> str:
     rows = []
+    lazy_children = {p["name"].split(".", 1)[0] for p in lazy_parameters(module) if "." in p["name"]}
     for child in module.get("children", [])[:limit]:
         layer = code(f"{child['class']}({child['extra']})")
         params = count(child["param_count"])
+        if child["name"] in lazy_children:
+            params = t(locale, "uninitialised (lazy)")
         if child.get("same_as") is not None:
             params = t(locale, "same object as `{same_as}`", same_as=child['same_as'])
         rows.append([code(child["name"]), layer, params])
@@ -86,6 +95,11 @@ def _tied_note(locale: str, module: dict[str, Any]) -> str:
     if not tied:
         return ""
     groups = "; ".join(" = ".join(code(name) for name in group) for group in tied)
+    lazy = {p["name"] for p in lazy_parameters(module)}
+    if any(name in lazy for group in tied for name in group):
+        return t(locale, "**Shared parameters:** {groups}. They are shared already, before the first forward pass gives "
+                 "them a shape: `parameters()` yields each shared tensor once, while `state_dict()` lists it under "
+                 "every name.", groups=groups)
     return t(locale, "**Shared parameters:** {groups}. `parameters()` yields each shared tensor once ({param_count} "
              "values), while `state_dict()` lists it under every name ({param_count_with_duplicates} values if "
              "you add them up).", groups=groups, param_count=count(module['param_count']), param_count_with_duplicates=count(module['param_count_with_duplicates']))
@@ -99,8 +113,25 @@ def own_parameters(module: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in module.get("parameters", []) if "." not in p["name"]]
 
 
+def _count_sentence(locale: str, module: dict[str, Any]) -> str:
+    """How many parameters, true for lazy layers too: an `UninitializedParameter` has no size, so it is counted
+    apart instead of as 0."""
+    counted = param_count_text(locale, module["param_count"], module["param_count_with_duplicates"])
+    lazy = len(lazy_parameters(module))
+    if not lazy:
+        return counted + "."
+    if not module.get("children"):
+        return t(locale, "No shape yet: its {n} parameters are `UninitializedParameter`s until the first forward pass "
+                 "decides their shapes from the input.", n=lazy)
+    if module["param_count"] == 0:
+        return t(locale, "No parameter has a shape yet: the {n} parameters of its lazy layers are "
+                 "`UninitializedParameter`s until the first forward pass decides their shapes from the input.", n=lazy)
+    return t(locale, "{counted} so far, plus the {n} parameters of its lazy layers, `UninitializedParameter`s until the "
+             "first forward pass decides their shapes from the input.", counted=counted, n=lazy)
+
+
 def describe_module(locale: str, module: dict[str, Any]) -> str:
-    parts = [param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
+    parts = [_count_sentence(locale, module)]
     own = own_parameters(module)
     if module.get("children"):
         if own:
