@@ -20,7 +20,7 @@ import re
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, names_list, shape
+from paramlens.explain.fmt import clauses, code, names_list, shape
 from paramlens.explain.patterns.common import modules_text
 from paramlens.messages import message_id, t
 from paramlens.report import Diagnostic, Fix, Span
@@ -223,7 +223,7 @@ def shared_parameters(ctx: ExplainContext) -> list[Diagnostic]:
         if not records:
             continue
         tied = records[0]["tied"]
-        groups = "; ".join(" = ".join(group) for group in tied)
+        groups = clauses(ctx.locale, (" = ".join(group) for group in tied))
         lazy = {p["name"] for p in records[0].get("parameters", []) if p.get("lazy")}
         if any(name in lazy for group in tied for name in group):
             found.append(Diagnostic(finding.span, "PL201", "information", t(

@@ -8,7 +8,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import (code, count, join, names_list, num, shape, shape_product, table,
+from paramlens.explain.fmt import (clauses, code, count, join, names_list, num, series, shape, shape_product, table,
                                    value_block)
 from paramlens.messages import t
 from paramlens.explain.patterns.gradients import shared_gradient_text
@@ -33,7 +33,7 @@ def _modules(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def parameters_table(locale: str, module: dict[str, Any], limit: int = 12) -> str:
     params = module.get("parameters", [])
-    rows = [[code(p["name"]), shape(p["shape"]), "—" if p.get("lazy") else f"{shape_product(p['shape'])} = {count(p['numel'])}"
+    rows = [[code(p["name"]), shape(p["shape"], locale), "—" if p.get("lazy") else f"{shape_product(p['shape'])} = {count(p['numel'])}"
              if p["shape"] and len(p["shape"]) > 1 else count(p["numel"]),
              "✓" if p["requires_grad"] else "✗"] for p in params[:limit]]
     header = t(locale, "parameter|shape|count|requires_grad").split("|")
@@ -94,7 +94,7 @@ def _tied_note(locale: str, module: dict[str, Any]) -> str:
     tied = module.get("tied") or []
     if not tied:
         return ""
-    groups = "; ".join(" = ".join(code(name) for name in group) for group in tied)
+    groups = clauses(locale, (" = ".join(code(name) for name in group) for group in tied))
     lazy = {p["name"] for p in lazy_parameters(module)}
     if any(name in lazy for group in tied for name in group):
         return t(locale, "**Shared parameters:** {groups}. They are shared already, before the first forward pass gives "
@@ -277,7 +277,7 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
     if record.get("after"):
         after = record["after"]
         lazy = {p["name"] for p in module.get("parameters", []) if p.get("lazy")}
-        shapes = ", ".join([f"`{p['name']}` {shape(p['shape'])}" for p in after.get("parameters", [])
+        shapes = names_list(locale, [f"`{p['name']}` {shape(p['shape'], locale)}" for p in after.get("parameters", [])
                             if p["name"] in lazy][:6])
         became = after["class"] != module.get("class")
         if became:
@@ -311,7 +311,7 @@ def explain_print_module(finding: Finding, ctx: ExplainContext) -> tuple[str, di
                example=t(locale, ", e.g. {name}", name=example) if example else ""),
              param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
     if names:
-        shown = ", ".join(code(n) for n in names[:6]) + (" …" if len(names) > 6 else "")
+        shown = series(locale, (code(n) for n in names[:6])) + (" …" if len(names) > 6 else "")
         parts.append(t(locale, "Parameter names ({n_names}): {shown}", n_names=len(names), shown=shown))
     facts = module_facts(module)
     status = ctx.statement_status(finding.span.line)
@@ -327,7 +327,7 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     name = finding.facts["name"]
     positions = finding.facts["positions"]
     container = ctx.by_node.get(id(finding.facts.get("container_node")))
-    where = ", ".join(str(p) for p in positions)
+    where = names_list(locale, [str(p) for p in positions])
     container_records = _modules(ctx.records(container)) if container else []
     # the container's variable; None when no top-level variable held it (built and returned by a function)
     owner = next((o["path"] for r in container_records for o in r.get("owner", [])), None) or \
