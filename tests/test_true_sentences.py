@@ -471,3 +471,55 @@ def test_pl108_is_decided_by_where_torch_raised_not_by_the_message(tmp_path):
         codes[d.span.line].append(d.code)
     assert "PL108" in codes.get(refused, [])
     assert "PL108" not in codes.get(own, [])
+
+
+SAVES = '''import torch
+from torch import nn
+
+x = torch.arange(4)
+y = torch.zeros(3)
+net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1))
+torch.save(x, "x-file")
+torch.save([x, y], "x-files")
+torch.save({"x": x, "y": y}, "mydict")
+torch.save(net.state_dict(), "net.params")
+torch.save(net, "net.pt")
+x2 = torch.load("x-file")
+sd = torch.load("net.params")
+whole = torch.load("net.pt", weights_only=False)
+'''
+
+
+def test_torch_save_and_load_say_what_was_written_and_read(tmp_path):
+    """`torch.save(x, 'x-file')` on a tensor used to get the fixed sentence about checkpointing a model's state dict;
+    every save and load now says what the run wrote or read, checked against torch."""
+    report, path = analyze_file(tmp_path, "saves.py", SAVES)
+    truth = run_oracle(SAVES, str(path), at_end=[
+        "list(x.shape)", "str(x.dtype)", "list(net.state_dict().keys())",
+        "sum(p.numel() for p in net.parameters())", "type(sd).__name__", "hasattr(sd, '_metadata')",
+        "type(whole).__name__"])
+
+    def saved(snippet):
+        [explanation] = find_explanations(report, "torch_save", line_of(SAVES, snippet))
+        return explanation.markdown
+
+    dtype = truth.value_at_end("str(x.dtype)").replace("torch.", "")
+    shape_text = "[" + ", ".join(map(str, truth.value_at_end("list(x.shape)"))) + "]"
+    assert f"Saved a tensor of shape {shape_text}, `{dtype}`." in saved('torch.save(x, "x-file")')
+    assert "tensors:" in saved('torch.save([x, y]') and shape_text in saved('torch.save([x, y]')
+    assert "assembled by the program" in saved('torch.save({"x"')
+    state = saved("torch.save(net.state_dict()")
+    assert "Saved a state dict" in state
+    for key in truth.value_at_end("list(net.state_dict().keys())"):
+        assert f"`{key}`" in state
+    whole = saved('torch.save(net, "net.pt")')
+    assert f"the whole `Sequential` module object ({truth.value_at_end('sum(p.numel() for p in net.parameters())')} " \
+           "parameters)" in whole and "weights_only=False" in whole
+    assert "Saving a whole module" not in state
+
+    [loaded_sd] = find_explanations(report, "torch_load", line_of(SAVES, 'sd = torch.load('))
+    assert truth.value_at_end("hasattr(sd, '_metadata')") and "Loaded a state dict" in loaded_sd.markdown
+    [loaded_tensor] = find_explanations(report, "torch_load", line_of(SAVES, 'x2 = torch.load('))
+    assert f"Loaded a tensor of shape {shape_text}" in loaded_tensor.markdown
+    [loaded_whole] = find_explanations(report, "torch_load", line_of(SAVES, 'whole = torch.load('))
+    assert f"`{truth.value_at_end('type(whole).__name__')}` module" in loaded_whole.markdown

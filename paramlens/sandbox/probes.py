@@ -63,7 +63,8 @@ class Probes:
     def install(self) -> None:
         self.namespace.update({Probe.VALUE: self.value, Probe.METHOD: self.method, Probe.CALL: self.call,
                                Probe.APPLY: self.apply, Probe.INIT: self.init, Probe.WATCH: self.watch,
-                               Probe.HAS_INSTANCE: self.has_instance, Probe.TRANSFORM: self.transform})
+                               Probe.HAS_INSTANCE: self.has_instance, Probe.TRANSFORM: self.transform,
+                               Probe.SAVE: self.save})
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _skip(self, probe_id: int) -> bool:
@@ -152,6 +153,20 @@ class Probes:
                 event["after"] = after
         recorder.record(probe_id, event)
         return output
+
+    def save(self, probe_id: int, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """`__pl_s__(id, torch.save, obj, f)`: what was written, described after the call succeeded (a whole
+        module, a state dict, a plain dict of tensors, a tensor, a list...), so the explanation says what this call
+        saved instead of a sentence about checkpoints in general."""
+        result = function(*args, **kwargs)
+        if self._skip(probe_id):
+            return result
+        saved = args[0] if args else kwargs.get("obj")
+        event: dict[str, Any] = {"kind": "save"}
+        with _observing(event):
+            event["saved"] = _saved_summary(saved, self.recorder)
+        self.recorder.record(probe_id, event)
+        return result
 
     def apply(self, probe_id: int, receiver: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
         """`__pl_a__(id, obj, fn)`: Module.apply with every visit recorded (which parameters `fn` changed)."""
@@ -467,6 +482,17 @@ def _recording_generator(generator: Any, event: dict[str, Any], probe_id: int, r
         if not finished:
             event["partial"] = True
         recorder.record(probe_id, event)
+
+
+def _saved_summary(value: Any, recorder: Recorder) -> dict[str, Any]:
+    """What torch.save wrote: a module in brief (its class and count, not every tensor), anything else as the
+    probes describe values; a dict returned by `state_dict()` keeps its `_metadata` through save and load, which
+    tells a state dict from a dict of tensors the program assembled itself."""
+    if isinstance(value, nn.Module):
+        brief = module_brief(value)
+        brief["owner"] = recorder.owners(value)
+        return brief
+    return recorder.summarize(value)
 
 
 def _brief_value(value: Any) -> dict[str, Any]:
