@@ -523,3 +523,87 @@ def test_torch_save_and_load_say_what_was_written_and_read(tmp_path):
     assert f"Loaded a tensor of shape {shape_text}" in loaded_tensor.markdown
     [loaded_whole] = find_explanations(report, "torch_load", line_of(SAVES, 'whole = torch.load('))
     assert f"`{truth.value_at_end('type(whole).__name__')}` module" in loaded_whole.markdown
+
+
+OUTSIDE_AUTOGRAD = '''import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
+
+
+class MyLinear(nn.Module):
+    """d2l's custom layer: its forward reads the parameters through `.data`."""
+
+    def __init__(self, in_units, units):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(in_units, units))
+        self.bias = nn.Parameter(torch.randn(units,))
+
+    def forward(self, X):
+        linear = torch.matmul(X, self.weight.data) + self.bias.data
+        return F.relu(linear)
+
+
+class WithHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Checkpointed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return checkpoint(self.inner, x, use_reentrant=True)
+
+
+detached = MyLinear(5, 3)
+out_detached = detached(torch.rand(2, 5))
+partial = WithHead()
+out_partial = partial(torch.rand(2, 4))
+plain = nn.Linear(4, 2)
+out_plain = plain(torch.rand(2, 4))
+with torch.no_grad():
+    out_off = plain(torch.rand(2, 4))
+recomputed = Checkpointed()
+out_recomputed = recomputed(torch.rand(2, 4, requires_grad=True))
+'''
+
+
+def _params_without_grad(name: str, output: str) -> str:
+    return (f"(lambda o: (o.sum().backward() if o.requires_grad else None, "
+            f"sorted(n for n, p in {name}.named_parameters() if p.grad is None))[1])({output})")
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_pl109_when_the_forward_output_reaches_no_parameter(tmp_path, locale):
+    """d2l's MyLinear reads `self.weight.data` in forward: the output's graph reaches no parameter, so training would
+    never change them. torch is the judge: after backward from each output, which parameters still have no grad."""
+    report, path = analyze_file(tmp_path, "outside_autograd.py", OUTSIDE_AUTOGRAD, locale)
+    cases = {"detached": "out_detached", "partial": "out_partial", "plain": "out_plain",
+             "recomputed": "out_recomputed"}
+    truth = run_oracle(OUTSIDE_AUTOGRAD, str(path), at_end=[_params_without_grad(m, o) for m, o in cases.items()])
+    no_grad = {m: truth.value_at_end(_params_without_grad(m, o)) for m, o in cases.items()}
+    assert no_grad["detached"] == ["bias", "weight"] and no_grad["plain"] == [] and no_grad["recomputed"] == []
+
+    pl109 = [d for d in report.diagnostics if d.code == "PL109"]
+    assert [d.span.line for d in pl109] == [line_of(OUTSIDE_AUTOGRAD, "out_detached = detached(")]
+    [warning] = pl109
+    assert "`self.weight.data`" in warning.message and "`self.bias.data`" in warning.message
+    assert (f"none of the {len(no_grad['detached'])} trainable" in warning.message if locale == "en"
+            else f"{len(no_grad['detached'])} 个可训练参数都不在" in warning.message)
+
+    [partial] = find_explanations(report, "forward", line_of(OUTSIDE_AUTOGRAD, "out_partial = partial("))
+    for name in no_grad["partial"]:
+        assert f"`{name}`" in partial.markdown
+    assert no_grad["partial"] and all(name.startswith("head.") for name in no_grad["partial"])
+    [off] = find_explanations(report, "forward", line_of(OUTSIDE_AUTOGRAD, "out_off = plain("))
+    assert "torch.no_grad()" in off.markdown
+    [plain] = find_explanations(report, "forward", line_of(OUTSIDE_AUTOGRAD, "out_plain = plain("))
+    assert ("every parameter's `.grad`" in plain.markdown) if locale == "en" else ("grad_fn=AddmmBackward0" in plain.markdown)

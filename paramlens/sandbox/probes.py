@@ -146,6 +146,9 @@ class Probes:
                 handle.remove()
         with _observing(event):
             event["output"] = summarize(output)
+            reach = _autograd_reach(function, output, recorder)
+            if reach is not None:
+                event["autograd"] = reach
             if any(p.get("lazy") for p in event.get("module", {}).get("parameters", [])):
                 # a lazy module's first forward gave its parameters their shapes (and made it its plain class)
                 after = recorder.summarize(function)
@@ -482,6 +485,63 @@ def _recording_generator(generator: Any, event: dict[str, Any], probe_id: int, r
         if not finished:
             event["partial"] = True
         recorder.record(probe_id, event)
+
+
+GRAPH_NODES_LIMIT = 200_000  # an output's autograd graph walked further than this is not judged
+
+
+def _output_tensors(output: Any) -> list[torch.Tensor]:
+    """The tensors a forward returned: the output itself, or the items of a tuple, list or dict (transformers'
+    ModelOutput is a dict)."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return [item for item in output if isinstance(item, torch.Tensor)]
+    return []
+
+
+def _autograd_reach(module: nn.Module, output: Any, recorder: Recorder) -> dict[str, Any] | None:
+    """Which of the module's trainable parameters the output's autograd graph reaches: a parameter that is not in
+    the graph gets no gradient from a loss built on this output (`self.weight.data` in a forward, a `.detach()`, a
+    parameter the forward never uses). None when it cannot be judged: grad mode off (recorded as such), no
+    trainable parameters, no tensor output, a graph too large, or torch's reentrant checkpoint, whose graph holds
+    the parameters only while backward recomputes."""
+    if not torch.is_grad_enabled():
+        return {"grad_enabled": False}
+    trainable = {id(p): (name, p) for name, p in module.named_parameters() if p.requires_grad}
+    tensors = _output_tensors(output)
+    if not trainable or not tensors:
+        return None
+    try:
+        from torch.utils.checkpoint import CheckpointFunction
+    except ImportError:  # pragma: no cover - every torch this runs on has it
+        CheckpointFunction = None
+    reached: set[int] = {id(t) for t in tensors if t.grad_fn is None and t.requires_grad}
+    seen: set[int] = set()
+    stack = [t.grad_fn for t in tensors if t.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > GRAPH_NODES_LIMIT:
+            return None
+        if CheckpointFunction is not None and getattr(node, "_forward_cls", None) is CheckpointFunction:
+            return None
+        variable = getattr(node, "variable", None)
+        if variable is not None:
+            reached.add(id(variable))
+        stack.extend(following for following, _ in node.next_functions)
+    unreached = [(name, param) for key, (name, param) in trainable.items() if key not in reached]
+    paths = []
+    for _, param in unreached[:20]:
+        owners = recorder.owners(param)
+        paths.append(owners[0]["path"] if owners else None)
+    return {"grad_enabled": True, "trainable": len(trainable), "unreached_count": len(unreached),
+            "unreached": [name for name, _ in unreached[:20]], "unreached_paths": paths,
+            "output_requires_grad": any(t.requires_grad for t in tensors)}
 
 
 def _saved_summary(value: Any, recorder: Recorder) -> dict[str, Any]:

@@ -287,9 +287,29 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
         else:
             parts.append(t(locale, "This first call initialised the lazy parameters from the input: {shapes}; the module "
                                    "now has {count} parameters.", shapes=shapes, count=count(after["param_count"])))
-    if output.get("grad_fn"):
-        parts.append(t(locale, "The output carries `grad_fn={grad_fn}`: autograd recorded how it was computed, so a loss "
-                       "built from it can call `backward()` to fill every parameter's `.grad`.", grad_fn=output['grad_fn']))
+    reach = record.get("autograd") or {}
+    unreached = reach.get("unreached_count") or 0
+    if reach.get("grad_enabled") is False:
+        parts.append(t(locale, "Autograd was off during this call (`torch.no_grad()`, `torch.inference_mode()` or "
+                               "`torch.set_grad_enabled(False)`): no graph was recorded, so no gradient can flow from "
+                               "this output back to the parameters."))
+    elif reach.get("trainable") and unreached == reach["trainable"]:
+        parts.append(t(locale, "The output is outside autograd: none of the {n} trainable parameters of `{cls}` is in its "
+                               "graph, so `backward()` from it cannot reach them (PL109).", n=reach["trainable"],
+                       cls=module.get("class")))
+    elif output.get("grad_fn"):
+        if unreached:
+            names = series(locale, (code(name) for name in reach.get("unreached", [])[:6])) + \
+                (" …" if unreached > 6 else "")
+            parts.append(t(locale, "The output carries `grad_fn={grad_fn}`: autograd recorded how it was computed. "
+                                   "{k} of the {n} trainable parameters are not in that graph ({names}): this forward "
+                                   "does not use them, or reads them outside autograd, so a loss built on this output "
+                                   "gives them no gradient.", grad_fn=output["grad_fn"], k=unreached,
+                           n=reach["trainable"], names=names))
+        else:
+            parts.append(t(locale, "The output carries `grad_fn={grad_fn}`: autograd recorded how it was computed, so a "
+                                   "loss built from it can call `backward()` to fill every parameter's `.grad`.",
+                           grad_fn=output['grad_fn']))
         if not ctx.observations.backwards and ctx.observations.executed:
             parts.append(t(locale, "This program never calls `backward()`, so every `.grad` stays `None`."))
     parts.append(calls_note(locale, ctx.count(finding), len(records)))
