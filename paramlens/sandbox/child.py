@@ -256,7 +256,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     device = request.get("device", "cpu")
     path = request["path"]
     blocked = BlockedOperations(path, lambda attempt: emit({"t": Event.SANDBOX_REFUSAL, **attempt}),
-                                certain=any(layer.startswith("seccomp") for layer in layers))
+                                certain=any(layer.startswith("seccomp") for layer in layers),
+                                writable=os.getcwd() if any(layer.startswith("landlock-fs") for layer in layers)
+                                else None)
     blocked.install()
     budget = None
     if device == "auto":
