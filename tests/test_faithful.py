@@ -355,3 +355,16 @@ def test_the_corpus_covers_every_bullet():
             "uses_timm.py"} <= names
     for path in CORPUS:
         ast.parse(path.read_text(encoding="utf-8"))  # every corpus file is valid Python
+
+
+def test_importing_a_local_module_is_not_a_refused_write(tmp_path):
+    """Importing `helpers.py` from the file's directory makes Python try to write `__pycache__` there (read-only in
+    the sandbox): that is the import system's cache, not the program's write, and no PL902 is reported."""
+    from paramlens.analysis import AnalysisOptions, analyze
+
+    (tmp_path / "helpers.py").write_text("import torch\n\ndef width():\n    return 4\n")
+    source = "import torch\nfrom torch import nn\nfrom helpers import width\n\nnet = nn.Linear(width(), 2)\n"
+    (tmp_path / "model.py").write_text(source)
+    report = analyze(source, str(tmp_path / "model.py"), AnalysisOptions())
+    assert [d.code for d in report.diagnostics] == []
+    assert not (tmp_path / "__pycache__").exists()

@@ -260,6 +260,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
                                 writable=os.getcwd() if any(layer.startswith("landlock-fs") for layer in layers)
                                 else None)
     blocked.install()
+    # the import system would try to cache bytecode next to the modules the file imports (read-only here): a
+    # refusal nobody asked for, so it does not try
+    sys.dont_write_bytecode = True
     budget = None
     if device == "auto":
         budget = ParameterBudget(int(request.get("param_budget", opt.PARAM_BUDGET.default)))
