@@ -6,7 +6,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import (clauses, code, count, join, names_list, num, output_block, owners_text, shape, stats_line,
+from paramlens.explain.fmt import (clauses, code, count, join, names_list, num, output_block, owners_text, series, shape, stats_line,
                                    table, value_block)
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, tied_names, times
@@ -80,6 +80,9 @@ def constant_weight_text(locale: str, layers: list[dict[str, Any]]) -> str:
     return join(*parts)
 
 
+CHANGED_ROWS = 8  # rows of an `apply` table on a long model; the other changed visits are summarised by class
+
+
 def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     fn = finding.facts.get("fn") or finding.facts.get("fn_text")
@@ -94,8 +97,12 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
     visits = record["visits"]
     rows = []
     compact = len(visits) > 12  # long models: list what changed, summarise the rest
+    more_changed: list[dict[str, Any]] = []
     for order, visit in enumerate(visits, 1):
         if compact and not visit["changed"]:
+            continue
+        if compact and len(rows) >= CHANGED_ROWS:
+            more_changed.append(visit)
             continue
         changed = clauses(locale, (_change_text(locale, c) for c in visit["changed"])) or \
             t(locale, "nothing changed")
@@ -107,6 +114,16 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                         "buffer (of the visited module or of its submodules, named relative to it):",
                 fn=fn, times=times(locale, len(visits)), n_changed=len(changed_visits))
     parts = [title, summary, table(header, rows)]
+    if more_changed:
+        groups: dict[tuple[str, tuple[str, ...]], int] = {}
+        for visit in more_changed:
+            key = (visit["class"], tuple(c["name"] for c in visit["changed"]))
+            groups[key] = groups.get(key, 0) + 1
+        listed = names_list(locale, [t(locale, "{n} × `{cls}` ({names})", n=n, cls=cls,
+                                       names=series(locale, (code(name) for name in names)))
+                                     for (cls, names), n in groups.items()])
+        parts.append(t(locale, "… and {n} more visits that changed tensors: {listed}.", n=len(more_changed),
+                       listed=listed))
     unchanged = [v for v in visits if not v["changed"]]
     if compact and unchanged:
         classes = sorted({v["class"] for v in unchanged})
