@@ -607,3 +607,42 @@ def test_pl109_when_the_forward_output_reaches_no_parameter(tmp_path, locale):
     assert "torch.no_grad()" in off.markdown
     [plain] = find_explanations(report, "forward", line_of(OUTSIDE_AUTOGRAD, "out_plain = plain("))
     assert ("every parameter's `.grad`" in plain.markdown) if locale == "en" else ("grad_fn=AddmmBackward0" in plain.markdown)
+
+
+FREEZING = '''import torch
+from torch import nn
+
+backbone = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16))
+head = nn.Linear(16, 3)
+model = nn.Sequential(backbone, head)
+for p in backbone.parameters():
+    p.requires_grad = False
+listed = list(model.parameters())
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loss = model(torch.rand(4, 8)).sum()
+loss.backward()
+frozen_grad = backbone[0].weight.grad
+'''
+
+
+def test_frozen_parameters_are_said_to_be_frozen(tmp_path):
+    """Fine-tuning freezes a backbone with `p.requires_grad = False` in a loop: the assignment says which tensors it
+    froze, `parameters()` counts the frozen ones, and a frozen parameter's `.grad` is None *because* it is frozen
+    (not one of three guesses). torch decides which parameters are frozen."""
+    report, path = analyze_file(tmp_path, "freezing.py", FREEZING)
+    truth = run_oracle(FREEZING, str(path), at_end=[
+        "[n for n, p in backbone.named_parameters() if not p.requires_grad]",
+        "sum(p.numel() for p in model.parameters() if not p.requires_grad)",
+        "backbone[0].weight.grad is None"])
+    frozen = truth.value_at_end("[n for n, p in backbone.named_parameters() if not p.requires_grad]")
+    frozen_values = truth.value_at_end("sum(p.numel() for p in model.parameters() if not p.requires_grad)")
+    [assignment] = find_explanations(report, "requires_grad_assignment", line_of(FREEZING, "p.requires_grad = False"))
+    assert f"Froze {len(frozen)} tensors ({frozen_values:,} values)" in assignment.markdown
+    for name in frozen:
+        assert f"`backbone.{name}`" in assignment.markdown
+    [listed] = find_explanations(report, "parameters", line_of(FREEZING, "listed = list("))
+    assert f"{len(frozen)} of these" in listed.markdown and f"({frozen_values:,} values)" in listed.markdown
+    assert truth.value_at_end("backbone[0].weight.grad is None")
+    [grad] = [e for e in find_explanations(report, "param_attr", line_of(FREEZING, "frozen_grad = "))
+              if e.markdown.startswith("**`backbone[0].weight.grad`**")]
+    assert "`requires_grad=False`" in grad.markdown and "not reach" not in grad.markdown

@@ -49,6 +49,7 @@ EXPLAINERS: dict[str, Explainer] = {
     "parameter_new": realworld.explain_parameter_new,
     "tensor_attribute": realworld.explain_tensor_attribute,
     "freeze": realworld.explain_freeze,
+    "requires_grad_assignment": realworld.explain_requires_grad_assignment,
     "load_state_dict": realworld.explain_load_state_dict,
     "torch_load": realworld.explain_torch_load,
     "torch_save": realworld.explain_torch_save,

@@ -90,6 +90,15 @@ def explain_param_attr(finding: Finding, ctx: ExplainContext) -> tuple[str, dict
     return join(title, describe_tensor(locale, tensors[0]), note), tensor_facts(tensors[0])
 
 
+def _receiver_requires_grad(ctx: ExplainContext, finding: Finding) -> bool | None:
+    """`requires_grad` of the parameter whose `.grad` this is, as the run saw it at this expression."""
+    receiver = ctx.by_node.get(id(getattr(finding.node, "value", None)))
+    for record in ctx.records(receiver) if receiver else []:
+        if record.get("kind") == "tensor" and "requires_grad" in record:
+            return bool(record["requires_grad"])
+    return None
+
+
 def _explain_grad(finding: Finding, ctx: ExplainContext, title: str, note: str,
                   first: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """`p.grad`: what the run showed: None before any backward pass reached it, else the gradient, with the pass
@@ -100,10 +109,13 @@ def _explain_grad(finding: Finding, ctx: ExplainContext, title: str, note: str,
         if last is None:
             text = t(locale, "`None`: no `backward()` had run yet at this point of the program, so this parameter has no "
                      "gradient.")
+        elif _receiver_requires_grad(ctx, finding) is False:
+            text = t(locale, "`None`: this parameter has `requires_grad=False` (it is frozen), so `backward()` at line "
+                     "{line} computed no gradient for it.", line=last.get("line"))
         else:
             text = t(locale, "`None`, although `backward()` ran at line {line}: that pass did not reach this parameter "
-                     "(it is not used by the loss, is frozen with `requires_grad=False`, or its gradient was "
-                     "reset to None by `zero_grad()`).", line=last.get('line'))
+                     "(the loss was not computed from it), or `zero_grad()` reset its gradient to None since.",
+                     line=last.get("line"))
         return join(title, text, note), {"value": None, "backward_line": last.get("line") if last else None}
     tensors = _tensor_records([first])
     if not tensors:

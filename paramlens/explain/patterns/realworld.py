@@ -7,9 +7,10 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, count, join, names_list, shape, table
+from paramlens.explain.fmt import code, count, join, names_list, owners_text, shape, table
 from paramlens.messages import message_id, t
 from paramlens.explain.patterns.common import heading, not_run_note, site_code
+from paramlens.explain.patterns.reshaping import plural
 
 
 def _tensor_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -136,6 +137,38 @@ def explain_freeze(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str
     return join(title, general), {"requires_grad": record.get("requires_grad")}
 
 
+def explain_requires_grad_assignment(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    """`p.requires_grad = False`: which tensors the run changed (every evaluation of a loop over parameters) and
+    what that means for backward and the optimizer."""
+    locale = ctx.locale
+    title = heading(site_code(finding))
+    tensors = [r for r in ctx.records(finding) if r.get("kind") == "tensor"]
+    if not tensors:
+        return join(title, t(locale, "Setting `requires_grad` on a tensor decides whether `backward()` computes a "
+                                     "gradient for it."), not_run_note(finding, ctx)), {}
+    frozen = [r for r in tensors if r.get("requires_grad") is False]
+    names = [owners_text(locale, (r.get("owner") or [])[:1]) or code(finding.facts["tensor"]) for r in tensors[:6]]
+    total = ctx.count(finding)
+    listed = names_list(locale, names) + (" …" if total > len(names) else "")
+    values = count(sum(r.get("numel") or 0 for r in tensors))
+    if len(frozen) == len(tensors):
+        what = t(locale, "Froze {tensors} ({values} values): {listed}. `backward()` computes no gradient for them and "
+                         "an optimizer leaves them as they are; give the optimizer only the trainable ones "
+                         "(`[p for p in model.parameters() if p.requires_grad]`).",
+                 tensors=plural(locale, total, "{n} tensor", "{n} tensors"), values=values, listed=listed)
+    elif not frozen:
+        what = t(locale, "Made {tensors} ({values} values) trainable: {listed}. `backward()` computes their gradients "
+                         "from now on.", tensors=plural(locale, total, "{n} tensor", "{n} tensors"), values=values,
+                 listed=listed)
+    else:
+        what = t(locale, "Set `requires_grad` on {tensors}: {k} frozen, {m} trainable ({listed}).",
+                 tensors=plural(locale, total, "{n} tensor", "{n} tensors"), k=len(frozen), m=len(tensors) - len(frozen),
+                 listed=listed)
+    note = t(locale, "_Evaluated {total} times during the run; the first {shown} are counted._", total=total,
+             shown=len(tensors)) if total > len(tensors) else ""
+    return join(title, what, note), {"frozen": len(frozen), "tensors": len(tensors), "evaluated": total}
+
+
 def explain_load_state_dict(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     records = _method_records(ctx, finding)
@@ -152,8 +185,8 @@ def explain_load_state_dict(finding: Finding, ctx: ExplainContext) -> tuple[str,
                     general), {"error": record["error"]}
     missing, unexpected = record.get("missing", []), record.get("unexpected", [])
     none = t(locale, "none")
-    line = t(locale, "Loaded from {loaded} entries; missing keys: {missing}; unexpected keys: {unexpected}.",
-             loaded=count(record.get("loaded")), missing=names_list(locale, [code(k) for k in missing]) or none,
+    line = t(locale, "Loaded from {loaded}; missing keys: {missing}; unexpected keys: {unexpected}.",
+             loaded=plural(locale, record.get("loaded") or 0, "{n} entry", "{n} entries"), missing=names_list(locale, [code(k) for k in missing]) or none,
              unexpected=names_list(locale, [code(k) for k in unexpected]) or none)
     return join(title, line, general), {"missing": missing, "unexpected": unexpected, "loaded": record.get("loaded")}
 
@@ -251,7 +284,7 @@ def explain_optimizer(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
         rows.append([str(index), str(group["tensors"]), count(group["numel"]), options, names or "—"])
     header = t(locale, "group|tensors|values|options|first parameters").split("|")
     total = sum(g["numel"] for g in record["groups"])
-    return join(title, t(locale, "`{cls}` with {total_groups} parameter group(s), {total} values in all:", cls=record['class'], total_groups=record['total_groups'], total=count(total)),
+    return join(title, t(locale, "`{cls}` with {groups}, {total} values in all:", cls=record['class'], groups=plural(locale, record['total_groups'], "{n} parameter group", "{n} parameter groups"), total=count(total)),
                 table(header, rows),
                 t(locale, "Each group has its own options; a parameter in no group is never updated, and one in two "
                   "groups makes the optimizer raise.")), \

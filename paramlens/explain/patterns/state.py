@@ -141,6 +141,15 @@ def explain_iteration(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
             parts.extend([summary, table(header, rows)])
             if record["count"] > ROWS:
                 parts.append(t(locale, "… and {count} more.", count=record['count'] - ROWS))
+            frozen = [i for i in tensors if i.get("requires_grad") is False]
+            if frozen:
+                named = [code(i["name"]) for i in frozen if i.get("name") is not None][:4]
+                parts.append(t(locale, "{k} of these {n} tensors ({values} values) have `requires_grad=False` (frozen): "
+                                       "`backward()` computes no gradient for them, so an optimizer leaves them as "
+                                       "they are.{names}", k=len(frozen), n=len(tensors),
+                               values=count(sum(i["numel"] for i in frozen)),
+                               names=t(locale, " They include {names}.", names=names_list(locale, named))
+                               if named else ""))
             facts["calls"].append({"receiver": owner, "names": [i.get("name") for i in tensors],
                                    "shapes": [i["shape"] for i in tensors], "total": total})
         else:
@@ -166,7 +175,8 @@ def _distinct(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]
     seen: set[str] = set()
     distinct = []
     for record in records:
-        key = repr([(i.get("name"), i.get("shape"), i.get("class")) for i in record.get("items", [])]) + \
+        key = repr([(i.get("name"), i.get("shape"), i.get("class"), i.get("requires_grad"))
+                    for i in record.get("items", [])]) + \
             repr(((record.get("receiver") or {}).get("owner") or [{}])[0].get("path"))
         if key not in seen:
             seen.add(key)
