@@ -646,3 +646,46 @@ def test_frozen_parameters_are_said_to_be_frozen(tmp_path):
     [grad] = [e for e in find_explanations(report, "param_attr", line_of(FREEZING, "frozen_grad = "))
               if e.markdown.startswith("**`backbone[0].weight.grad`**")]
     assert "`requires_grad=False`" in grad.markdown and "not reach" not in grad.markdown
+
+
+BUFFERS_AND_INITS = '''import torch
+from torch import nn
+
+bn = nn.BatchNorm1d(6)
+x = torch.randn(4, 6)
+y = bn(x)
+bn.eval()
+z = bn(x)
+lin = nn.Linear(6, 24)
+nn.init.orthogonal_(lin.weight)
+emb = nn.Embedding(10, 4)
+nn.init.trunc_normal_(emb.weight, std=0.02)
+'''
+
+
+def test_forward_buffer_updates_and_init_descriptions_follow_torch(tmp_path):
+    """A BatchNorm forward in training mode changes its running statistics (torch's kernel does not bump their
+    version counters: values are compared), in eval mode it does not; orthogonal_ says which side is orthonormal
+    for this shape; trunc_normal_ says its bounds are values, not multiples of std."""
+    report, path = analyze_file(tmp_path, "buffers.py", BUFFERS_AND_INITS)
+    train, evaluate = line_of(BUFFERS_AND_INITS, "y = bn(x)"), line_of(BUFFERS_AND_INITS, "z = bn(x)")
+    truth = run_oracle(BUFFERS_AND_INITS, str(path),
+                       before={train: ["int(bn.num_batches_tracked)"]},
+                       capture={train: ["int(bn.num_batches_tracked)", "sorted(n for n, _ in bn.named_buffers())"],
+                                evaluate: ["int(bn.num_batches_tracked)"]},
+                       at_end=["torch.allclose(lin.weight.T @ lin.weight, torch.eye(6), atol=1e-5)",
+                               "torch.allclose(lin.weight @ lin.weight.T, torch.eye(24), atol=1e-5)"])
+    [trained] = find_explanations(report, "forward", train)
+    before, after = truth.value_before(train, "int(bn.num_batches_tracked)"), truth.value(train, "int(bn.num_batches_tracked)")
+    assert f"`num_batches_tracked` {before} → {after}" in trained.markdown
+    for name in truth.value(train, "sorted(n for n, _ in bn.named_buffers())"):
+        assert f"`{name}`" in trained.markdown
+    assert truth.value(evaluate, "int(bn.num_batches_tracked)") == after
+    [evaluated] = find_explanations(report, "forward", evaluate)
+    assert "This call changed" not in evaluated.markdown
+    [orthogonal] = find_explanations(report, "init", line_of(BUFFERS_AND_INITS, "nn.init.orthogonal_"))
+    assert truth.value_at_end("torch.allclose(lin.weight.T @ lin.weight, torch.eye(6), atol=1e-5)")
+    assert not truth.value_at_end("torch.allclose(lin.weight @ lin.weight.T, torch.eye(24), atol=1e-5)")
+    assert "its 6 columns are orthonormal" in orthogonal.markdown
+    [trunc] = find_explanations(report, "init", line_of(BUFFERS_AND_INITS, "nn.init.trunc_normal_"))
+    assert "not multiples of `std`" in trunc.markdown

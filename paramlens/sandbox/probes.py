@@ -132,6 +132,9 @@ class Probes:
             event["module"].pop("text", None)
             event["inputs"] = [_brief_value(arg) for arg in args] + [_brief_value(v) for v in kwargs.values()]
         running: list[tuple[nn.Module, list]] = []  # the submodules whose forward is in progress, innermost last
+        buffers_before = None
+        with _observing(event):
+            buffers_before = _buffer_snapshot(function)
         handles = _track_forwards(running)
         try:
             output = function(*args, **kwargs)
@@ -149,6 +152,10 @@ class Probes:
             reach = _autograd_reach(function, output, recorder)
             if reach is not None:
                 event["autograd"] = reach
+            event["training"] = bool(function.training)
+            changed = _buffers_changed(function, buffers_before)
+            if changed:
+                event["buffers_changed"] = changed
             if any(p.get("lazy") for p in event.get("module", {}).get("parameters", [])):
                 # a lazy module's first forward gave its parameters their shapes (and made it its plain class)
                 after = recorder.summarize(function)
@@ -485,6 +492,41 @@ def _recording_generator(generator: Any, event: dict[str, Any], probe_id: int, r
         if not finished:
             event["partial"] = True
         recorder.record(probe_id, event)
+
+
+BUFFER_SNAPSHOT_LIMIT = 4_000_000  # buffer elements copied before a forward to see which it changed
+
+
+def _buffer_snapshot(module: nn.Module) -> dict[str, torch.Tensor] | None:
+    """Copies of the module's buffers before a forward (BatchNorm's running statistics change during it, and
+    torch's kernel does not bump their version counters, so values are compared). None when there are none, they
+    hold no values (meta) or they are too large to copy."""
+    try:
+        buffers = [(name, buffer) for name, buffer in module.named_buffers() if isinstance(buffer, torch.Tensor)]
+        if not buffers or any(b.device.type == "meta" for _, b in buffers) or \
+                sum(b.numel() for _, b in buffers) > BUFFER_SNAPSHOT_LIMIT:
+            return None
+        return {name: buffer.detach().clone() for name, buffer in buffers}
+    except Exception:  # noqa: BLE001 - a probe never breaks the program
+        return None
+
+
+def _buffers_changed(module: nn.Module, before: dict[str, torch.Tensor] | None) -> list[dict[str, Any]]:
+    """The buffers a forward changed, with before/after for one-element ones (`num_batches_tracked` 0 → 1)."""
+    if before is None:
+        return []
+    changed = []
+    for name, buffer in module.named_buffers():
+        old = before.get(name)
+        if old is None or not isinstance(buffer, torch.Tensor) or old.shape != buffer.shape:
+            continue
+        if torch.equal(old, buffer.detach()):
+            continue
+        entry: dict[str, Any] = {"name": name}
+        if buffer.numel() == 1:
+            entry["before"], entry["after"] = old.item(), buffer.detach().item()
+        changed.append(entry)
+    return changed
 
 
 GRAPH_NODES_LIMIT = 200_000  # an output's autograd graph walked further than this is not judged

@@ -171,9 +171,43 @@ def _scale_text(locale: str, record: dict[str, Any]) -> str:
         "constant_": t(locale, "every value set to {value}", value=args.get('val')),
         "zeros_": t(locale, "every value set to 0"),
         "ones_": t(locale, "every value set to 1"),
-        "trunc_normal_": t(locale, "N(mean={mean}, std={std}) truncated to [{a}, {b}]", mean=args.get('mean'), std=args.get('std'), a=args.get('a'), b=args.get('b')),
+        "trunc_normal_": t(locale, "N(mean={mean}, std={std}) truncated to [{a}, {b}]", mean=args.get('mean'), std=args.get('std'), a=args.get('a'), b=args.get('b')) + _truncation_note(locale, args),
+        "orthogonal_": _orthogonal_text(locale, record),
+        "eye_": t(locale, "the identity matrix: 1 on the diagonal, 0 elsewhere"),
     }
     return described.get(fn, "")
+
+
+def _truncation_note(locale: str, args: dict[str, Any]) -> str:
+    """trunc_normal_'s `a` and `b` are values, not multiples of `std`: `trunc_normal_(w, std=0.02)` cuts at ±2,
+    a hundred standard deviations out, which cuts nothing."""
+    try:
+        mean, std, a, b = (float(args[k]) for k in ("mean", "std", "a", "b"))
+    except (KeyError, TypeError, ValueError):
+        return ""
+    if std <= 0:
+        return ""
+    reach = min(b - mean, mean - a) / std
+    if reach >= 4:
+        return t(locale, "; the bounds are values, not multiples of `std`: they lie {k} standard deviations from the "
+                         "mean, so practically nothing is cut", k=num(reach, 1))
+    return t(locale, " (±{k} standard deviations)", k=num(reach, 2))
+
+
+def _orthogonal_text(locale: str, record: dict[str, Any]) -> str:
+    """What `orthogonal_` makes of this tensor's shape (QR of a random normal matrix, times gain)."""
+    dims = record.get("shape") or []
+    gain = num((record.get("args") or {}).get("gain", 1))
+    if len(dims) < 2:
+        return ""
+    rows, cols = dims[0], 1
+    for d in dims[1:]:
+        cols *= d
+    if rows >= cols:
+        return t(locale, "a (semi-)orthogonal matrix times gain = {gain}: viewed as [{rows}, {cols}], its {cols} columns "
+                         "are orthonormal (Wᵀ·W = gain²·I)", gain=gain, rows=rows, cols=cols)
+    return t(locale, "a (semi-)orthogonal matrix times gain = {gain}: viewed as [{rows}, {cols}], its {rows} rows are "
+                     "orthonormal (W·Wᵀ = gain²·I)", gain=gain, rows=rows, cols=cols)
 
 
 def explain_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:

@@ -12,6 +12,7 @@ from paramlens.explain.fmt import (clauses, code, count, join, names_list, num, 
                                    value_block)
 from paramlens.messages import t
 from paramlens.explain.patterns.gradients import shared_gradient_text
+from paramlens.explain.patterns.reshaping import plural
 from paramlens.explain.patterns.common import (
     modules_text,
     times,
@@ -287,6 +288,7 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
         else:
             parts.append(t(locale, "This first call initialised the lazy parameters from the input: {shapes}; the module "
                                    "now has {count} parameters.", shapes=shapes, count=count(after["param_count"])))
+    parts.append(_buffers_text(locale, record))
     reach = record.get("autograd") or {}
     unreached = reach.get("unreached_count") or 0
     if reach.get("grad_enabled") is False:
@@ -315,6 +317,21 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
     parts.append(calls_note(locale, ctx.count(finding), len(records)))
     return join(*parts), {"inputs": [i.get("shape") for i in record["inputs"]], "output_shape": output.get("shape"),
                           "output_values": output.get("values")}
+
+
+def _buffers_text(locale: str, record: dict[str, Any]) -> str:
+    """Buffers the forward changed (BatchNorm's running statistics in training mode), from values compared before
+    and after the call."""
+    changed = record.get("buffers_changed") or []
+    if not changed:
+        return ""
+    listed = names_list(locale, [code(c["name"]) + (f" {num(c['before'])} → {num(c['after'])}" if "before" in c else "")
+                                 for c in changed[:6]]) + (" …" if len(changed) > 6 else "")
+    text = t(locale, "This call changed {buffers}, state the module keeps but does not train: {listed}.",
+             buffers=plural(locale, len(changed), "{n} buffer", "{n} buffers"), listed=listed)
+    if record.get("training"):
+        text += " " + t(locale, "The module was in training mode (the default until `.eval()`).")
+    return text
 
 
 def explain_print_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
