@@ -689,3 +689,47 @@ def test_forward_buffer_updates_and_init_descriptions_follow_torch(tmp_path):
     assert "its 6 columns are orthonormal" in orthogonal.markdown
     [trunc] = find_explanations(report, "init", line_of(BUFFERS_AND_INITS, "nn.init.trunc_normal_"))
     assert "not multiples of `std`" in trunc.markdown
+
+
+TIED_INIT = '''import torch
+from torch import nn
+
+
+class TinyLM(nn.Module):
+    def __init__(self, vocab=11, dim=6):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, dim)
+        self.proj = nn.Linear(dim, dim)
+        self.lm_head = nn.Linear(dim, vocab, bias=False)
+        self.wte.weight = self.lm_head.weight
+
+    def init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=1.0)
+
+
+model = TinyLM()
+model.apply(model.init_weights)
+'''
+
+
+def test_apply_says_when_a_tied_tensor_is_written_twice(tmp_path):
+    """nanoGPT ties `wte.weight` to `lm_head.weight` and then initialises both through `apply`: the table showed two
+    different inits of what is one tensor. Torch decides which names are one tensor and in which order apply visits
+    them; the explanation says the tensor was written twice and which write survived."""
+    report, path = analyze_file(tmp_path, "tied.py", TIED_INIT)
+    line = line_of(TIED_INIT, "model.apply(")
+    truth = run_oracle(TIED_INIT, str(path), at_end=["model.wte.weight is model.lm_head.weight",
+                                                     "apply_order(model)", "owners(model.wte.weight)"])
+    assert truth.value_at_end("model.wte.weight is model.lm_head.weight")
+    order = truth.value_at_end("apply_order(model)")
+    last = max(order.index("wte"), order.index("lm_head")) + 1
+    [applied] = find_explanations(report, "apply", line)
+    names = truth.value_at_end("owners(model.wte.weight)")
+    assert names and all(f"`{name}`" in applied.markdown for name in names)
+    assert f"are one tensor (tied), and `init_weights` wrote it at 2 visits" in applied.markdown
+    assert f"It holds what the last one, #{last}, wrote" in applied.markdown
+    # the untied layer is written once: no such sentence about it
+    assert "`model.proj.weight` was written at" not in applied.markdown

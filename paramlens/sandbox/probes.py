@@ -189,6 +189,13 @@ class Probes:
         event: dict[str, Any] = {"kind": "apply", "fn": getattr(function, "__name__", None) or repr(function),
                                  "visits": visits}
         paths: dict[int, list[str]] = {}
+        # each tensor a visit changed gets a number, the same at every visit: a tensor written by two visits (tied
+        # weights both initialised, a parent that rewrites its child's weight) is told from two tensors
+        numbers: dict[int, int] = {}
+
+        def number(tensor: torch.Tensor) -> int:
+            return numbers.setdefault(id(tensor), len(numbers))
+
         with _observing(event):
             for name, module in receiver.named_modules(remove_duplicate=False):
                 paths.setdefault(id(module), []).append(name)
@@ -228,8 +235,8 @@ class Probes:
                 recorder.current_visit, recorder.current_module = previous
                 entry["output"] = recorder.output.text_since(printed_from)
                 with _observing(entry):
-                    _changes(entry, own, snapshots)
-                    _other_changes(entry, others)
+                    _changes(entry, own, snapshots, number)
+                    _other_changes(entry, others, number)
 
         try:
             result = receiver.apply(visit)
@@ -353,7 +360,8 @@ class Probes:
         return any(issubclass(kind, cls) for kind in kinds)
 
 
-def _changes(entry: dict[str, Any], own: list[tuple[str, torch.Tensor]], snapshots: dict[str, tuple]) -> None:
+def _changes(entry: dict[str, Any], own: list[tuple[str, torch.Tensor]], snapshots: dict[str, tuple],
+             number: Callable[[torch.Tensor], int]) -> None:
     for name, param in own:
         before, before_stats, version = snapshots[name]
         change = compare(before, param, before_stats)
@@ -365,6 +373,7 @@ def _changes(entry: dict[str, Any], own: list[tuple[str, torch.Tensor]], snapsho
                 continue
         elif not change.get("changed", 1):
             continue
+        change["tensor"] = number(param)
         entry["changed"].append(change)
 
 
@@ -432,13 +441,14 @@ def fingerprint(tensor: torch.Tensor) -> tuple:
                 (float(data.sum(dtype=torch.float64)), float(torch.linalg.vector_norm(data, dtype=torch.float64))))
 
 
-def _other_changes(entry: dict[str, Any], others: list[tuple[str, torch.Tensor, tuple]]) -> None:
+def _other_changes(entry: dict[str, Any], others: list[tuple[str, torch.Tensor, tuple]],
+                   number: Callable[[torch.Tensor], int]) -> None:
     for name, tensor, before in others:
         if fingerprint(tensor) == before:
             continue
         entry["changed"].append({"name": name, "shape": None if is_uninitialized(tensor) else list(tensor.shape),
                                  "after": tensor_stats(tensor), "descendant": "." in name,
-                                 "buffer": not isinstance(tensor, nn.Parameter)})
+                                 "buffer": not isinstance(tensor, nn.Parameter), "tensor": number(tensor)})
 
 
 def _method_facts(event: dict[str, Any], receiver: Any, method: str, args: tuple, kwargs: dict, result: Any,

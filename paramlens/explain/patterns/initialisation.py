@@ -132,6 +132,7 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
     if not changed_visits:
         parts.append(t(locale, "**`{fn}` changed nothing.** Check its condition (e.g. `type(m) == nn.Linear` does not "
                        "match subclasses; `isinstance(m, nn.Linear)` does).", fn=fn))
+    parts.append(_rewritten_text(locale, record, fn))
     receiver = ((record.get("receiver") or {}).get("owner") or [{"path": ""}])[0]["path"]
     constant_paths = [f"{receiver}.{_join(v['paths'][0], c['name'])}" if receiver else _join(v["paths"][0], c["name"])
                       for v in changed_visits for c in v["changed"]
@@ -145,6 +146,37 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
                                    "changed": [c["name"] for c in v["changed"]],
                                    "after": {c["name"]: c.get("after") for c in v["changed"]}} for v in visits]}
     return join(*parts), facts
+
+
+def _rewritten_text(locale: str, record: dict[str, Any], fn: str) -> str:
+    """Tensors that more than one visit wrote (the probe numbers each tensor once per `apply`): tied weights
+    initialised at both owners' visits (nanoGPT's `wte.weight` and `lm_head.weight`), or a parent's visit that
+    rewrites what a child's visit wrote. Only the last write survives, whatever the table shows for the earlier."""
+    writes: dict[int, list[tuple[int, str]]] = {}
+    for order, visit in enumerate(record["visits"], 1):
+        for change in visit["changed"]:
+            if change.get("tensor") is not None:
+                writes.setdefault(change["tensor"], []).append((order, _join(_visit_label(record, visit),
+                                                                              change["name"])))
+    lines = []
+    for places in writes.values():
+        if len(places) < 2:
+            continue
+        names = list(dict.fromkeys(name for _, name in places))
+        visits = series(locale, (t(locale, "#{order} (as `{name}`)", order=order, name=name) if len(names) > 1
+                                 else f"#{order}" for order, name in places[:6]))
+        last_order, last_name = places[-1]
+        if len(names) > 1:
+            lines.append(t(locale, "{names} are one tensor (tied), and `{fn}` wrote it at {n} visits: {visits}. It "
+                                   "holds what the last one, #{last}, wrote; the earlier writes are gone.",
+                           names=names_list(locale, [code(name) for name in names[:4]]), fn=fn, n=len(places),
+                           visits=visits, last=last_order))
+        else:
+            lines.append(t(locale, "`{name}` was written at {n} visits ({visits}): it holds what the last one, "
+                                   "#{last}, wrote.", name=last_name, n=len(places), visits=visits, last=last_order))
+        if len(lines) >= 4:
+            break
+    return "\n\n".join(lines)
 
 
 def _join(*names: str) -> str:
