@@ -733,3 +733,104 @@ def test_apply_says_when_a_tied_tensor_is_written_twice(tmp_path):
     assert f"It holds what the last one, #{last}, wrote" in applied.markdown
     # the untied layer is written once: no such sentence about it
     assert "`model.proj.weight` was written at" not in applied.markdown
+
+
+AUTOGRAD_TUTORIAL = '''import torch
+from torch import nn
+
+x = torch.ones(5)
+y = torch.zeros(3)
+w = torch.randn(5, 3, requires_grad=True)
+b = torch.randn(3, requires_grad=True)
+z = torch.matmul(x, w) + b
+loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
+loss.backward()
+print(w.grad)
+
+inp = torch.eye(4, 5, requires_grad=True)
+out = (inp+1).pow(2).t()
+out.backward(torch.ones_like(out), retain_graph=True)
+print(inp.grad)
+out.backward(torch.ones_like(out), retain_graph=True)
+print(inp.grad)
+inp.grad.zero_()
+out.backward(torch.ones_like(out), retain_graph=True)
+print(inp.grad)
+
+net = nn.Linear(3, 2)
+net = net.to("cpu")
+'''
+
+
+def test_backward_tells_plain_leaves_sums_and_vector_jacobian_products(tmp_path):
+    """pytorch/tutorials' autograd chapter: `w` and `b` are plain tensors with requires_grad (not parameters); a
+    non-scalar `out.backward(v)` puts vᵀ·J in `.grad`; a second pass adds to `.grad`, one after `zero_()` does
+    not; `.to()` to the device a model is already on changes nothing. Torch judges each of those."""
+    report, path = analyze_file(tmp_path, "autograd_tutorial.py", AUTOGRAD_TUTORIAL)
+    lines = [i for i, text in enumerate(AUTOGRAD_TUTORIAL.splitlines(), 1) if text.startswith("out.backward(")]
+    prints = [i for i, text in enumerate(AUTOGRAD_TUTORIAL.splitlines(), 1) if text == "print(inp.grad)"]
+    truth = run_oracle(AUTOGRAD_TUTORIAL, str(path),
+                       before={line: ["inp.grad is not None and bool(inp.grad.any())"] for line in lines},
+                       capture={line_of(AUTOGRAD_TUTORIAL, "loss.backward()"):
+                                ["[isinstance(v, nn.Parameter) for v in (w, b)]"],
+                                lines[0]: ["list(out.shape)", "out.numel()"],
+                                line_of(AUTOGRAD_TUTORIAL, 'net = net.to("cpu")'): ["net.weight.device.type"]})
+    assert truth.value(line_of(AUTOGRAD_TUTORIAL, "loss.backward()"), "[isinstance(v, nn.Parameter) for v in (w, b)]") \
+        == [False, False]
+    [first] = find_explanations(report, "backward", line_of(AUTOGRAD_TUTORIAL, "loss.backward()"))
+    assert "2 plain tensors created with `requires_grad=True`" in first.markdown
+    assert truth.value(lines[0], "out.numel()") > 1
+    shape = truth.value(lines[0], "list(out.shape)")
+    for line in lines:
+        [explained] = find_explanations(report, "backward", line)
+        assert f"tensor of shape [{', '.join(map(str, shape))}]" in explained.markdown
+        assert "vector-Jacobian product" in explained.markdown
+        added = truth.value_before(line, "inp.grad is not None and bool(inp.grad.any())")
+        assert ("already held a nonzero gradient" in explained.markdown) == added
+    grads = {line: [e for e in find_explanations(report, "param_attr", line) if e.markdown.startswith("**`inp.grad`**")]
+             for line in prints}
+    sums = [line for line in prints if "**A sum:**" in grads[line][0].markdown]
+    # the print after the second pass, and only it, shows a sum of passes (torch: the first and third start from
+    # None and from zeros)
+    assert sums == [prints[1]]
+    assert [truth.value_before(line, "inp.grad is not None and bool(inp.grad.any())") for line in lines] == \
+        [False, True, False]
+    [moved] = find_explanations(report, "cast", line_of(AUTOGRAD_TUTORIAL, 'net = net.to("cpu")'))
+    assert truth.value(line_of(AUTOGRAD_TUTORIAL, 'net = net.to("cpu")'), "net.weight.device.type") == "cpu"
+    assert "untouched" in moved.markdown and "replaced in place" not in moved.markdown
+
+
+BUILD_MODEL = '''import torch
+from torch import nn
+
+
+class NeuralNetwork(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.linear_relu_stack = nn.Sequential(
+            nn.Linear(28*28, 512),
+            nn.ReLU(),
+            nn.Linear(512, 10),
+        )
+        self.empty = nn.Sequential()
+
+    def forward(self, x):
+        return self.linear_relu_stack(self.flatten(x))
+
+
+model = NeuralNetwork()
+'''
+
+
+def test_a_container_child_is_not_shown_as_an_empty_one(tmp_path):
+    """pytorch/tutorials' build-model chapter: the children table showed `Sequential()` for a Sequential of layers,
+    which reads as an empty container. Torch counts each child's children."""
+    report, path = analyze_file(tmp_path, "build_model.py", BUILD_MODEL)
+    line = line_of(BUILD_MODEL, "model = NeuralNetwork()")
+    truth = run_oracle(BUILD_MODEL, str(path), at_end=["len(model.linear_relu_stack)", "len(model.empty)"])
+    [built] = [e for e in find_explanations(report, "module", line)]
+    assert f"| `linear_relu_stack` | `Sequential` with {truth.value_at_end('len(model.linear_relu_stack)')} children |" \
+        in built.markdown
+    assert truth.value_at_end("len(model.empty)") == 0
+    assert "| `empty` | `Sequential()` |" in built.markdown

@@ -247,7 +247,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     reported and the next one runs. Events stream out as they happen."""
     import torch
 
-    from paramlens.sandbox.gradients import GradientObserver, innermost_user_line
+    from paramlens.sandbox.gradients import GradientObserver, innermost_user_line, variables_holding
     from paramlens.sandbox.loops import LoopBudget
     from paramlens.sandbox.probes import Probes
     from paramlens.sandbox.runtime import Recorder
@@ -303,7 +303,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     loops.install()
     namespace.update({Probe.LOOP: loops.for_loop, Probe.WHILE: loops.while_tick, Probe.LOOP_END: loops.end})
     GradientObserver(emit, recorder.owners, lambda: innermost_user_line(path), recorder.max_records,
-                     recorder.labels).install()
+                     recorder.labels, variables=lambda value: variables_holding(namespace, value)).install()
     _track_instances(recorder.instantiated, recorder.structure_changed)
     emit({"t": Event.START, "torch": torch.__version__, "python": sys.executable, "seed": seed,
           "device": "meta" if device == "meta" else "cpu", "isolation": layers,

@@ -29,9 +29,11 @@ CONTRIBUTION_ELEMENTS = 5_000_000
 
 class GradientObserver:
     def __init__(self, emit: Callable[[dict[str, Any]], None], owners: Callable[[Any], list[dict[str, str]]],
-                 user_line: Callable[[], int | None], max_records: int, labels: Callable[[], dict[str, Any]]) -> None:
+                 user_line: Callable[[], int | None], max_records: int, labels: Callable[[], dict[str, Any]],
+                 variables: Callable[[Any], list[str]] | None = None) -> None:
         self.emit = emit
         self.owners = owners
+        self.variables = variables or (lambda value: [])  # the top-level variables bound to a tensor
         self.user_line = user_line
         self.max_records = max_records
         self.labels = labels  # what every record carries (e.g. "observed after a shortened loop")
@@ -61,6 +63,8 @@ class GradientObserver:
         try:
             try:
                 plan = self._plan(tensors)
+                gradient = args[0] if args else kwargs.get("grad_tensors")
+                _describe_roots(plan, tensors, gradient is not None)
             except Exception as error:  # noqa: BLE001 - observing must never stop the program's backward
                 plan = _Plan(error=f"{type(error).__name__}: {error}")
             try:
@@ -97,6 +101,8 @@ class GradientObserver:
                 elif following not in seen:
                     stack.append(following)
         plan.reached = [accumulator.variable for accumulator in uses]
+        # a leaf that already holds a gradient gets this pass's added to it (the engine accumulates into .grad)
+        plan.had_grad = [leaf for leaf in plan.reached if _holds_gradient(leaf)]
         for accumulator, edges in uses.items():
             if len(edges) < 2 or len(plan.shared) >= SHARED_LIMIT:
                 continue
@@ -116,6 +122,14 @@ class GradientObserver:
         event["parameters"] = len(plan.reached)
         event["elements"] = sum(int(p.numel()) for p in plan.reached)
         event["received"] = sum(1 for p in real if p.grad is not None)
+        # what the reached leaves are: nn.Parameters, or tensors created with requires_grad=True (autograd's
+        # leaves either way); which already held a gradient (this pass added to it); what the pass started from
+        event["parameter_leaves"] = sum(1 for p in plan.reached if isinstance(p, torch.nn.Parameter))
+        event["accumulated"] = len(plan.had_grad)
+        event["accumulated_into"] = sorted({owner["path"] for leaf in plan.had_grad[:64] for owner in self.owners(leaf)
+                                            if owner.get("relation") == "same"} |
+                                           {name for leaf in plan.had_grad[:64] for name in self.variables(leaf)})
+        event.update(plan.roots)
         event["shared"] = [shared.summary(self.owners) for shared in plan.shared]
         self.emit(event)
 
@@ -125,6 +139,8 @@ class _Plan:
         self.line = line
         self.error = error
         self.reached: list[torch.Tensor] = []
+        self.had_grad: list[torch.Tensor] = []
+        self.roots: dict[str, Any] = {}
         self.shared: list[_Shared] = []
         self.handles: list[Any] = []
 
@@ -180,6 +196,31 @@ class _Shared:
                 change = grad.detach() - self.before if self.before is not None else grad.detach()
                 summary["sum_matches"] = bool(torch.allclose(total.to(change.dtype), change, rtol=1e-5, atol=1e-7))
         return summary
+
+
+def _holds_gradient(leaf: torch.Tensor) -> bool:
+    """Whether a leaf's `.grad` holds something this pass will add to: not None, and not all zeros (after
+    `zero_()` the sum is this pass's gradient alone). Unknown on the meta device: not counted."""
+    grad = leaf.grad
+    if grad is None or grad.device.type == "meta" or grad.is_sparse:
+        return False
+    return bool(grad.detach().any())
+
+
+def variables_holding(namespace: dict[str, Any], value: Any) -> list[str]:
+    """The program's top-level variables bound to this object (`w` for `w = torch.randn(..., requires_grad=True)`):
+    a plain tensor has no module path to be named by."""
+    return [name for name, held in list(namespace.items()) if held is value and not name.startswith("__")][:4]
+
+
+def _describe_roots(plan: _Plan, tensors: Any, gradient_given: bool) -> None:
+    """What `backward()` differentiated: one root's shape, and whether it is a vector-Jacobian product (a root with
+    more than one element needs the `gradient` argument v; `.grad` then receives vᵀ·J, not a loss's derivative)."""
+    roots = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
+    roots = [root for root in roots if isinstance(root, torch.Tensor)]
+    if len(roots) == 1:
+        plan.roots["root_shape"] = list(roots[0].shape)
+    plan.roots["vector_jacobian"] = gradient_given and any(root.numel() != 1 for root in roots)
 
 
 def _copy(tensor: torch.Tensor | None) -> torch.Tensor | None:

@@ -184,7 +184,8 @@ def module_summary(module: nn.Module, owners: Callable[[Any], list] | None = Non
             continue
         unique, _ = param_counts(child)
         children.append({"name": name, "class": type(child).__name__, "extra": _clip(child.extra_repr(), 200),
-                         "param_count": unique, "same_as": seen.get(id(child)), "io": feature_sizes(child)})
+                         "param_count": unique, "same_as": seen.get(id(child)), "io": feature_sizes(child),
+                         "submodules": sum(1 for grandchild in child._modules.values() if grandchild is not None)})
         if id(child) in repeated and owners is not None and id(child) not in seen:
             children[-1]["owner"] = owners(child)  # the variable a shared layer is bound to names it
         seen.setdefault(id(child), name)

@@ -12,9 +12,10 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, count, join, names_list, num, table
+from paramlens.explain.fmt import code, count, join, names_list, num, shape, table
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
+from paramlens.explain.patterns.reshaping import plural
 
 SHARED_ROWS = 8
 
@@ -68,11 +69,17 @@ def explain_backward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
         parts.append(t(locale, "The graph could not be inspected: {error}.", error=first['error']))
     when = t(locale, "It ran once:") if total <= 1 else \
         t(locale, "It ran {times}; the first time,", times=times(locale, total))
-    parts.append(t(locale, "{when} autograd followed the graph back to {parameters} parameter tensors ({elements} "
-                           "values), and {received} of them then held a gradient in `.grad`. A later `backward()` "
-                           "adds to `.grad` until it is zeroed (`optimizer.zero_grad()`).",
-                   when=when, parameters=count(first.get("parameters")), elements=count(first.get("elements")),
+    parts.append(t(locale, "{when} autograd followed the graph back to {leaves}, {elements} values in all; {received} "
+                           "of them then held a gradient in `.grad`. A later `backward()` adds to `.grad` until it "
+                           "is zeroed (`optimizer.zero_grad()`).",
+                   when=when, leaves=_leaves_text(locale, first), elements=count(first.get("elements")),
                    received=count(first.get("received"))))
+    if first.get("accumulated"):
+        parts.append(t(locale, "{n} of them already held a nonzero gradient from an earlier pass: this pass **added** to "
+                               "it, so their `.grad` is now a sum over passes, not this pass's gradient alone.",
+                       n=count(first["accumulated"])))
+    if first.get("vector_jacobian"):
+        parts.append(vector_jacobian_text(locale, first))
     shared = _weights_first(first.get("shared") or [])
     if shared:
         parts.append(t(locale, "Used more than once in the forward pass, so autograd sent each of these parameters one "
@@ -86,6 +93,27 @@ def explain_backward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
                          "grad_norm": entry.get("grad_norm"), "sum_matches": entry.get("sum_matches"),
                          "accumulated": entry.get("accumulated")} for entry in shared]}
     return join(*parts), facts
+
+
+def _leaves_text(locale: str, event: dict[str, Any]) -> str:
+    """What the pass reached, as torch has it: `nn.Parameter`s, or tensors created with `requires_grad=True` (both
+    are autograd's leaves; only the first are a module's parameters)."""
+    leaves, parameters = event.get("parameters") or 0, event.get("parameter_leaves")
+    if parameters is None or parameters == leaves:
+        return plural(locale, leaves, "{n} parameter", "{n} parameters")
+    if parameters == 0:
+        return plural(locale, leaves, "{n} plain tensor created with `requires_grad=True` (not an `nn.Parameter`)",
+                      "{n} plain tensors created with `requires_grad=True` (not `nn.Parameter`s)")
+    return t(locale, "{leaves} that require gradients ({parameters} of them parameters)",
+             leaves=plural(locale, leaves, "{n} tensor", "{n} tensors"), parameters=count(parameters))
+
+
+def vector_jacobian_text(locale: str, event: dict[str, Any]) -> str:
+    """A root with more than one element: `backward(v)` computes vᵀ·J (torch requires v for a non-scalar root)."""
+    shape_text = shape(event["root_shape"], locale) if event.get("root_shape") is not None else "?"
+    return t(locale, "It was called on a tensor of shape {shape}, not a single number, with the `gradient` argument v: "
+                     "what lands in `.grad` is the vector-Jacobian product vᵀ·J (J: the derivatives of every element "
+                     "of that tensor), the same as `backward()` on `(tensor * v).sum()`.", shape=shape_text)
 
 
 def _weights_first(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -55,7 +55,11 @@ def children_table(locale: str, module: dict[str, Any], limit: int = 16) -> str:
     rows = []
     lazy_children = {p["name"].split(".", 1)[0] for p in lazy_parameters(module) if "." in p["name"]}
     for child in module.get("children", [])[:limit]:
-        layer = code(f"{child['class']}({child['extra']})")
+        # a container's repr says nothing about its contents: `Sequential()` would read as an empty one
+        if not child["extra"] and child.get("submodules"):
+            layer = module_title(locale, {"class": child["class"], "extra": "", "children": [None] * child["submodules"]})
+        else:
+            layer = code(f"{child['class']}({child['extra']})")
         params = count(child["param_count"])
         if child["name"] in lazy_children:
             params = t(locale, "uninitialised (lazy)")

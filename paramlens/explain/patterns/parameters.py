@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import libcst as cst
+
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, output_block, owners_text, series, shape, stats_line, value_block
@@ -121,14 +123,26 @@ def _explain_grad(finding: Finding, ctx: ExplainContext, title: str, note: str,
     if not tensors:
         return None
     parts = [title]
-    if last is not None:
-        parts.append(t(locale, "The gradient from `backward()` at line {line}: d(loss)/d(parameter), one value per "
-                       "element of the parameter.", line=last.get('line')))
-    parts.append(describe_tensor(locale, tensors[0]))
-    facts = {**tensor_facts(tensors[0]), "backward_line": last.get("line") if last else None}
     receiver = ctx.by_node.get(id(getattr(finding.node, "value", None)))
     paths = {owner["path"] for record in (ctx.records(receiver) if receiver else [])
              for owner in record.get("owner", []) if owner.get("relation") == "same"}
+    variable = getattr(finding.node, "value", None)
+    if isinstance(variable, cst.Name):  # `w.grad` of a plain tensor: the variable is its name
+        paths.add(variable.value)
+    if last is not None:
+        if last.get("vector_jacobian"):
+            parts.append(t(locale, "The gradient from `backward()` at line {line}, called on a tensor that is not a "
+                           "single number: a vector-Jacobian product vᵀ·J, with v its `gradient` argument.",
+                           line=last.get("line")))
+        else:
+            parts.append(t(locale, "The gradient from `backward()` at line {line}: d(loss)/d(parameter), one value per "
+                           "element of the parameter.", line=last.get('line')))
+        if paths & set(last.get("accumulated_into") or []):
+            parts.append(t(locale, "**A sum:** this tensor already held a gradient when that pass ran, and "
+                                   "`backward()` added to it. Only `.grad.zero_()`, `zero_grad()` or setting it to `None` "
+                                   "starts it afresh."))
+    parts.append(describe_tensor(locale, tensors[0]))
+    facts = {**tensor_facts(tensors[0]), "backward_line": last.get("line") if last else None}
     shared = shared_gradient_text(ctx, paths) if paths else None
     if shared is not None:
         parts.append(shared[0])
