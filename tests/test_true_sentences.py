@@ -834,3 +834,74 @@ def test_a_container_child_is_not_shown_as_an_empty_one(tmp_path):
         in built.markdown
     assert truth.value_at_end("len(model.empty)") == 0
     assert "| `empty` | `Sequential()` |" in built.markdown
+
+
+TRAINING_STEP = '''import torch
+from torch import nn
+
+net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+X = torch.rand(3, 4)
+opt = torch.optim.SGD(net.parameters(), lr=0.1)
+net(X).sum().backward()
+opt.step()
+opt.zero_grad()
+
+model = nn.Linear(4, 2)
+adam = torch.optim.Adam(model.parameters(), lr=1e-3)
+sched = torch.optim.lr_scheduler.StepLR(adam, step_size=1, gamma=0.5)
+for epoch in range(2):
+    adam.zero_grad()
+    model(X).pow(2).sum().backward()
+    adam.step()
+    sched.step()
+
+
+class Env:
+    def step(self, action):
+        return action + 1
+
+
+env = Env()
+env.step(3)
+'''
+
+
+def test_training_step_lines_say_what_torch_changed(tmp_path):
+    """`opt.step()`, `zero_grad()` and `sched.step()` had no explanation at all. Now each says what the run did:
+    which parameters moved and by how much (for plain SGD, that the move is exactly -lr x grad), that zero_grad()
+    set the gradients to None, the learning rate before and after the scheduler's step (torch's schedulers wrap
+    `optimizer.step`, which is still recognised). A `step()` of anything else gets nothing."""
+    report, path = analyze_file(tmp_path, "training_step.py", TRAINING_STEP)
+    step, zero = line_of(TRAINING_STEP, "opt.step()"), line_of(TRAINING_STEP, "opt.zero_grad()")
+    loop = line_of(TRAINING_STEP, "for epoch in range(2):")
+    params = "[p.detach().clone() for p in net.parameters()]"
+    truth = run_oracle(TRAINING_STEP, str(path),
+                       before={step: [f"[p.tolist() for p in {params}]", "[p.grad.tolist() for p in net.parameters()]"],
+                               loop: ["adam.param_groups[0]['lr']"]},
+                       capture={step: [f"[p.tolist() for p in {params}]"],
+                                zero: ["[p.grad is None for p in net.parameters()]"]},
+                       at_end=["sched.gamma", "sorted(adam.state[model.weight].keys())"])
+    import torch
+
+    before = [torch.tensor(v) for v in truth.value_before(step, f"[p.tolist() for p in {params}]")]
+    after = [torch.tensor(v) for v in truth.value(step, f"[p.tolist() for p in {params}]")]
+    grads = [torch.tensor(v) for v in truth.value_before(step, "[p.grad.tolist() for p in net.parameters()]")]
+    [stepped] = find_explanations(report, "training_step", step)
+    assert "`SGD.step()` moved 4 of its 4 parameters" in stepped.markdown
+    assert all(torch.allclose(a - b, -0.1 * g, atol=1e-6) for a, b, g in zip(after, before, grads))
+    assert "exactly −lr × `.grad`" in stepped.markdown
+    for row, (a, b) in zip(stepped.facts["moved"], zip(after, before)):
+        assert abs(row["max_change"] - float((a - b).abs().max())) < 1e-6
+    [zeroed] = find_explanations(report, "zero_grad", zero)
+    assert all(truth.value(zero, "[p.grad is None for p in net.parameters()]"))
+    assert "afterwards 4 have `.grad = None`" in zeroed.markdown
+    [scheduled] = find_explanations(report, "training_step", line_of(TRAINING_STEP, "    sched.step()"))
+    lr = truth.value_before(loop, "adam.param_groups[0]['lr']")
+    assert f"group 0: {lr:.3g} → {lr * truth.value_at_end('sched.gamma'):.3g}" in scheduled.markdown
+    [adam_step] = find_explanations(report, "training_step", line_of(TRAINING_STEP, "    adam.step()"))
+    assert "`Adam.step()` moved 2 of its 2 parameters" in adam_step.markdown
+    for key in truth.value_at_end("sorted(adam.state[model.weight].keys())"):
+        assert f"`{key}`" in adam_step.markdown
+    [adam_zero] = find_explanations(report, "zero_grad", line_of(TRAINING_STEP, "    adam.zero_grad()"))
+    assert "from call 2" in adam_zero.markdown  # the first call had nothing to clear
+    assert not find_explanations(report, "training_step", line_of(TRAINING_STEP, "env.step(3)"))

@@ -14,8 +14,8 @@ from paramlens.analyzers.instrument import Unit
 from paramlens.explain import rules
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.cut_labels import observed_after_cut, with_label
-from paramlens.explain.patterns import copies, ema, functional, gradients, initialisation, modules, parameters, \
-    parametrize, pruning, realworld, sharing, state, transforms
+from paramlens.explain.patterns import copies, ema, functional, gradients, initialisation, modules, optimization, \
+    parameters, parametrize, pruning, realworld, sharing, state, transforms
 from paramlens.observations import Observations
 from paramlens.report import Diagnostic, Explanation
 
@@ -54,6 +54,8 @@ EXPLAINERS: dict[str, Explainer] = {
     "torch_load": realworld.explain_torch_load,
     "torch_save": realworld.explain_torch_save,
     "optimizer": realworld.explain_optimizer,
+    "training_step": optimization.explain_training_step,
+    "zero_grad": optimization.explain_zero_grad,
     "backward": gradients.explain_backward,
     "apply": initialisation.explain_apply,
     "init": initialisation.explain_init,

@@ -7,6 +7,7 @@ from paramlens.analyzers.recognizers import (
     call_output,
     checkpoints,
     freezing,
+    optimizer_calls,
     optimizers,
     registration,
     tie_assignment,
@@ -31,6 +32,7 @@ from paramlens.analyzers.recognizers import (
 RECOGNIZERS = [
     reshaping_calls,  # calls that reshape a model's tensors, probed around the call: before any generic probe
     module_methods,
+    optimizer_calls,
     ema_updates,
     tie_assignment,
     data_mutation,

@@ -33,7 +33,8 @@ def _objects_line(locale: str, record: dict[str, Any]) -> str:
     same, total = record["same_parameters"], record["parameters"]
     if not total:
         return ""
-    if same == total and not any(change["from"] != change["to"] for change in record["changes"]):
+    if same == total and not any(change["from"] != change["to"] or change.get("device_from") != change.get("device_to")
+                                 for change in record["changes"]):
         return t(locale, "The Parameter objects are the same ({same} of {total}) and untouched, so an optimizer built "
                  "before still holds them.", same=same, total=total)
     if same == total:

@@ -2,7 +2,8 @@
 `prune.remove`, weight / spectral norm parametrizations and `remove_parametrizations`, `torch.func.functional_call`
 and `stack_module_state`, `copy.deepcopy`, a module class looked up by name, `to_empty`, `reset_parameters`, dtype
 casts (`.half()`, `.to(dtype)`), `reset_classifier`, and in-place updates that move one tensor toward another
-(`ema.lerp_(p, w)`, `ema.mul_(d).add_(p, alpha=1 - d)`).
+(`ema.lerp_(p, w)`, `ema.mul_(d).add_(p, alpha=1 - d)`); a training step's `optimizer.step()`, `zero_grad()` and a
+learning-rate scheduler's `step()` (optimization.py).
 
 Why a probe of its own: these calls replace, wrap, rename or re-draw tensors, so an explanation needs the state
 *before* the call next to the state after (which names appeared, which objects were kept, what a mask zeroed), and
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from paramlens.sandbox.reshaping import copies, func, methods, parametrize, pruning, updates
+from paramlens.sandbox.reshaping import copies, func, methods, optimization, parametrize, pruning, updates
 from paramlens.sandbox.reshaping.observation import HANDLERS, Observation
 
 PRUNE_MODULE = "torch.nn.utils.prune"
@@ -35,6 +36,9 @@ def kind_of(function: Any) -> str | None:
         return "construct" if issubclass(function, nn.Module) else None
     receiver = getattr(function, "__self__", None)
     name = getattr(function, "__name__", "")
+    training = optimization.kind(receiver if receiver is not None else optimization.wrapped_optimizer(function), name)
+    if training is not None:
+        return training
     if isinstance(receiver, nn.Module):
         if name in methods.CASTS:
             return "cast"
@@ -75,6 +79,9 @@ HANDLERS.update({
     "reset_classifier": (methods.module_before, methods.reset_classifier_after),
     "reset_parameters": (methods.reset_before, methods.reset_after),
     "tensor_update": (updates.before, updates.after),
+    "optimizer_step": (optimization.step_before, optimization.step_after),
+    "zero_grad": (optimization.zero_grad_before, optimization.zero_grad_after),
+    "scheduler_step": (optimization.scheduler_before, optimization.scheduler_after),
 })
 # kinds after which a model's tensors may have new names or objects: the owner index is rebuilt
 STRUCTURAL = {"prune", "prune_remove", "parametrize", "to_empty", "reset_classifier", "cast"}

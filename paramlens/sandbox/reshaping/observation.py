@@ -42,7 +42,12 @@ class Observation:
 
     @property
     def receiver(self) -> Any:
-        return getattr(self.function, "__self__", None)
+        receiver = getattr(self.function, "__self__", None)
+        if receiver is None:  # `optimizer.step` after a scheduler wrapped it (optimization.wrapped_optimizer)
+            from paramlens.sandbox.reshaping.optimization import wrapped_optimizer
+
+            receiver = wrapped_optimizer(self.function)
+        return receiver
 
     def arguments(self) -> dict[str, Any]:
         return bound_arguments(self.function, self.args, self.kwargs)

@@ -1,0 +1,26 @@
+"""A training step's calls: `optimizer.step()`, `zero_grad()` (an optimizer's or a module's) and a learning-rate
+scheduler's `step()`. Probed around the call (TRANSFORM): the probe decides what the receiver is in the run
+(sandbox/reshaping/optimization.py), so `env.step(action)` or any other `step()` gets no record and no
+explanation, whatever the receiver is called."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from paramlens.analyzers.context import RecognitionContext
+from paramlens.analyzers.findings import TRANSFORM, Finding
+
+NODE_TYPES = (cst.Call,)
+
+METHODS = {"step": "training_step", "zero_grad": "zero_grad"}
+
+
+def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or ctx.function == "forward":
+        return []
+    pattern = METHODS.get(node.func.attr.value)
+    if pattern is None:
+        return []
+    return [Finding(pattern, ctx.span(node), node, TRANSFORM,
+                    {"text": ctx.code(node), "method": node.func.attr.value, "receiver": ctx.code(node.func.value)},
+                    function=ctx.function)]
