@@ -28,7 +28,7 @@ from paramlens.explain.i18n import normalize_locale
 from paramlens.messages import t
 from paramlens.observations import Observations
 from paramlens.analyzers.imports import uses_torch
-from paramlens.report import (BufferInfo, Diagnostic, Execution, FileReport, LoopCut, ModuleInfo, ParameterInfo,
+from paramlens.report import (BufferInfo, Diagnostic, Execution, Factory, FileReport, LoopCut, ModuleInfo, ParameterInfo,
                               SkippedStatement)
 from paramlens.sandbox.executors import default_executor
 from paramlens.sandbox.protocol import Event, Executor, RunLimits, RunRequest, RunResult
@@ -62,6 +62,8 @@ class AnalysisOptions:
     rules: RuleConfig = field(default_factory=RuleConfig)
     # build the module classes the file never instantiates (see analyzers/examples.py)
     examples: bool = True
+    # the example to build instead of the default one: a factory's name or an expression (the editor's choice)
+    example: str | None = None
     # recognise patterns and probe them (off: the program runs with loop budgets only; for checking that probes
     # never change what the program does)
     probes: bool = True
@@ -104,7 +106,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
     findings = recognize_all(parsed) if recognise else []
     units = instrument(parsed, findings)
     if options.execute and options.examples:
-        units += example_units(_plan_examples(parsed, source), len(units), source)
+        units += example_units(_plan_examples(parsed, source, path, options.example), len(units), source)
     if not options.execute:
         execution = Execution(status="skipped", device=None, message="execution is turned off (static analysis only)")
         observations = Observations.none()
@@ -131,30 +133,92 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
                                          diagnostics, units, observations)
         diagnostics = apply_rules_config(runtime, source, options.rules) + diagnostics
     diagnostics.sort(key=lambda d: (d.span.line, d.span.column, d.code))
-    return FileReport(path=path, execution=execution, modules=[_module_info(m) for m in observations.modules],
-                      explanations=explanations, diagnostics=diagnostics)
+    modules = [_module_info(m) for m in observations.modules]
+    execution.module = observations.module_name
+    execution.nothing_built = _nothing_built(modules, execution, units, observations, locale)
+    if execution.nothing_built and execution.nothing_built != execution.message:
+        execution.message = "; ".join(part for part in [execution.message, execution.nothing_built] if part)
+    return FileReport(path=path, execution=execution, modules=modules, explanations=explanations,
+                      diagnostics=diagnostics, factories=_factories(observations, units))
 
 
 def _classes_never_built(explanations: list, units: list[Unit], observations: Observations,
                          locale: str) -> list[SkippedStatement]:
     """Module classes of the file that ran (their `class` statement did) but were never instantiated, by the
-    file or as an example: a library file would otherwise show no modules and no reason."""
-    tried = {u.example.class_name for u in units if u.example is not None}
+    file or as an example, because their arguments cannot be chosen: a library file would otherwise show no
+    modules and no reason. Decided in the sandbox (sandbox/examples.py), from the constructor Python calls."""
     never = []
-    for explanation in explanations:
-        facts = explanation.facts
-        if explanation.pattern != "module_class" or facts.get("instances") or facts.get("example") or \
-                facts.get("built") or facts.get("name") in tried or observations.instantiated is None or \
-                facts.get("name") in observations.instantiated:
+    instantiated = observations.instantiated or set()
+    for unit in units:
+        if unit.example is None or unit.example.kind != "class":
             continue
-        unit = next((u for u in units if u.line <= explanation.span.line <= u.end_line and u.example is None), None)
-        if unit is None or (observations.statements.get(unit.index) or {}).get("status") != "ok":
+        decision = observations.examples.get(unit.index) or {}
+        name = unit.example.class_name
+        if decision.get("reason") != "arguments" or name in instantiated:
             continue
-        name = facts["name"]
-        never.append(SkippedStatement(explanation.span.line, t(locale, "class `{name}` was never instantiated: it needs "
-                                                               "arguments ParamLens cannot guess; choose them "
-                                                               "with a comment `# paramlens: example {name}(...)`", name=name)))
+        builders = [f["name"] for f in observations.factories if f.get("class") == name]
+        if builders:
+            text = t(locale, "class `{name}` was never instantiated: it needs arguments; the file's factories build "
+                             "it ({factories}): choose one with a comment `# paramlens: example {first}()`",
+                     name=name, factories=names_list(locale, [f"`{b}()`" for b in builders[:8]]), first=builders[0])
+        else:
+            text = t(locale, "class `{name}` was never instantiated: it needs arguments ParamLens cannot guess; choose them "
+                             "with a comment `# paramlens: example {name}(...)`", name=name)
+        never.append(SkippedStatement(unit.line, text))
     return never
+
+
+def _factories(observations: Observations, units: list[Unit]) -> list[Factory]:
+    """The file's no-argument model factories as the sandbox found them, with the one built as the example."""
+    built = set()
+    for unit in units:
+        decision = observations.examples.get(unit.index) or {}
+        if unit.example is not None and decision.get("status") == "built" and decision.get("expression"):
+            built.add(decision["expression"].split("(")[0])
+    return [Factory(f["name"], f["line"], f.get("class"), f["name"] in built) for f in observations.factories]
+
+
+def _nothing_built(report_modules: list, execution: Execution, units: list[Unit], observations: Observations,
+                   locale: str) -> str | None:
+    """Why the run ended with no model at all, in one sentence; None when something was built."""
+    if report_modules:
+        return None
+    if execution.status == "skipped" or not observations.executed:
+        return execution.message
+    if execution.status not in {"ok", "partial", "blocked"}:
+        return execution.message or t(locale, "the run stopped before any model was built")
+    instantiated = observations.instantiated or set()
+    classes = observations.module_classes or []
+    failed = [units[i] for i, s in sorted(observations.statements.items())
+              if s.get("status") in {"error", "dependent"} and i < len(units)]
+    if observations.package_import is not None and not observations.package_import.get("ran"):
+        error = observations.package_import.get("error") or {}
+        return t(locale, "importing the package `{package}` failed before this file ran ({error}), so its classes were "
+                         "run without it", package=(observations.module_name or "").rsplit(".", 1)[0],
+                 error=f"{error.get('type')}: {error.get('message')}")
+    if instantiated & set(classes) or (instantiated and not classes):
+        return t(locale, "models were built only inside functions (none is kept in a top-level variable), so there "
+                         "is no model to list; their classes' explanations show what was built")
+    examples = [(u, observations.examples.get(u.index) or {}) for u in units if u.example is not None]
+    tried = [(u, d) for u, d in examples if d.get("status") in {"building", "built"}]
+    if tried:
+        lines = names_list(locale, [str(u.line) for u, _ in tried[:5]])
+        return t(locale, "every example ParamLens tried raised (PL904 at line {lines}), so no model was built",
+                 lines=lines)
+    needing = [u.example.class_name for u, d in examples if d.get("reason") == "arguments"]
+    if needing:
+        return t(locale, "the file's module classes need arguments ParamLens cannot guess ({classes}) and the file "
+                         "has no factory that needs none; choose them with a comment `# paramlens: example "
+                         "{first}(...)`", classes=names_list(locale, [f"`{n}`" for n in needing[:6]]),
+                 first=needing[-1])
+    own_failed = [u for u in failed if u.example is None]
+    if not classes and own_failed:
+        return t(locale, "no module class of the file was defined: the statement at line {line} failed and the "
+                         "classes depend on it", line=own_failed[0].line)
+    if not classes:
+        return t(locale, "the file defines no nn.Module subclass and builds no model")
+    return t(locale, "the file's module classes ({classes}) were neither built by the file nor buildable as an "
+                     "example", classes=names_list(locale, [f"`{n}`" for n in classes[:6]]))
 
 
 def absorb_runtime_errors(runtime: list[Diagnostic], rules: list[Diagnostic], units: list[Unit],
@@ -183,7 +247,7 @@ def _raised_at(unit: Unit | None, observations: Observations | None) -> int | No
     return error.get("line")
 
 
-def _plan_examples(parsed, source: str) -> list:
+def _plan_examples(parsed, source: str, path: str = "", chosen: str | None = None) -> list:
     from libcst.metadata import PositionProvider
 
     from paramlens.analyzers.context import module_bases_closure
@@ -191,9 +255,8 @@ def _plan_examples(parsed, source: str) -> list:
 
     module = parsed.module
     classes = module_bases_closure(module, NameResolver(module))
-    if not classes:
-        return []
-    return plan_examples(module, source, classes, parsed.wrapper.resolve(PositionProvider))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return plan_examples(module, source, classes, parsed.wrapper.resolve(PositionProvider), stem=stem, chosen=chosen)
 
 
 def _request(path: str, units: list[Unit], options: AnalysisOptions) -> RunRequest:

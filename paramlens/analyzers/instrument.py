@@ -25,7 +25,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.analyzers.examples import Example
 from paramlens.analyzers.bindings import bound_names
 from paramlens.analyzers.source import ParsedSource
-from paramlens.sandbox.protocol import Probe
+from paramlens.sandbox.protocol import Probe, example_probe as protocol_example_probe
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Unit:
         if self.main_guard:
             data["main_guard"] = True
         if self.example is not None:
-            data["example"] = {"name": example_variable(self.index), "expression": self.example.expression}
+            data["example"] = {"name": example_variable(self.index), **self.example.to_json()}
         return data
 
 
@@ -61,19 +61,22 @@ def example_variable(index: int) -> str:
     return f"__pl_example_{index}__"
 
 
-def example_probe(index: int) -> int:
-    """Probe ids of examples are negative, so they never collide with the findings' ids."""
-    return -(index + 1)
+example_probe = protocol_example_probe  # probe ids of examples are negative: never a finding's id
 
 
 def example_units(examples: list[Example], first_index: int, source: str = "") -> list[Unit]:
-    """Synthetic units, run after the file's own statements, that build each class unless an instance exists."""
+    """Synthetic units, run after the file's own statements, that may build a model (sandbox/examples.py decides
+    what, from the objects the file defined). A directive is evaluated as written, on its own line."""
     units = []
     lines = source.splitlines()
     for offset, example in enumerate(examples):
         index = first_index + offset
-        code = (f"if not {Probe.HAS_INSTANCE}({example.class_name!r}):\n"
-                f"    {example_variable(index)} = {Probe.VALUE}({example_probe(index)}, {example.expression})\n")
+        variable = example_variable(index)
+        if example.kind == "directive":
+            code = (f"if {Probe.EXAMPLE}({index}):\n"
+                    f"    {variable} = {Probe.VALUE}({example_probe(index)}, {example.expression})\n")
+        else:
+            code = f"{variable} = {Probe.EXAMPLE}({index})\n"
         units.append(Unit(index=index, line=example.line, end_line=example.line, first_code_line=example.line,
                           code=code, binds=[], first_line_length=len(lines[example.line - 1])
                           if 0 < example.line <= len(lines) else 0, example=example))

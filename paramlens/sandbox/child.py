@@ -24,7 +24,7 @@ from paramlens import options as opt
 from paramlens.sandbox import isolation
 from paramlens.sandbox.argv import install_tolerant_argparse
 from paramlens.sandbox.packages import UnitsFinder, UnitsLoader, module_name_of, package_of
-from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, Event, Probe
+from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, Event, Probe, example_probe
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
     container_index, make_inits_meta_tolerant, reads_meta_value, tag_container_index_errors, tag_meta_value_reads
 
@@ -138,7 +138,8 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    import paramlens.sandbox.gradients  # noqa: F401 - imported before the sandbox closes the file system
+    import paramlens.sandbox.examples  # noqa: F401 - imported before the sandbox closes the file system
+    import paramlens.sandbox.gradients  # noqa: F401
     import paramlens.sandbox.loops  # noqa: F401
     import paramlens.sandbox.probes  # noqa: F401
     import paramlens.sandbox.runtime  # noqa: F401
@@ -271,7 +272,15 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
                       "__package__": package.name if package is not None else None})
     OWN_MODULES.update({MAIN, module_name or MAIN})
     recorder = Recorder(emit, namespace, capture, max_records=int(request.get("max_records", 8)))
-    Probes(recorder, namespace).install()
+    probes = Probes(recorder, namespace)
+    probes.install()
+    from paramlens.sandbox.examples import ExampleRunner, module_classes
+
+    plans = {unit["index"]: unit["example"] for unit in request["units"] if unit.get("example")}
+    namespace[Probe.EXAMPLE] = ExampleRunner(
+        namespace, plans, emit, probes.has_instance, lambda index, model: probes.value(example_probe(index), model),
+        OWN_MODULES, module_name, package.name if package is not None else None, Event.EXAMPLE, Event.FACTORIES,
+        EXAMPLE_NAMES)
     loops = LoopBudget(int(request.get("loop_iterations", DEFAULT_LOOP_ITERATIONS)),
                        float(request.get("loop_seconds", DEFAULT_LOOP_SECONDS)),
                        [loop for unit in request["units"] for loop in unit.get("loops", [])], emit, recorder.loop_cut)
@@ -297,7 +306,8 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     runner.run(added)
     emit({"t": Event.MODULES, "modules": _final_modules(namespace, runner.module_order, runner.module_lines,
                                                         recorder.labels())})
-    emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated)})
+    emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated),
+          "modules": module_classes(namespace, OWN_MODULES)})
     emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
           "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace)})
 

@@ -35,6 +35,12 @@ class Probe:
     WHILE = "__pl_while__"    # while __pl_while__(id, condition): a while loop under the loop budget
     LOOP_END = "__pl_end__"   # __pl_end__(id); break / return: a while loop left without its condition
     HAS_INSTANCE = "__pl_has_instance__"  # whether the file's class already has an instance (examples)
+    EXAMPLE = "__pl_example__"  # __pl_example__(unit index): decide and build an example (sandbox/examples.py)
+
+
+def example_probe(index: int) -> int:
+    """The probe id of the example unit `index`: negative, so it never collides with the findings' ids."""
+    return -(index + 1)
 
 
 class Event:
@@ -54,7 +60,9 @@ class Event:
     MODULE = "module"            # one (re)bound module variable
     OVER_BUDGET = "over_budget"  # auto device policy: the model is too big for the CPU, redo on meta
     MODULES = "modules"          # the authoritative module table at the end
-    INSTANCES = "instances"      # the file's module classes that had an instance at the end
+    INSTANCES = "instances"      # the file's module classes that had an instance at the end, and all of them
+    EXAMPLE = "example"          # what an example unit decided: building (class, expression, how) or skipped (reason)
+    FACTORIES = "factories"      # the file's no-argument functions that return a model, the default one first
     DONE = "done"
     BUDGET = "budget"            # added by the analysing process: the run was redone on meta, and why
 

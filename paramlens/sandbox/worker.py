@@ -178,6 +178,7 @@ def main(argv: list[str]) -> int:
     torch.set_num_interop_threads(1)
     # everything the forked child needs, imported before it closes the file system
     import paramlens.sandbox.child  # noqa: F401
+    import paramlens.sandbox.examples  # noqa: F401
     import paramlens.sandbox.gradients  # noqa: F401
     import paramlens.sandbox.guards  # noqa: F401
     import paramlens.sandbox.landlock  # noqa: F401

@@ -9,7 +9,7 @@ from torch import Tensor
 from ._api import register_model
 from ._utils import _ovewrite_named_param
 
-__all__ = ["ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "wide_resnet50_2"]
+__all__ = ["ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2"]
 
 BASE_WIDTH = 16
 
@@ -147,6 +147,11 @@ def resnet50(*, weights: Optional[str] = None, progress: bool = True, **kwargs: 
 @register_model()
 def resnet101(*, weights: Optional[str] = None, progress: bool = True, **kwargs: Any) -> ResNet:
     return _resnet(Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
+
+
+@register_model()
+def resnet152(*, weights: Optional[str] = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    return _resnet(Bottleneck, [3, 8, 36, 3], weights, progress, **kwargs)
 
 
 @register_model()
