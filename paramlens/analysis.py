@@ -170,11 +170,7 @@ def _classes_never_built(explanations: list, units: list[Unit], observations: Ob
 
 def _factories(observations: Observations, units: list[Unit]) -> list[Factory]:
     """The file's no-argument model factories as the sandbox found them, with the one built as the example."""
-    built = set()
-    for unit in units:
-        decision = observations.examples.get(unit.index) or {}
-        if unit.example is not None and decision.get("status") == "built" and decision.get("expression"):
-            built.add(decision["expression"].split("(")[0])
+    built = {m["name"].split("(")[0].strip() for m in observations.modules if m.get("origin") == "example"}
     return [Factory(f["name"], f["line"], f.get("class"), f["name"] in built) for f in observations.factories]
 
 
@@ -193,8 +189,8 @@ def _nothing_built(report_modules: list, execution: Execution, units: list[Unit]
               if s.get("status") in {"error", "dependent"} and i < len(units)]
     if observations.package_import is not None and not observations.package_import.get("ran"):
         error = observations.package_import.get("error") or {}
-        return t(locale, "importing the package `{package}` failed before this file ran ({error}), so its classes were "
-                         "run without it", package=(observations.module_name or "").rsplit(".", 1)[0],
+        return t(locale, "importing the package `{package}` raised {error} before this file ran, and without it no "
+                         "model was built", package=(observations.module_name or "").rsplit(".", 1)[0],
                  error=f"{error.get('type')}: {error.get('message')}")
     if instantiated & set(classes) or (instantiated and not classes):
         return t(locale, "models were built only inside functions (none is kept in a top-level variable), so there "
@@ -346,6 +342,15 @@ def _run_notes(units: list[Unit], observations: Observations, locale: str) -> li
     """What the run did differently from a plain `python file.py` that a reader of the results must know."""
     notes = []
     for note in observations.notes:
+        if note.get("kind") == "package_import":
+            error = note.get("error") or {}
+            package = (note.get("module") or "").rsplit(".", 1)[0]
+            text = f"{error.get('type')}: {error.get('message')}"
+            notes.append(t(locale, "importing the package `{package}` raised {error} before this file ran, so the file ran "
+                                   "as `{module}` without it", package=package, error=text, module=note.get("module"))
+                         if not note.get("ran") else
+                         t(locale, "the file ran as `{module}`, but the rest of its package's import then raised {error}",
+                           module=note.get("module"), error=text))
         if note.get("kind") == "argparse":
             options = ", ".join(f"`{option}`" for option in note["options"])
             notes.append(t(locale, "the file ran with no command-line arguments, so its required options {options} were "

@@ -184,7 +184,7 @@ class _FactoryBody(OwnCodeVisitor):
 
 def factory_facts(function: cst.FunctionDef, classes: set[str]) -> tuple[str | None, bool] | None:
     """For a top-level function a reader may call with no arguments to get a model: (the class its return
-    annotation names, or None; whether its body calls a class of the file or returns another call). None when it
+    annotation names, or None; whether its body calls a class of the file). None when it
     needs an argument, is private, returns nothing or does something a model build must not (see above)."""
     if function.name.value.startswith("_") or _required_parameters(function):
         return None
@@ -196,7 +196,7 @@ def factory_facts(function: cst.FunctionDef, classes: set[str]) -> tuple[str | N
     annotated = returns.value if isinstance(returns, cst.Name) else returns.attr.value \
         if isinstance(returns, cst.Attribute) else returns.evaluated_value if isinstance(returns, cst.SimpleString) \
         else None
-    return annotated, bool(body.called) or body.returns_call
+    return annotated, bool(body.called)
 
 
 def factory_class(function: cst.FunctionDef, module_classes: set[str]) -> str | None:
@@ -240,22 +240,25 @@ SIZE_WORDS = {"atto": 0, "femto": 1, "pico": 2, "nano": 3, "micro": 4, "tiny": 5
 
 def rank_factories(names: list[str], stem: str) -> list[str]:
     """The factories of a file, the one a reader most likely means first: the family the file is named after
-    (`resnet.py` -> `resnet*`), the base size of the family (`base` / `b`, else the middle depth: `resnet50` of
-    18/34/50/101/152), the plainest name (fewest parts: `resnet50` before `resnet50d`), then the file's order."""
-    family = re.sub(r"[^a-z0-9]", "", stem.lower())
-    squashed = {name: re.sub(r"[^a-z0-9]", "", name.lower()) for name in names}
-    in_family = [n for n in names if family and (squashed[n].startswith(family) or family.startswith(squashed[n]))]
-    pool = in_family or list(names)
-    tokens = {n: _TOKENS.findall(n.lower()) for n in pool}
-    fewest = min((len(tokens[n]) for n in pool), default=0)
+    (`resnet.py` -> `resnet*`; else the first word most of its factories share, `vit` in `vision_transformer.py`),
+    the base size of the family (`base` / `b`, else the middle depth: `resnet50` of 18/34/50/101/152), the plainest
+    name (fewest parts: `resnet50` before `resnet50d`), then the file's order."""
+    if not names:
+        return []
+    tokens = {n: _TOKENS.findall(n.lower()) or [n.lower()] for n in names}
+    words = [tokens[n][0] for n in names]
+    stem_word = (_TOKENS.findall(stem.lower()) or [""])[0]
+    family = stem_word if stem_word in words else max(dict.fromkeys(words), key=words.count)
+    pool = [n for n in names if tokens[n][0] == family]
+    fewest = min(len(tokens[n]) for n in pool)
     plain = [n for n in pool if len(tokens[n]) == fewest]
     numbers = sorted({int(next(t for t in tokens[n] if t.isdigit())) for n in plain
                       if any(t.isdigit() for t in tokens[n])})
     middle = numbers[(len(numbers) - 1) // 2] if numbers else None
 
     def key(name: str) -> tuple:
-        parts = tokens.get(name)
-        if parts is None:  # outside the family
+        parts = tokens[name]
+        if parts[0] != family:
             return (1, 1, 99, 0, names.index(name))
         base = any(SIZE_WORDS.get(t) == 8 for t in parts[1:])
         digits = [int(t) for t in parts if t.isdigit()]
@@ -304,9 +307,10 @@ def plan_examples(module: cst.Module, source: str, module_classes: set[str],
         # listed (the report shows every factory) but not called: the comment or the editor chose the example
         examples.append(Example("", "", factories[0][1], directive=False, kind="factory",
                                 factories=tuple(factories), chosen="listed"))
+    directed = {e.class_name for e in examples if e.kind == "directive"}
     for node in reversed(classes):
         name = node.name.value
-        if name.startswith("_"):
+        if name.startswith("_") or name in directed:
             continue
         examples.append(Example(name, f"{name}()", line_of.get(name, 1), directive=False, kind="class"))
     return examples

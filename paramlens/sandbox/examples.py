@@ -204,6 +204,8 @@ class ExampleRunner:
         self.event_kind, self.factories_kind = event_kind, factories_kind
         self._paired: list[type] | None = None
         self.names = names  # the variable an example is bound to -> the expression the report names it by
+        self.primary: list[nn.Module] = []
+        self.base_model = False  # the class being built is a base model found inside the primary examples  # the models built as examples because nothing of their class existed
 
     def paired(self) -> list[type]:
         if self._paired is None:
@@ -213,6 +215,7 @@ class ExampleRunner:
     def __call__(self, index: int) -> Any:
         plan = self.plans.get(index) or {}
         kind = plan.get("kind")
+        self.base_model = False
         try:
             if kind == "directive":
                 return self._directive(index, plan)
@@ -232,6 +235,8 @@ class ExampleRunner:
                        "reason": "not_module", "facts": {"returned": type(built).__name__, "expression": expression}})
             return None
         self.emit({"t": self.event_kind, "index": index, "status": "built", "class": type(built).__name__})
+        if not (kind == "class" and self.base_model):
+            self.primary.append(built)
         return self.record(index, built)
 
     def _directive(self, index: int, plan: dict[str, Any]) -> bool:
@@ -245,6 +250,27 @@ class ExampleRunner:
         self.emit({"t": self.event_kind, "index": index, "status": "building", "class": name,
                    "expression": plan.get("expression"), "how": plan.get("chosen") or "comment"})
         return True
+
+    def _base_model_inside_examples(self, cls: type) -> bool:
+        """Whether `cls` exists only as a direct child of models built as examples that share a base class of
+        their own with it: transformers' `BertModel` inside `BertForMaskedLM` (both `BertPreTrainedModel`s). Such
+        a base model is what a reader of the file has in mind, so it is built on its own as well; blocks inside it
+        are not (they do not share the models' base)."""
+        if not self.primary:
+            return False
+        shared = None
+        for root in self.primary:
+            bases = {b for b in type(root).__mro__ if b not in (object, nn.Module) and
+                     not b.__module__.startswith("torch.")}
+            shared = bases if shared is None else shared & bases
+        if not shared or not any(issubclass(cls, base) for base in shared):
+            return False
+        depths = set()
+        for root in self.primary:
+            depths.update(name.count(".") + 1 if name else 0 for name, m in root.named_modules() if isinstance(m, cls))
+        elsewhere = any(isinstance(v, nn.Module) and not k.startswith("__pl_example_") and
+                        any(isinstance(m, cls) for m in v.modules()) for k, v in list(self.namespace.items()))
+        return depths == {1} and not elsewhere
 
     def _factory(self, index: int, plan: dict[str, Any]) -> tuple[str, Callable[[], Any], str, str | None]:
         listed: list[dict[str, Any]] = []
@@ -268,7 +294,7 @@ class ExampleRunner:
         if cls is not None and self.has_instance(cls.__name__):
             raise NotBuilt("instance", factory=first["name"], built=cls.__name__)
         if cls is None and any(self.has_instance(name) for name in module_classes(self.namespace, self.own_modules)):
-            raise NotBuilt("instance", factory=first["name"])
+            raise NotBuilt("instance", factory=first["name"])  # the file built its own models
         return f"{first['name']}()", function, "factory", first["class"]
 
     def _class(self, name: str) -> tuple[str, Callable[[], Any], str, str]:
@@ -279,7 +305,8 @@ class ExampleRunner:
             raise NotBuilt("imported")
         if not issubclass(cls, nn.Module):
             raise NotBuilt("not_module")
-        if self.has_instance(name):
+        self.base_model = self.has_instance(name)
+        if self.base_model and not self._base_model_inside_examples(cls):
             raise NotBuilt("instance")
         if inspect.isabstract(cls):
             raise NotBuilt("abstract")
