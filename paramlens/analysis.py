@@ -118,6 +118,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         run = None
     else:
         request = _request(path, units, options)
+        _preload_facts(request, parsed.module, path)
         given = _given_options(request)
         run = _execute(path, units, options, request)
         observations = Observations.from_events(run.events)
@@ -266,6 +267,21 @@ def _request(path: str, units: list[Unit], options: AnalysisOptions) -> RunReque
     return request
 
 
+def _preload_facts(request: RunRequest, module, path: str) -> None:
+    """What the warm worker may import once for this file (sandbox/warm.py decides whether it does)."""
+    from paramlens.analyzers.imports import preload_candidates
+    from paramlens.sandbox.packages import module_name_of, package_of
+
+    package = package_of(request.path)
+    request.module = module_name_of(request.path, package)
+    request.package_root = package.root if package is not None else None
+    try:
+        request.preload = preload_candidates(module, request.path, request.module)
+    except Exception:  # noqa: BLE001 - an optimisation: never a reason to fail the analysis
+        LOG.debug("preload candidates failed", exc_info=True)
+        request.preload = []
+
+
 def _given_options(request: RunRequest) -> dict[str, Any]:
     """The options a run is given, read back from what the child will read (the report's execution.options)."""
     payload = request.payload([])
@@ -278,14 +294,30 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions, request: Ru
     """The run, redone on the meta device when the auto policy asks."""
     executor = options.executor or default_executor(options.python)
     request = request or _request(path, units, options)
+    key = (request.path, request.python, request.param_budget)
+    if request.device == "auto" and key in _OVER_BUDGET:
+        # the last run of this file went over the budget: start on the meta device (the CPU run would only be
+        # stopped there again), counting what the CPU run would hold; if the model now fits, redo it on the CPU
+        request.device, request.count_meta = "meta", True
+        run = _run_once_more_on_fault(executor, request)
+        request.device, request.count_meta = "auto", False
+        done = next((e for e in run.events if e.get("t") == Event.DONE), None)
+        if done is not None and done.get("peak", 0) > request.param_budget:
+            run.events.insert(0, {"t": Event.BUDGET, "params": done["peak"], "budget": request.param_budget})
+            return run
+        _OVER_BUDGET.pop(key, None)
     run = _run_once_more_on_fault(executor, request)
     if request.device == "auto" and run.over_budget is not None:
+        _OVER_BUDGET[key] = True
         # too big to materialise: every shape, count and tie again, on the meta device, with no memory
         over = run.over_budget
         request.device = "meta"
         run = _run_once_more_on_fault(executor, request)
         run.events.insert(0, {"t": Event.BUDGET, "params": over.get("params"), "budget": over.get("budget")})
     return run
+
+
+_OVER_BUDGET: dict[tuple, bool] = {}  # (path, python, budget) of files whose last auto run went over the budget
 
 
 def _run_once_more_on_fault(executor: Executor, request: RunRequest) -> RunResult:

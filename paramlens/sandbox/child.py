@@ -237,6 +237,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     elif device == "meta":
         make_inits_meta_tolerant()
         tag_meta_value_reads()
+        if request.get("count_meta"):
+            budget = ParameterBudget(int(request.get("param_budget", opt.PARAM_BUDGET.default)), count_only=True)
+            budget.install()
     seed = request.get("seed")
     if seed is not None:
         import random
@@ -309,7 +312,8 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated),
           "modules": module_classes(namespace, OWN_MODULES)})
     emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
-          "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace)})
+          "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace),
+          **({"peak": budget.peak} if budget is not None and budget.count_only else {})})
 
 
 OWN_MODULES: set[str] = set()  # the names the file's own classes have as `__module__` (its module name, __main__)

@@ -46,7 +46,8 @@ def _make_executor() -> Any:
 
         if not hardened_available():
             return SubprocessExecutor()  # no seccomp/Landlock here: it says so in the report
-        return WorkerExecutor(warm_meta=False)  # meta is warmed on first use: cold start matters more
+        # meta is warmed on first use: cold start matters more; heavy packages a file imports are kept imported
+        return WorkerExecutor(warm_meta=False, preload=True)
     except Exception:  # the worker cannot be set up on this machine: fall back to the portable executor
         log.exception("the warm worker is not available")
         return SubprocessExecutor()
