@@ -39,7 +39,7 @@ class _Walker(cst.CSTVisitor):
             return False  # `import torch.utils.data` names a module; its `.data` is no parameter access
         if isinstance(node, cst.Call):
             ctx.call_funcs.add(id(node.func))
-        if isinstance(node, cst.AugAssign):
+        if isinstance(node, (cst.AugAssign, cst.AnnAssign)):  # `self.weight_dict: dict = {...}` is a target too
             _collect_nodes(node.target, ctx.target_nodes)
         elif isinstance(node, cst.AssignTarget):
             _collect_nodes(node.target, ctx.target_nodes)
