@@ -87,6 +87,19 @@ def test_a_subclass_whose_base_comes_from_another_module_is_a_module_class():
     assert_models_match_torch(report, PACKAGES, "regpkg.models.quantization.resnet")
 
 
+def test_torchvisions_zero_init_residual_loop_is_explained_when_the_example_enables_it():
+    path = PACKAGES / "regpkg" / "models" / "resnet.py"
+    report = analysed(path, example="resnet18(zero_init_residual=True)")
+    assert errors(report) == [] and [m.name for m in report.modules] == ["resnet18(zero_init_residual=True)"]
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1)
+                if "nn.init.constant_(m.bn2.weight, 0)" in text)
+    site = next(e for e in report.explanations if e.pattern == "init" and e.span.line == line)
+    zeroed = [call["owner"][0] for call in site.facts["calls"]]
+    assert zeroed == [f"self.layer{i}.{j}.bn2.weight" for i in range(1, 5) for j in range(2)]
+    assert all(call["after"]["zeros"] == call["after"]["numel"] for call in site.facts["calls"])
+    assert_models_match_torch(report, PACKAGES, "regpkg.models.resnet")
+
+
 def copy_package(tmp_path: Path, name: str) -> Path:
     shutil.copytree(PACKAGES / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
@@ -162,6 +175,16 @@ def test_a_class_that_needs_a_config_from_another_file_is_built_with_its_default
     assert_models_match_torch(report, PACKAGES, "tfpkg.models.tiny.modeling_tiny")
     classes = {e.facts["name"] for e in report.explanations if e.pattern == "module_class"}
     assert {"TinyModel", "TinyForCausalLM", "TinyPreTrainedModel", "TinyLayer"} <= classes
+    # post_init(): the class's _init_weights on every submodule (what each initialiser wrote), then the tie
+    post_init = {e.span.line: e for e in report.explanations if e.pattern == "post_init"}
+    base, task = post_init[48].facts, post_init[61].facts
+    assert base["init_weights"] == "TinyPreTrainedModel._init_weights" and base["init_calls"] == 23
+    assert base["calls"] == {"fill_": 3, "normal_": 10, "zero_": 12} and (base["written"], base["tensors"]) == (24, 26)
+    assert task["tied"] == model.tied and task["init_calls"] == 2  # the base model inside was initialised already
+    assert "Ran `TinyPreTrainedModel._init_weights` on 23 of the 23 modules of `TinyModel`" in post_init[48].markdown
+    assert "- `model.embed_tokens.weight` and `lm_head.weight`: one Parameter" in post_init[61].markdown
+    register = next(e for e in report.explanations if e.pattern == "register")
+    assert register.facts["persistent"][0] is False and "not saved (persistent=False)" in register.markdown
 
 
 def test_the_config_class_of_the_paired_configuration_module():
@@ -240,5 +263,68 @@ def test_real_package_model_files_in_place(package, relative):
         # parameters in torch itself
         # (its count, 109,482,240, is compared with torch's above like every other model built)
         assert "BertModel(BertConfig())" in [m.name for m in report.modules]
+        # post_init() ties the decoder to the word embeddings (the same pairs torch reports for the model), and
+        # says that _init_weights did not run: transformers skips initialisation on the meta device
+        masked = next(m for m in report.modules if m.name == "BertForMaskedLM(BertConfig())")
+        sites = [e for e in report.explanations if e.pattern == "post_init" and e.facts["class"] == "BertForMaskedLM"]
+        assert len(sites) == 1 and sorted(sites[0].facts["tied"]) == sorted(masked.tied)
+        if report.execution.device == "meta":
+            assert sites[0].facts["init_calls"] == 0 and "did not run" in sites[0].markdown
+        # `self.position_ids = nn.Buffer(..., persistent=False)`: registered on assignment, kept out of state_dict
+        registered = {e.facts["names"][0]: e.facts["persistent"][0] for e in report.explanations
+                      if e.pattern == "register"}
+        assert registered == {"position_ids": False, "token_type_ids": False}
+        base = next(m for m in report.modules if m.name == "BertModel(BertConfig())")
+        assert {b.name.rsplit(".", 1)[-1]: b.persistent for b in base.buffers} == registered
     if package == "transformers" and relative.endswith("modeling_llama.py"):
         assert report.execution.device == "meta"
+
+
+def test_an_annotated_attribute_assignment_is_not_probed_as_a_value(tmp_path):
+    # found on transformers' modeling_eomt_dinov3.py: `self.weight_dict: dict[str, float] = {...}` names `.weight...`
+    # in its target; probing the target made the instrumented statement a SyntaxError (a false PL900)
+    path = tmp_path / "annotated.py"
+    path.write_text(textwrap.dedent("""\
+        from torch import nn
+
+
+        class Head(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 3)
+                self.weight_dict: dict[str, float] = {"loss": 1.0}
+                self.fc.weight.data: object = self.fc.weight.data * 2
+        """))
+    report = analysed(path)
+    assert errors(report) == [] and [m.name for m in report.modules] == ["Head()"]
+    assert report.modules[0].param_count == 9
+
+
+def test_post_init_of_a_transformers_model_on_the_cpu(tmp_path):
+    if (why := importable("transformers")) is not None:
+        pytest.skip(why)
+    path = tmp_path / "tiny_bert.py"
+    path.write_text(textwrap.dedent("""\
+        from torch import nn
+        from transformers import BertConfig, BertModel, BertPreTrainedModel
+
+
+        class TinyClassifier(BertPreTrainedModel):
+            def __init__(self, config):
+                super().__init__(config)
+                self.bert = BertModel(config)
+                self.head = nn.Linear(config.hidden_size, 2)
+                self.post_init()
+
+
+        model = TinyClassifier(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                          intermediate_size=37))
+        """))
+    report = analysed(path, timeout_seconds=300)
+    assert errors(report) == [] and report.execution.device == "cpu"
+    site = next(e for e in report.explanations if e.pattern == "post_init")
+    # the inner BertModel initialised itself in its own post_init(); this one reaches only the new head
+    assert site.facts["init_weights"] == "BertPreTrainedModel._init_weights" and site.facts["init_calls"] == 1
+    model = report.modules[0]
+    assert site.facts["written"] == 2 and site.facts["tensors"] == len(model.parameters) + len(model.buffers)
+    assert "the way transformers initialises a model it builds from a config" in site.markdown
