@@ -28,7 +28,7 @@ from paramlens.explain.i18n import normalize_locale
 from paramlens.messages import t
 from paramlens.observations import Observations
 from paramlens.analyzers.imports import uses_torch
-from paramlens.report import (BufferInfo, Diagnostic, Execution, FileReport, LoopCut, ModuleInfo, ParameterInfo,
+from paramlens.report import (BufferInfo, Diagnostic, Execution, Factory, FileReport, LoopCut, ModuleInfo, ParameterInfo,
                               SkippedStatement)
 from paramlens.sandbox.executors import default_executor
 from paramlens.sandbox.protocol import Event, Executor, RunLimits, RunRequest, RunResult
@@ -62,6 +62,8 @@ class AnalysisOptions:
     rules: RuleConfig = field(default_factory=RuleConfig)
     # build the module classes the file never instantiates (see analyzers/examples.py)
     examples: bool = True
+    # the example to build instead of the default one: a factory's name or an expression (the editor's choice)
+    example: str | None = None
     # recognise patterns and probe them (off: the program runs with loop budgets only; for checking that probes
     # never change what the program does)
     probes: bool = True
@@ -104,7 +106,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
     findings = recognize_all(parsed) if recognise else []
     units = instrument(parsed, findings)
     if options.execute and options.examples:
-        units += example_units(_plan_examples(parsed, source), len(units), source)
+        units += example_units(_plan_examples(parsed, source, path, options.example), len(units), source)
     if not options.execute:
         execution = Execution(status="skipped", device=None, message="execution is turned off (static analysis only)")
         observations = Observations.none()
@@ -116,6 +118,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         run = None
     else:
         request = _request(path, units, options)
+        _preload_facts(request, parsed.module, path)
         given = _given_options(request)
         run = _execute(path, units, options, request)
         observations = Observations.from_events(run.events)
@@ -131,30 +134,88 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
                                          diagnostics, units, observations)
         diagnostics = apply_rules_config(runtime, source, options.rules) + diagnostics
     diagnostics.sort(key=lambda d: (d.span.line, d.span.column, d.code))
-    return FileReport(path=path, execution=execution, modules=[_module_info(m) for m in observations.modules],
-                      explanations=explanations, diagnostics=diagnostics)
+    modules = [_module_info(m) for m in observations.modules]
+    execution.module = observations.module_name
+    execution.nothing_built = _nothing_built(modules, execution, units, observations, locale)
+    if execution.nothing_built and execution.nothing_built != execution.message:
+        execution.message = "; ".join(part for part in [execution.message, execution.nothing_built] if part)
+    return FileReport(path=path, execution=execution, modules=modules, explanations=explanations,
+                      diagnostics=diagnostics, factories=_factories(observations, units))
 
 
 def _classes_never_built(explanations: list, units: list[Unit], observations: Observations,
                          locale: str) -> list[SkippedStatement]:
     """Module classes of the file that ran (their `class` statement did) but were never instantiated, by the
-    file or as an example: a library file would otherwise show no modules and no reason."""
-    tried = {u.example.class_name for u in units if u.example is not None}
+    file or as an example, because their arguments cannot be chosen: a library file would otherwise show no
+    modules and no reason. Decided in the sandbox (sandbox/examples.py), from the constructor Python calls."""
     never = []
-    for explanation in explanations:
-        facts = explanation.facts
-        if explanation.pattern != "module_class" or facts.get("instances") or facts.get("example") or \
-                facts.get("built") or facts.get("name") in tried or observations.instantiated is None or \
-                facts.get("name") in observations.instantiated:
+    instantiated = observations.instantiated or set()
+    for unit in units:
+        if unit.example is None or unit.example.kind != "class":
             continue
-        unit = next((u for u in units if u.line <= explanation.span.line <= u.end_line and u.example is None), None)
-        if unit is None or (observations.statements.get(unit.index) or {}).get("status") != "ok":
+        decision = observations.examples.get(unit.index) or {}
+        name = unit.example.class_name
+        if decision.get("reason") != "arguments" or name in instantiated:
             continue
-        name = facts["name"]
-        never.append(SkippedStatement(explanation.span.line, t(locale, "class `{name}` was never instantiated: it needs "
-                                                               "arguments ParamLens cannot guess; choose them "
-                                                               "with a comment `# paramlens: example {name}(...)`", name=name)))
+        builders = [f["name"] for f in observations.factories if f.get("class") == name]
+        if builders:
+            text = t(locale, "class `{name}` was never instantiated: it needs arguments; the file's factories build "
+                             "it ({factories}): choose one with a comment `# paramlens: example {first}()`",
+                     name=name, factories=names_list(locale, [f"`{b}()`" for b in builders[:8]]), first=builders[0])
+        else:
+            text = t(locale, "class `{name}` was never instantiated: it needs arguments ParamLens cannot guess; choose them "
+                             "with a comment `# paramlens: example {name}(...)`", name=name)
+        never.append(SkippedStatement(unit.line, text))
     return never
+
+
+def _factories(observations: Observations, units: list[Unit]) -> list[Factory]:
+    """The file's no-argument model factories as the sandbox found them, with the one built as the example."""
+    built = {m["name"].split("(")[0].strip() for m in observations.modules if m.get("origin") == "example"}
+    return [Factory(f["name"], f["line"], f.get("class"), f["name"] in built) for f in observations.factories]
+
+
+def _nothing_built(report_modules: list, execution: Execution, units: list[Unit], observations: Observations,
+                   locale: str) -> str | None:
+    """Why the run ended with no model at all, in one sentence; None when something was built."""
+    if report_modules:
+        return None
+    if execution.status == "skipped" or not observations.executed:
+        return execution.message
+    if execution.status not in {"ok", "partial", "blocked"}:
+        return execution.message or t(locale, "the run stopped before any model was built")
+    instantiated = observations.instantiated or set()
+    classes = observations.module_classes or []
+    failed = [units[i] for i, s in sorted(observations.statements.items())
+              if s.get("status") in {"error", "dependent"} and i < len(units)]
+    if observations.package_import is not None and not observations.package_import.get("ran"):
+        error = observations.package_import.get("error") or {}
+        return t(locale, "importing the package `{package}` raised {error} before this file ran, and without it no "
+                         "model was built", package=(observations.module_name or "").rsplit(".", 1)[0],
+                 error=f"{error.get('type')}: {error.get('message')}")
+    if instantiated & set(classes) or (instantiated and not classes):
+        return t(locale, "models were built only inside functions (none is kept in a top-level variable), so there "
+                         "is no model to list; their classes' explanations show what was built")
+    examples = [(u, observations.examples.get(u.index) or {}) for u in units if u.example is not None]
+    tried = [(u, d) for u, d in examples if d.get("status") in {"building", "built"}]
+    if tried:
+        lines = names_list(locale, [str(u.line) for u, _ in tried[:5]])
+        return t(locale, "every example ParamLens tried raised (PL904 at line {lines}), so no model was built",
+                 lines=lines)
+    needing = [u.example.class_name for u, d in examples if d.get("reason") == "arguments"]
+    if needing:
+        return t(locale, "the file's module classes need arguments ParamLens cannot guess ({classes}) and the file "
+                         "has no factory that needs none; choose them with a comment `# paramlens: example "
+                         "{first}(...)`", classes=names_list(locale, [f"`{n}`" for n in needing[:6]]),
+                 first=needing[-1])
+    own_failed = [u for u in failed if u.example is None]
+    if not classes and own_failed:
+        return t(locale, "no module class of the file was defined: the statement at line {line} failed and the "
+                         "classes depend on it", line=own_failed[0].line)
+    if not classes:
+        return t(locale, "the file defines no nn.Module subclass and builds no model")
+    return t(locale, "the file's module classes ({classes}) were neither built by the file nor buildable as an "
+                     "example", classes=names_list(locale, [f"`{n}`" for n in classes[:6]]))
 
 
 def absorb_runtime_errors(runtime: list[Diagnostic], rules: list[Diagnostic], units: list[Unit],
@@ -183,7 +244,7 @@ def _raised_at(unit: Unit | None, observations: Observations | None) -> int | No
     return error.get("line")
 
 
-def _plan_examples(parsed, source: str) -> list:
+def _plan_examples(parsed, source: str, path: str = "", chosen: str | None = None) -> list:
     from libcst.metadata import PositionProvider
 
     from paramlens.analyzers.context import module_bases_closure
@@ -191,9 +252,8 @@ def _plan_examples(parsed, source: str) -> list:
 
     module = parsed.module
     classes = module_bases_closure(module, NameResolver(module))
-    if not classes:
-        return []
-    return plan_examples(module, source, classes, parsed.wrapper.resolve(PositionProvider))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return plan_examples(module, source, classes, parsed.wrapper.resolve(PositionProvider), stem=stem, chosen=chosen)
 
 
 def _request(path: str, units: list[Unit], options: AnalysisOptions) -> RunRequest:
@@ -205,6 +265,21 @@ def _request(path: str, units: list[Unit], options: AnalysisOptions) -> RunReque
     if options.python:
         request.python = options.python
     return request
+
+
+def _preload_facts(request: RunRequest, module, path: str) -> None:
+    """What the warm worker may import once for this file (sandbox/warm.py decides whether it does)."""
+    from paramlens.analyzers.imports import preload_candidates
+    from paramlens.sandbox.packages import module_name_of, package_of
+
+    package = package_of(request.path)
+    request.module = module_name_of(request.path, package)
+    request.package_root = package.root if package is not None else None
+    try:
+        request.preload = preload_candidates(module, request.path, request.module)
+    except Exception:  # noqa: BLE001 - an optimisation: never a reason to fail the analysis
+        LOG.debug("preload candidates failed", exc_info=True)
+        request.preload = []
 
 
 def _given_options(request: RunRequest) -> dict[str, Any]:
@@ -219,14 +294,30 @@ def _execute(path: str, units: list[Unit], options: AnalysisOptions, request: Ru
     """The run, redone on the meta device when the auto policy asks."""
     executor = options.executor or default_executor(options.python)
     request = request or _request(path, units, options)
+    key = (request.path, request.python, request.param_budget)
+    if request.device == "auto" and key in _OVER_BUDGET:
+        # the last run of this file went over the budget: start on the meta device (the CPU run would only be
+        # stopped there again), counting what the CPU run would hold; if the model now fits, redo it on the CPU
+        request.device, request.count_meta = "meta", True
+        run = _run_once_more_on_fault(executor, request)
+        request.device, request.count_meta = "auto", False
+        done = next((e for e in run.events if e.get("t") == Event.DONE), None)
+        if done is not None and done.get("peak", 0) > request.param_budget:
+            run.events.insert(0, {"t": Event.BUDGET, "params": done["peak"], "budget": request.param_budget})
+            return run
+        _OVER_BUDGET.pop(key, None)
     run = _run_once_more_on_fault(executor, request)
     if request.device == "auto" and run.over_budget is not None:
+        _OVER_BUDGET[key] = True
         # too big to materialise: every shape, count and tie again, on the meta device, with no memory
         over = run.over_budget
         request.device = "meta"
         run = _run_once_more_on_fault(executor, request)
         run.events.insert(0, {"t": Event.BUDGET, "params": over.get("params"), "budget": over.get("budget")})
     return run
+
+
+_OVER_BUDGET: dict[tuple, bool] = {}  # (path, python, budget) of files whose last auto run went over the budget
 
 
 def _run_once_more_on_fault(executor: Executor, request: RunRequest) -> RunResult:
@@ -283,6 +374,15 @@ def _run_notes(units: list[Unit], observations: Observations, locale: str) -> li
     """What the run did differently from a plain `python file.py` that a reader of the results must know."""
     notes = []
     for note in observations.notes:
+        if note.get("kind") == "package_import":
+            error = note.get("error") or {}
+            package = (note.get("module") or "").rsplit(".", 1)[0]
+            text = f"{error.get('type')}: {error.get('message')}"
+            notes.append(t(locale, "importing the package `{package}` raised {error} before this file ran, so the file ran "
+                                   "as `{module}` without it", package=package, error=text, module=note.get("module"))
+                         if not note.get("ran") else
+                         t(locale, "the file ran as `{module}`, but the rest of its package's import then raised {error}",
+                           module=note.get("module"), error=text))
         if note.get("kind") == "argparse":
             options = ", ".join(f"`{option}`" for option in note["options"])
             notes.append(t(locale, "the file ran with no command-line arguments, so its required options {options} were "

@@ -27,6 +27,13 @@ class Observations:
     refusals: list[dict[str, Any]] = field(default_factory=list)  # operations the sandbox refused, with lines
     backwards: list[dict[str, Any]] = field(default_factory=list)  # backward passes and their shared parameters
     symmetry: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # statement -> layers with equal rows
+    # example unit -> what it decided (sandbox/examples.py): {status: building | skipped, class, expression, how,
+    # reason, facts}; the file's no-argument model factories (default first); the file's nn.Module classes
+    examples: dict[int, dict[str, Any]] = field(default_factory=dict)
+    factories: list[dict[str, Any]] = field(default_factory=list)
+    module_classes: list[str] | None = None
+    package_import: dict[str, Any] | None = None  # the package's own import raised (the file ran as its module)
+    module_name: str | None = None  # the module name the file ran as, when it is a package's module
 
     @classmethod
     def from_events(cls, events: list[dict[str, Any]]) -> "Observations":
@@ -69,12 +76,26 @@ class Observations:
                 observations.modules = event["modules"]
             elif kind == Event.NOTE:
                 observations.notes.append(event)
+                if event.get("kind") == "package_import":
+                    observations.package_import = event
             elif kind == Event.INSTANCES:
                 observations.instantiated = set(event["classes"])
+                observations.module_classes = event.get("modules")
+            elif kind == Event.EXAMPLE:
+                if event.get("status") == "skipped" and event.get("reason") == "not_module" and \
+                        event["index"] in observations.examples:
+                    # a factory that returned something else: keep what was called
+                    event = {**event, "expression": observations.examples[event["index"]].get("expression")}
+                if event.get("status") == "built":
+                    event = {**observations.examples.get(event["index"], {}), **event}
+                observations.examples[event["index"]] = event
+            elif kind == Event.FACTORIES:
+                observations.factories = event.get("factories") or []
             elif kind == Event.START:
                 observations.torch_version = event.get("torch")
                 observations.seed = event.get("seed")
                 observations.device = event.get("device", observations.device)
+                observations.module_name = event.get("module")
         return observations
 
     @classmethod

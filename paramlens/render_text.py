@@ -54,6 +54,16 @@ def render_file(report: FileReport, locale: str, style: Style, with_explanations
             if module.tied:
                 text += "  " + style(t(locale, "tied: ") + ", ".join("=".join(g) for g in module.tied), "36")
             lines.append(text)
+    if report.factories:
+        shown = [f"{f.name}()" + (t(locale, " (built)") if f.built else "") for f in report.factories[:12]]
+        more = len(report.factories) - len(shown)
+        text = t(locale, "  factories that need no arguments: {names}", names=", ".join(shown))
+        if more > 0:
+            text += t(locale, " and {more} more", more=more)
+        lines.append(style(text, "2"))
+        if not any(f.built for f in report.factories) or len(report.factories) > 1:
+            lines.append(style(t(locale, "  build another with a comment `# paramlens: example NAME()` (or the code lens "
+                                         "in the editor)"), "2"))
     if report.diagnostics:
         lines.append(style(t(locale, "  diagnostics"), "1"))
         for diagnostic in report.diagnostics:

@@ -148,13 +148,30 @@ class Execution:
     # the options the run was given (paramlens/options.py names: timeout_seconds, memory_mb, device, ...), as
     # sent to the sandbox; empty when nothing ran
     options: dict[str, Any] = field(default_factory=dict)
+    # the dotted name the file ran as when it is a module of an importable package (`torchvision.models.resnet`)
+    module: str | None = None
+    # when the run ended with no model built at all (no module variable, no example): why, in one sentence
+    nothing_built: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "device": self.device, "seconds": round(self.seconds, 3),
                 "message": self.message, "seed": self.seed,
                 "skipped": [{"line": s.line, "reason": s.reason} for s in self.skipped],
                 "isolation": list(self.isolation), "loops_cut": [cut.to_json() for cut in self.loops_cut],
-                "options": dict(self.options)}
+                "options": dict(self.options), "module": self.module, "nothing_built": self.nothing_built}
+
+
+@dataclass
+class Factory:
+    """A function of the file that builds a model with no arguments (`def resnet50(*, weights=None, **kwargs)`)."""
+
+    name: str
+    line: int
+    class_name: str | None  # the class its return annotation names, when it does
+    built: bool = False      # the one built as the example in this run
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "line": self.line, "class": self.class_name, "built": self.built}
 
 
 @dataclass
@@ -164,12 +181,15 @@ class FileReport:
     modules: list[ModuleInfo] = field(default_factory=list)
     explanations: list[Explanation] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # the file's no-argument model factories, the default example first (the one built has `built`)
+    factories: list[Factory] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "execution": self.execution.to_json(),
                 "modules": [m.to_json() for m in self.modules],
                 "explanations": [e.to_json() for e in self.explanations],
-                "diagnostics": [d.to_json() for d in self.diagnostics]}
+                "diagnostics": [d.to_json() for d in self.diagnostics],
+                "factories": [f.to_json() for f in self.factories]}
 
     def explanation_at(self, line: int, column: int) -> Explanation | None:
         """The innermost explanation whose range contains the position (what a hover shows)."""

@@ -10,7 +10,7 @@ import pytest
 from helpers import comparable_modules
 
 TOP_KEYS = {"paramlens", "torch", "files"}
-FILE_KEYS = {"path", "execution", "modules", "explanations", "diagnostics"}
+FILE_KEYS = {"path", "execution", "modules", "explanations", "diagnostics", "factories"}
 EXECUTION_KEYS = {"status", "device", "seconds", "message", "seed", "skipped", "isolation", "loops_cut"}
 MODULE_KEYS = ["name", "line", "class", "param_count", "param_count_with_duplicates", "parameters", "tied", "buffers",
                "state_dict_keys"]

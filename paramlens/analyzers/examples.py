@@ -25,10 +25,28 @@ DIRECTIVE = re.compile(r"#\s*paramlens:\s*example\s+(?P<expression>.+?)\s*$")
 
 @dataclass(frozen=True)
 class Example:
+    """One synthetic unit that may build a model after the file's own statements. What it builds is decided in the
+    sandbox, from the objects the file defined (sandbox/examples.py): `kind` "directive" evaluates `expression` as
+    written (a `# paramlens: example` comment, or the factory chosen in the editor); "factory" calls the first of
+    `factories` (ranked, see `rank_factories`) that turns out to return an nn.Module; "class" builds `class_name`
+    from defaults or from its config class, when it is an nn.Module subclass of the file that has no instance."""
+
     class_name: str
     expression: str
-    line: int          # the class definition (or the directive) the example belongs to
+    line: int          # the class definition, the factory, or the directive the example belongs to
     directive: bool
+    kind: str = "class"
+    factories: tuple = ()  # kind "factory": (name, line, annotated class or None, builds a class of the file) ranked
+    chosen: str | None = None  # kind "directive": "comment" or "editor"
+
+    def to_json(self) -> dict:
+        data = {"kind": self.kind, "class": self.class_name, "expression": self.expression}
+        if self.factories:
+            data["factories"] = [list(f) for f in self.factories]
+        if self.chosen:
+            data["chosen"] = self.chosen
+            data["listed"] = self.chosen == "listed"
+        return data
 
 
 def _required_parameters(function: cst.FunctionDef) -> list[cst.Param]:
@@ -153,12 +171,32 @@ class _FactoryBody(OwnCodeVisitor):
         self.returns_value = False
         self.called: set[str] = set()
 
+    returns_call = False
+
     def visit_Return(self, node: cst.Return) -> None:
         self.returns_value = self.returns_value or node.value is not None
+        self.returns_call = self.returns_call or isinstance(node.value, cst.Call)
 
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Name) and node.func.value in self.module_classes:
             self.called.add(node.func.value)
+
+
+def factory_facts(function: cst.FunctionDef, classes: set[str]) -> tuple[str | None, bool] | None:
+    """For a top-level function a reader may call with no arguments to get a model: (the class its return
+    annotation names, or None; whether its body calls a class of the file). None when it
+    needs an argument, is private, returns nothing or does something a model build must not (see above)."""
+    if function.name.value.startswith("_") or _required_parameters(function):
+        return None
+    body = _FactoryBody(classes)
+    function.body.visit(body)
+    if not body.returns_value or not runs_only_model_code(function.body):
+        return None
+    returns = function.returns.annotation if function.returns is not None else None
+    annotated = returns.value if isinstance(returns, cst.Name) else returns.attr.value \
+        if isinstance(returns, cst.Attribute) else returns.evaluated_value if isinstance(returns, cst.SimpleString) \
+        else None
+    return annotated, bool(body.called)
 
 
 def factory_class(function: cst.FunctionDef, module_classes: set[str]) -> str | None:
@@ -194,51 +232,95 @@ def _config_candidates(param: cst.Param, configs: set[str]) -> list[str]:
     return sorted(c for c in configs if c.lower().endswith(CONFIG_SUFFIXES))
 
 
+_TOKENS = re.compile(r"[a-z]+|\d+")
+# size words of model families, smallest first; "b" as in torchvision's `vit_b_16`
+SIZE_WORDS = {"atto": 0, "femto": 1, "pico": 2, "nano": 3, "micro": 4, "tiny": 5, "t": 5, "small": 6, "s": 6,
+              "medium": 7, "m": 7, "base": 8, "b": 8, "large": 9, "l": 9, "huge": 10, "h": 10, "giant": 11, "g": 11}
+
+
+def rank_factories(names: list[str], stem: str) -> list[str]:
+    """The factories of a file, the one a reader most likely means first: the family the file is named after
+    (`resnet.py` -> `resnet*`; else the first word most of its factories share, `vit` in `vision_transformer.py`),
+    the base size of the family (`base` / `b`, else the middle depth: `resnet50` of 18/34/50/101/152), the plainest
+    name (fewest parts: `resnet50` before `resnet50d`), then the file's order."""
+    if not names:
+        return []
+    tokens = {n: _TOKENS.findall(n.lower()) or [n.lower()] for n in names}
+    words = [tokens[n][0] for n in names]
+    stem_word = (_TOKENS.findall(stem.lower()) or [""])[0]
+    family = stem_word if stem_word in words else max(dict.fromkeys(words), key=words.count)
+    pool = [n for n in names if tokens[n][0] == family]
+    fewest = min(len(tokens[n]) for n in pool)
+    plain = [n for n in pool if len(tokens[n]) == fewest]
+    numbers = sorted({int(next(t for t in tokens[n] if t.isdigit())) for n in plain
+                      if any(t.isdigit() for t in tokens[n])})
+    middle = numbers[(len(numbers) - 1) // 2] if numbers else None
+
+    def key(name: str) -> tuple:
+        parts = tokens[name]
+        if parts[0] != family:
+            return (1, 1, 99, 0, names.index(name))
+        base = any(SIZE_WORDS.get(t) == 8 for t in parts[1:])
+        digits = [int(t) for t in parts if t.isdigit()]
+        distance = abs(digits[0] - middle) if digits and middle is not None and name in plain else 10 ** 9
+        return (0, 0 if base else 1, len(parts), distance, names.index(name))
+
+    return sorted(names, key=key)
+
+
 def plan_examples(module: cst.Module, source: str, module_classes: set[str],
-                  positions: dict) -> list[Example]:
+                  positions: dict, stem: str = "", chosen: str | None = None) -> list[Example]:
+    """The synthetic example units of a file: each `# paramlens: example` comment (or the editor's choice, which
+    replaces them), else one unit for the file's no-argument factories; then one unit per top-level class, last
+    defined first (a model built first already contains its blocks, which are then not built again). Which classes
+    are modules, and what arguments they get, is decided in the sandbox once the file has run."""
     classes = [s for s in module.body if isinstance(s, cst.ClassDef)]
-    by_name = {c.name.value: c for c in classes}
     line_of = {c.name.value: positions[c].start.line for c in classes if c in positions}
-    examples: list[Example] = []
-    for number, text in enumerate(source.splitlines(), 1):
-        match = DIRECTIVE.search(text)
-        if match is None:
-            continue
-        expression = match.group("expression")
-        try:
-            parsed = cst.parse_expression(expression)
-        except cst.ParserSyntaxError:
-            continue
-        name = parsed.func.value if isinstance(parsed, cst.Call) and isinstance(parsed.func, cst.Name) else None
-        if name is not None:
-            examples.append(Example(name, expression, number, directive=True))
-    directed = {e.class_name for e in examples}
-    factories: dict[str, Example] = {}
+    factories: list[tuple] = []
     for statement in module.body:
         if isinstance(statement, cst.FunctionDef) and statement in positions:
-            built = factory_class(statement, module_classes)
-            if built is not None and built not in directed and built not in factories:
-                factories[built] = Example(built, f"{statement.name.value}()", positions[statement].start.line,
-                                           directive=False)
-    configs = {c.name.value for c in classes if c.name.value not in module_classes and _default_constructible(c)}
-    automatic: list[Example] = []
-    through_factory: list[Example] = []
+            facts = factory_facts(statement, module_classes | set(line_of))
+            if facts is not None:
+                factories.append((statement.name.value, positions[statement].start.line, *facts))
+    examples: list[Example] = []
+    if chosen:
+        expression = chosen if "(" in chosen else f"{chosen}()"
+        name = _callee(expression) or chosen
+        line = next((f[1] for f in factories if f[0] == name), line_of.get(name, 1))
+        examples.append(Example(name, expression, line, directive=True, kind="directive", chosen="editor"))
+    else:
+        for number, text in enumerate(source.splitlines(), 1):
+            match = DIRECTIVE.search(text)
+            if match is None:
+                continue
+            expression = match.group("expression")
+            name = _callee(expression)
+            if name is not None:
+                examples.append(Example(name, expression, number, directive=True, kind="directive", chosen="comment"))
+    if factories and not examples:
+        order = rank_factories([f[0] for f in factories], stem)
+        ranked = tuple(sorted(factories, key=lambda f: order.index(f[0])))
+        first = ranked[0]
+        examples.append(Example(first[2] or "", f"{first[0]}()", first[1], directive=False, kind="factory",
+                                factories=ranked))
+    elif factories:
+        # listed (the report shows every factory) but not called: the comment or the editor chose the example
+        examples.append(Example("", "", factories[0][1], directive=False, kind="factory",
+                                factories=tuple(factories), chosen="listed"))
+    directed = {e.class_name for e in examples if e.kind == "directive"}
     for node in reversed(classes):
         name = node.name.value
-        if name not in module_classes or name in directed or name.startswith("_"):
+        if name.startswith("_") or name in directed:
             continue
-        init = _init_of(node)
-        required = _required_parameters(init) if init is not None else []
-        expression = None
-        if not _constructor_needs_arguments(node, by_name):
-            expression = f"{name}()"
-        elif len(required) == 1:
-            candidates = _config_candidates(required[0], configs)
-            if len(candidates) == 1:
-                expression = f"{name}({candidates[0]}())"
-        if expression is not None:
-            automatic.append(Example(name, expression, line_of.get(name, 1), directive=False))
-        elif name in factories:
-            through_factory.append(factories[name])
-    through_factory.sort(key=lambda example: example.line)
-    return examples + through_factory + automatic
+        examples.append(Example(name, f"{name}()", line_of.get(name, 1), directive=False, kind="class"))
+    return examples
+
+
+def _callee(expression: str) -> str | None:
+    try:
+        parsed = cst.parse_expression(expression)
+    except cst.ParserSyntaxError:
+        return None
+    if isinstance(parsed, cst.Call) and isinstance(parsed.func, cst.Name):
+        return parsed.func.value
+    return None

@@ -186,3 +186,62 @@ def _requirements(distribution: str) -> Iterable[str]:
 
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def preload_candidates(module: cst.Module, path: str | None, module_name: str | None) -> list[str]:
+    """Modules the warm worker may import once and keep for the next runs of this file (sandbox/warm.py): the
+    installed packages it imports that use torch (`transformers`, `timm`), and, for a module of a package, the
+    modules of its own package it imports (`from ...modeling_utils import PreTrainedModel` in
+    `transformers.models.bert.modeling_bert` is `transformers.modeling_utils`) and the packages the import goes
+    through. Only the file's module-level imports count (a function's imports run when it is called). The worker
+    imports only those installed in its interpreter (site-packages), never a file of the workspace, and never the
+    file itself."""
+    own_top = module_name.split(".")[0] if module_name else None
+    package = module_name.rsplit(".", 1)[0] if module_name else None
+    if path and module_name and os.path.basename(path) == "__init__.py":
+        package = module_name
+    found: list[str] = []
+    for level, name in _module_level_imports(module.body):
+        if level:
+            if package is None:
+                continue
+            parts = package.split(".")
+            if level - 1 >= len(parts):
+                continue
+            base = ".".join(parts[:len(parts) - (level - 1)])
+            found.append(f"{base}.{name}" if name else base)
+            continue
+        top = name.split(".")[0]
+        if top == own_top:
+            found.append(name)
+        elif top not in sys.stdlib_module_names and top != "torch" and _installed_uses_torch(top):
+            found.append(top)
+    if package is not None and module_name != package:
+        parts = package.split(".")
+        found += [".".join(parts[:n]) for n in range(1, len(parts) + 1)]  # the packages the import goes through
+    return [name for name in dict.fromkeys(found) if name != module_name]
+
+
+def _module_level_imports(body) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    """(relative level, dotted module) of the imports that run when the module runs: top-level statements and
+    those inside `if` / `try` / `with` blocks, not inside functions or classes. A shallow walk (no visitor): it
+    runs on every edit of a large file."""
+    found: list[tuple[int, str]] = []
+    pending = list(body)
+    while pending:
+        statement = pending.pop(0)
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Import):
+                    found.extend((0, _dotted(alias.name)) for alias in small.names)
+                elif isinstance(small, cst.ImportFrom):
+                    name = _dotted(small.module) if small.module is not None else ""
+                    found.append((len(small.relative), name))
+        elif isinstance(statement, (cst.If, cst.Try, cst.With, cst.TryStar)):
+            for block in (statement.body, getattr(statement, "orelse", None), getattr(statement, "finalbody", None),
+                          *getattr(statement, "handlers", ())):
+                inner = getattr(block, "body", None)
+                inner = getattr(inner, "body", inner)
+                if isinstance(inner, (list, tuple)):
+                    pending.extend(inner)
+    return found

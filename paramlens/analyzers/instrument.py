@@ -25,7 +25,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.analyzers.examples import Example
 from paramlens.analyzers.bindings import bound_names
 from paramlens.analyzers.source import ParsedSource
-from paramlens.sandbox.protocol import Probe
+from paramlens.sandbox.protocol import Probe, example_probe as protocol_example_probe
 
 
 @dataclass
@@ -42,13 +42,17 @@ class Unit:
     example: Example | None = None  # set on the synthetic units that build a module class as an example
     is_import: bool = False  # an `import` / `from ... import` line: what it raises comes from other code
     loops: list[dict] = field(default_factory=list)  # the loops inside it: {id, line, kind, parent}
+    # `if __name__ == "__main__":`: a file analysed as its package's module runs it after the import (sandbox/child.py)
+    main_guard: bool = False
 
     def to_json(self) -> dict:
         data = {"index": self.index, "line": self.line, "end_line": self.end_line,
                 "first_code_line": self.first_code_line, "code": self.code,
                 "binds": self.binds, "loops": self.loops}
+        if self.main_guard:
+            data["main_guard"] = True
         if self.example is not None:
-            data["example"] = {"name": example_variable(self.index), "expression": self.example.expression}
+            data["example"] = {"name": example_variable(self.index), **self.example.to_json()}
         return data
 
 
@@ -57,19 +61,22 @@ def example_variable(index: int) -> str:
     return f"__pl_example_{index}__"
 
 
-def example_probe(index: int) -> int:
-    """Probe ids of examples are negative, so they never collide with the findings' ids."""
-    return -(index + 1)
+example_probe = protocol_example_probe  # probe ids of examples are negative: never a finding's id
 
 
 def example_units(examples: list[Example], first_index: int, source: str = "") -> list[Unit]:
-    """Synthetic units, run after the file's own statements, that build each class unless an instance exists."""
+    """Synthetic units, run after the file's own statements, that may build a model (sandbox/examples.py decides
+    what, from the objects the file defined). A directive is evaluated as written, on its own line."""
     units = []
     lines = source.splitlines()
     for offset, example in enumerate(examples):
         index = first_index + offset
-        code = (f"if not {Probe.HAS_INSTANCE}({example.class_name!r}):\n"
-                f"    {example_variable(index)} = {Probe.VALUE}({example_probe(index)}, {example.expression})\n")
+        variable = example_variable(index)
+        if example.kind == "directive":
+            code = (f"if {Probe.EXAMPLE}({index}):\n"
+                    f"    {variable} = {Probe.VALUE}({example_probe(index)}, {example.expression})\n")
+        else:
+            code = f"{variable} = {Probe.EXAMPLE}({index})\n"
         units.append(Unit(index=index, line=example.line, end_line=example.line, first_code_line=example.line,
                           code=code, binds=[], first_line_length=len(lines[example.line - 1])
                           if 0 < example.line <= len(lines) else 0, example=example))
@@ -248,6 +255,19 @@ def _is_import(statement: cst.CSTNode) -> bool:
         all(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body)
 
 
+def is_main_guard(statement: cst.CSTNode) -> bool:
+    """`if __name__ == "__main__":` (either side of the `==`)."""
+    if not isinstance(statement, cst.If) or not isinstance(statement.test, cst.Comparison):
+        return False
+    test = statement.test
+    if len(test.comparisons) != 1 or not isinstance(test.comparisons[0].operator, cst.Equal):
+        return False
+    sides = [test.left, test.comparisons[0].comparator]
+    names = [s for s in sides if isinstance(s, cst.Name) and s.value == "__name__"]
+    strings = [s for s in sides if isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__"]
+    return len(names) == 1 and len(strings) == 1
+
+
 def _leading_lines(statement: cst.CSTNode) -> int:
     lines = getattr(statement, "leading_lines", ())
     decorators = getattr(statement, "decorators", ())
@@ -285,6 +305,6 @@ def instrument(parsed: ParsedSource, findings: list[Finding]) -> list[Unit]:
         units.append(Unit(index=index, line=start, end_line=max(end, start), first_code_line=first_code_line,
                           code=code, binds=sorted(bound_names(statement)),
                           first_line_length=len(original_code.split("\n")[start - first_code_line]),
-                          is_import=_is_import(statement), loops=loops))
+                          is_import=_is_import(statement), loops=loops, main_guard=is_main_guard(statement)))
         line += _line_count(original_code)
     return units

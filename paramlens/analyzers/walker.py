@@ -39,7 +39,7 @@ class _Walker(cst.CSTVisitor):
             return False  # `import torch.utils.data` names a module; its `.data` is no parameter access
         if isinstance(node, cst.Call):
             ctx.call_funcs.add(id(node.func))
-        if isinstance(node, cst.AugAssign):
+        if isinstance(node, (cst.AugAssign, cst.AnnAssign)):  # `self.weight_dict: dict = {...}` is a target too
             _collect_nodes(node.target, ctx.target_nodes)
         elif isinstance(node, cst.AssignTarget):
             _collect_nodes(node.target, ctx.target_nodes)
@@ -54,11 +54,15 @@ class _Walker(cst.CSTVisitor):
                               {"name": node.name.value, "params": params}, function=ctx.function))
             ctx.function_stack.append(node.name.value)
         elif isinstance(node, cst.ClassDef):
-            if node.name.value in ctx.module_classes:
+            # a class whose base comes from another module (`class BertModel(BertPreTrainedModel)`) may be a module
+            # too: the run decides (what it is, not how its base is spelled); without a run only the classes the
+            # source shows to derive from torch.nn are explained
+            static = node.name.value in ctx.module_classes
+            if static or (ctx.at_top_level and any(base.keyword is None for base in node.bases)):
                 bases = ", ".join(ctx.code(base.value) if base.keyword is None else ctx.code(base).strip().rstrip(",")
                                   for base in node.bases)
                 self._add(Finding("module_class", ctx.span(node.name), None, NONE,
-                                  {"name": node.name.value, "bases": bases}, function=ctx.function))
+                                  {"name": node.name.value, "bases": bases, "static": static}, function=ctx.function))
             ctx.class_depth += 1
         return True
 

@@ -71,6 +71,7 @@ EXPLAINERS: dict[str, Explainer] = {
     "reset_parameters": transforms.explain_reset_parameters,
     "cast": transforms.explain_cast,
     "reset_classifier": transforms.explain_reset_classifier,
+    "post_init": transforms.explain_post_init,
     "ema_update": ema.explain_ema_update,
 }
 

@@ -68,7 +68,8 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
             if _own_construction_failed(unit, units, observations):
                 continue
             diagnostics.append(Diagnostic(statement_span(unit), EXAMPLE_FAILED, "information",
-                                          example_failed_message(error, unit, locale)))
+                                          example_failed_message(error, unit, locale,
+                                                                 observations.examples.get(unit.index))))
             continue
         if error.get("blocked"):
             line = error.get("line") or unit.line
@@ -113,7 +114,9 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
         span = statement_span(unit) if unit else Span(1, 1, 1, 2)
         message, severity = _stopped_message(run, locale), "error"
         if unit is not None and _automatic_example(unit):
-            message += t(locale, " (while building `{expression}`, an example ParamLens chose)", expression=unit.example.expression)
+            decision = observations.examples.get(unit.index) or {}
+            message += t(locale, " (while building `{expression}`, an example ParamLens chose)",
+                         expression=decision.get("expression") or unit.example.expression)
             severity = "information"
         diagnostics.append(Diagnostic(span, EXECUTION_STOPPED, severity, message))
     return diagnostics
@@ -122,6 +125,8 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
 def _own_construction_failed(example: Unit, units: list[Unit], observations: Observations) -> bool:
     """Whether a statement of the file itself that calls the example's class failed."""
     assert example.example is not None
+    if not example.example.class_name:
+        return False
     call = re.compile(rf"\b{re.escape(example.example.class_name)}\s*\(")
     return any(unit.example is None and call.search(unit.code) and
                (observations.statements.get(unit.index) or {}).get("status") == "error" for unit in units)
@@ -162,18 +167,21 @@ def _raised_after_cut_message(error: dict, unit: Unit, cut: dict, locale: str) -
 
 
 def _automatic_example(unit: Unit) -> bool:
-    return unit.example is not None and not unit.example.directive
+    """An example whose arguments ParamLens chose (by default, or from the editor's list of factories), not one
+    the file's own `# paramlens: example` comment wrote."""
+    return unit.example is not None and (not unit.example.directive or unit.example.chosen == "editor")
 
 
-def example_failed_message(error: dict, unit: Unit, locale: str) -> str:
+def example_failed_message(error: dict, unit: Unit, locale: str, decision: dict | None = None) -> str:
     assert unit.example is not None
-    expression = unit.example.expression
+    decision = decision or {}
+    expression = decision.get("expression") or unit.example.expression
     text = f"{error['type']}: {error['message']}"
     if error.get("line"):
         function = error.get("function")
         text += t(locale, " (at line {line}, in `{function}`)", line=error["line"], function=function) if function \
             else t(locale, " (at line {line})", line=error["line"])
-    name = unit.example.class_name
+    name = decision.get("class") or unit.example.class_name or expression.split("(")[0]
     return t(locale, "The file never creates a `{name}`, so ParamLens tried `{expression}` as an example; that raised "
              "{text}, and `{name}` is not shown. The file is not wrong for this; to see it, choose arguments "
              "that work with a comment `# paramlens: example {name}(...)`.", name=name, expression=expression, text=text)

@@ -23,8 +23,8 @@ from typing import Any, Callable
 from paramlens import options as opt
 from paramlens.sandbox import isolation
 from paramlens.sandbox.argv import install_tolerant_argparse
-from paramlens.sandbox.packages import package_of
-from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, Event, Probe
+from paramlens.sandbox.packages import UnitsFinder, UnitsLoader, module_name_of, package_of
+from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, Event, Probe, example_probe
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
     container_index, make_inits_meta_tolerant, reads_meta_value, tag_container_index_errors, tag_meta_value_reads
 
@@ -167,7 +167,8 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    import paramlens.sandbox.gradients  # noqa: F401 - imported before the sandbox closes the file system
+    import paramlens.sandbox.examples  # noqa: F401 - imported before the sandbox closes the file system
+    import paramlens.sandbox.gradients  # noqa: F401
     import paramlens.sandbox.loops  # noqa: F401
     import paramlens.sandbox.probes  # noqa: F401
     import paramlens.sandbox.runtime  # noqa: F401
@@ -270,6 +271,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     elif device == "meta":
         make_inits_meta_tolerant()
         tag_meta_value_reads()
+        if request.get("count_meta"):
+            budget = ParameterBudget(int(request.get("param_budget", opt.PARAM_BUDGET.default)), count_only=True)
+            budget.install()
     seed = request.get("seed")
     if seed is not None:
         import random
@@ -284,19 +288,36 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     for entry in reversed([package.root, directory] if package is not None else [directory]):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    # A file inside an importable package is analysed as that module (`torchvision.models.resnet`): the import
+    # system loads the instrumented code under that name, once, so the package's `__init__` (which may import the
+    # same file) and its registries see it exactly once. A module the interpreter imported before the run (one of
+    # torch's own files) cannot be loaded again under its name: it runs as a script, as before.
+    module_name = module_name_of(path, package)
+    if module_name is not None and module_name in sys.modules:
+        module_name = None
 
     tag_container_index_errors()
     install_tolerant_argparse(path, emit)
     capture = Capture()
-    # the file is the program's main module, as with `python file.py`: its `if __name__ == "__main__":` block
-    # runs, and code that looks itself up in sys.modules (@dataclass, pickle, typing) finds it
-    user_module = types.ModuleType(MAIN)
-    sys.modules[MAIN] = user_module
+    # a loose script is the program's main module, as with `python file.py`: its `if __name__ == "__main__":`
+    # block runs, and code that looks itself up in sys.modules (@dataclass, pickle, typing) finds it
+    user_module = types.ModuleType(module_name or MAIN)
+    if module_name is None:
+        sys.modules[MAIN] = user_module
     namespace: dict[str, Any] = user_module.__dict__
     namespace.update({"__file__": path, "__builtins__": __builtins__,
                       "__package__": package.name if package is not None else None})
+    OWN_MODULES.update({MAIN, module_name or MAIN})
     recorder = Recorder(emit, namespace, capture, max_records=int(request.get("max_records", 8)))
-    Probes(recorder, namespace).install()
+    probes = Probes(recorder, namespace)
+    probes.install()
+    from paramlens.sandbox.examples import ExampleRunner, module_classes
+
+    plans = {unit["index"]: unit["example"] for unit in request["units"] if unit.get("example")}
+    namespace[Probe.EXAMPLE] = ExampleRunner(
+        namespace, plans, emit, probes.has_instance, lambda index, model: probes.value(example_probe(index), model),
+        OWN_MODULES, module_name, package.name if package is not None else None, Event.EXAMPLE, Event.FACTORIES,
+        EXAMPLE_NAMES)
     loops = LoopBudget(int(request.get("loop_iterations", DEFAULT_LOOP_ITERATIONS)),
                        float(request.get("loop_seconds", DEFAULT_LOOP_SECONDS)),
                        [loop for unit in request["units"] for loop in unit.get("loops", [])], emit, recorder.loop_cut)
@@ -307,49 +328,124 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     _track_instances(recorder.instantiated, recorder.structure_changed)
     emit({"t": Event.START, "torch": torch.__version__, "python": sys.executable, "seed": seed,
           "device": "meta" if device == "meta" else "cpu", "isolation": layers,
-          "import_seconds": round(time.perf_counter() - started, 3)})
+          "import_seconds": round(time.perf_counter() - started, 3),
+          **({"module": module_name} if module_name else {})})
 
-    poisoned: dict[str, int] = {}  # name -> line of the statement that should have bound it
-    module_order: list[str] = []
-    module_lines: dict[str, int] = {}
-    module_ids: dict[str, int] = {}
-    real_stdout = sys.stdout
     EXAMPLE_NAMES.update({unit["example"]["name"]: unit["example"]["expression"]
                           for unit in request["units"] if unit.get("example")})
-    for unit in request["units"]:
+    runner = _UnitRunner(namespace, path, device, emit, capture, blocked, budget, recorder)
+    own = [unit for unit in request["units"] if not unit.get("example")]
+    added = [unit for unit in request["units"] if unit.get("example")]
+    if module_name is None:
+        runner.run(own)
+    else:
+        _run_as_module(module_name, path, user_module, runner, own, emit)
+    runner.run(added)
+    emit({"t": Event.MODULES, "modules": _final_modules(namespace, runner.module_order, runner.module_lines,
+                                                        recorder.labels())})
+    emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated),
+          "modules": module_classes(namespace, OWN_MODULES)})
+    emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
+          "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace),
+          **({"peak": budget.peak} if budget is not None and budget.count_only else {})})
+
+
+OWN_MODULES: set[str] = set()  # the names the file's own classes have as `__module__` (its module name, __main__)
+
+
+def _run_as_module(module_name: str, path: str, user_module: types.ModuleType, runner: "_UnitRunner",
+                   units: list[dict[str, Any]], emit: Callable[[dict], None]) -> None:
+    """Import the file under its own name with the instrumented units as its code (see packages.UnitsLoader); its
+    `if __name__ == "__main__":` block runs afterwards, as `python -m` runs it, in the same module (never a second
+    copy of the file). When the package's own import fails before it reaches the file (a broken `__init__`), the
+    file's statements still run, in the same module; their imports of the package then fail at their lines."""
+    import importlib
+
+    body = [unit for unit in units if not unit.get("main_guard")]
+    deferred = [unit for unit in units if unit.get("main_guard")]
+    loader = UnitsLoader(user_module, lambda: runner.run(body))
+    finder = UnitsFinder(module_name, path, loader)
+    sys.meta_path.insert(0, finder)
+    try:
+        importlib.import_module(module_name)
+    except BaseException as error:  # noqa: BLE001 - the package's code, not the file's: said, never fatal
+        emit({"t": Event.NOTE, "kind": "package_import", "module": module_name, "ran": loader.loaded,
+              "error": {"type": type(error).__name__, "message": str(error)[:2000]}})
+    finally:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+    if not loader.loaded:
+        user_module.__dict__.setdefault("__name__", module_name)
+        runner.run(body)
+    if deferred and not runner.stopped:
+        user_module.__dict__["__name__"] = MAIN
+        try:
+            runner.run(deferred)
+        finally:
+            user_module.__dict__["__name__"] = module_name
+
+
+class _UnitRunner:
+    """Runs units one by one in the file's namespace, like a notebook with errors allowed: a statement that raises
+    is reported and the next one runs. Events stream out as they happen. Used for the file's own statements (from
+    inside the import system when the file is a package module) and for the examples after them."""
+
+    def __init__(self, namespace: dict[str, Any], path: str, device: str, emit: Callable[[dict], None],
+                 capture: Capture, blocked: BlockedOperations, budget: Any, recorder: Any) -> None:
+        self.namespace, self.path, self.device, self.emit = namespace, path, device, emit
+        self.capture, self.blocked, self.budget, self.recorder = capture, blocked, budget, recorder
+        self.poisoned: dict[str, int] = {}  # name -> line of the statement that should have bound it
+        self.module_order: list[str] = []
+        self.module_lines: dict[str, int] = {}
+        self.module_ids: dict[str, int] = {}
+        self.stopped = False  # sys.exit(), or the parameter budget was exceeded: nothing more runs
+
+    def run(self, units: list[dict[str, Any]]) -> None:
+        for unit in units:
+            if self.stopped:
+                return
+            self.run_one(unit)
+
+    def run_one(self, unit: dict[str, Any]) -> None:
+        import torch
+
+        namespace, recorder, capture, blocked, emit = self.namespace, self.recorder, self.capture, self.blocked, \
+            self.emit
         index, line = unit["index"], unit["line"]
         emit({"t": Event.BEGIN, "index": index})
         code = "\n" * (unit["first_code_line"] - 1) + unit["code"]
         status, error = "ok", None
         begun = time.perf_counter()
         cut_before = recorder.first_cut is not None
+        real_stdout = sys.stdout
         sys.stdout = capture
         blocked.enabled, blocked.last = True, None
         try:
-            with torch.device("meta") if device == "meta" else contextlib.nullcontext():
-                exec(compile(code, path, "exec"), namespace)
+            with torch.device("meta") if self.device == "meta" else contextlib.nullcontext():
+                exec(compile(code, self.path, "exec"), namespace)
         except SystemExit:
             status = "exit"
         except ParameterBudgetExceeded:
             status = "over_budget"
         except BaseException as exc:  # noqa: BLE001 - every failure of user code is reported, none escapes
-            error = _error_info(exc, path, blocked)
+            error = _error_info(exc, self.path, blocked)
             status = "error"
-            if isinstance(exc, NameError) and error["name"] in poisoned:
+            if isinstance(exc, NameError) and error["name"] in self.poisoned:
                 status = "dependent"
-                error["depends_on"] = poisoned[error["name"]]
+                error["depends_on"] = self.poisoned[error["name"]]
             for name in unit["binds"]:
-                poisoned[name] = line
+                self.poisoned[name] = line
         finally:
             sys.stdout = real_stdout
             blocked.enabled = False
-        if budget is not None and budget.exceeded:
+        if self.budget is not None and self.budget.exceeded:
             # the model is too big to materialise: the caller redoes the run on the meta device
-            emit({"t": Event.OVER_BUDGET, "index": index, "params": budget.peak, "budget": budget.limit})
-            break
+            emit({"t": Event.OVER_BUDGET, "index": index, "params": self.budget.peak, "budget": self.budget.limit})
+            self.stopped = True
+            return
         if status in {"ok", "exit"}:
             for name in unit["binds"]:
-                poisoned.pop(name, None)
+                self.poisoned.pop(name, None)
         event = {"t": Event.STATEMENT, "index": index, "status": status,
                  "seconds": round(time.perf_counter() - begun, 4), "output": capture.take(), "error": error}
         if recorder.first_cut is not None:
@@ -364,21 +460,17 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
             emit({"t": Event.COUNTS, "counts": counts, "tallies": tallies})
         # the module table whenever a module variable is (re)bound, so a timeout or crash later still leaves the
         # latest one (re-emitting it after every statement made long files quadratic)
-        changed = _track_modules(namespace, line, module_order, module_lines, module_ids)
+        changed = _track_modules(namespace, line, self.module_order, self.module_lines, self.module_ids)
         if changed:
             recorder.reindex(changed)
         elif any(word in unit["code"] for word in STRUCTURAL_EDITS):
             recorder.reindex_all()  # a model kept its name but may have gained, lost or re-tied parameters
         if changed:
             # only the (re)bound variables: re-sending the whole table made long files quadratic
-            for entry in _final_modules(namespace, changed, module_lines, recorder.labels()):
+            for entry in _final_modules(namespace, changed, self.module_lines, recorder.labels()):
                 emit({"t": Event.MODULE, "module": entry})
         if status == "exit":
-            break
-    emit({"t": Event.MODULES, "modules": _final_modules(namespace, module_order, module_lines, recorder.labels())})
-    emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated)})
-    emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
-          "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace)})
+            self.stopped = True
 
 
 DIGEST_ELEMENTS = 10_000_000  # a tensor larger than this is digested by shape and dtype only
@@ -471,7 +563,7 @@ def _instantiated_classes(namespace: dict, instantiated: set[type]) -> list[str]
     from paramlens.sandbox.runtime import reachable_module_types
 
     own = {value for value in namespace.values() if isinstance(value, type) and issubclass(value, nn.Module) and
-           value.__module__ == MAIN}
+           value.__module__ in OWN_MODULES}
     seen = reachable_module_types(namespace) | instantiated
     return sorted(cls.__name__ for cls in own if any(issubclass(kind, cls) for kind in seen))
 

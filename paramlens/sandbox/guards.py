@@ -133,18 +133,21 @@ class ParameterBudget:
     `Parameter.__new__` sees every parameter (modules, deep copies, user-made ones) at the moment it exists,
     so a 7B-parameter definition is stopped after about one budget of memory instead of after 27 GB."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, count_only: bool = False) -> None:
         self.limit = limit
         self.live = 0
         self.peak = 0
         self.exceeded = False
+        # count_only: on the meta device too, and never stop (a meta run that checks whether the model would now
+        # fit the budget, see analysis._execute)
+        self.count_only = count_only
 
     def install(self) -> None:
         on_parameter_created(self._count)
 
     def _count(self, parameter: Any) -> None:
         try:
-            if parameter.device.type == "meta":
+            if parameter.device.type == "meta" and not self.count_only:
                 return
             size = int(parameter.numel())
         except Exception:  # noqa: BLE001 - lazy parameters have no size yet
@@ -152,7 +155,7 @@ class ParameterBudget:
         self.live += size
         self.peak = max(self.peak, self.live)
         weakref.finalize(parameter, self._release, size)
-        if self.live > self.limit:
+        if self.live > self.limit and not self.count_only:
             self.exceeded = True
             raise ParameterBudgetExceeded(f"{self.live:,} parameters exceed the budget of {self.limit:,}")
 

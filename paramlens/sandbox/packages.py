@@ -37,3 +37,56 @@ def package_of(path: str | None) -> PackageContext | None:
     if not parts:
         return None
     return PackageContext(root=directory, name=".".join(reversed(parts)))
+
+
+def module_name_of(path: str | None, package: PackageContext | None = None) -> str | None:
+    """The dotted name the import system gives the file (`torchvision.models.resnet`; the package's own name for its
+    `__init__.py`), or None for a loose script or a file name that is no identifier (`my-model.py` cannot be
+    imported)."""
+    package = package if package is not None else package_of(path)
+    if package is None or not path:
+        return None
+    stem, extension = os.path.splitext(os.path.basename(path))
+    if extension != ".py":
+        return None
+    if stem == "__init__":
+        return package.name
+    return f"{package.name}.{stem}" if stem.isidentifier() else None
+
+
+class UnitsLoader:
+    """Loads the file under its own module name with ParamLens' instrumented code instead of the file's bytes: the
+    import system calls `exec_module` once, wherever the import comes from (the package's `__init__`, a sibling, or
+    ParamLens' own `import_module`), so the package and its registries see the module exactly once."""
+
+    def __init__(self, module, run) -> None:  # type: ignore[no-untyped-def]
+        self.module = module
+        self.run = run
+        self.loaded = False
+
+    def create_module(self, spec):  # type: ignore[no-untyped-def]
+        return self.module
+
+    def exec_module(self, module) -> None:  # type: ignore[no-untyped-def]
+        self.loaded = True
+        self.run()
+
+
+class UnitsFinder:
+    """A meta path finder that answers for one module name only, before the file system finders."""
+
+    def __init__(self, name: str, path: str, loader: UnitsLoader) -> None:
+        self.name, self.path, self.loader = name, path, loader
+
+    def find_spec(self, fullname, path=None, target=None):  # type: ignore[no-untyped-def]
+        if fullname != self.name or self.loader.loaded:
+            return None
+        import importlib.util
+
+        is_package = os.path.basename(self.path) == "__init__.py"
+        return importlib.util.spec_from_file_location(
+            fullname, self.path, loader=self.loader,
+            submodule_search_locations=[os.path.dirname(self.path)] if is_package else None)
+
+    def invalidate_caches(self) -> None:
+        pass

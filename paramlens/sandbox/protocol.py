@@ -36,6 +36,12 @@ class Probe:
     WHILE = "__pl_while__"    # while __pl_while__(id, condition): a while loop under the loop budget
     LOOP_END = "__pl_end__"   # __pl_end__(id); break / return: a while loop left without its condition
     HAS_INSTANCE = "__pl_has_instance__"  # whether the file's class already has an instance (examples)
+    EXAMPLE = "__pl_example__"  # __pl_example__(unit index): decide and build an example (sandbox/examples.py)
+
+
+def example_probe(index: int) -> int:
+    """The probe id of the example unit `index`: negative, so it never collides with the findings' ids."""
+    return -(index + 1)
 
 
 class Event:
@@ -55,7 +61,9 @@ class Event:
     MODULE = "module"            # one (re)bound module variable
     OVER_BUDGET = "over_budget"  # auto device policy: the model is too big for the CPU, redo on meta
     MODULES = "modules"          # the authoritative module table at the end
-    INSTANCES = "instances"      # the file's module classes that had an instance at the end
+    INSTANCES = "instances"      # the file's module classes that had an instance at the end, and all of them
+    EXAMPLE = "example"          # what an example unit decided: building (class, expression, how) or skipped (reason)
+    FACTORIES = "factories"      # the file's no-argument functions that return a model, the default one first
     DONE = "done"
     BUDGET = "budget"            # added by the analysing process: the run was redone on meta, and why
 
@@ -79,12 +87,21 @@ class RunRequest:
     max_records: int = 8
     device: str = "cpu"          # cpu | meta | auto (cpu, but stop when the parameters exceed param_budget)
     param_budget: int = DEFAULT_PARAM_BUDGET
+    # on the meta device, count the parameters as the CPU run would (the DONE event's `peak`): a file that went over
+    # the budget last time starts on meta, and is redone on the CPU if it now fits (analysis._execute)
+    count_meta: bool = False
+    # what the warm worker may import once and keep (analyzers/imports.preload_candidates), the module name the
+    # file runs as (never preloaded) and its package's root; the executor's business, not the child's
+    preload: list[str] = field(default_factory=list)
+    module: str | None = None
+    package_root: str | None = None
 
     def payload(self, required_layers: list[str]) -> dict[str, Any]:
         """The JSON the child reads: what to run and the limits it enforces on itself (every option of
         paramlens/options.py marked `payload`, under its own name)."""
         return {"path": self.path, "units": self.units, "seed": self.seed, "memory_mb": self.limits.memory_mb,
                 "max_records": self.max_records, "device": self.device, "param_budget": self.param_budget,
+                "count_meta": self.count_meta,
                 "loop_iterations": self.limits.loop_iterations, "loop_seconds": self.limits.loop_seconds,
                 "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers}
 

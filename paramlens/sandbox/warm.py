@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
 from paramlens.sandbox.launch import module_command
@@ -44,6 +44,7 @@ class _WorkerProcess:
     torch: str
     meta_warm: bool
     pending_exit: bool = False  # the last child finished early; its exit report is still to be read
+    ready: dict = field(default_factory=dict)  # the worker's "ready" message (what it preloaded, or why not)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -119,11 +120,20 @@ class WorkerExecutor:
 
     executor_layers = ["scrubbed-environment", "non-dumpable-worker"]
 
-    def __init__(self, python: str | None = None, warm_meta: bool = False, start_timeout: float = 120.0) -> None:
+    def __init__(self, python: str | None = None, warm_meta: bool = False, start_timeout: float = 120.0,
+                 preload: bool = False) -> None:
         self.python = python or sys.executable
         self.warm_meta = warm_meta
         self.start_timeout = start_timeout
         self._workers: dict[str, _WorkerProcess] = {}
+        # preload (a long-lived analysing process: the language server): after a run of a file that imports heavy
+        # installed packages (transformers), a second worker imports them once, in the background; the file's next
+        # runs fork from it. At most one such worker; replaced when one of its files changes on disk.
+        self.preload = preload
+        self._preloaded: dict[tuple, _WorkerProcess] = {}
+        self._preload_files: dict[tuple, dict[str, float]] = {}
+        self._preload_refused: set[tuple] = set()
+        self._preload_starting: set[tuple] = set()
         self._run_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._active: _RunState | None = None
@@ -139,9 +149,10 @@ class WorkerExecutor:
     def close(self) -> None:
         self.cancel()
         with self._run_lock:
-            for worker in self._workers.values():
+            for worker in [*self._workers.values(), *self._preloaded.values()]:
                 worker.stop()
             self._workers.clear()
+            self._preloaded.clear()
 
     def cancel(self) -> None:
         with self._state_lock:
@@ -152,7 +163,7 @@ class WorkerExecutor:
         """The analysing process is exiting: kill every worker now, without waiting for a run in progress (a
         stopped worker would hold it for FORK_REPLY_SECONDS); their process groups die, their directories go."""
         self.cancel()
-        for worker in list(self._workers.values()):
+        for worker in [*self._workers.values(), *self._preloaded.values()]:
             worker.kill()
 
     def reap(self) -> None:
@@ -166,6 +177,10 @@ class WorkerExecutor:
                 if worker.process.poll() is not None:
                     worker.kill()
                     del self._workers[python]
+            for key, worker in list(self._preloaded.items()):
+                if worker.process.poll() is not None:
+                    worker.kill()
+                    del self._preloaded[key]
         finally:
             self._run_lock.release()
 
@@ -193,13 +208,13 @@ class WorkerExecutor:
         self._workers[python] = worker
         return worker
 
-    def _spawn(self, python: str) -> _WorkerProcess:
+    def _spawn(self, python: str, extra: tuple[str, ...] = (), warm_meta: bool = False) -> _WorkerProcess:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         workdir = tempfile.mkdtemp(prefix="paramlens-worker-")
         with open(os.path.join(workdir, "worker.log"), "wb") as log:
             process = subprocess.Popen(
                 module_command(python, "paramlens.sandbox.worker", str(theirs.fileno()),
-                               *(["--warm-meta"] if self.warm_meta else [])),
+                               *(["--warm-meta"] if self.warm_meta or warm_meta else []), *extra),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, cwd=workdir,
                 env=scrubbed_environment(workdir), pass_fds=[theirs.fileno()], start_new_session=True)
         theirs.close()
@@ -215,7 +230,72 @@ class WorkerExecutor:
             raise WorkerUnavailable("the sandbox worker did not start" + (f": {tail.strip().splitlines()[-1]}"
                                                                           if tail.strip() else ""))
         worker.torch = str(received[0].get("torch"))
+        worker.ready = received[0]
         return worker
+
+    # -- preloaded workers --------------------------------------------------------------------------------------
+    @staticmethod
+    def _preload_key(request: RunRequest) -> tuple | None:
+        if not request.preload:
+            return None
+        return (request.python, tuple(request.preload), request.module or "__main__", request.package_root or "")
+
+    def _preloaded_worker(self, key: tuple | None) -> _WorkerProcess | None:
+        """The worker that has this file's packages imported, when it is ready and its files are unchanged."""
+        if key is None:
+            return None
+        with self._state_lock:
+            worker = self._preloaded.get(key)
+        if worker is None:
+            return None
+        if worker.alive() and not self._changed_on_disk(self._preload_files.get(key, {})):
+            return worker
+        with self._state_lock:
+            self._preloaded.pop(key, None)
+        worker.kill()
+        return None
+
+    @staticmethod
+    def _changed_on_disk(files: dict[str, float]) -> bool:
+        for path, mtime in files.items():
+            try:
+                if os.stat(path).st_mtime != mtime:
+                    return True
+            except OSError:
+                return True
+        return False
+
+    def _start_preload(self, key: tuple, warm_meta: bool) -> None:
+        """Start, in the background, the worker that imports the file's packages once (at most one is kept)."""
+        with self._state_lock:
+            if key in self._preloaded or key in self._preload_refused or key in self._preload_starting:
+                return
+            self._preload_starting.add(key)
+        python, modules, module, root = key
+
+        def start() -> None:
+            try:
+                worker = self._spawn(python, ("--preload", ",".join(modules), "--block", module, "--root", root),
+                                     warm_meta=warm_meta)
+            except WorkerUnavailable:
+                with self._state_lock:
+                    self._preload_refused.add(key)
+                    self._preload_starting.discard(key)
+                return
+            ready = getattr(worker, "ready", {})
+            with self._state_lock:
+                self._preload_starting.discard(key)
+                if ready.get("failed") or self._closed:
+                    self._preload_refused.add(key)
+                    stale = [worker]
+                else:
+                    stale = list(self._preloaded.values())
+                    self._preloaded = {key: worker}
+                    self._preload_files[key] = dict(ready.get("files") or {})
+            for old in stale:
+                old.kill()
+
+        threading.Thread(target=start, name="paramlens-preload", daemon=True).start()
 
     # -- runs --------------------------------------------------------------------------------------------------
     def run(self, request: RunRequest) -> RunResult:
@@ -224,7 +304,11 @@ class WorkerExecutor:
             with self._state_lock:
                 self._active = state
             try:
-                return self._run(request, state)
+                result = self._run(request, state)
+                key = self._preload_key(request)
+                if self.preload and key is not None and result.status == "ok":
+                    self._start_preload(key, warm_meta=result.device == "meta")
+                return result
             finally:
                 with self._state_lock:
                     self._active = None
@@ -234,7 +318,7 @@ class WorkerExecutor:
         started = time.perf_counter()
         limits = request.limits
         try:
-            worker = self._ensure(request.python)
+            worker = self._preloaded_worker(self._preload_key(request)) or self._ensure(request.python)
         except WorkerUnavailable as error:
             return RunResult([], "error", str(error), time.perf_counter() - started,
                              isolation=list(self.executor_layers), reason="worker",
@@ -261,7 +345,10 @@ class WorkerExecutor:
         except (WorkerUnavailable, ChannelClosed, ProtocolError, OSError) as error:
             # the worker died or hung: kill it (its child dies with it); the next run starts a new one
             worker.kill()
-            self._workers.pop(request.python, None)
+            if self._workers.get(request.python) is worker:
+                self._workers.pop(request.python, None)
+            with self._state_lock:
+                self._preloaded = {k: w for k, w in self._preloaded.items() if w is not worker}
             state.stop.set("worker")
             returncode = -signal.SIGKILL
             collector.join(timeout=2)

@@ -169,6 +169,64 @@ def _remove_tree(path: str) -> None:
     shutil.rmtree(path, onerror=make_writable)
 
 
+def preload(names: list[str], block: str, root: str) -> dict[str, Any]:
+    """Import installed modules once, before any fork, so that every run of a file that imports them starts
+    with them imported (transformers' `modeling_utils` takes seconds): `python -m` would import the same modules
+    in the same way. Only modules of packages installed in this interpreter (its site-packages) are imported here,
+    outside the sandbox, like torch itself; never a file of the workspace, and never `block`, the file being
+    analysed (its package may import it: then the preload fails and is not used), and the file's own package only
+    when it is the installed one (`root`, not a clone next to it). Returns what was imported and
+    the files to watch (a changed file makes the analysing process replace this worker), or why it failed."""
+    import importlib
+    import importlib.util
+    import threading
+
+    from paramlens.sandbox.isolation import interpreter_paths
+
+    roots = tuple(p.rstrip("/") + "/" for p in interpreter_paths() if "-packages" in p)
+
+    class Blocked:
+        def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+            if fullname == block:
+                raise ImportError(f"{block} is the file being analysed; it is never preloaded")
+            return None
+
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name.split(".")[0])
+        except (ImportError, ValueError):
+            spec = None
+        origin = getattr(spec, "origin", None) or ""
+        if not origin or not os.path.realpath(origin).startswith(roots):
+            return {"failed": f"{name.split('.')[0]} is not installed in the interpreter's site-packages"}
+        if name.split(".")[0] == block.split(".")[0] and \
+                os.path.realpath(os.path.dirname(os.path.dirname(origin))) != os.path.realpath(root):
+            return {"failed": f"the file's package is not the one installed in {os.path.dirname(origin)}"}
+    before = set(sys.modules)
+    blocker = Blocked()
+    sys.meta_path.insert(0, blocker)
+    try:
+        for name in names:
+            importlib.import_module(name)
+    except BaseException as error:  # noqa: BLE001 - this worker is then not used
+        return {"failed": f"{type(error).__name__}: {error}"[:500]}
+    finally:
+        sys.meta_path.remove(blocker)
+    if block in sys.modules:
+        return {"failed": f"{block} was imported"}
+    if threading.active_count() > 1:
+        return {"failed": "importing them started threads (forking would not be safe)"}
+    files: dict[str, float] = {}
+    for name in set(sys.modules) - before:
+        path = getattr(sys.modules[name], "__file__", None)
+        if path:
+            try:
+                files[path] = os.stat(path).st_mtime
+            except OSError:
+                pass
+    return {"preloaded": names, "files": files}
+
+
 def main(argv: list[str]) -> int:
     fd = int(argv[1])
     make_non_dumpable()
@@ -181,6 +239,7 @@ def main(argv: list[str]) -> int:
     torch.set_num_interop_threads(1)
     # everything the forked child needs, imported before it closes the file system
     import paramlens.sandbox.child  # noqa: F401
+    import paramlens.sandbox.examples  # noqa: F401
     import paramlens.sandbox.gradients  # noqa: F401
     import paramlens.sandbox.guards  # noqa: F401
     import paramlens.sandbox.landlock  # noqa: F401
@@ -195,12 +254,19 @@ def main(argv: list[str]) -> int:
 
     interpreter_paths()  # cached for every child
     channel = Channel(socket.socket(fileno=fd))
+    preloaded: dict[str, Any] = {}
+    if "--preload" in argv:
+        preloaded = preload(argv[argv.index("--preload") + 1].split(","), argv[argv.index("--block") + 1],
+                            argv[argv.index("--root") + 1])
+        if preloaded.get("failed"):
+            channel.send({"t": "ready", "pid": os.getpid(), "torch": torch.__version__, **preloaded})
+            return 0
     worker = Worker(channel, warm_meta="--warm-meta" in argv)
     # Objects that exist now are never collected: the children's garbage collector then does not touch (and
     # copy) the pages holding torch's millions of objects after each fork.
     gc.freeze()
     channel.send({"t": "ready", "pid": os.getpid(), "torch": torch.__version__,
-                  "python": sys.version.split()[0], "meta_warm": worker.meta_warm})
+                  "python": sys.version.split()[0], "meta_warm": worker.meta_warm, **preloaded})
     return worker.serve()
 
 

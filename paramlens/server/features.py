@@ -214,9 +214,26 @@ def code_actions(view: View, uri: str, request: lsp.Range, locale: str) -> list[
     return actions
 
 
-def code_lenses(view: View, locale: str) -> list[lsp.CodeLens]:
+BUILD_EXAMPLE = "paramlens.buildExample"    # [uri, factory name]: build that factory as the example
+CHOOSE_EXAMPLE = "paramlens.chooseExample"  # [uri]: offer the file's factories to choose from
+CHOICES = 8  # factories offered at once by CHOOSE_EXAMPLE (the lens above every factory offers each one)
+
+
+def code_lenses(view: View, locale: str, uri: str = "") -> list[lsp.CodeLens]:
     lenses = []
     report = view.snapshot.report
+    for factory in report.factories:
+        line = view.map.to_new(factory.line - 1)
+        if line is None:
+            continue
+        here = lsp.Range(lsp.Position(line, 0), lsp.Position(line, 0))
+        if factory.built:
+            title = t(locale, "built as the example: {name} ▾", name=factory.name)
+            command = lsp.Command(title=title, command=CHOOSE_EXAMPLE, arguments=[uri])
+        else:
+            title = t(locale, "build as the example")
+            command = lsp.Command(title=title, command=BUILD_EXAMPLE, arguments=[uri, factory.name])
+        lenses.append(lsp.CodeLens(range=here, command=command))
     for module in report.modules:
         line = view.map.to_new(module.line - 1)
         if line is None:

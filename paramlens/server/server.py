@@ -46,7 +46,8 @@ def _make_executor() -> Any:
 
         if not hardened_available():
             return SubprocessExecutor()  # no seccomp/Landlock here: it says so in the report
-        return WorkerExecutor(warm_meta=False)  # meta is warmed on first use: cold start matters more
+        # meta is warmed on first use: cold start matters more; heavy packages a file imports are kept imported
+        return WorkerExecutor(warm_meta=False, preload=True)
     except Exception:  # the worker cannot be set up on this machine: fall back to the portable executor
         log.exception("the warm worker is not available")
         return SubprocessExecutor()
@@ -83,6 +84,7 @@ class ParamLensServer(LanguageServer):
         self.edit_logs: dict[str, EditLog] = {}
         self.decisions: dict[str, Decision] = {}
         self.surrogates: dict[str, tuple[int, int]] = {}  # uri -> where the first lone surrogate is
+        self.examples: dict[str, str] = {}  # uri -> the factory chosen in the editor to build as the example
         self._lines: dict[str, tuple[int | None, list[str]]] = {}
         self.shutdown_received = False
         self._executor_lock = threading.Lock()
@@ -139,6 +141,8 @@ class ParamLensServer(LanguageServer):
         else:
             self.surrogates[uri] = surrogate
         options = self._options(path)
+        if uri in self.examples:
+            options = replace(options, example=self.examples[uri])
         if not decision.execute:
             options = replace(options, execute=False)
         report = analyze(text, path, options)
@@ -417,7 +421,36 @@ def code_actions(ls: ParamLensServer, params: lsp.CodeActionParams) -> list[lsp.
 @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS, lsp.CodeLensOptions(resolve_provider=False))
 def code_lens(ls: ParamLensServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
     view = ls.view(params.text_document.uri)
-    return features.code_lenses(view, ls.locale) if view else []
+    return features.code_lenses(view, ls.locale, params.text_document.uri) if view else []
+
+
+@server.command(features.BUILD_EXAMPLE)
+def build_example(ls, *arguments):  # type: ignore[no-untyped-def] # pygls passes the command's arguments
+    """`paramlens.buildExample [uri, name]`: build the factory `name` as the document's example from now on
+    (the code lens above each factory of a file)."""
+    uri, name = (list(arguments or []) + [None, None])[:2]
+    if not isinstance(uri, str) or not isinstance(name, str) or not name.isidentifier():
+        ls.log_noise(f"{features.BUILD_EXAMPLE} needs [uri, factory name], got {arguments!r}")
+        return
+    ls.examples[uri] = name
+    if uri in ls.scheduler.documents:
+        ls.schedule(uri, immediately=True)
+
+
+@server.command(features.CHOOSE_EXAMPLE)
+async def choose_example(ls, *arguments):  # type: ignore[no-untyped-def]
+    """`paramlens.chooseExample [uri]`: offer the file's factories (the first few, ranked) as a message with
+    buttons (every client shows `window/showMessageRequest`); the chosen one is built from then on."""
+    uri = (list(arguments or []) + [None])[0]
+    view = ls.view(uri) if isinstance(uri, str) else None
+    if view is None or not view.snapshot.report.factories:
+        return
+    names = [f.name for f in view.snapshot.report.factories if not f.built][:features.CHOICES]
+    answer = await ls.window_show_message_request_async(lsp.ShowMessageRequestParams(
+        type=lsp.MessageType.Info, message=t(ls.locale, "Build which factory as the example?"),
+        actions=[lsp.MessageActionItem(title=name) for name in names]))
+    if answer is not None and answer.title in names:
+        build_example(ls, uri, answer.title)
 
 
 @server.feature(REPORT_REQUEST)

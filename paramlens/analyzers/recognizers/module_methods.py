@@ -1,6 +1,7 @@
 """Methods that re-draw, re-allocate, cast or replace a model's tensors: `to_empty(device=...)`,
 `reset_parameters()`, `.half()` / `.float()` / `.double()` / `.bfloat16()` / `.to(...)`, and timm's
-`reset_classifier(num_classes)`. Probed around the call (TRANSFORM); the probe observes only when the receiver
+`reset_classifier(num_classes)`, and transformers' `post_init()` / `tie_weights()` (the class's `_init_weights`
+applied to every submodule, then the ties). Probed around the call (TRANSFORM); the probe observes only when the receiver
 turns out to be an nn.Module (`x.to(device)` on a tensor is left alone), so the recognizer can go by the method's
 name. Not inside `forward`, where such calls act on activations."""
 
@@ -15,7 +16,7 @@ NODE_TYPES = (cst.Call,)
 
 METHODS = {"to_empty": "to_empty", "reset_parameters": "reset_parameters", "_reset_parameters": "reset_parameters",
            "half": "cast", "float": "cast", "double": "cast", "bfloat16": "cast", "to": "cast",
-           "reset_classifier": "reset_classifier"}
+           "reset_classifier": "reset_classifier", "post_init": "post_init", "tie_weights": "post_init"}
 
 
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:

@@ -1,5 +1,6 @@
 """What becomes part of a module's state: `register_buffer(name, tensor, persistent=...)`,
-`register_parameter(name, param)`, `nn.Parameter(...)`, and a plain tensor assigned to `self.x` in a module
+`register_parameter(name, param)`, `nn.Parameter(...)`, `self.x = nn.Buffer(tensor, persistent=...)` (registered
+on assignment, as transformers 5 writes its position tables), and a plain tensor assigned to `self.x` in a module
 (`self.mask = torch.ones(4)`), which is neither a parameter nor a buffer."""
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if not isinstance(value, cst.Call):
         return []
     names = ctx.qualnames(value.func)
+    if {"torch.nn.Buffer", "torch.nn.parameter.Buffer"} & set(names):
+        persistent = next((a.value for a in value.args if a.keyword is not None and a.keyword.value == "persistent"),
+                          None)
+        return [Finding("register", ctx.span(node), value, VALUE,
+                        {"method": "Buffer", "text": ctx.code(node), "receiver": "self", "attribute": target.attr.value,
+                         "persistent": ctx.code(persistent) if persistent is not None else "True"},
+                        function=ctx.function)]
     if not any(n.startswith("torch.") and not n.startswith("torch.nn.") for n in names):
         return []
     return [Finding("tensor_attribute", ctx.span(node), value, VALUE,

@@ -410,30 +410,63 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     return join(*parts), facts
 
 
+def example_of(name: str, ctx: ExplainContext) -> tuple[Any, dict[str, Any], list[dict[str, Any]]] | None:
+    """The example unit that built class `name` (by what the built object is), its decision and its records."""
+    from paramlens.analyzers.instrument import example_probe
+
+    for unit in ctx.units:
+        if unit.example is None:
+            continue
+        records = _modules(ctx.observations.records(example_probe(unit.index)))
+        if records and records[0].get("class") == name:
+            decision = ctx.observations.examples.get(unit.index) or {}
+            return unit, decision, records
+    return None
+
+
+def example_decision(name: str, ctx: ExplainContext) -> tuple[Any, dict[str, Any]] | None:
+    """The class example unit of `name` and what it decided (building, or skipped with a reason)."""
+    for unit in ctx.units:
+        if unit.example is not None and unit.example.kind == "class" and unit.example.class_name == name:
+            return unit, ctx.observations.examples.get(unit.index) or {}
+    return None
+
+
+def how_built(locale: str, decision: dict[str, Any], unit: Any) -> str:
+    how = decision.get("how") or ("comment" if unit.example.directive else "defaults")
+    if how == "comment":
+        return t(locale, "as you asked with `# paramlens: example`")
+    if how == "editor":
+        return t(locale, "as you chose in the editor")
+    if how == "factory":
+        return t(locale, "through a factory function of the file that needs no arguments, because the file never "
+                         "creates one")
+    if how.startswith("config:"):
+        return t(locale, "with its config class built from its defaults, because the file never creates one")
+    return t(locale, "from defaults, because the file never creates one")
+
+
 def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     """An nn.Module subclass of this file: what its instances built during the run contain — or, when the file
     never builds one, the example ParamLens built from defaults (or why it could not)."""
-    from paramlens.analyzers.instrument import example_probe
-
     locale = ctx.locale
     name = finding.facts["name"]
+    if not finding.facts.get("static", True) and (ctx.observations.module_classes is None or
+                                                  name not in ctx.observations.module_classes):
+        return None  # the run did not show it to be a module class (or nothing ran)
     instances = [r for f in ctx.findings if f.pattern == "module" and f.facts.get("class") == name
                  for r in _modules(ctx.records(f))]
-    example_unit = next((u for u in ctx.units if u.example is not None and u.example.class_name == name), None)
-    examples = _modules(ctx.observations.records(example_probe(example_unit.index))) if example_unit else []
+    built_example = example_of(name, ctx)
     title = heading(f"class {name}({finding.facts.get('bases') or 'nn.Module'})")
     built = sum(ctx.count(f) for f in ctx.findings if f.pattern == "module" and f.facts.get("class") == name)
     general = t(locale, "Parameters and submodules assigned to `self` in `__init__` are registered automatically; "
                 "`forward` says how they are used.")
     facts: dict[str, Any] = {"name": name, "instances": [{"param_count": r["param_count"]} for r in instances]}
-    if examples and example_unit is not None:
-        expression = example_unit.example.expression
+    if built_example is not None and not instances:
+        unit, decision, examples = built_example
+        expression = decision.get("expression") or unit.example.expression
         first = examples[0]
-        how = t(locale, "as you asked with `# paramlens: example`") \
-            if example_unit.example.directive else \
-            t(locale, "from defaults, because the file never creates one") \
-            if example_unit.example.expression.startswith(f"{name}(") else \
-            t(locale, "through a factory function of the file that needs no arguments, because the file never creates one")
+        how = how_built(locale, decision, unit)
         facts["example"] = {"expression": expression, **module_facts(first)}
         note = t(locale, "Built as an example, {how}: `{expression}` — on the meta device: shapes and counts are exact, "
                          "values are not available.", how=how, expression=expression) \
@@ -441,17 +474,21 @@ def explain_module_class(finding: Finding, ctx: ExplainContext) -> tuple[str, di
             t(locale, "Built as an example, {how}: `{expression}`.", how=how, expression=expression)
         return join(title, note, describe_module(locale, first), general), facts
     if not instances:
-        unit_error = None
-        if example_unit is not None:
-            status = ctx.observations.statements.get(example_unit.index) or {}
+        unit_error, expression = None, None
+        decided = example_decision(name, ctx)
+        if decided is not None:
+            unit, decision = decided
+            status = ctx.observations.statements.get(unit.index) or {}
             unit_error = (status.get("error") or {}).get("message")
+            expression = decision.get("expression")
         inside = ctx.observations.instantiated is not None and name in ctx.observations.instantiated
         if inside:
             reason = t(locale, "`{name}` was built during the run inside another model (through a call ParamLens does "
                        "not watch, e.g. a class passed as an argument); its parameters appear under that model's "
                        "names.", name=name)
-        elif unit_error:
-            reason = t(locale, "_Building `{expression}` as an example raised: {unit_error}_", expression=example_unit.example.expression, unit_error=unit_error)
+        elif unit_error and expression:
+            reason = t(locale, "_Building `{expression}` as an example raised: {unit_error}_", expression=expression,
+                       unit_error=unit_error)
         else:
             reason = t(locale, "_No instance was built: `{name}` needs arguments ParamLens cannot guess. Add a comment "
                        "such as `# paramlens: example {name}(...)` with arguments that work._", name=name)

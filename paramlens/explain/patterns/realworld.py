@@ -56,6 +56,8 @@ def explain_register(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
                     "`parameters()`. A persistent buffer (the default) is saved in `state_dict()`; "
                     "`persistent=False` keeps it out (recomputed or constant data such as masks and position "
                     "tables). A plain tensor attribute is neither: not saved, not moved.")
+    if method == "Buffer":
+        return _explain_buffer_attribute(finding, ctx, title, general)
     records = _method_records(ctx, finding)
     if not records:
         return join(title, general, not_run_note(finding, ctx)), {}
@@ -88,6 +90,26 @@ def explain_register(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[s
         parts.append(general)
     return join(*parts), {"names": [r.get("name") for r in records], "persistent": [r.get("persistent") for r in records],
                           "registered_none": nothing}
+
+
+def _explain_buffer_attribute(finding: Finding, ctx: ExplainContext, title: str,
+                              general: str) -> tuple[str, dict[str, Any]]:
+    """`self.x = nn.Buffer(tensor, persistent=False)`: the assignment registers a buffer, as `register_buffer`."""
+    locale = ctx.locale
+    records = _tensor_records(ctx.records(finding))
+    attribute = finding.facts["attribute"]
+    how = t(locale, "Assigning an `nn.Buffer` to a module attribute registers it as `register_buffer({attribute!r}, "
+            "...)` does.", attribute=attribute)
+    if not records:
+        return join(title, how, general, not_run_note(finding, ctx)), {}
+    persistent = {"True": True, "False": False}.get(finding.facts.get("persistent", "True"))
+    where = {True: t(locale, "saved in state_dict"), False: t(locale, "not saved (persistent=False)"),
+             None: "—"}[persistent]
+    value = records[0]
+    header = t(locale, "name|shape|dtype|state_dict").split("|")
+    rows = [[code(attribute), shape(value.get("shape")), value.get("dtype", "—"), where]]
+    return join(title, how, table(header, rows), general), {"names": [attribute], "persistent": [persistent],
+                                                            "registered_none": []}
 
 
 def explain_parameter_new(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:

@@ -1,6 +1,6 @@
 """Methods that re-allocate, re-draw, cast or replace a model's tensors: `to_empty(device=...)`,
-`reset_parameters()`, `.half()` / `.float()` / `.double()` / `.bfloat16()` / `.to(...)` and timm-style
-`reset_classifier(num_classes)`. What changed (devices, dtypes, memory, which Parameter objects were kept, which
+`reset_parameters()`, `.half()` / `.float()` / `.double()` / `.bfloat16()` / `.to(...)`, timm-style
+`reset_classifier(num_classes)` and transformers' `post_init()` / `tie_weights()`. What changed (devices, dtypes, memory, which Parameter objects were kept, which
 values were re-drawn with which bound, which submodule was replaced), from the probe around the call. A call whose
 receiver turned out not to be a module (`x.to(device)` on a tensor) gets no explanation."""
 
@@ -224,3 +224,58 @@ def _brief(entry: dict[str, Any] | None) -> dict[str, Any] | None:
     if entry is None:
         return None
     return {"class": entry["class"], "param_count": entry["param_count"], "parameters": entry.get("parameters", [])}
+
+
+def explain_post_init(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
+    """transformers' `post_init()` (the class's `_init_weights` on every submodule, then the ties) and
+    `tie_weights()`: which init functions ran on how many tensors, and which names now share one Parameter."""
+    locale = ctx.locale
+    title, records, early = observed(ctx, finding, "post_init", certain=True)
+    if early is not False:
+        return early
+    records = [r for r in records if "tally" in r]
+    if not records:
+        return None
+    record = records[0]
+    subject = code(record["class"])
+    parts = [title]
+    method = finding.facts.get("method")
+    if method == "post_init" and record.get("init_calls"):
+        ran = dict(init=record.get("init_weights") or "_init_weights", n_modules=count(record["init_calls"]),
+                   submodules=count(record["submodules"]), subject=subject)
+        parts.append(t(locale, "Ran `{init}` on {n_modules} of the {submodules} modules of {subject} (the module "
+                       "itself included), the way transformers initialises a model it builds from a config.", **ran)
+                     if record.get("transformers") else
+                     t(locale, "Ran `{init}` on {n_modules} of the {submodules} modules of {subject} (the module "
+                       "itself included).", **ran))
+    elif method == "post_init" and record.get("init_weights"):
+        parts.append(t(locale, "`{init}` did not run during this call; the model is on the meta device.",
+                       init=record["init_weights"]) if record.get("meta") else
+                     t(locale, "`{init}` did not run during this call.", init=record["init_weights"]))
+    if record["tally"]:
+        calls = series(locale, [f"`{name}` ×{number}" for name, number in record["tally"].items()])
+        parts.append(t(locale, "It wrote **{written} of {tensors}** tensors: {calls}.", written=count(record["written"]),
+                       tensors=count(record["tensors"]), calls=calls))
+        if record.get("meta"):
+            parts.append(t(locale, "On the meta device these calls compute no values; which ones ran is what the run "
+                           "shows."))
+    elif method == "post_init" and record.get("init_calls"):
+        parts.append(t(locale, "It wrote none of the {tensors} tensors (no initialiser reached them).",
+                       tensors=count(record["tensors"])))
+    tied = record.get("tied") or []
+    if tied:
+        lines = ["- " + t(locale, "{names}: one Parameter", names=names_list(locale, [code(n) for n in group]))
+                 for group in tied[:ROWS]]
+        parts.append(t(locale, "Tied during this call:") + "\n" +
+                     "\n".join(lines))
+        parts.append(t(locale, "Each group is one tensor: `parameters()` and the optimizer see it once, `state_dict()` "
+                       "keeps every name."))
+    elif method == "tie_weights":
+        parts.append(t(locale, "No new tie: the names that share a Parameter are the same as before the call."))
+    if ctx.count(finding) > 1:
+        parts.append(t(locale, "_Ran {total} times during the run (once for each model built that contains a "
+                       "{cls}); the first is shown._", total=ctx.count(finding), cls=subject))
+    facts = {"class": record["class"], "init_weights": record.get("init_weights"),
+             "init_calls": record.get("init_calls"), "calls": record["tally"],
+             "written": record["written"], "tensors": record["tensors"], "tied": tied}
+    return join(*parts), facts

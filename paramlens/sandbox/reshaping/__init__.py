@@ -44,6 +44,8 @@ def kind_of(function: Any) -> str | None:
             return "cast"
         if name in {"reset_parameters", "_reset_parameters"}:
             return "reset_parameters"
+        if name in methods.POST_INIT:
+            return "post_init"
         return name if name in {"to_empty", "reset_classifier"} else None
     if isinstance(receiver, torch.Tensor):
         return "tensor_update" if name in updates.TENSOR_UPDATES else None
@@ -78,6 +80,7 @@ HANDLERS.update({
     "to_empty": (methods.module_before, methods.to_empty_after),
     "reset_classifier": (methods.module_before, methods.reset_classifier_after),
     "reset_parameters": (methods.reset_before, methods.reset_after),
+    "post_init": (methods.post_init_before, methods.post_init_after),
     "tensor_update": (updates.before, updates.after),
     "optimizer_step": (optimization.step_before, optimization.step_after),
     "zero_grad": (optimization.zero_grad_before, optimization.zero_grad_after),

@@ -12,7 +12,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from paramlens.sandbox.reshaping.observation import Observation
-from paramlens.sandbox.reshaping.state import NAMES_LIMIT, ModuleState, owner_label, scalar
+from paramlens.sandbox.reshaping.state import NAMES_LIMIT, ModuleState, owner_label, scalar, storage_of
 from paramlens.sandbox.runtime import compare, derived_scale, init_arguments, snapshot
 from paramlens.sandbox.summaries import is_uninitialized, module_brief, tensor_stats
 
@@ -174,3 +174,117 @@ def reset_after(observation: Observation, result: Any) -> dict[str, Any]:
                             "changed": change.get("changed")})
     return {"module": owner_label(module, observation.owners), "class": type(module).__name__, "calls": calls,
             "changed": redrawn[:NAMES_LIMIT], "tensors": len(before.tensors())}
+
+
+# transformers' PreTrainedModel: `post_init()` applies the class's `_init_weights` to every submodule and ties the
+# weights its `_tied_weights_keys` name; `tie_weights()` does the tying alone
+POST_INIT = {"post_init", "tie_weights"}
+
+
+class _InitTally(TorchFunctionMode):
+    """Counts, while `post_init()` runs, the nn.init functions and fills / random draws applied to the module's
+    tensors (by function name), and which tensors they wrote. Records only, then calls the function as called."""
+
+    def __init__(self, names: dict[int, str], storages: dict[int, str]) -> None:
+        super().__init__()
+        self.names = names
+        self.storages = storages  # `weight.data.normal_()` writes through a new tensor object: found by its memory
+        self.tally: dict[str, int] = {}
+        self.written: set[str] = set()
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        try:
+            self._note(func, args, kwargs)
+        except Exception:  # noqa: BLE001 - observing must not change what the call does
+            pass
+        return func(*args, **kwargs)
+
+    def _note(self, func: Any, args: tuple, kwargs: dict) -> None:
+        name = getattr(func, "__name__", "")
+        public_init = getattr(func, "__module__", None) == "torch.nn.init" and not name.startswith("_")
+        if not (public_init or name in FILLS):
+            return
+        tensor = args[0] if args else kwargs.get("tensor")
+        if not isinstance(tensor, torch.Tensor):
+            return
+        target = self.names.get(id(tensor))
+        if target is None and tensor._base is not None:
+            target = self.names.get(id(tensor._base))
+        if target is None and tensor.device.type != "meta":
+            target = self.storages.get(tensor.untyped_storage().data_ptr())
+        if target is None:
+            return
+        self.tally[name] = self.tally.get(name, 0) + 1
+        self.written.add(target)
+
+
+class _PostInitWatch:
+    """Around `post_init()`: the init-function tally, and how many modules the receiver's own `_init_weights` was
+    called on (a counting wrapper in the instance's `__dict__` for the duration of the call, removed afterwards even
+    when the call raises; transformers skips initialisation on the meta device, so it may be 0)."""
+
+    def __init__(self, module: nn.Module, tally: _InitTally) -> None:
+        self.module = module
+        self.tally = tally
+        self.init_calls = 0
+        self._installed = False
+
+    def __enter__(self) -> "_PostInitWatch":
+        original = getattr(self.module, "_init_weights", None)
+        if callable(original) and "_init_weights" not in vars(self.module):
+            def counting(*args: Any, **kwargs: Any) -> Any:
+                self.init_calls += 1
+                return original(*args, **kwargs)
+            object.__setattr__(self.module, "_init_weights", counting)
+            self._installed = True
+        self.tally.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        try:
+            self.tally.__exit__(*exc)
+        finally:
+            if self._installed:
+                vars(self.module).pop("_init_weights", None)
+        return False
+
+
+def _shared_groups(module: nn.Module) -> list[list[str]]:
+    """Names that reach one Parameter object, for every Parameter reached by more than one name."""
+    groups: dict[int, list[str]] = {}
+    for name, parameter in module.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(parameter), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]
+
+
+def post_init_before(observation: Observation) -> None:
+    module = observation.receiver
+    if not isinstance(module, nn.Module):
+        return
+    names: dict[int, str] = {}
+    storages: dict[int, str] = {}
+    for name, tensor in [*module.named_parameters(remove_duplicate=False), *module.named_buffers()]:
+        names.setdefault(id(tensor), name)
+        pointer = storage_of(tensor)
+        if pointer:
+            storages.setdefault(pointer, name)
+    observation.state.update({"names": names, "shared": {tuple(g) for g in _shared_groups(module)}})
+    observation.mode = _PostInitWatch(module, _InitTally(names, storages))
+
+
+def post_init_after(observation: Observation, result: Any) -> dict[str, Any]:
+    module = observation.receiver
+    if "names" not in observation.state:
+        return {}
+    watch = observation.mode
+    tally, written = watch.tally.tally, watch.tally.written
+    init = getattr(type(module), "_init_weights", None)
+    tied = [g for g in _shared_groups(module) if tuple(g) not in observation.state["shared"]]
+    tensors = len({id(t) for t in [*module.parameters(), *module.buffers()]})
+    meta = any(p.device.type == "meta" for p in module.parameters())
+    return {"module": owner_label(module, observation.owners), "class": type(module).__name__,
+            "init_weights": getattr(init, "__qualname__", None), "init_calls": watch.init_calls, "tally": dict(sorted(tally.items())),
+            "written": len(written), "tensors": tensors, "submodules": sum(1 for _ in module.modules()),
+            "tied": tied[:NAMES_LIMIT], "meta": meta,
+            "transformers": any(c.__module__.startswith("transformers.") for c in type(module).__mro__)}

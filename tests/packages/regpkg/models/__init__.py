@@ -1,0 +1,4 @@
+from ._api import get_model, list_models, register_model
+from .resnet import *
+from .tiny import *
+from . import quantization

@@ -1,0 +1,7 @@
+from dataclasses import dataclass
+
+
+@dataclass
+class PairConfig:
+    width: int = 6
+    depth: int = 3
