@@ -905,3 +905,28 @@ def test_training_step_lines_say_what_torch_changed(tmp_path):
     [adam_zero] = find_explanations(report, "zero_grad", line_of(TRAINING_STEP, "    adam.zero_grad()"))
     assert "from call 2" in adam_zero.markdown  # the first call had nothing to clear
     assert not find_explanations(report, "training_step", line_of(TRAINING_STEP, "env.step(3)"))
+
+
+def test_a_relative_import_failure_is_told_from_the_statement_and_the_package(tmp_path):
+    """The reason a relative import failed was decided by the words of Python's message, and every message starting
+    "attempted relative import" got "the file is not inside a package". A package file whose `from ...` climbs
+    above its top-level package is inside a package; Python (importlib.util.resolve_name) is the judge."""
+    import importlib.util
+
+    from paramlens.analysis import AnalysisOptions, analyze
+
+    package = tmp_path / "shapes"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    inside = package / "blocks.py"
+    inside.write_text("import torch\nfrom ...far import thing\nnet = torch.nn.Linear(2, 2)\n", encoding="utf-8")
+    loose = tmp_path / "loose.py"
+    loose.write_text("import torch\nfrom .helpers import make\nnet = torch.nn.Linear(2, 2)\n", encoding="utf-8")
+    with pytest.raises(ImportError):
+        importlib.util.resolve_name("...far", "shapes")
+    report = analyze(inside.read_text(), str(inside), AnalysisOptions())
+    [told] = [d for d in report.diagnostics if d.code == "PL903"]
+    assert "above its top-level package `shapes`" in told.message and "not inside a package" not in told.message
+    report = analyze(loose.read_text(), str(loose), AnalysisOptions())
+    [told] = [d for d in report.diagnostics if d.code == "PL903"]
+    assert "not inside a package" in told.message

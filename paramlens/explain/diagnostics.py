@@ -9,6 +9,7 @@ run's doing, so it is information at the line where it happened."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 from paramlens.analyzers.instrument import Unit
@@ -16,7 +17,7 @@ from paramlens.analyzers.source import SourceSyntaxError
 from paramlens.messages import message_id, t
 from paramlens.observations import Observations
 from paramlens.report import Diagnostic, Span
-from paramlens.sandbox.protocol import RunResult
+from paramlens.sandbox.protocol import Event, RunResult
 
 SYNTAX_ERROR = "PL000"
 STATEMENT_RAISED = "PL900"
@@ -81,7 +82,7 @@ def execution_diagnostics(run: RunResult, units: list[Unit], observations: Obser
         if error.get("import") or unit.is_import:
             # the environment lacks something, the code is not wrong: say so without calling it an error
             diagnostics.append(Diagnostic(statement_span(unit), IMPORT_FAILED, "information",
-                                          import_failed_message(error, run, locale)))
+                                          import_failed_message(error, run, locale, unit)))
             continue
         if error.get("meta_value"):
             diagnostics.append(Diagnostic(statement_span(unit), STATEMENT_RAISED, "information",
@@ -187,13 +188,36 @@ def example_failed_message(error: dict, unit: Unit, locale: str, decision: dict 
              "that work with a comment `# paramlens: example {name}(...)`.", name=name, expression=expression, text=text)
 
 
-def import_failed_message(error: dict, run: RunResult, locale: str) -> str:
+def _relative_import(error: dict, run: RunResult, unit: Unit | None) -> tuple[int, str | None, str] | None:
+    """(level, the module the file ran as or None for a loose script, its `__package__`) when the failed statement is a relative
+    import (`from ..x import y`), else None. Python refuses a relative import in a file that runs with no package,
+    and one that climbs above the top-level package; both are decided from the statement and from how the file ran
+    (the start event names the module a file of a package runs as), not from the message."""
+    if error["type"] != "ImportError" or unit is None:
+        return None
+    try:
+        statements = ast.parse(unit.code).body
+    except SyntaxError:
+        return None
+    if not (statements and isinstance(statements[0], ast.ImportFrom) and statements[0].level > 0):
+        return None
+    start = next((event for event in run.events if event.get("t") == Event.START), {})
+    return statements[0].level, start.get("module") or None, start.get("package") or ""
+
+
+def import_failed_message(error: dict, run: RunResult, locale: str, unit: Unit | None = None) -> str:
     text = f"{error['type']}: {error['message']}"
     python = run.python or "python"
     module = error.get("module")
-    if error["message"].startswith("attempted relative import"):
+    relative = _relative_import(error, run, unit)
+    if relative is not None and relative[1] is None:
         return t(locale, "This import could not run: {text}. The file is not inside a package (no `__init__.py` next to "
                  "it), so ParamLens ran it as a loose script; what depends on this import was not built.", text=text)
+    if relative is not None and relative[2] and relative[0] > len(relative[2].split(".")):
+        top = relative[2].split(".")[0]
+        return t(locale, "This relative import climbs {level} levels up from `{module}`, above its top-level package "
+                         "`{top}`, so Python refuses it: {text}. What depends on it was not built.",
+                 level=relative[0], module=relative[1], top=top, text=text)
     if error["type"] == "ModuleNotFoundError" and module:
         top = module.split(".")[0]
         return t(locale, "`{module}` is not installed in the interpreter that runs your code ({python}), so what depends "

@@ -329,7 +329,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     emit({"t": Event.START, "torch": torch.__version__, "python": sys.executable, "seed": seed,
           "device": "meta" if device == "meta" else "cpu", "isolation": layers,
           "import_seconds": round(time.perf_counter() - started, 3),
-          **({"module": module_name} if module_name else {})})
+          **({"module": module_name, "package": namespace.get("__package__")} if module_name else {})})
 
     EXAMPLE_NAMES.update({unit["example"]["name"]: unit["example"]["expression"]
                           for unit in request["units"] if unit.get("example")})
