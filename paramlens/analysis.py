@@ -7,6 +7,7 @@ run; the analysing process never executes the user's code and never imports torc
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 from dataclasses import dataclass, field, replace
@@ -209,13 +210,32 @@ def _nothing_built(report_modules: list, execution: Execution, units: list[Unit]
                          "{first}(...)`", classes=names_list(locale, [f"`{n}`" for n in needing[:6]]),
                  first=needing[-1])
     own_failed = [u for u in failed if u.example is None]
-    if not classes and own_failed:
-        return t(locale, "no module class of the file was defined: the statement at line {line} failed and the "
-                         "classes depend on it", line=own_failed[0].line)
+    failed_classes = [u for u in own_failed if _defines_class(u)]
+    if not classes and failed_classes:
+        unit = failed_classes[0]
+        depends_on = ((observations.statements.get(unit.index) or {}).get("error") or {}).get("depends_on")
+        if depends_on:
+            return t(locale, "no module class of the file was defined: the class statement at line {line} uses a name "
+                             "that the failed statement at line {failed} should have defined", line=unit.line,
+                     failed=depends_on)
+        return t(locale, "no module class of the file was defined: the class statement at line {line} raised",
+                 line=unit.line)
+    if not classes and own_failed and not any(_defines_class(u) for u in units if u.example is None):
+        return t(locale, "the file defines no class and builds no model (the statement at line {line} failed)",
+                 line=own_failed[0].line)
     if not classes:
         return t(locale, "the file defines no nn.Module subclass and builds no model")
     return t(locale, "the file's module classes ({classes}) were neither built by the file nor buildable as an "
                      "example", classes=names_list(locale, [f"`{n}`" for n in classes[:6]]))
+
+
+def _defines_class(unit: Unit) -> bool:
+    """Whether a top-level statement is a class definition (decorators included)."""
+    try:
+        body = ast.parse(unit.code).body
+    except SyntaxError:
+        return False
+    return bool(body) and isinstance(body[0], ast.ClassDef)
 
 
 def absorb_runtime_errors(runtime: list[Diagnostic], rules: list[Diagnostic], units: list[Unit],

@@ -930,3 +930,19 @@ def test_a_relative_import_failure_is_told_from_the_statement_and_the_package(tm
     report = analyze(loose.read_text(), str(loose), AnalysisOptions())
     [told] = [d for d in report.diagnostics if d.code == "PL903"]
     assert "not inside a package" in told.message
+
+
+def test_nothing_built_says_which_statement_kept_the_classes_from_existing(tmp_path):
+    """"the statement at line N failed and the classes depend on it" was said of files with no class at all (image
+    processors whose imports fail here). The reason now comes from the run: the class statement that did not run
+    and the failed statement whose name it needed, or a file with no class statement."""
+    dependent = "import torch\nfrom notinstalled_pkg import Base\n\n\nclass Block(Base):\n    pass\n"
+    classless = "import torch\nfrom notinstalled_pkg import helper\n\n\ndef f():\n    return helper()\n"
+    report, _ = analyze_file(tmp_path, "dependent.py", dependent)
+    assert report.execution.nothing_built == (
+        f"no module class of the file was defined: the class statement at line {line_of(dependent, 'class Block')} "
+        f"uses a name that the failed statement at line {line_of(dependent, 'from notinstalled_pkg')} should have "
+        "defined")
+    report, _ = analyze_file(tmp_path, "classless.py", classless)
+    assert report.execution.nothing_built == ("the file defines no class and builds no model (the statement at line "
+                                              f"{line_of(classless, 'from notinstalled_pkg')} failed)")
