@@ -67,6 +67,10 @@ RULES = [
          message_id("a module class ParamLens built as an example (the file never creates one) failed with its defaults")),
     Rule("PL905", "loop-shortened", "information",
          message_id("the loop budget ended a long loop early; values observed after it are labelled")),
+    Rule("PL920", "ipython-syntax", "information",
+         message_id("notebook: an IPython magic, shell command or help request that ParamLens did not run")),
+    Rule("PL921", "stored-output-differs", "information",
+         message_id("notebook: a cell's stored output differs from a fresh Run All, with the likely reason")),
 ]
 
 # rules that explain a statement's exception better than the generic PL900 (which is then not reported)

@@ -271,6 +271,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     GradientObserver(emit, recorder.owners, lambda: innermost_user_line(path), recorder.max_records,
                      recorder.labels).install()
     _track_instances(recorder.instantiated, recorder.structure_changed)
+    shown: list[dict[str, str]] = []  # what the running statement displayed (a notebook cell's outputs)
+    if request.get("notebook"):
+        _install_notebook_names(namespace, shown)
     emit({"t": Event.START, "torch": torch.__version__, "python": sys.executable, "seed": seed,
           "device": "meta" if device == "meta" else "cpu", "isolation": layers,
           "import_seconds": round(time.perf_counter() - started, 3)})
@@ -318,6 +321,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
                 poisoned.pop(name, None)
         event = {"t": Event.STATEMENT, "index": index, "status": status,
                  "seconds": round(time.perf_counter() - begun, 4), "output": capture.take(), "error": error}
+        if shown:
+            event["shown"] = list(shown)
+            shown.clear()
         if recorder.first_cut is not None:
             # printed (or raised) after a loop was shortened, partly (`during`) or entirely
             event["after_cut"] = {**recorder.first_cut, "during": not cut_before}
@@ -345,6 +351,50 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated)})
     emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
           "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace)})
+
+
+class _NoIPython:
+    """What `get_ipython()` returns in the sandbox, where no IPython runs: every magic, shell command or other call
+    through it does nothing (the analysis reports them where they are written)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: [] if name in ("getoutput", "system") else None
+
+    def __repr__(self) -> str:
+        return "<no IPython: ParamLens runs the notebook's code as plain Python>"
+
+
+def _install_notebook_names(namespace: dict[str, Any], shown: list[dict[str, str]]) -> None:
+    """The names a notebook's code finds in IPython's namespace: `display(...)` (its objects' text, as Jupyter's
+    text/plain), `get_ipython()` (which does nothing here), `_` (the last value shown), and the hook that shows a
+    cell's last expression (`__pl_display__`, which returns the value unchanged)."""
+    last: list[Any] = [object()]
+
+    def text_of(value: Any) -> str:
+        try:
+            text = repr(value)
+        except Exception as error:  # noqa: BLE001 - a repr that fails shows as such, like IPython's formatter
+            text = f"<repr failed: {type(error).__name__}: {error}>"
+        return text[:OUTPUT_LIMIT]
+
+    def display_hook(value: Any) -> Any:
+        if value is not None:
+            shown.append({"kind": "result", "text": text_of(value)})
+            # IPython updates `_` unless the program bound it to something else
+            if namespace.get("_", last[0]) is last[0]:
+                namespace["_"] = value
+                last[0] = value
+        return value
+
+    def display(*objects: Any, **_options: Any) -> None:
+        for value in objects:
+            shown.append({"kind": "display", "text": text_of(value)})
+
+    namespace[Probe.DISPLAY] = display_hook
+    namespace.setdefault("display", display)
+    namespace.setdefault("get_ipython", _NoIPython)
 
 
 DIGEST_ELEMENTS = 10_000_000  # a tensor larger than this is digested by shape and dtype only

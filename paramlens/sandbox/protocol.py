@@ -35,6 +35,7 @@ class Probe:
     WHILE = "__pl_while__"    # while __pl_while__(id, condition): a while loop under the loop budget
     LOOP_END = "__pl_end__"   # __pl_end__(id); break / return: a while loop left without its condition
     HAS_INSTANCE = "__pl_has_instance__"  # whether the file's class already has an instance (examples)
+    DISPLAY = "__pl_display__"  # __pl_display__(expr): a notebook cell's last expression, its value shown (IPython)
 
 
 class Event:
@@ -78,6 +79,7 @@ class RunRequest:
     max_records: int = 8
     device: str = "cpu"          # cpu | meta | auto (cpu, but stop when the parameters exceed param_budget)
     param_budget: int = DEFAULT_PARAM_BUDGET
+    notebook: bool = False       # a notebook's cells: `display()`, `get_ipython()` and each cell's value shown
 
     def payload(self, required_layers: list[str]) -> dict[str, Any]:
         """The JSON the child reads: what to run and the limits it enforces on itself (every option of
@@ -85,7 +87,8 @@ class RunRequest:
         return {"path": self.path, "units": self.units, "seed": self.seed, "memory_mb": self.limits.memory_mb,
                 "max_records": self.max_records, "device": self.device, "param_budget": self.param_budget,
                 "loop_iterations": self.limits.loop_iterations, "loop_seconds": self.limits.loop_seconds,
-                "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers}
+                "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers,
+                "notebook": self.notebook}
 
 
 @dataclass

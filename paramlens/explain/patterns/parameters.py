@@ -9,6 +9,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, output_block, owners_text, shape, stats_line, value_block
 from paramlens.messages import message_id, t
+from paramlens.explain.places import place
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
 from paramlens.explain.patterns.gradients import backward_before, shared_gradient_text
 
@@ -100,17 +101,17 @@ def _explain_grad(finding: Finding, ctx: ExplainContext, title: str, note: str,
             text = t(locale, "`None`: no `backward()` had run yet at this point of the program, so this parameter has no "
                      "gradient.")
         else:
-            text = t(locale, "`None`, although `backward()` ran at line {line}: that pass did not reach this parameter "
+            text = t(locale, "`None`, although `backward()` ran at {place}: that pass did not reach this parameter "
                      "(it is not used by the loss, is frozen with `requires_grad=False`, or its gradient was "
-                     "reset to None by `zero_grad()`).", line=last.get('line'))
+                     "reset to None by `zero_grad()`).", place=place(locale, last.get('line')))
         return join(title, text, note), {"value": None, "backward_line": last.get("line") if last else None}
     tensors = _tensor_records([first])
     if not tensors:
         return None
     parts = [title]
     if last is not None:
-        parts.append(t(locale, "The gradient from `backward()` at line {line}: d(loss)/d(parameter), one value per "
-                       "element of the parameter.", line=last.get('line')))
+        parts.append(t(locale, "The gradient from `backward()` at {place}: d(loss)/d(parameter), one value per "
+                       "element of the parameter.", place=place(locale, last.get('line'))))
     parts.append(describe_tensor(locale, tensors[0]))
     facts = {**tensor_facts(tensors[0]), "backward_line": last.get("line") if last else None}
     receiver = ctx.by_node.get(id(getattr(finding.node, "value", None)))
@@ -187,10 +188,10 @@ def explain_grad_none(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
         why = t(locale, "No `backward()` had run yet at this point of the program: creating a model or running a forward "
                 "pass does not compute gradients, so `.grad` is still `None`.")
     elif is_none:
-        why = t(locale, "`backward()` ran at line {line}, but its pass did not reach this parameter (or `zero_grad()` "
-                "reset the gradient to None since).", line=last.get('line'))
+        why = t(locale, "`backward()` ran at {place}, but its pass did not reach this parameter (or `zero_grad()` "
+                "reset the gradient to None since).", place=place(locale, last.get('line')))
     else:
-        why = t(locale, "`backward()` at line {line} filled it: the parameter now has a gradient.", line=last.get('line'))
+        why = t(locale, "`backward()` at {place} filled it: the parameter now has a gradient.", place=place(locale, last.get('line')))
     facts = {"value": value, "backward_line": last.get("line") if last else None}
     return join(title, t(locale, "Result: `{value}`.", value=value), why, style), facts
 
