@@ -49,6 +49,8 @@ def place_heading(locale: str, line: int | None, program: Any = None) -> str:
 
 def places(locale: str, lines: list[int], program: Any = None) -> str:
     """Several places: "lines 3 and 5", or "cell 2, line 3 and cell 4, line 1" in a notebook."""
+    if len(lines) == 1:
+        return place(locale, lines[0], program)
     if any(_cell(line, program) is not None for line in lines):
         return names_list(locale, [place(locale, line, program) for line in lines])
     return t(locale, "lines {lines}", lines=names_list(locale, [str(line) for line in lines]))
