@@ -104,7 +104,9 @@ def _saved(path: str | None) -> Notebook | None:
             return None
         with open(path, encoding="utf-8-sig") as handle:
             return read_notebook(handle.read())
-    except (OSError, UnicodeDecodeError, NotebookError):
+    except (OSError, UnicodeDecodeError, NotebookError, ImportError):
+        # ImportError: nbformat cannot be imported in this interpreter (the VS Code extension's bundled copy has no
+        # build of its compiled dependency for every Python version): the stored outputs are not compared
         return None
 
 
