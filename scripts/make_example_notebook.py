@@ -88,6 +88,7 @@ CELLS: list[tuple[str, str]] = [
 
 
 def main() -> int:
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
 
     notebook = v4.new_notebook()
@@ -102,7 +103,10 @@ def main() -> int:
                       for kind, text in CELLS]
     client = NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=False)
     with client.setup_kernel():
-        client.execute_cell(v4.new_code_cell(SETUP), 0, store_history=False)  # not in the notebook, no count
+        # silent: no execution count, no output, nothing in the notebook
+        reply = run_sync(client.kc.execute_interactive)(SETUP, silent=True, store_history=False, timeout=120)
+        if reply["content"]["status"] != "ok":
+            raise SystemExit(f"the setup did not run: {reply['content']}")
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":
                 continue

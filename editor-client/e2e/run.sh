@@ -41,6 +41,12 @@ fi
 CODE_SERVER="$CACHE/code-server-4.100.3/package"
 echo "code-server ready ($(elapsed))"
 [ -x /usr/bin/chromium ] || { echo "FAILED: /usr/bin/chromium is missing after the install" >&2; exit 1; }
+# the example notebook's headings are Chinese: without a CJK font the screenshots show boxes (best effort)
+if ! dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "install ok installed" \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null 2>&1 \
+    || echo "fonts-noto-cjk could not be installed: Chinese text shows as boxes in the screenshots"
+fi
 
 # -- the extension ----------------------------------------------------------------------------------------------
 cd "$CLIENT_DIR"

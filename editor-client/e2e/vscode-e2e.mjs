@@ -254,7 +254,6 @@ async function main() {
     if (notebook) {
       // VS Code's own notebook editor (no kernel needed to show the cells); the cells are synchronised with the
       // server through LSP 3.17 notebook synchronisation
-      await page.locator(".notebook-editor").first().waitFor({ timeout: 60_000 });
       await page.locator(TARGET.scope, { hasText: TARGET.line }).first().waitFor({ timeout: 60_000 });
       log("notebook editor shows the cells");
     }

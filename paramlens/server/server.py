@@ -321,14 +321,10 @@ class ParamLensServer(LanguageServer):
 
     def publish_cells(self, notebook_uri: str) -> None:
         """Diagnostics per cell document (each cell its own URI), and an empty list for a cell that had some and no
-        longer has, or is gone."""
+        longer has, or is gone. Always pushed, even to a client that pulls diagnostics: vscode-languageclient pulls
+        only for documents it opened itself or that have a tab, and a cell has neither (its tab is the notebook's)."""
         notebook = self.workspace.notebook_documents.get(notebook_uri)
         if notebook is None:
-            return
-        if self.pull_diagnostics:
-            capabilities = self.client_capabilities.workspace
-            if capabilities and capabilities.diagnostics and capabilities.diagnostics.refresh_support:
-                self.workspace_diagnostic_refresh(None)
             return
         before = self.published_cells.get(notebook_uri, set())
         now = set()
@@ -478,7 +474,7 @@ def notebook_did_close(ls: ParamLensServer, params: lsp.DidCloseNotebookDocument
     ls.forget(uri)
     for cell in params.cell_text_documents:
         ls.forget(notebooks.key(cell.uri))
-        if not ls.pull_diagnostics and notebooks.key(cell.uri) in published:
+        if notebooks.key(cell.uri) in published:
             ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=cell.uri, diagnostics=[]))
 
 
@@ -521,6 +517,9 @@ def hover(ls: ParamLensServer, params: lsp.HoverParams) -> lsp.Hover | None:
                 lsp.DiagnosticOptions(identifier="paramlens", inter_file_dependencies=False,
                                       workspace_diagnostics=False))
 def pull_diagnostics(ls: ParamLensServer, params: lsp.DocumentDiagnosticParams) -> lsp.DocumentDiagnosticReport:
+    if ls.notebook_of(params.text_document.uri) is not None:
+        # a cell: its diagnostics are pushed (publish_cells), so that a client that also pulls shows them once
+        return lsp.RelatedFullDocumentDiagnosticReport(items=[])
     view = ls.view(params.text_document.uri)
     items = ls.diagnostics_of(view, params.text_document.uri) if view else []
     return lsp.RelatedFullDocumentDiagnosticReport(items=items)
