@@ -285,8 +285,10 @@ class OracleResult:
 def run_oracle(source: str, path: str = "oracle_input.py", *, capture: dict[int, Iterable[str]] | None = None,
                before: dict[int, Iterable[str]] | None = None, at_end: Iterable[str] = (),
                skip_lines: Iterable[int] = (), seed: int | None = 0, name: str = "__main__",
-               loop_caps: dict[int, int] | None = None, timeout: float = 120.0) -> OracleResult:
-    """Run `source` (as if it were the file `path`) with plain torch and return what it produced."""
+               loop_caps: dict[int, int] | None = None, timeout: float = 120.0,
+               cwd: str | None = None) -> OracleResult:
+    """Run `source` (as if it were the file `path`) with plain torch and return what it produced. It runs in a
+    fresh temporary directory unless `cwd` is given (as `python file.py` run from that directory would)."""
     with tempfile.TemporaryDirectory(prefix="paramlens-oracle-") as workdir:
         out = os.path.join(workdir, "result.json")
         request = {"source": source, "path": str(path), "seed": seed, "name": name, "out": out,
@@ -297,7 +299,7 @@ def run_oracle(source: str, path: str = "oracle_input.py", *, capture: dict[int,
                    "at_end": list(at_end)}
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
         completed = subprocess.run([sys.executable, "-c", ORACLE_SCRIPT], input=json.dumps(request), text=True,
-                                   capture_output=True, cwd=workdir, env=env, timeout=timeout)
+                                   capture_output=True, cwd=cwd or workdir, env=env, timeout=timeout)
         if completed.returncode != 0 or not os.path.exists(out):
             raise OracleError(f"oracle failed (exit {completed.returncode}):\n{completed.stderr[-4000:]}")
         with open(out, encoding="utf-8") as handle:

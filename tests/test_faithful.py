@@ -296,6 +296,58 @@ def test_a_local_module_that_imports_torch_makes_the_file_run(tmp_path):
     assert not uses_torch(cst.parse_module("import helpers\n"), str(tmp_path / "train.py"))
 
 
+RELATIVE_PATHS = '''import json
+import torch
+from torch import nn
+
+with open("config.json") as handle:
+    hidden = json.load(handle)["hidden"]
+layers = int(open("data/layers.txt").read())
+net = nn.Sequential(*[nn.Linear(hidden, hidden) for _ in range(layers)])
+torch.save(net.state_dict(), "net.pt")
+restored = torch.load("net.pt")
+try:
+    with open("config.json", "w") as handle:
+        handle.write("{}")
+except PermissionError as error:
+    print("could not overwrite config.json")
+'''
+
+
+def _project(root: Path) -> Path:
+    (root / "data").mkdir(parents=True)
+    (root / "config.json").write_text('{"hidden": 6}')
+    (root / "data" / "layers.txt").write_text("3")
+    (root / "train.py").write_text(RELATIVE_PATHS)
+    return root / "train.py"
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_relative_paths_resolve_in_the_files_directory(tmp_path):
+    """`python train.py` run from its directory reads `config.json` and `data/...` by relative paths (nanoGPT's
+    `exec(open('configurator.py').read())`): the run sees the project's files, writes what it creates in the
+    private directory, and a write into a project file is refused (PL902 at its line) without changing it."""
+    from paramlens.analysis import AnalysisOptions, analyze
+
+    path = _project(tmp_path / "project")
+    before = _snapshot(path.parent)
+    report = analyze(RELATIVE_PATHS, str(path), AnalysisOptions())
+    assert _snapshot(path.parent) == before  # nothing in the project changed, nothing was added
+
+    copy = _project(tmp_path / "copy")  # torch runs in a copy, as `python train.py` from its directory
+    truth = run_oracle(RELATIVE_PATHS, str(copy), cwd=str(copy.parent))
+    assert comparable_modules(report.modules) == truth.modules
+    errors = [d for d in report.diagnostics if d.severity == "error"]
+    assert not errors, errors
+    write = line_of(RELATIVE_PATHS, 'with open("config.json", "w")')
+    [refusal] = [d for d in report.diagnostics if d.code == "PL902"]
+    assert refusal.span.line == write and refusal.severity == "information"
+    assert "config.json" in refusal.message
+
+
 def test_the_corpus_covers_every_bullet():
     names = {p.name for p in CORPUS}
     assert {"prune_and_fold.py", "shared_backward.py", "ema_training.py", "vmap_ensemble.py",

@@ -408,3 +408,202 @@ def test_lazy_shapes_list_only_the_lazy_parameters(tmp_path):
     truth = run_oracle(LAZY_MIXED, str(path), at_end=["list(net[0].weight.shape)"])
     assert f"`0.weight` [{', '.join(map(str, truth.value_at_end('list(net[0].weight.shape)')))}]" in forward.markdown
     assert "`2.weight`" not in forward.markdown
+
+
+LAZY_SHARED = '''import torch
+from torch import nn
+
+shared = nn.LazyLinear(8)
+net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.LazyLinear(1))
+X = torch.rand(size=(2, 4))
+net(X)
+'''
+
+UNINITIALISED = "sum(isinstance(p, nn.parameter.UninitializedParameter) for p in net.parameters())"
+MATERIALISED = "sum(p.numel() for p in net.parameters() if not isinstance(p, nn.parameter.UninitializedParameter))"
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_lazy_parameters_are_not_counted_as_zero_values(tmp_path, locale):
+    """d2l's shared-layer example builds the net from lazy layers: at construction torch has no shapes yet, so
+    "0 parameters" and "shared tensors of 0 values" are false; the sentences say how many are still uninitialised."""
+    report, path = analyze_file(tmp_path, "lazy_shared.py", LAZY_SHARED, locale)
+    line = line_of(LAZY_SHARED, "net = nn.Sequential(")
+    truth = run_oracle(LAZY_SHARED, str(path), capture={line: [UNINITIALISED, MATERIALISED]})
+    uninitialised, materialised = truth.value(line, UNINITIALISED), truth.value(line, MATERIALISED)
+    assert uninitialised > 0 and materialised == 0
+    [module] = [e for e in find_explanations(report, "module", line) if e.span.column == 7]
+    said = f"the {uninitialised} parameters of its lazy layers" if locale == "en" else f"{uninitialised} 个参数"
+    assert said in module.markdown
+    assert "0 parameters." not in module.markdown and "(0 values" not in module.markdown
+    assert "0 个参数。" not in module.markdown
+    [shared] = [d for d in report.diagnostics if d.code == "PL201"]
+    assert "(0 values" not in shared.message and "0 个值" not in shared.message
+    assert "2.weight" in shared.message
+
+
+LAZY_REFUSAL = '''import torch
+from torch import nn
+
+net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def check():
+    raise ValueError("Attempted to use an uninitialized parameter in a check of my own")
+
+
+pair = (check(), net[2].weight)
+total = torch.sum(net[0].weight)
+net(torch.rand(2, 4))
+'''
+
+
+def test_pl108_is_decided_by_where_torch_raised_not_by_the_message(tmp_path):
+    """PL108 for a statement that raised before its parameter was read comes from torch's refusal of an
+    UninitializedParameter (its __torch_function__ on the traceback), never from the words of a message: a ValueError
+    of the program's own with the same words is not a lazy-parameter read."""
+    report, path = analyze_file(tmp_path, "lazy_refusal.py", LAZY_REFUSAL)
+    truth = run_oracle(LAZY_REFUSAL, str(path))
+    own, refused = line_of(LAZY_REFUSAL, "pair = ("), line_of(LAZY_REFUSAL, "total = torch.sum(")
+    assert truth.statement(own)["error"] and truth.statement(refused)["error"]
+    codes = {d.span.line: [] for d in report.diagnostics}
+    for d in report.diagnostics:
+        codes[d.span.line].append(d.code)
+    assert "PL108" in codes.get(refused, [])
+    assert "PL108" not in codes.get(own, [])
+
+
+SAVES = '''import torch
+from torch import nn
+
+x = torch.arange(4)
+y = torch.zeros(3)
+net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1))
+torch.save(x, "x-file")
+torch.save([x, y], "x-files")
+torch.save({"x": x, "y": y}, "mydict")
+torch.save(net.state_dict(), "net.params")
+torch.save(net, "net.pt")
+x2 = torch.load("x-file")
+sd = torch.load("net.params")
+whole = torch.load("net.pt", weights_only=False)
+'''
+
+
+def test_torch_save_and_load_say_what_was_written_and_read(tmp_path):
+    """`torch.save(x, 'x-file')` on a tensor used to get the fixed sentence about checkpointing a model's state dict;
+    every save and load now says what the run wrote or read, checked against torch."""
+    report, path = analyze_file(tmp_path, "saves.py", SAVES)
+    truth = run_oracle(SAVES, str(path), at_end=[
+        "list(x.shape)", "str(x.dtype)", "list(net.state_dict().keys())",
+        "sum(p.numel() for p in net.parameters())", "type(sd).__name__", "hasattr(sd, '_metadata')",
+        "type(whole).__name__"])
+
+    def saved(snippet):
+        [explanation] = find_explanations(report, "torch_save", line_of(SAVES, snippet))
+        return explanation.markdown
+
+    dtype = truth.value_at_end("str(x.dtype)").replace("torch.", "")
+    shape_text = "[" + ", ".join(map(str, truth.value_at_end("list(x.shape)"))) + "]"
+    assert f"Saved a tensor of shape {shape_text}, `{dtype}`." in saved('torch.save(x, "x-file")')
+    assert "tensors:" in saved('torch.save([x, y]') and shape_text in saved('torch.save([x, y]')
+    assert "assembled by the program" in saved('torch.save({"x"')
+    state = saved("torch.save(net.state_dict()")
+    assert "Saved a state dict" in state
+    for key in truth.value_at_end("list(net.state_dict().keys())"):
+        assert f"`{key}`" in state
+    whole = saved('torch.save(net, "net.pt")')
+    assert f"the whole `Sequential` module object ({truth.value_at_end('sum(p.numel() for p in net.parameters())')} " \
+           "parameters)" in whole and "weights_only=False" in whole
+    assert "Saving a whole module" not in state
+
+    [loaded_sd] = find_explanations(report, "torch_load", line_of(SAVES, 'sd = torch.load('))
+    assert truth.value_at_end("hasattr(sd, '_metadata')") and "Loaded a state dict" in loaded_sd.markdown
+    [loaded_tensor] = find_explanations(report, "torch_load", line_of(SAVES, 'x2 = torch.load('))
+    assert f"Loaded a tensor of shape {shape_text}" in loaded_tensor.markdown
+    [loaded_whole] = find_explanations(report, "torch_load", line_of(SAVES, 'whole = torch.load('))
+    assert f"`{truth.value_at_end('type(whole).__name__')}` module" in loaded_whole.markdown
+
+
+OUTSIDE_AUTOGRAD = '''import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
+
+
+class MyLinear(nn.Module):
+    """d2l's custom layer: its forward reads the parameters through `.data`."""
+
+    def __init__(self, in_units, units):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(in_units, units))
+        self.bias = nn.Parameter(torch.randn(units,))
+
+    def forward(self, X):
+        linear = torch.matmul(X, self.weight.data) + self.bias.data
+        return F.relu(linear)
+
+
+class WithHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Checkpointed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return checkpoint(self.inner, x, use_reentrant=True)
+
+
+detached = MyLinear(5, 3)
+out_detached = detached(torch.rand(2, 5))
+partial = WithHead()
+out_partial = partial(torch.rand(2, 4))
+plain = nn.Linear(4, 2)
+out_plain = plain(torch.rand(2, 4))
+with torch.no_grad():
+    out_off = plain(torch.rand(2, 4))
+recomputed = Checkpointed()
+out_recomputed = recomputed(torch.rand(2, 4, requires_grad=True))
+'''
+
+
+def _params_without_grad(name: str, output: str) -> str:
+    return (f"(lambda o: (o.sum().backward() if o.requires_grad else None, "
+            f"sorted(n for n, p in {name}.named_parameters() if p.grad is None))[1])({output})")
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_pl109_when_the_forward_output_reaches_no_parameter(tmp_path, locale):
+    """d2l's MyLinear reads `self.weight.data` in forward: the output's graph reaches no parameter, so training would
+    never change them. torch is the judge: after backward from each output, which parameters still have no grad."""
+    report, path = analyze_file(tmp_path, "outside_autograd.py", OUTSIDE_AUTOGRAD, locale)
+    cases = {"detached": "out_detached", "partial": "out_partial", "plain": "out_plain",
+             "recomputed": "out_recomputed"}
+    truth = run_oracle(OUTSIDE_AUTOGRAD, str(path), at_end=[_params_without_grad(m, o) for m, o in cases.items()])
+    no_grad = {m: truth.value_at_end(_params_without_grad(m, o)) for m, o in cases.items()}
+    assert no_grad["detached"] == ["bias", "weight"] and no_grad["plain"] == [] and no_grad["recomputed"] == []
+
+    pl109 = [d for d in report.diagnostics if d.code == "PL109"]
+    assert [d.span.line for d in pl109] == [line_of(OUTSIDE_AUTOGRAD, "out_detached = detached(")]
+    [warning] = pl109
+    assert "`self.weight.data`" in warning.message and "`self.bias.data`" in warning.message
+    assert (f"none of the {len(no_grad['detached'])} trainable" in warning.message if locale == "en"
+            else f"{len(no_grad['detached'])} 个可训练参数都不在" in warning.message)
+
+    [partial] = find_explanations(report, "forward", line_of(OUTSIDE_AUTOGRAD, "out_partial = partial("))
+    for name in no_grad["partial"]:
+        assert f"`{name}`" in partial.markdown
+    assert no_grad["partial"] and all(name.startswith("head.") for name in no_grad["partial"])
+    [off] = find_explanations(report, "forward", line_of(OUTSIDE_AUTOGRAD, "out_off = plain("))
+    assert "torch.no_grad()" in off.markdown
+    [plain] = find_explanations(report, "forward", line_of(OUTSIDE_AUTOGRAD, "out_plain = plain("))
+    assert ("every parameter's `.grad`" in plain.markdown) if locale == "en" else ("grad_fn=AddmmBackward0" in plain.markdown)

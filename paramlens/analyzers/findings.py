@@ -18,6 +18,7 @@ INIT = "init"        # __pl_i__(id, f, ...): an nn.init function with before/aft
 AFTER = "after"      # `stmt; __pl_v__(id, expr)`: the value of an expression right after a statement ran
 WATCH = "watch"      # __pl_w__(id, phase, lambda: param) around a statement that edits a parameter in place
 TRANSFORM = "transform"  # __pl_t__(id, f, ...): a call that reshapes a model's tensors, with its state before/after
+SAVE = "save"        # __pl_s__(id, f, obj, ...): a torch.save call, with what it wrote
 NONE = None          # static only
 
 

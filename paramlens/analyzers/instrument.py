@@ -230,6 +230,8 @@ class _Instrumenter(cst.CSTTransformer):
             return self._call(Probe.INIT, [_arg(ident), _arg(updated_node.func)], updated_node)
         if probe == F.TRANSFORM:
             return self._call(Probe.TRANSFORM, [_arg(ident), _arg(updated_node.func)], updated_node)
+        if probe == F.SAVE:
+            return self._call(Probe.SAVE, [_arg(ident), _arg(updated_node.func)], updated_node)
         if probe == F.AFTER:
             after = cst.parse_expression(finding.watch_text or "None")
             probe_call = cst.Expr(cst.Call(func=cst.Name(Probe.VALUE), args=[_arg(ident), _arg(after)]))

@@ -276,8 +276,20 @@ def refused_message(refusal: dict, locale: str) -> str:
         return t(locale, "`input()` read end-of-file: nobody can type into a ParamLens run, so the program got "
                  "`EOFError` (or an empty answer) here, as with `python file.py < /dev/null`.")
     what, why = _refused_kind(refusal.get("kind"), locale)
-    return t(locale, "The sandbox refused {what} here{detail}: {why}. From here on the program ran as it does offline; "
-                     "what depended on it may be missing.", what=what, detail=_operation(refusal, locale), why=why)
+    consequence = _CONSEQUENCES.get(refusal.get("kind") or "", _CONSEQUENCES["other"])
+    return t(locale, "The sandbox refused {what} here{detail}: {why}. {consequence}", what=what,
+             detail=_operation(refusal, locale), why=why, consequence=t(locale, consequence))
+
+
+# what the program did after a refusal it may have caught, per kind of operation
+_CONSEQUENCES = {
+    "network": message_id("From here on the program ran as it does offline; what depended on it may be missing."),
+    "file-write": message_id("The program got a `PermissionError` there and went on: the file outside was not "
+                             "changed, and what depended on the write may be missing."),
+    "file-read": message_id("The program got a `PermissionError` there and went on; what depended on the file may be "
+                            "missing."),
+    "other": message_id("The program went on without it; what depended on it may be missing."),
+}
 
 
 def blocked_message(error: dict, locale: str) -> str:

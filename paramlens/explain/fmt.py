@@ -21,9 +21,10 @@ def count(value: int | None) -> str:
     return "?" if value is None else f"{value:,}"
 
 
-def shape(dims: list[int] | None) -> str:
+def shape(dims: list[int] | None, locale: str = "en") -> str:
+    """`[8, 4]` (the shape as torch lists it); a lazy layer's UninitializedParameter has none yet."""
     if dims is None:
-        return "(uninitialised)"
+        return t(locale, "(uninitialised)")
     return "[" + ", ".join(str(d) for d in dims) + "]"
 
 
@@ -69,7 +70,7 @@ def stats_line(locale: str, stats: dict[str, Any] | None) -> str:
         parts.append(f"std {num(stats['std'])}")
     if stats.get("zeros"):
         parts.append(t(locale, "{zeros} of {numel} are zero", zeros=stats['zeros'], numel=stats['numel']))
-    return ", ".join(parts) if locale != "zh-CN" else "，".join(parts)
+    return series(locale, parts)
 
 
 def owners_text(locale: str, owners: list[dict[str, str]] | None) -> str:
@@ -95,6 +96,17 @@ def output_block(locale: str, text: str | None) -> str:
 
 def join(*parts: str) -> str:
     return "\n\n".join(p for p in parts if p)
+
+
+def series(locale: str, items: Iterable[str]) -> str:
+    """Items of running text one after another: `a, b` in English, `a，b` in Chinese (a full-width comma; `names_list`
+    is for names, which Chinese separates with 、)."""
+    return ("，" if locale == "zh-CN" else ", ").join(items)
+
+
+def clauses(locale: str, items: Iterable[str]) -> str:
+    """Clauses separated by semicolons: `a; b` in English, `a；b` in Chinese."""
+    return ("；" if locale == "zh-CN" else "; ").join(items)
 
 
 def names_list(locale: str, items: list[str]) -> str:

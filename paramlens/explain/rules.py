@@ -14,15 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import difflib
 import re
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, names_list, shape
+from paramlens.explain.fmt import clauses, code, names_list, shape
 from paramlens.explain.patterns.common import modules_text
 from paramlens.messages import message_id, t
+from paramlens.explain.places import place
 from paramlens.report import Diagnostic, Fix, Span
 
 
@@ -56,6 +58,8 @@ RULES = [
          message_id("an init function given to apply() changed no parameter or buffer")),
     Rule("PL108", "lazy-parameter-read", "warning",
          message_id("parameters of a lazy module read before its first forward")),
+    Rule("PL109", "forward-outside-autograd", "warning",
+         message_id("a forward whose output's autograd graph reaches none of the module's trainable parameters")),
     Rule("PL201", "shared-parameters", "information", message_id("parameters shared between several places")),
     Rule("PL900", "statement-raised", "error", message_id("a top-level statement raised when the file ran")),
     Rule("PL901", "execution-stopped", "error", message_id("the run stopped: time limit, memory limit or a crash")),
@@ -102,7 +106,7 @@ def check_all(ctx: ExplainContext) -> list[Diagnostic]:
     for rule in (layer_size_mismatch, input_shape_mismatch, missing_state_dict_key, child_index_out_of_range,
                  no_such_parameter, constant_init, exact_type_check, data_write, grad_compared_none,
                  init_missing_parameter, fan_init_on_vector, apply_changed_nothing, lazy_parameter_read,
-                 shared_parameters):
+                 forward_outside_autograd, shared_parameters):
         diagnostics.extend(rule(ctx))
     return diagnostics
 
@@ -219,6 +223,46 @@ def grad_compared_none(ctx: ExplainContext) -> list[Diagnostic]:
     return found
 
 
+def forward_outside_autograd(ctx: ExplainContext) -> list[Diagnostic]:
+    """PL109: a module called with autograd on whose output's graph reaches none of its trainable parameters (the
+    probe walked the graph): a loss built on it gives them no gradient, so training never changes them. The usual
+    cause, `self.weight.data` in `forward` (as in d2l's MyLinear), is named where the run saw such a read."""
+    found = []
+    for finding in ctx.findings_of("forward"):
+        record = next((r for r in ctx.records(finding) if r.get("kind") == "forward" and r.get("autograd")), None)
+        reach = (record or {}).get("autograd") or {}
+        if not reach.get("grad_enabled") or not reach.get("trainable") or \
+                reach.get("unreached_count") != reach.get("trainable"):
+            continue
+        module = record["module"]
+        found.append(Diagnostic(finding.span, "PL109", "warning", t(
+            ctx.locale, "The output of `{call}` is outside autograd: none of the {n} trainable parameters of `{cls}` is "
+                        "in its graph, so `backward()` from a loss built on it leaves their `.grad` at `None` and an "
+                        "optimizer never changes them.{cause}", call=finding.facts.get("text"), n=reach["trainable"],
+            cls=module.get("class"), cause=detached_reads_text(ctx, reach))))
+    return found
+
+
+def detached_reads_text(ctx: ExplainContext, reach: dict[str, Any]) -> str:
+    """Where the run read one of the unreached parameters through `.data` (the parameter's storage without
+    autograd), as evidence of why the graph misses it."""
+    unreached = {path for path in reach.get("unreached_paths", []) if path}
+    sites = []
+    for finding in ctx.findings_of("param_attr"):
+        if not str(finding.facts.get("text", "")).endswith(".data"):
+            continue
+        for record in ctx.records(finding):
+            if any(o.get("relation") == "data" and o.get("path") in unreached for o in record.get("owner") or []):
+                sites.append(finding)
+                break
+    if not sites:
+        return ""
+    listed = names_list(ctx.locale, [t(ctx.locale, "`{text}` ({place})", text=f.facts["text"], place=place(ctx.locale, f.span.line))
+                                      for f in sites[:3]])
+    return t(ctx.locale, " The run read them through `.data`, which autograd does not see: {listed}; use the "
+                         "parameter itself (`self.weight`, not `self.weight.data`).", listed=listed)
+
+
 def shared_parameters(ctx: ExplainContext) -> list[Diagnostic]:
     """PL201: one layer object at several positions: its parameters are shared (counted once, gradients add)."""
     found = []
@@ -227,7 +271,14 @@ def shared_parameters(ctx: ExplainContext) -> list[Diagnostic]:
         if not records:
             continue
         tied = records[0]["tied"]
-        groups = "; ".join(" = ".join(group) for group in tied)
+        groups = clauses(ctx.locale, (" = ".join(group) for group in tied))
+        lazy = {p["name"] for p in records[0].get("parameters", []) if p.get("lazy")}
+        if any(name in lazy for group in tied for name in group):
+            found.append(Diagnostic(finding.span, "PL201", "information", t(
+                ctx.locale, "Shared parameters: {groups}. They are shared before the first forward pass gives them a "
+                            "shape (lazy layers): `parameters()` yields each shared tensor once, `state_dict()` lists it "
+                            "under every name, and gradients from each position add up.", groups=groups)))
+            continue
         found.append(Diagnostic(finding.span, "PL201", "information", t(ctx.locale, "Shared parameters: {groups}. "
                                                                         "`parameters()` counts them once "
                                                                         "({param_count:,} values) but "
@@ -518,7 +569,7 @@ def lazy_parameter_read(ctx: ExplainContext) -> list[Diagnostic]:
         lazy = any(r.get("lazy") for r in records) or any(i.get("shape") is None and i.get("kind") == "tensor"
                                                           for r in records for i in r.get("items", []))
         error = _statement_error(ctx, finding.span.line) if not records else None
-        uninitialised = error and "uninitialized parameter" in error.get("message", "")
+        uninitialised = bool(error and error.get("uninitialized_parameter"))
         if not (lazy or uninitialised) or finding.span.line in seen_lines:
             continue
         seen_lines.add(finding.span.line)

@@ -100,8 +100,37 @@ def _error_info(error: BaseException, path: str, blocked: BlockedOperations | No
             "container_index": container_index(error),
             # `net[1].weight` on a ReLU: the attribute and the class of the object that lacks it (PL005)
             "attribute": _missing_attribute(error),
+            # torch refused to compute with a lazy layer's UninitializedParameter (PL108)
+            "uninitialized_parameter": _raised_by_uninitialized_parameter(error),
             "module": getattr(error, "name", None) if isinstance(error, ImportError) else None,
             "blocked": refused}
+
+
+def _raised_by_uninitialized_parameter(error: BaseException) -> bool:
+    """Whether torch's own refusal to use an `UninitializedParameter` raised this (a method of
+    `UninitializedTensorMixin`, such as `__torch_function__` or the `shape` property, is on the traceback): decided
+    from where it was raised, not from the message's words."""
+    try:
+        from torch.nn.parameter import UninitializedTensorMixin
+    except ImportError:
+        return False
+    refusals = set()
+    for member in vars(UninitializedTensorMixin).values():
+        for function in (getattr(member, "__func__", None), getattr(member, "fget", None), member):
+            code = getattr(function, "__code__", None)
+            if code is not None:
+                refusals.add(code)
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code in refusals:
+                return True
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _missing_attribute(error: BaseException) -> dict[str, Any] | None:
@@ -227,7 +256,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     device = request.get("device", "cpu")
     path = request["path"]
     blocked = BlockedOperations(path, lambda attempt: emit({"t": Event.SANDBOX_REFUSAL, **attempt}),
-                                certain=any(layer.startswith("seccomp") for layer in layers))
+                                certain=any(layer.startswith("seccomp") for layer in layers),
+                                writable=os.getcwd() if any(layer.startswith("landlock-fs") for layer in layers)
+                                else None)
     blocked.install()
     budget = None
     if device == "auto":

@@ -8,6 +8,7 @@ it only turns what the layers did into clear reports.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sys
 import weakref
@@ -42,12 +43,15 @@ class BlockedOperations:
     program did then differs from what it does outside the sandbox."""
 
     def __init__(self, path: str | None = None, on_refused: Callable[[dict[str, Any]], None] | None = None,
-                 certain: bool = False) -> None:
+                 certain: bool = False, writable: str | None = None) -> None:
         self.last: dict[str, str] | None = None
         self.enabled = False
         self.path = path
         self.on_refused = on_refused
         self.certain = certain  # seccomp is in force: the always-refused kinds really are refused
+        # Landlock is in force: a write anywhere but this directory (and devices) is refused, e.g. through the
+        # links to the project's files that the private directory holds
+        self.writable = os.path.realpath(writable) if writable else None
         self.reported: set[tuple[int | None, str]] = set()
 
     def install(self) -> None:
@@ -69,10 +73,19 @@ class BlockedOperations:
             else:
                 target = ", ".join(repr(a) for a in args[:3]) if event != "socket.__new__" else ""
             self.last = {"kind": kind, "operation": event, "target": target[:300]}
-            if kind == "input" or (self.certain and kind in _ALWAYS_REFUSED):
+            if kind == "input" or (self.certain and kind in _ALWAYS_REFUSED) or \
+                    (kind == "file-write" and self._outside_writable(args[0] if args else None)):
                 self._report(self.last)
         except Exception:  # noqa: BLE001 - a diagnostic aid must never break the user's code
             pass
+
+    def _outside_writable(self, target: Any) -> bool:
+        """Whether a write to `target` is certainly refused: Landlock grants writes only below the private
+        directory (and to devices)."""
+        if self.writable is None or not isinstance(target, (str, bytes, os.PathLike)):
+            return False
+        real = os.path.realpath(os.fsdecode(target))
+        return not (real == self.writable or real.startswith(self.writable + os.sep) or real.startswith("/dev/"))
 
     def _report(self, attempt: dict[str, str]) -> None:
         if self.on_refused is None:

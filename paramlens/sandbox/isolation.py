@@ -157,6 +157,7 @@ def apply(plan: Plan) -> list[str]:
     _close_other_descriptors(plan.keep_fds)
     layers.append("closed-descriptors")
     _enter_private_directory(plan.private_dir)
+    link_workspace_entries(plan.private_dir, plan.workspace)
     layers.append("private-directory")
     layers.append(_set_limits(plan))
     try:
@@ -199,6 +200,35 @@ def _enter_private_directory(path: str) -> None:
     import tempfile
 
     tempfile.tempdir = path
+
+
+WORKSPACE_LINKS_LIMIT = 5000  # entries of the file's directory linked into the private directory
+
+
+def link_workspace_entries(private_dir: str, file_path: str | None) -> int:
+    """`python train.py` runs in the script's directory, so `open("config.yaml")` and `np.memmap("data/train.bin")`
+    find the project's files. The run's working directory is the private directory (writes must land there), so
+    every entry of the file's directory appears in it as a symbolic link: relative reads resolve as they would,
+    what the program creates lands in the private directory, and writing through a link into the project is
+    refused by Landlock (read-only) like any other write outside. Nothing is linked when the file's directory is
+    too broad to hand out ($HOME, /tmp). Returns how many entries were linked."""
+    if not file_path:
+        return 0
+    directory = os.path.dirname(os.path.abspath(file_path))
+    if not os.path.isdir(directory) or _too_broad(directory):
+        return 0
+    linked = 0
+    try:
+        names = sorted(os.listdir(directory))[:WORKSPACE_LINKS_LIMIT]
+    except OSError:
+        return 0
+    for name in names:
+        try:
+            os.symlink(os.path.join(directory, name), os.path.join(private_dir, name))
+            linked += 1
+        except OSError:
+            continue
+    return linked
 
 
 def _set_limits(plan: Plan) -> str:

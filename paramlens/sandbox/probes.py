@@ -63,7 +63,8 @@ class Probes:
     def install(self) -> None:
         self.namespace.update({Probe.VALUE: self.value, Probe.METHOD: self.method, Probe.CALL: self.call,
                                Probe.APPLY: self.apply, Probe.INIT: self.init, Probe.WATCH: self.watch,
-                               Probe.HAS_INSTANCE: self.has_instance, Probe.TRANSFORM: self.transform})
+                               Probe.HAS_INSTANCE: self.has_instance, Probe.TRANSFORM: self.transform,
+                               Probe.SAVE: self.save})
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _skip(self, probe_id: int) -> bool:
@@ -145,6 +146,9 @@ class Probes:
                 handle.remove()
         with _observing(event):
             event["output"] = summarize(output)
+            reach = _autograd_reach(function, output, recorder)
+            if reach is not None:
+                event["autograd"] = reach
             if any(p.get("lazy") for p in event.get("module", {}).get("parameters", [])):
                 # a lazy module's first forward gave its parameters their shapes (and made it its plain class)
                 after = recorder.summarize(function)
@@ -152,6 +156,20 @@ class Probes:
                 event["after"] = after
         recorder.record(probe_id, event)
         return output
+
+    def save(self, probe_id: int, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """`__pl_s__(id, torch.save, obj, f)`: what was written, described after the call succeeded (a whole
+        module, a state dict, a plain dict of tensors, a tensor, a list...), so the explanation says what this call
+        saved instead of a sentence about checkpoints in general."""
+        result = function(*args, **kwargs)
+        if self._skip(probe_id):
+            return result
+        saved = args[0] if args else kwargs.get("obj")
+        event: dict[str, Any] = {"kind": "save"}
+        with _observing(event):
+            event["saved"] = _saved_summary(saved, self.recorder)
+        self.recorder.record(probe_id, event)
+        return result
 
     def apply(self, probe_id: int, receiver: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
         """`__pl_a__(id, obj, fn)`: Module.apply with every visit recorded (which parameters `fn` changed)."""
@@ -467,6 +485,74 @@ def _recording_generator(generator: Any, event: dict[str, Any], probe_id: int, r
         if not finished:
             event["partial"] = True
         recorder.record(probe_id, event)
+
+
+GRAPH_NODES_LIMIT = 200_000  # an output's autograd graph walked further than this is not judged
+
+
+def _output_tensors(output: Any) -> list[torch.Tensor]:
+    """The tensors a forward returned: the output itself, or the items of a tuple, list or dict (transformers'
+    ModelOutput is a dict)."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return [item for item in output if isinstance(item, torch.Tensor)]
+    return []
+
+
+def _autograd_reach(module: nn.Module, output: Any, recorder: Recorder) -> dict[str, Any] | None:
+    """Which of the module's trainable parameters the output's autograd graph reaches: a parameter that is not in
+    the graph gets no gradient from a loss built on this output (`self.weight.data` in a forward, a `.detach()`, a
+    parameter the forward never uses). None when it cannot be judged: grad mode off (recorded as such), no
+    trainable parameters, no tensor output, a graph too large, or torch's reentrant checkpoint, whose graph holds
+    the parameters only while backward recomputes."""
+    if not torch.is_grad_enabled():
+        return {"grad_enabled": False}
+    trainable = {id(p): (name, p) for name, p in module.named_parameters() if p.requires_grad}
+    tensors = _output_tensors(output)
+    if not trainable or not tensors:
+        return None
+    try:
+        from torch.utils.checkpoint import CheckpointFunction
+    except ImportError:  # pragma: no cover - every torch this runs on has it
+        CheckpointFunction = None
+    reached: set[int] = {id(t) for t in tensors if t.grad_fn is None and t.requires_grad}
+    seen: set[int] = set()
+    stack = [t.grad_fn for t in tensors if t.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > GRAPH_NODES_LIMIT:
+            return None
+        if CheckpointFunction is not None and getattr(node, "_forward_cls", None) is CheckpointFunction:
+            return None
+        variable = getattr(node, "variable", None)
+        if variable is not None:
+            reached.add(id(variable))
+        stack.extend(following for following, _ in node.next_functions)
+    unreached = [(name, param) for key, (name, param) in trainable.items() if key not in reached]
+    paths = []
+    for _, param in unreached[:20]:
+        owners = recorder.owners(param)
+        paths.append(owners[0]["path"] if owners else None)
+    return {"grad_enabled": True, "trainable": len(trainable), "unreached_count": len(unreached),
+            "unreached": [name for name, _ in unreached[:20]], "unreached_paths": paths,
+            "output_requires_grad": any(t.requires_grad for t in tensors)}
+
+
+def _saved_summary(value: Any, recorder: Recorder) -> dict[str, Any]:
+    """What torch.save wrote: a module in brief (its class and count, not every tensor), anything else as the
+    probes describe values; a dict returned by `state_dict()` keeps its `_metadata` through save and load, which
+    tells a state dict from a dict of tensors the program assembled itself."""
+    if isinstance(value, nn.Module):
+        brief = module_brief(value)
+        brief["owner"] = recorder.owners(value)
+        return brief
+    return recorder.summarize(value)
 
 
 def _brief_value(value: Any) -> dict[str, Any]:

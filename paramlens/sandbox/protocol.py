@@ -31,6 +31,7 @@ class Probe:
     INIT = "__pl_i__"         # __pl_i__(id, f, *a, **k): an nn.init call with before/after statistics
     WATCH = "__pl_w__"        # __pl_w__(id, phase, lambda: tensor): snapshot around an in-place edit
     TRANSFORM = "__pl_t__"    # __pl_t__(id, f, *a, **k): a call that reshapes a model's tensors, before and after
+    SAVE = "__pl_s__"         # __pl_s__(id, f, obj, ...): a torch.save call, with what it wrote
     LOOP = "__pl_loop__"      # for x in __pl_loop__(id, iterable): a for loop under the loop budget
     WHILE = "__pl_while__"    # while __pl_while__(id, condition): a while loop under the loop budget
     LOOP_END = "__pl_end__"   # __pl_end__(id); break / return: a while loop left without its condition

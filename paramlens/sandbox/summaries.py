@@ -238,8 +238,10 @@ def summarize(value: Any, owners: Callable[[Any], list] | None = None, depth: in
             entry = tensor_summary(tensor, owners if index < ITEMS_LIMIT else None, text=index < ITEMS_LIMIT)
             entry["key"] = str(key)
             entries.append(entry)
+        # `state_dict()` marks its dict with `_metadata` (kept through torch.save/torch.load): a state dict, not a
+        # dict of tensors the program assembled itself
         return {"kind": "state_dict", "type": type(value).__name__, "count": len(value), "entries": entries,
-                "text": _clip(repr(value))}
+                "from_state_dict": hasattr(value, "_metadata"), "text": _clip(repr(value))}
     if isinstance(value, (tuple, list)) and depth < 2:
         return {"kind": "sequence", "type": type(value).__name__, "count": len(value),
                 "items": [summarize(item, owners, depth + 1) for item in list(value)[:ITEMS_LIMIT]],

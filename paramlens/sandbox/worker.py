@@ -156,9 +156,12 @@ def _remove_tree(path: str) -> None:
     """The run may have made its files read-only or its directories unsearchable: make them removable first."""
 
     def make_writable(function: Any, failed: str, _info: Any) -> None:
+        # never chmod through a symbolic link: the run made the links (or links into the project), and this
+        # process is not sandboxed
         try:
             os.chmod(os.path.dirname(failed), stat.S_IRWXU)
-            os.chmod(failed, stat.S_IRWXU)
+            if not os.path.islink(failed):
+                os.chmod(failed, stat.S_IRWXU)
             function(failed)
         except OSError:
             pass

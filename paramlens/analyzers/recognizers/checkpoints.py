@@ -1,12 +1,12 @@
 """Checkpoints: `model.load_state_dict(sd, strict=...)` with its missing and unexpected keys, `torch.load(...)`
-of a state dict, `torch.save(...)` (which the sandbox lets write only into its private directory)."""
+and `torch.save(...)` (which the sandbox lets write only into its private directory) with what they read or wrote."""
 
 from __future__ import annotations
 
 import libcst as cst
 
 from paramlens.analyzers.context import RecognitionContext
-from paramlens.analyzers.findings import METHOD, NONE, VALUE, Finding
+from paramlens.analyzers.findings import METHOD, SAVE, VALUE, Finding
 
 NODE_TYPES = (cst.Call,)
 
@@ -21,5 +21,5 @@ def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
     if "torch.load" in names:
         return [Finding("torch_load", ctx.span(node), node, VALUE, {"text": ctx.code(node)}, function=ctx.function)]
     if "torch.save" in names:
-        return [Finding("torch_save", ctx.span(node), None, NONE, {"text": ctx.code(node)}, function=ctx.function)]
+        return [Finding("torch_save", ctx.span(node), node, SAVE, {"text": ctx.code(node)}, function=ctx.function)]
     return []

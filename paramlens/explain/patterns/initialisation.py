@@ -6,7 +6,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import (code, count, join, names_list, num, output_block, owners_text, shape, stats_line,
+from paramlens.explain.fmt import (clauses, code, count, join, names_list, num, output_block, owners_text, shape, stats_line,
                                    table, value_block)
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, tied_names, times
@@ -97,7 +97,7 @@ def explain_apply(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str,
     for order, visit in enumerate(visits, 1):
         if compact and not visit["changed"]:
             continue
-        changed = "; ".join(_change_text(locale, c) for c in visit["changed"]) or \
+        changed = clauses(locale, (_change_text(locale, c) for c in visit["changed"])) or \
             t(locale, "nothing changed")
         rows.append([str(order), code(_visit_label(record, visit)), code(f"{visit['class']}({visit['extra']})"),
                      changed])

@@ -8,7 +8,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import (code, count, join, names_list, num, shape, shape_product, table,
+from paramlens.explain.fmt import (clauses, code, count, join, names_list, num, series, shape, shape_product, table,
                                    value_block)
 from paramlens.messages import t
 from paramlens.explain.places import place, place_heading
@@ -34,7 +34,7 @@ def _modules(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def parameters_table(locale: str, module: dict[str, Any], limit: int = 12) -> str:
     params = module.get("parameters", [])
-    rows = [[code(p["name"]), shape(p["shape"]), f"{shape_product(p['shape'])} = {count(p['numel'])}"
+    rows = [[code(p["name"]), shape(p["shape"], locale), "—" if p.get("lazy") else f"{shape_product(p['shape'])} = {count(p['numel'])}"
              if p["shape"] and len(p["shape"]) > 1 else count(p["numel"]),
              "✓" if p["requires_grad"] else "✗"] for p in params[:limit]]
     header = t(locale, "parameter|shape|count|requires_grad").split("|")
@@ -45,11 +45,20 @@ def parameters_table(locale: str, module: dict[str, Any], limit: int = 12) -> st
     return text
 
 
+def lazy_parameters(module: dict[str, Any]) -> list[dict[str, Any]]:
+    """The module's parameters that are still `UninitializedParameter`s (of lazy layers): torch has no shape and no
+    values for them yet, so a count of 0 would be false."""
+    return [p for p in module.get("parameters", []) if p.get("lazy")]
+
+
 def children_table(locale: str, module: dict[str, Any], limit: int = 16) -> str:
     rows = []
+    lazy_children = {p["name"].split(".", 1)[0] for p in lazy_parameters(module) if "." in p["name"]}
     for child in module.get("children", [])[:limit]:
         layer = code(f"{child['class']}({child['extra']})")
         params = count(child["param_count"])
+        if child["name"] in lazy_children:
+            params = t(locale, "uninitialised (lazy)")
         if child.get("same_as") is not None:
             params = t(locale, "same object as `{same_as}`", same_as=child['same_as'])
         rows.append([code(child["name"]), layer, params])
@@ -86,7 +95,12 @@ def _tied_note(locale: str, module: dict[str, Any]) -> str:
     tied = module.get("tied") or []
     if not tied:
         return ""
-    groups = "; ".join(" = ".join(code(name) for name in group) for group in tied)
+    groups = clauses(locale, (" = ".join(code(name) for name in group) for group in tied))
+    lazy = {p["name"] for p in lazy_parameters(module)}
+    if any(name in lazy for group in tied for name in group):
+        return t(locale, "**Shared parameters:** {groups}. They are shared already, before the first forward pass gives "
+                 "them a shape: `parameters()` yields each shared tensor once, while `state_dict()` lists it under "
+                 "every name.", groups=groups)
     return t(locale, "**Shared parameters:** {groups}. `parameters()` yields each shared tensor once ({param_count} "
              "values), while `state_dict()` lists it under every name ({param_count_with_duplicates} values if "
              "you add them up).", groups=groups, param_count=count(module['param_count']), param_count_with_duplicates=count(module['param_count_with_duplicates']))
@@ -100,8 +114,25 @@ def own_parameters(module: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in module.get("parameters", []) if "." not in p["name"]]
 
 
+def _count_sentence(locale: str, module: dict[str, Any]) -> str:
+    """How many parameters, true for lazy layers too: an `UninitializedParameter` has no size, so it is counted
+    apart instead of as 0."""
+    counted = param_count_text(locale, module["param_count"], module["param_count_with_duplicates"])
+    lazy = len(lazy_parameters(module))
+    if not lazy:
+        return counted + "."
+    if not module.get("children"):
+        return t(locale, "No shape yet: its {n} parameters are `UninitializedParameter`s until the first forward pass "
+                 "decides their shapes from the input.", n=lazy)
+    if module["param_count"] == 0:
+        return t(locale, "No parameter has a shape yet: the {n} parameters of its lazy layers are "
+                 "`UninitializedParameter`s until the first forward pass decides their shapes from the input.", n=lazy)
+    return t(locale, "{counted} so far, plus the {n} parameters of its lazy layers, `UninitializedParameter`s until the "
+             "first forward pass decides their shapes from the input.", counted=counted, n=lazy)
+
+
 def describe_module(locale: str, module: dict[str, Any]) -> str:
-    parts = [param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
+    parts = [_count_sentence(locale, module)]
     own = own_parameters(module)
     if module.get("children"):
         if own:
@@ -247,7 +278,7 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
     if record.get("after"):
         after = record["after"]
         lazy = {p["name"] for p in module.get("parameters", []) if p.get("lazy")}
-        shapes = ", ".join([f"`{p['name']}` {shape(p['shape'])}" for p in after.get("parameters", [])
+        shapes = names_list(locale, [f"`{p['name']}` {shape(p['shape'], locale)}" for p in after.get("parameters", [])
                             if p["name"] in lazy][:6])
         became = after["class"] != module.get("class")
         if became:
@@ -257,9 +288,29 @@ def explain_forward(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[st
         else:
             parts.append(t(locale, "This first call initialised the lazy parameters from the input: {shapes}; the module "
                                    "now has {count} parameters.", shapes=shapes, count=count(after["param_count"])))
-    if output.get("grad_fn"):
-        parts.append(t(locale, "The output carries `grad_fn={grad_fn}`: autograd recorded how it was computed, so a loss "
-                       "built from it can call `backward()` to fill every parameter's `.grad`.", grad_fn=output['grad_fn']))
+    reach = record.get("autograd") or {}
+    unreached = reach.get("unreached_count") or 0
+    if reach.get("grad_enabled") is False:
+        parts.append(t(locale, "Autograd was off during this call (`torch.no_grad()`, `torch.inference_mode()` or "
+                               "`torch.set_grad_enabled(False)`): no graph was recorded, so no gradient can flow from "
+                               "this output back to the parameters."))
+    elif reach.get("trainable") and unreached == reach["trainable"]:
+        parts.append(t(locale, "The output is outside autograd: none of the {n} trainable parameters of `{cls}` is in its "
+                               "graph, so `backward()` from it cannot reach them (PL109).", n=reach["trainable"],
+                       cls=module.get("class")))
+    elif output.get("grad_fn"):
+        if unreached:
+            names = series(locale, (code(name) for name in reach.get("unreached", [])[:6])) + \
+                (" …" if unreached > 6 else "")
+            parts.append(t(locale, "The output carries `grad_fn={grad_fn}`: autograd recorded how it was computed. "
+                                   "{k} of the {n} trainable parameters are not in that graph ({names}): this forward "
+                                   "does not use them, or reads them outside autograd, so a loss built on this output "
+                                   "gives them no gradient.", grad_fn=output["grad_fn"], k=unreached,
+                           n=reach["trainable"], names=names))
+        else:
+            parts.append(t(locale, "The output carries `grad_fn={grad_fn}`: autograd recorded how it was computed, so a "
+                                   "loss built from it can call `backward()` to fill every parameter's `.grad`.",
+                           grad_fn=output['grad_fn']))
         if not ctx.observations.backwards and ctx.observations.executed:
             parts.append(t(locale, "This program never calls `backward()`, so every `.grad` stays `None`."))
     parts.append(calls_note(locale, ctx.count(finding), len(records)))
@@ -281,7 +332,7 @@ def explain_print_module(finding: Finding, ctx: ExplainContext) -> tuple[str, di
                example=t(locale, ", e.g. {name}", name=example) if example else ""),
              param_count_text(locale, module["param_count"], module["param_count_with_duplicates"]) + "."]
     if names:
-        shown = ", ".join(code(n) for n in names[:6]) + (" …" if len(names) > 6 else "")
+        shown = series(locale, (code(n) for n in names[:6])) + (" …" if len(names) > 6 else "")
         parts.append(t(locale, "Parameter names ({n_names}): {shown}", n_names=len(names), shown=shown))
     facts = module_facts(module)
     status = ctx.statement_status(finding.span.line)
@@ -297,7 +348,7 @@ def explain_shared_module(finding: Finding, ctx: ExplainContext) -> tuple[str, d
     name = finding.facts["name"]
     positions = finding.facts["positions"]
     container = ctx.by_node.get(id(finding.facts.get("container_node")))
-    where = ", ".join(str(p) for p in positions)
+    where = names_list(locale, [str(p) for p in positions])
     container_records = _modules(ctx.records(container)) if container else []
     # the container's variable; None when no top-level variable held it (built and returned by a function)
     owner = next((o["path"] for r in container_records for o in r.get("owner", [])), None) or \

@@ -7,7 +7,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, join, output_block, owners_text, shape, stats_line, value_block
+from paramlens.explain.fmt import code, join, output_block, owners_text, series, shape, stats_line, value_block
 from paramlens.messages import message_id, t
 from paramlens.explain.places import place
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
@@ -52,7 +52,8 @@ def _multi(locale: str, records: list[dict[str, Any]], finding: Finding, total: 
     rows = []
     for record in records:
         owner = owners_text(locale, record.get("owner")) or "?"
-        rows.append(f"- {owner}: {shape(record.get('shape'))}, {stats_line(locale, record.get('stats'))}")
+        rows.append("- " + t(locale, "{owner}: {shape}, {stats}", owner=owner, shape=shape(record.get("shape"), locale),
+                             stats=stats_line(locale, record.get("stats"))))
     head = t(locale, "Inside `{function}` this expression was evaluated {times}:", function=finding.function,
              times=times(locale, total))
     return join(head, "\n".join(rows), calls_note(locale, total, len(records)))
@@ -215,8 +216,8 @@ def explain_param_compare(finding: Finding, ctx: ExplainContext) -> tuple[str, d
         parts.append(t(locale, "Result:") + "\n" + value_block(locale, result.get("text", "")))
     tally = ctx.tally(finding)
     if sum(tally.values()) > 1:
-        counted = ", ".join(f"`{value}` ×{count}" for value, count in
-                            sorted(tally.items(), key=lambda item: -item[1]))
+        counted = series(locale, (f"`{value}` ×{count}" for value, count in
+                                  sorted(tally.items(), key=lambda item: -item[1])))
         parts.append(t(locale, "Over the run it was evaluated {times}: {counted}.",
                        times=times(locale, sum(tally.values())), counted=counted))
     left = _sides(ctx, finding)

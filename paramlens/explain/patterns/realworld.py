@@ -8,7 +8,7 @@ from typing import Any
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, names_list, shape, table
-from paramlens.messages import t
+from paramlens.messages import message_id, t
 from paramlens.explain.patterns.common import heading, not_run_note, site_code
 
 
@@ -158,29 +158,82 @@ def explain_load_state_dict(finding: Finding, ctx: ExplainContext) -> tuple[str,
     return join(title, line, general), {"missing": missing, "unexpected": unexpected, "loaded": record.get("loaded")}
 
 
+def _stored_value(locale: str, value: dict[str, Any], verb: str) -> tuple[str, str]:
+    """What torch.save wrote or torch.load returned, in a sentence (`verb` is "save" or "load"), and a table of the
+    tensors by key when it is a dict of tensors."""
+    kind = value.get("kind")
+    saving = verb == "save"
+    if kind == "state_dict":
+        rows = [[code(e["key"]), shape(e["shape"], locale), e["dtype"]] for e in value["entries"][:12]]
+        listed = table(t(locale, "key|shape|dtype").split("|"), rows)
+        if value["count"] > 12:
+            listed += "\n\n" + t(locale, "… and {hidden} more.", hidden=value["count"] - 12)
+        if value.get("from_state_dict"):
+            sentence = t(locale, "Saved a state dict: {n} tensors by key, the usual way to checkpoint a model "
+                         "(`load_state_dict` puts them back into a model of the same structure):", n=value["count"]) \
+                if saving else t(locale, "Loaded a state dict with {n} entries:", n=value["count"])
+        else:
+            sentence = t(locale, "Saved a `{type}` of {n} tensors, assembled by the program (not returned by "
+                         "`state_dict()`):", type=value["type"], n=value["count"]) \
+                if saving else t(locale, "Loaded a `{type}` of {n} tensors:", type=value["type"], n=value["count"])
+        return sentence, listed
+    if kind == "tensor":
+        described = t(locale, "a tensor of shape {shape}, `{dtype}`", shape=shape(value.get("shape"), locale),
+                      dtype=value.get("dtype"))
+    elif kind == "module":
+        described = t(locale, "the whole `{cls}` module object ({count} parameters)", cls=value["class"],
+                      count=count(value.get("param_count")))
+    elif kind == "sequence":
+        items = value.get("items") or []
+        if items and len(items) == value["count"] and all(i.get("kind") == "tensor" for i in items):
+            described = t(locale, "a `{type}` of {n} tensors: {tensors}", type=value["type"], n=value["count"],
+                          tensors=names_list(locale, [f"{shape(i.get('shape'), locale)} `{i.get('dtype')}`"
+                                                      for i in items]))
+        else:
+            described = t(locale, "a `{type}` of {n} items", type=value["type"], n=value["count"])
+    elif kind == "none":
+        described = "`None`"
+    else:
+        described = t(locale, "a `{type}` object", type=value.get("type", "?"))
+    return (t(locale, "Saved {what}.", what=described) if saving else t(locale, "Loaded {what}.", what=described)), ""
+
+
+WHOLE_MODULE_NOTE = message_id(
+    "Saving a whole module pickles it: the file names its class by module and name, so loading needs that code "
+    "importable at the same place, and since torch 2.6 `torch.load` refuses it unless given `weights_only=False` "
+    "(only for files you trust). `torch.save(model.state_dict(), path)` saves just the tensors by key.")
+
+
 def explain_torch_load(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
-    records = [r for r in ctx.records(finding) if r.get("kind") == "state_dict"]
-    title = heading(site_code(finding))
+    records = [r for r in ctx.records(finding) if r.get("kind") and "unobserved" not in r]
     if not records:
         return None
     record = records[0]
-    rows = [[code(e["key"]), shape(e["shape"]), e["dtype"]] for e in record["entries"][:12]]
-    header = t(locale, "key|shape|dtype").split("|")
-    return join(title, t(locale, "Loaded a state dict with {count} entries:", count=record['count']), table(header, rows),
-                t(locale, "`torch.load` unpickles the file: load only files you trust (`weights_only=True` is the safe "
-                  "default in recent torch).")), \
-        {"keys": [e["key"] for e in record["entries"]]}
+    sentence, listed = _stored_value(locale, record, "load")
+    note = t(locale, "`torch.load` unpickles the file. Since torch 2.6 it defaults to `weights_only=True`, which "
+             "restores tensors and plain containers but refuses other pickled objects; pass `weights_only=False` "
+             "only for files you trust.")
+    facts: dict[str, Any] = {"loaded": record.get("kind")}
+    if record.get("kind") == "state_dict":
+        facts["keys"] = [e["key"] for e in record["entries"]]
+    return join(heading(site_code(finding)), sentence, listed, note), facts
 
 
 def explain_torch_save(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
+    title = heading(site_code(finding))
+    records = [r for r in ctx.records(finding) if r.get("kind") == "save"]
+    if not records:
+        general = t(locale, "`torch.save(obj, path)` pickles `obj` into the file: for a model, "
+                    "`torch.save(model.state_dict(), path)` saves the tensors by key, the usual checkpoint.")
+        return join(title, general, not_run_note(finding, ctx)), {}
+    saved = records[0]["saved"]
+    sentence, listed = _stored_value(locale, saved, "save")
+    whole = t(locale, WHOLE_MODULE_NOTE) if saved.get("kind") == "module" else ""
     note = t(locale, "Run by ParamLens, this wrote into the sandbox's private temporary directory (deleted after the "
-             "run), never into your project.") \
-        if ctx.observations.executed else ""
-    return join(heading(site_code(finding)), t(locale, "`torch.save(model.state_dict(), path)` saves the tensors by key "
-                                               "— the usual way to checkpoint; saving the whole module pickles "
-                                               "its class by name and breaks when the code moves."), note), {}
+             "run), never into your project.")
+    return join(title, sentence, listed, whole, note), {"saved": saved.get("kind")}
 
 
 def explain_optimizer(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:

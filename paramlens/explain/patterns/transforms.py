@@ -10,7 +10,7 @@ from typing import Any
 
 from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
-from paramlens.explain.fmt import code, count, join, names_list, num, shape, table
+from paramlens.explain.fmt import clauses, code, count, join, names_list, num, series, shape, table
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, module_label
 from paramlens.explain.patterns.reshaping import module_name, observed, plural
@@ -50,7 +50,7 @@ def _change_lines(locale: str, record: dict[str, Any]) -> list[str]:
             what.append(f"{change['from']} → {change['to']}")
         if change["device_from"] != change["device_to"]:
             what.append(f"{change['device_from']} → {change['device_to']}")
-        text = ", ".join(what) if what else t(locale, "unchanged ({to}, {device_to})", to=change['to'], device_to=change['device_to'])
+        text = series(locale, what) if what else t(locale, "unchanged ({to}, {device_to})", to=change['to'], device_to=change['device_to'])
         lines.append("- " + t(locale, "{kind} ({values}): {text}", kind=kind, text=text,
                               values=plural(locale, change["numel"], "{n} value", "{n} values")))
     return lines
@@ -131,9 +131,9 @@ def _reset_rows(locale: str, record: dict[str, Any], prefix: str) -> list[list[s
     for change in record["changed"]:
         how = calls.get(change["name"], [])
         rows.append([code(prefix + change["name"]), shape(change["shape"]),
-                     "; ".join(code(_call_text(c)) + (t(locale, " (part)") if c["part"] else "")
-                               for c in how) or "—",
-                     "; ".join(_scale_text(locale, c) for c in how) or "—",
+                     clauses(locale, (code(_call_text(c)) + (t(locale, " (part)") if c["part"] else "")
+                                      for c in how)) or "—",
+                     clauses(locale, (_scale_text(locale, c) for c in how)) or "—",
                      f"[{num(change['after']['min'])}, {num(change['after']['max'])}]"])
     return rows
 
