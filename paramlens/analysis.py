@@ -30,8 +30,8 @@ from paramlens.messages import t
 from paramlens.notebooks import is_notebook_path
 from paramlens.notebooks.diagnostics import notebook_parts
 from paramlens.notebooks.program import Program, from_ipython_text, from_notebook, from_percent, has_cell_markers, \
-    is_virtual_document
-from paramlens.notebooks.reading import Notebook, NotebookError, read_notebook
+    is_virtual_document, notebook_origin
+from paramlens.notebooks.reading import Notebook, NotebookError, read_notebook, read_saved
 from paramlens.observations import Observations
 from paramlens.analyzers.imports import uses_torch
 from paramlens.report import (BufferInfo, Diagnostic, Execution, FileReport, LoopCut, ModuleInfo, ParameterInfo,
@@ -92,8 +92,13 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
         return analyze_notebook(notebook, path, options)
     program = None
     if is_virtual_document(path):
-        program = from_ipython_text(source)
-    elif has_cell_markers(source):
+        # jupyterlab-lsp's document of a notebook: it runs where the notebook is (its folder, its neighbours)
+        origin = notebook_origin(path) or path
+        program = from_ipython_text(source, read_saved(origin))
+        report = analyze_program(source, origin, options, program)
+        report.path = path
+        return report
+    if has_cell_markers(source):
         program = from_percent(source)
     return analyze_program(source, path, options, program)
 

@@ -155,6 +155,10 @@ async function main() {
     const dialog = page.locator(".jp-Dialog .jp-mod-reject, .jp-Dialog button", { hasText: /No Kernel|Cancel/ });
     if (await dialog.count()) await dialog.first().click().catch(() => undefined);
 
+    // JupyterLab's "notified about news?" toast would cover part of the screenshots: answer it
+    const news = page.locator(".jp-toast-button, .Toastify button", { hasText: /^No$/ });
+    await news.first().waitFor({ timeout: 5_000 }).then(() => news.first().click()).catch(() => undefined);
+
     const names = Object.keys(expected);
     const shapes = names.map((name) => `[${expected[name].join(", ")}]`);
     const hover = await hoverUntil(page, (text) => names.every((name) => text.includes(name))
@@ -176,6 +180,22 @@ async function main() {
     log(`diagnostic marks in the cells: ${underlined}`);
     if (underlined === 0) failures.push("no ParamLens diagnostic is drawn in any cell");
     await screenshot(page, "notebook");
+
+    // jupyterlab-lsp's diagnostics panel (a cell's context menu): the stored output of the cell the author ran twice
+    // differs from the fresh run (PL921), found on that cell through the saved notebook
+    await page.locator(".jp-Notebook .jp-CodeCell .jp-Editor").first().click({ button: "right" });
+    await page.locator(".lm-Menu-item", { hasText: "Show diagnostics panel" }).first().click();
+    const listing = page.locator(".lsp-diagnostics-listing").first();
+    let listed = "";
+    const listedBy = Date.now() + 60_000;
+    while (Date.now() < listedBy && !listed.includes("PL921")) {
+      await page.waitForTimeout(500);
+      listed = (await listing.count()) ? (await listing.innerText()) || "" : "";
+    }
+    log(`diagnostics panel: ${listed.replace(/\s+/g, " ").slice(0, 600)}`);
+    if (!listed.includes("PL921")) failures.push("no PL921 (stored output differs) in jupyterlab-lsp's diagnostics panel");
+    if (!listed.includes("PL102")) failures.push("no PL102 in jupyterlab-lsp's diagnostics panel");
+    await screenshot(page, "diagnostics");
     const virtual = path.join(args.folder, ".virtual_documents");
     if (fs.existsSync(virtual)) {
       for (const entry of fs.readdirSync(virtual)) log(`virtual document: ${entry}`);

@@ -127,7 +127,7 @@ def notebook_parts(program: Program, units: list[Unit], observations: Observatio
     diagnostics = magic_diagnostics(program, locale) + broken_cell_diagnostics(program, locale)
     fresh = fresh_outputs(program, units, observations) if observations.executed else {}
     outcomes = []
-    if program.kind == "ipynb" and observations.executed and device != "meta":
+    if program.notebook is not None and program.cells and observations.executed and device != "meta":
         outcomes = compare_outputs.compare(program, fresh, _comparable(program, fresh))
         by_number = {outcome.number: outcome for outcome in outcomes}
         for group in compare_outputs.group(program, outcomes):

@@ -66,8 +66,9 @@ class Program:
 
     @property
     def relative(self) -> bool:
-        """Positions are told per cell (an .ipynb) rather than as lines of one file (a .py with markers)."""
-        return self.kind == "ipynb"
+        """Positions are told per cell (an .ipynb, or jupyterlab-lsp's document of one whose cells were found)
+        rather than as lines of one file (a .py with markers)."""
+        return self.kind == "ipynb" or (self.kind == "ipython" and bool(self.cells))
 
     def cell_at(self, line: int) -> CellPlace | None:
         """The cell that holds program line `line` (1-based)."""
@@ -94,8 +95,8 @@ class Program:
 
     def display_cells(self) -> list[tuple[int, int]] | None:
         """First and last line of every code cell whose last expression shows its value (not a `%%capture`
-        cell); None for a document whose cells are unknown (jupyterlab-lsp's)."""
-        if self.kind == "ipython":
+        cell); None for a document whose cells are unknown."""
+        if not self.cells:
             return None
         return [(cell.start, cell.end) for cell in self.cells
                 if cell.kind == "code" and cell.count and cell.number not in self.captured]
@@ -191,9 +192,62 @@ def from_percent(text: str) -> Program:
     return program
 
 
-def from_ipython_text(text: str) -> Program:
-    """A jupyterlab-lsp document: one text, its IPython syntax (in jupyterlab-lsp's `get_ipython()` spelling or
-    IPython's own) made plain Python, no cell boundaries."""
+def from_ipython_text(text: str, saved: Notebook | None = None) -> Program:
+    """A jupyterlab-lsp document: the notebook's code cells joined (blank lines between them, markdown cells as
+    blank lines), its IPython syntax in jupyterlab-lsp's `get_ipython()` spelling, made plain Python. With the saved
+    notebook it was made from, its code cells are found in it, in order (a cell edited since the save lies between
+    its found neighbours, and its stored outputs are not used): then each cell's value is shown, sentences name
+    cells, and the stored outputs are compared (PL921) on the cells found as saved."""
     transformed = transform_cell(text)
-    return Program(text=transformed.text, kind="ipython",
-                   magics=[(magic.line + 1, magic) for magic in transformed.magics])
+    program = Program(text=transformed.text, kind="ipython",
+                      magics=[(magic.line + 1, magic) for magic in transformed.magics])
+    if saved is not None and saved.code_cells:
+        _find_cells(program, saved)
+    return program
+
+
+SEARCH = 400  # lines a cell is looked for past the previous one (markdown cells and blank lines between)
+
+
+def _find_cells(program: Program, saved: Notebook) -> None:
+    lines = program.text.split("\n")
+    found: list[tuple[Cell, int | None, int]] = []   # (cell, first line index or None, line count)
+    position = 0
+    for cell in saved.code_cells:
+        cell_lines = _lines(transform_cell(cell.source.replace("\r\n", "\n")).text)
+        while cell_lines and not cell_lines[-1].strip():
+            cell_lines.pop()
+        count = len(cell_lines)
+        at = next((i for i in range(position, min(len(lines) - count, position + SEARCH) + 1)
+                   if lines[i:i + count] == cell_lines), None) if count else None
+        if at is not None:
+            position = at + count
+        found.append((cell, at, count))
+    if sum(1 for _, at, count in found if at is not None or not count) < len(found) / 2:
+        return  # mostly edited since the save (or another notebook): cells unknown
+    kept = []
+    for index, (cell, at, count) in enumerate(found):
+        if at is None:  # edited since the save: the lines between its found neighbours, its outputs unknown
+            start = max((a + c for _, a, c in found[:index] if a is not None), default=0)
+            end = min((a for _, a, _ in found[index + 1:] if a is not None), default=len(lines))
+            while start < end and not lines[start].strip():
+                start += 1
+            while end > start and not lines[end - 1].strip():
+                end -= 1
+            at, count = start, end - start
+            cell = Cell(index=cell.index, kind="code", source=cell.source)
+        program.cells.append(CellPlace(cell.index + 1, at + 1, count))
+        kept.append(cell)
+    program.total_cells = len(saved.cells)
+    by_index = {cell.index: cell for cell in kept}
+    program.notebook = Notebook(cells=[by_index.get(cell.index, cell) for cell in saved.cells],
+                                language=saved.language, version=saved.version)
+
+
+def notebook_origin(path: str) -> str | None:
+    """The notebook a jupyterlab-lsp document was made from: its path without the `.virtual_documents` folder."""
+    parts = list(PurePath(path).parts)
+    if ".virtual_documents" not in parts:
+        return None
+    parts.remove(".virtual_documents")
+    return str(PurePath(*parts))

@@ -130,3 +130,24 @@ def read_notebook(text: str, locale: str = "en") -> Notebook:
                           outputs=_outputs(cell.get("outputs")) if kind == "code" else []))
     return Notebook(cells=cells, language=_language(notebook.get("metadata")), version=f"{major}.{minor}",
                     warnings=warnings)
+
+
+MAX_SAVED_BYTES = 32 * 1024 * 1024
+
+
+def read_saved(path: str | None) -> Notebook | None:
+    """The saved `.ipynb` at `path` (an open notebook's file: its stored outputs and execution counts), or None when
+    there is none, it is too large, or it cannot be read as a notebook."""
+    import os
+
+    if not path or not path.lower().endswith(".ipynb") or not os.path.isfile(path):
+        return None
+    try:
+        if os.path.getsize(path) > MAX_SAVED_BYTES:
+            return None
+        with open(path, encoding="utf-8-sig") as handle:
+            return read_notebook(handle.read())
+    except (OSError, UnicodeDecodeError, NotebookError, ImportError):
+        # ImportError: nbformat cannot be imported in this interpreter (the VS Code extension's bundled copy has no
+        # build of its compiled dependency for every Python version): the stored outputs are not compared
+        return None

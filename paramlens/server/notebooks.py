@@ -11,14 +11,13 @@ their source: LSP does not carry outputs.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 
-from paramlens.notebooks.reading import Cell, Notebook, NotebookError, read_notebook
+from paramlens.notebooks.reading import Cell, Notebook, read_saved
 from paramlens.server.positions import LineMap
 
 NOTEBOOK_TYPES = ("jupyter-notebook",)
@@ -28,7 +27,6 @@ SYNC = lsp.NotebookDocumentSyncOptions(
         notebook=notebook_type, cells=[lsp.NotebookCellLanguage(language) for language in
                                        ("python", "markdown", "raw")]) for notebook_type in NOTEBOOK_TYPES],
     save=True)
-MAX_NOTEBOOK_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,7 @@ def to_notebook(given: NotebookInput, path: str | None) -> Notebook:
     it can be read and a code cell's source matches one of its cells, in order)."""
     cells = [Cell(index=index, kind=cell.kind, source=cell.text) for index, cell in enumerate(given.cells)]
     notebook = Notebook(cells=cells)
-    saved = _saved(path)
+    saved = read_saved(path)
     if saved is None:
         return notebook
     remaining = [cell for cell in saved.cells if cell.kind == "code"]
@@ -94,20 +92,6 @@ def to_notebook(given: NotebookInput, path: str | None) -> Notebook:
         cell.execution_count, cell.outputs = stored.execution_count, stored.outputs
         remaining = remaining[match + 1:]
     return notebook
-
-
-def _saved(path: str | None) -> Notebook | None:
-    if not path or not path.endswith(".ipynb") or not os.path.isfile(path):
-        return None
-    try:
-        if os.path.getsize(path) > MAX_NOTEBOOK_BYTES:
-            return None
-        with open(path, encoding="utf-8-sig") as handle:
-            return read_notebook(handle.read())
-    except (OSError, UnicodeDecodeError, NotebookError, ImportError):
-        # ImportError: nbformat cannot be imported in this interpreter (the VS Code extension's bundled copy has no
-        # build of its compiled dependency for every Python version): the stored outputs are not compared
-        return None
 
 
 class CellLineMap:
