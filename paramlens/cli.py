@@ -149,7 +149,7 @@ def _expand(paths: list[str]) -> list[Path]:
             found = sorted(p for pattern in ("*.py", "*.ipynb") for p in path.rglob(pattern)
                            if not {".venv", "site-packages", ".ipynb_checkpoints", ".virtual_documents"} & set(p.parts))
             if not found:
-                raise UsageError(f"{path}: no Python files or notebooks in this directory")
+                raise UsageError(t(_default_locale(), "{path}: no Python files or notebooks in this directory", path=path))
             files.extend(found)
         else:
             files.append(path)
@@ -190,15 +190,17 @@ def parse_position(text: str) -> tuple[Path, int | None, int, int]:
     notebook = is_notebook_path(text.rsplit(":", 3)[0])
     parts = text.rsplit(":", 3 if notebook else 2)
     if notebook and (len(parts) != 4 or not all(part.isdigit() for part in parts[1:])):
-        raise UsageError(f"{text!r}: expected NOTEBOOK.ipynb:CELL:LINE:COL, all 1-based, with CELL counted over every "
-                         "cell (markdown included) as JupyterLab and VS Code number them, e.g. "
-                         "examples/parameter_management.ipynb:9:1:25")
+        raise UsageError(t(_default_locale(), "{text}: expected {form}, all 1-based, with CELL counted over every cell "
+                           "(markdown included) as {editors} number them, e.g. {example}", text=repr(text),
+                           form="NOTEBOOK.ipynb:CELL:LINE:COL", editors="JupyterLab / VS Code",
+                           example="examples/parameter_management.ipynb:9:1:25"))
     if not notebook and (len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit()):
         raise UsageError(f"{text!r}: expected FILE:LINE:COL with 1-based LINE and COL, e.g. "
                          "examples/parameter_management.py:23:48")
     numbers = [int(part) for part in parts[1:]]
     if min(numbers) < 1:
-        raise UsageError(f"{text!r}: {'CELL, ' if notebook else ''}LINE and COL are 1-based")
+        raise UsageError(t(_default_locale(), "{text}: CELL, LINE and COL are 1-based", text=repr(text)) if notebook
+                         else f"{text!r}: LINE and COL are 1-based")
     cell = numbers.pop(0) if notebook else None
     return Path(parts[0]), cell, numbers[0], numbers[1]
 
@@ -235,7 +237,7 @@ def _notebook_line(report: FileReport, path: Path, cell: int, line: int, locale:
     it does not have."""
     notebook = report.notebook
     if notebook is None:
-        raise UsageError(f"{path}: {report.execution.message or 'not analysed'}")
+        raise UsageError(f"{path}: {report.execution.message or t(locale, 'not analysed')}")
     total = notebook.program.total_cells
     if cell > total:
         raise UsageError(t(locale, "{path} has {total} cells; there is no cell {cell}", path=path, total=total,
