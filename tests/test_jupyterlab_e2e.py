@@ -43,8 +43,12 @@ def _skip_reason() -> str | None:
         can_install = shutil.which("apt-get") is not None and hasattr(os, "geteuid") and os.geteuid() == 0
         if not can_install:
             return "chromium is not installed and cannot be installed here (needs root and apt-get)"
-        installed = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
-                                   capture_output=True, text=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]
+        environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        installed = subprocess.run(command, capture_output=True, text=True, env=environment)
+        if installed.returncode != 0:  # a fresh machine may have no package lists yet
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True, env=environment)
+            installed = subprocess.run(command, capture_output=True, text=True, env=environment)
         if installed.returncode != 0 or not Path("/usr/bin/chromium").exists():
             return f"chromium could not be installed: {installed.stderr[-300:]}"
     if not (CLIENT / "node_modules" / "playwright-core").is_dir():
