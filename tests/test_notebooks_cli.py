@@ -336,6 +336,22 @@ def test_a_difference_the_notebook_does_not_explain(run_cli, tmp_path):
     assert [c["stored"]["status"] for c in report["notebook"]["cells"]] == ["same", "differs", "no-stored"]
 
 
+def test_classes_shown_by_ipythons_pretty_printer_are_the_same(run_cli, tmp_path):
+    """IPython shows `(type(p), 1)` as `(torch.nn.parameter.Parameter, 1)` where `repr` writes `<class '...'>`: the
+    same output (found on d2l's own notebooks), not a difference."""
+    import torch
+
+    path = write(tmp_path / "pretty.ipynb", [
+        v4.new_code_cell("import torch\nfrom torch import nn\np = nn.Parameter(torch.zeros(1))", execution_count=1),
+        v4.new_code_cell("type(p), type(1)", execution_count=2, outputs=[v4.new_output(
+            "execute_result", data={"text/plain": f"({type(torch.nn.Parameter(torch.zeros(1))).__module__}.Parameter, "
+                                                  "int)"}, execution_count=2)]),
+        v4.new_code_cell("type(p)", execution_count=3, outputs=[v4.new_output(
+            "execute_result", data={"text/plain": "torch.nn.parameter.Buffer"}, execution_count=3)])])
+    _, report = check_json(run_cli, path)
+    assert [c["stored"]["status"] for c in report["notebook"]["cells"]] == ["same", "same", "differs"]
+
+
 # -- notebooks that are not quite notebooks ---------------------------------------------------------------------------
 
 def test_malformed_notebooks_get_clear_messages(run_cli, tmp_path):

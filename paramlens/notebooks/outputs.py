@@ -4,7 +4,9 @@ the likely reason for each difference as far as the notebook shows it.
 What is compared: what the cell printed (stream `stdout`), the text of what it displayed (`execute_result` and
 `display_data` text/plain; outputs that are pictures or widgets are left out) and whether it raised (the
 exception's type). Whitespace is ignored (IPython's pretty printer breaks long values over lines where `repr`
-does not) and so are memory addresses (`at 0x7f…`); `%time` / `%timeit` timing lines are dropped.
+does not) and so are memory addresses (`at 0x7f…`); a class shows as IPython's pretty printer shows it
+(`torch.nn.parameter.Parameter` for `repr`'s `<class 'torch.nn.parameter.Parameter'>`); `%time` / `%timeit` timing
+lines are dropped.
 
 Why a stored output can differ, as the notebook shows it (nbformat keeps each code cell's last execution count):
 - **run more than once**: between the code cell above ([44]) and this one ([47]) two executions happened that no
@@ -31,6 +33,7 @@ from paramlens.notebooks.program import Program
 from paramlens.notebooks.reading import Cell
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+_CLASS = re.compile(r"<class '([\w.]+)'>")  # repr of a class; IPython's pretty printer shows its dotted name
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _TIMING = re.compile(r"^(CPU times:|Wall time:|.*± .* per loop|\d+ loops?, best of)")
 _SEEDING = re.compile(r"\b(manual_seed|random\.seed|set_seed|seed_everything|default_rng)\s*\(")
@@ -66,7 +69,7 @@ class Group:
 
 
 def _normal(text: str) -> str:
-    return "".join(_ADDRESS.sub("0x", text).split())
+    return "".join(_CLASS.sub(r"\1", _ADDRESS.sub("0x", text)).split())
 
 
 def _stored(cell: Cell, timed: bool) -> dict[str, Any]:
