@@ -352,6 +352,21 @@ def test_classes_shown_by_ipythons_pretty_printer_are_the_same(run_cli, tmp_path
     assert [c["stored"]["status"] for c in report["notebook"]["cells"]] == ["same", "same", "differs"]
 
 
+def test_a_module_the_author_had_and_this_interpreter_lacks(run_cli, tmp_path):
+    """d2l's notebooks start with `!pip install d2l` (never run here) and then import it: the author's cell ran, the
+    fresh one raises ModuleNotFoundError. The reason is the environment (PL903 at the import), not the notebook."""
+    path = write(tmp_path / "d2l_style.ipynb", [
+        v4.new_code_cell("!pip install paramlens_test_not_installed_pkg", execution_count=1),
+        v4.new_code_cell("import torch\nimport paramlens_test_not_installed_pkg", execution_count=2),
+        v4.new_code_cell("torch.zeros(1)", execution_count=3, outputs=[v4.new_output(
+            "execute_result", data={"text/plain": "tensor([0.])"}, execution_count=3)])])
+    _, report = check_json(run_cli, path)
+    stored = [d for d in report["diagnostics"] if d["code"] == "PL921"]
+    assert [d["cell"] for d in stored] == [2] and "PL903" in stored[0]["message"], stored
+    assert [c["stored"]["reason"] for c in report["notebook"]["cells"]] == [None, "import", None]
+    assert {d["code"] for d in report["diagnostics"] if d["cell"] == 2} >= {"PL903", "PL921"}
+
+
 # -- notebooks that are not quite notebooks ---------------------------------------------------------------------------
 
 def test_malformed_notebooks_get_clear_messages(run_cli, tmp_path):

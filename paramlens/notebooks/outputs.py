@@ -15,6 +15,8 @@ Why a stored output can differ, as the notebook shows it (nbformat keeps each co
   (they ran first);
 - **another random state**: only numbers differ, and no code cell up to here sets a seed, so the author's run drew
   other random numbers than ParamLens' (which seeds torch first);
+- **not installed here**: the fresh run failed to import a module (ImportError) where the author's run did not; the
+  interpreter that runs ParamLens' run lacks a package the author had (PL903 is at the import);
 - otherwise the notebook does not say (the cell or one before it may have been edited after it ran).
 Differences after a cell that ran more than once or out of order are grouped with it: they may follow from it.
 One diagnostic (PL921) per group, at its first differing cell.
@@ -38,6 +40,7 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _TIMING = re.compile(r"^(CPU times:|Wall time:|.*± .* per loop|\d+ loops?, best of)")
 _SEEDING = re.compile(r"\b(manual_seed|random\.seed|set_seed|seed_everything|default_rng)\s*\(")
 EXCERPT = 60
+_IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError")
 
 
 @dataclass
@@ -48,11 +51,12 @@ class CellOutput:
     execution_count: int | None
     fresh: dict[str, Any] | None = None     # {stdout, shown: [text], error: type | None}; None: not run
     status: str = "not-compared"            # same | differs | no-stored | not-run | not-compared
-    reason: str | None = None               # rerun | order | random | unknown (for `differs`)
+    reason: str | None = None               # rerun | order | random | import | unknown (for `differs`)
     caused_by: int | None = None            # the cell of the group's reason
     stored_excerpt: str | None = None
     fresh_excerpt: str | None = None
     numbers_only: bool = False              # the texts differ in their numbers only
+    import_failed: bool = False             # the fresh run failed to import a module; the author's did not fail
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "reason": self.reason, "caused_by": self.caused_by}
@@ -135,6 +139,7 @@ def compare(program: Program, fresh: dict[int, dict[str, Any] | None], comparabl
             outcome.stored_excerpt, outcome.fresh_excerpt = _excerpts("\n".join(stored["shown"]), "\n".join(new["shown"]))
         else:
             outcome.stored_excerpt, outcome.fresh_excerpt = stored["error"] or "", new.get("error") or ""
+        outcome.import_failed = not stored["error"] and new.get("error") in _IMPORT_ERRORS
         outcome.numbers_only = same_error and _NUMBER.sub("#", _normal(stored["stdout"] + "".join(stored["shown"]))) == \
             _NUMBER.sub("#", _normal(new["stdout"] + "".join(new["shown"])))
     return results
@@ -184,6 +189,10 @@ def group(program: Program, outcomes: list[CellOutput]) -> list[Group]:
         if own is not None:
             current = Group(own["reason"], outcome.number, facts=own)
         if outcome.status != "differs":
+            continue
+        if outcome.import_failed:  # the environment, whatever the counts say; later cells are judged on their own
+            groups.append(Group("import", outcome.number, [outcome.number]))
+            outcome.reason = "import"
             continue
         if current is not None:
             if not current.cells:
@@ -256,6 +265,11 @@ def message(group_: Group, outcomes: dict[int, CellOutput], seed: int | None, lo
             parts.append(t(locale, "Cell {cell} differs in the same way.", cell=others[0]))
         elif others:
             parts.append(t(locale, "Cells {cells} differ in the same way.", cells=names_list(locale, others)))
+        return " ".join(parts)
+    elif group_.reason == "import":
+        parts.append(t(locale, "The fresh run could not import a module here and the author's run could: it is not "
+                               "installed in the interpreter that runs ParamLens' run (PL903 at the import says "
+                               "which and how to install it). The notebook is not at fault."))
         return " ".join(parts)
     else:
         parts.append(t(locale, "The notebook does not show why (its execution counts are in order): the cell, or one "
