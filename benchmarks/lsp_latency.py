@@ -4,6 +4,9 @@
   jedi-language-server hovering the same positions of the same file;
 - edit-to-diagnostics latency (an edit that changes a layer size, until diagnostics for that version arrive);
 - cold start: process start to first diagnostics, next to `python -c "import torch"` (the floor).
+- notebooks (issue 14): the example notebook opened through LSP notebook synchronisation, hover p50/p95 on its cells
+  and an edit in one cell → its diagnostics, next to the same code cells as one .py file in the same server
+  (`--only-notebook` runs just this).
 
 - while an edit is pending (issue 17): hover, inlay-hint (a 100-line viewport, as an editor asks) and code-lens
   latency p50/p95 right after one keystroke whose analysis has not run yet (debounce 60 s), next to the same
@@ -15,7 +18,7 @@ Files: the seed example and a generated 5,000-line model file. Prints a table an
 
     .venv/bin/pip install jedi-language-server   # the peer (optional; skipped when absent)
     .venv/bin/python benchmarks/lsp_latency.py [--hovers 300] [--edits 20] [--pending-requests 100]
-        [--compare-with /path/to/other/checkout] [--only-pending]
+        [--compare-with /path/to/other/checkout] [--only-pending] [--only-notebook]
 """
 
 from __future__ import annotations
@@ -119,7 +122,8 @@ class Session:
 
     async def hover(self, uri: str, position: lsp.Position) -> float:
         started = time.perf_counter()
-        await self.client.text_document_hover_async(lsp.HoverParams(lsp.TextDocumentIdentifier(uri), position))
+        self.last_hover = await self.client.text_document_hover_async(
+            lsp.HoverParams(lsp.TextDocumentIdentifier(uri), position))
         return time.perf_counter() - started
 
     async def stop(self) -> None:
@@ -235,6 +239,105 @@ async def measure_file(name: str, path: Path, text: str, args: argparse.Namespac
     results[name] = entry
 
 
+NOTEBOOK = ROOT / "examples" / "parameter_management.ipynb"
+
+
+async def measure_notebook(args: argparse.Namespace, results: dict) -> None:
+    """The example notebook through LSP notebook synchronisation (cells named as VS Code names them), next to the
+    same code cells joined into one .py file opened in the same server (the baseline): hover p50/p95 on the same
+    sites, open → first diagnostics, and an edit in one cell (or the same line of the file) → its diagnostics."""
+    import nbformat
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="paramlens-bench-nb-") as directory:
+        folder = Path(directory)
+        path = folder / NOTEBOOK.name
+        path.write_text(NOTEBOOK.read_text())
+        cells, file_lines, starts = [], [], {}
+        for index, cell in enumerate(notebook.cells):
+            uri = f"vscode-notebook-cell:{path.as_posix()}#W{index}sZmlsZQ%3D%3D"
+            cells.append((uri, cell.cell_type, cell.source))
+            if cell.cell_type == "code":
+                starts[uri] = len(file_lines)
+                file_lines.extend(cell.source.split("\n"))
+        file_path = folder / "parameter_management_cells.py"
+        file_text = "\n".join(file_lines) + "\n"
+        file_path.write_text(file_text)
+        sites = [(uri, position) for uri, kind, text in cells if kind == "code"
+                 for position in hover_positions(text, 10 ** 6)]
+        sites = (sites * (1 + args.hovers // max(1, len(sites))))[:args.hovers]
+        server = Session([sys.executable, "-m", "paramlens", "serve"])
+        started = time.perf_counter()
+        await server.client.start_io(*server.command)
+        await server.client.initialize_async(lsp.InitializeParams(
+            capabilities=lsp.ClientCapabilities(notebook_document=lsp.NotebookDocumentClientCapabilities(
+                synchronization=lsp.NotebookDocumentSyncClientCapabilities())),
+            root_uri=folder.as_uri(), initialization_options={"debounceMs": 0}))
+        server.client.initialized(lsp.InitializedParams())
+        code_uris = [uri for uri, kind, _ in cells if kind == "code"]
+        for uri in code_uris:
+            server.diagnostics[uri] = asyncio.Event()
+        server.client.notebook_document_did_open(lsp.DidOpenNotebookDocumentParams(
+            notebook_document=lsp.NotebookDocument(uri=path.as_uri(), notebook_type="jupyter-notebook", version=0, cells=[
+                lsp.NotebookCell(kind=lsp.NotebookCellKind.Code if kind == "code" else lsp.NotebookCellKind.Markup,
+                                 document=uri) for uri, kind, _ in cells]),
+            cell_text_documents=[lsp.TextDocumentItem(uri=uri, language_id="python" if kind == "code" else "markdown",
+                                                      version=1, text=text) for uri, kind, text in cells]))
+        await asyncio.wait_for(asyncio.wait([asyncio.ensure_future(server.diagnostics[uri].wait())
+                                             for uri in code_uris], return_when=asyncio.FIRST_COMPLETED), 300)
+        cold = time.perf_counter() - started
+        await server.open(file_path.as_uri(), file_text)
+        await server.wait_diagnostics(file_path.as_uri(), 1)
+        cell_hovers, file_hovers, answered = [], [], {"cell": 0, "file": 0, "same": 0}
+        for uri, position in sites:  # interleaved: the same site as a cell, then in the file
+            cell_hovers.append(await server.hover(uri, position))
+            in_cell = server.last_hover
+            file_hovers.append(await server.hover(file_path.as_uri(), lsp.Position(starts[uri] + position.line,
+                                                                                   position.character)))
+            in_file = server.last_hover
+            answered["cell"] += in_cell is not None
+            answered["file"] += in_file is not None
+            answered["same"] += (in_cell is not None and in_file is not None
+                                 and in_cell.contents.value.split("\n")[0] == in_file.contents.value.split("\n")[0])
+        # an edit in the cell that builds the first network (or the same line of the file) that changes a layer size,
+        # until that cell's diagnostics arrive: even versions make `Linear(4, 9)` feed `Linear(8, 1)` (PL001 on the
+        # cell), odd versions undo it (the cell's diagnostics are published again, empty). The server publishes only
+        # cells that have or had diagnostics, so an edit that changes nothing would never be answered on that cell.
+        target = next(uri for uri, kind, text in cells if kind == "code" and "nn.Linear(4, 8)" in text)
+        text = dict((uri, text) for uri, _, text in cells)[target]
+        cell_edits, file_edits = [], []
+        for version in range(2, 2 + args.edits):
+            size = "9" if version % 2 == 0 else "8"
+            new = text.replace("nn.Linear(4, 8)", f"nn.Linear(4, {size})", 1)
+            server.versions.pop(target, None)
+            begun = time.perf_counter()
+            server.client.notebook_document_did_change(lsp.DidChangeNotebookDocumentParams(
+                notebook_document=lsp.VersionedNotebookDocumentIdentifier(version=version, uri=path.as_uri()),
+                change=lsp.NotebookDocumentChangeEvent(cells=lsp.NotebookDocumentCellChanges(text_content=[
+                    lsp.NotebookDocumentCellContentChanges(
+                        document=lsp.VersionedTextDocumentIdentifier(uri=target, version=version),
+                        changes=[lsp.TextDocumentContentChangeWholeDocument(text=new)])]))))
+            await server.wait_diagnostics(target, version)
+            cell_edits.append(time.perf_counter() - begun)
+            edited = file_text.replace("nn.Linear(4, 8)", f"nn.Linear(4, {size})", 1)
+            begun = time.perf_counter()
+            server.client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+                lsp.VersionedTextDocumentIdentifier(uri=file_path.as_uri(), version=version),
+                [lsp.TextDocumentContentChangeWholeDocument(text=edited)]))
+            await server.wait_diagnostics(file_path.as_uri(), version)
+            file_edits.append(time.perf_counter() - begun)
+        await server.stop()
+    results["notebook"] = {
+        "cells": len(cells), "code_cells": len(code_uris), "hovers": len(sites),
+        "hovers_answered_in_cells": answered["cell"], "hovers_answered_in_file": answered["file"],
+        "hovers_same_heading": answered["same"],
+        "open_to_first_diagnostics": cold,
+        "cell_hover_p50": percentile(cell_hovers, 0.5), "cell_hover_p95": percentile(cell_hovers, 0.95),
+        "file_hover_p50": percentile(file_hovers, 0.5), "file_hover_p95": percentile(file_hovers, 0.95),
+        "cell_edit_to_diagnostics_median": statistics.median(cell_edits),
+        "file_edit_to_diagnostics_median": statistics.median(file_edits), "edits": len(cell_edits)}
+
+
 def import_torch_seconds(repeat: int = 3) -> float:
     samples = []
     for _ in range(repeat):
@@ -246,7 +349,11 @@ def import_torch_seconds(repeat: int = 3) -> float:
 
 async def main_async(args: argparse.Namespace) -> dict:
     results: dict = {"import_torch_seconds": import_torch_seconds()}
+    if args.only_notebook:
+        await measure_notebook(args, results)
+        return results
     if not args.only_pending:
+        await measure_notebook(args, results)
         await measure_file("seed example", SEED, SEED.read_text(), args, results)
         with tempfile.TemporaryDirectory() as directory:
             path = Path(directory) / "generated_model.py"
@@ -275,9 +382,26 @@ def main() -> None:
     parser.add_argument("--pending-requests", type=int, default=100)
     parser.add_argument("--compare-with", default=None, help="another checkout whose server to measure too")
     parser.add_argument("--only-pending", action="store_true", help="only the pending-edit measurement")
+    parser.add_argument("--only-notebook", action="store_true", help="only the notebook measurement")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lsp_latency.json"))
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
+    notebook = results.get("notebook")
+    if notebook:
+        print(f"notebook ({notebook['cells']} cells, {notebook['code_cells']} code) vs the same cells as one .py file, "
+              f"same server, {notebook['hovers']} hovers each (answered: {notebook['hovers_answered_in_cells']} in "
+              f"cells, {notebook['hovers_answered_in_file']} in the file, {notebook['hovers_same_heading']} with the "
+              f"same first line)")
+        print(f"{'':<22} {'hover p50':>10} {'hover p95':>10} {'edit→diag med':>14}")
+        for kind in ("cell", "file"):
+            print(f"{'notebook cells' if kind == 'cell' else '.py file':<22} {notebook[f'{kind}_hover_p50'] * 1000:>7.2f} ms "
+                  f"{notebook[f'{kind}_hover_p95'] * 1000:>7.2f} ms {notebook[f'{kind}_edit_to_diagnostics_median'] * 1000:>11.0f} ms")
+        print(f"server start + notebook open → first cell diagnostics: {notebook['open_to_first_diagnostics'] * 1000:.0f} ms")
+    if args.only_notebook:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=2))
+        print(f"wrote {args.out}")
+        return
     print(f"{'pending edit':<34} {'lines':>6} " + " ".join(f"{k + ' ' + w:>15}" for k in ("hover", "inlay", "lens")
                                                            for w in ("idle p95", "pending p95")))
     for entry in results["pending_edit"]:

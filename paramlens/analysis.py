@@ -25,8 +25,14 @@ from paramlens.explain.diagnostics import execution_diagnostics, run_ending_text
 from paramlens.explain.rules import EXPLAINS_RUNTIME_ERRORS
 from paramlens.explain.suppression import apply_rules_config
 from paramlens.explain.fmt import names_list
+from paramlens.explain.places import naming, place, places
 from paramlens.explain.i18n import normalize_locale
 from paramlens.messages import t
+from paramlens.notebooks import is_notebook_path
+from paramlens.notebooks.diagnostics import notebook_parts
+from paramlens.notebooks.program import Program, from_ipython_text, from_notebook, from_percent, has_cell_markers, \
+    is_virtual_document, notebook_origin
+from paramlens.notebooks.reading import Notebook, NotebookError, read_notebook, read_saved
 from paramlens.observations import Observations
 from paramlens.analyzers.imports import uses_torch
 from paramlens.report import (BufferInfo, Diagnostic, Execution, Factory, FileReport, LoopCut, ModuleInfo, ParameterInfo,
@@ -76,16 +82,73 @@ class AnalysisOptions:
 
 
 def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> FileReport:
+    """One file's report. `source` is the file's text: Python, or for an `.ipynb` the notebook's JSON (its code
+    cells run as one program, paramlens/notebooks/). A `.py` file with `# %%` cells, and a document jupyterlab-lsp
+    made from a notebook, are notebooks too."""
     options = options or AnalysisOptions()
+    locale = normalize_locale(options.locale)
+    if is_notebook_path(path):
+        try:
+            notebook = read_notebook(source, locale)
+        except NotebookError as error:
+            return FileReport(path=path, execution=Execution(status="error", device=None, message=str(error)))
+        return analyze_notebook(notebook, path, options)
+    program = None
+    if is_virtual_document(path):
+        # jupyterlab-lsp's document of a notebook: it runs where the notebook is (its folder, its neighbours)
+        origin = notebook_origin(path) or path
+        program = from_ipython_text(source, read_saved(origin))
+        report = analyze_program(source, origin, options, program)
+        report.path = path
+        return report
+    if has_cell_markers(source):
+        program = from_percent(source)
+    return analyze_program(source, path, options, program)
+
+
+def analyze_notebook(notebook: Notebook, path: str, options: AnalysisOptions | None = None) -> FileReport:
+    """A notebook's report (read from an .ipynb, or the cells an editor sent): its code cells, in order, as one
+    program; positions in the report are lines of that program, `report.notebook` maps them to cells."""
+    options = options or AnalysisOptions()
+    locale = normalize_locale(options.locale)
+    program = from_notebook(notebook)
+    skip = None
+    if notebook.language not in (None, "python", "python3", "ipython", "ipython3"):
+        skip = t(locale, "not a Python notebook (its kernel's language is {language}): nothing to analyse",
+                 language=notebook.language)
+    elif not any(cell.count for cell in program.cells):
+        skip = t(locale, "the notebook has no code: nothing to run")
+    if skip is not None:
+        report = FileReport(path=path, execution=Execution(status="skipped", device=None, message=skip))
+        report.notebook, _ = notebook_parts(program, [], Observations.none(), None, None, locale)
+    else:
+        report = analyze_program(program.text, path, options, program)
+    if notebook.warnings:
+        report.execution.message = "; ".join([*notebook.warnings, *([report.execution.message] if
+                                                                    report.execution.message else [])])
+    return report
+
+
+def analyze_program(source: str, path: str, options: AnalysisOptions | None, program: Program | None) -> FileReport:
+    """`source` analysed as it is, or as the program a notebook's cells made (`program`)."""
+    options = options or AnalysisOptions()
+    with naming(program):
+        return _analyze(program.text if program is not None else source, path, options, program)
+
+
+def _analyze(source: str, path: str, options: AnalysisOptions, program: Program | None) -> FileReport:
     locale = normalize_locale(options.locale)
     try:
         parsed = parse_source(source)
     except SourceSyntaxError as error:
-        return FileReport(path=path, execution=Execution(status="skipped", device=None,
-                                                         message=f"syntax error: {error.message}"),
-                          diagnostics=[syntax_error_diagnostic(error, locale)])
+        report = FileReport(path=path, execution=Execution(status="skipped", device=None,
+                                                           message=f"syntax error: {error.message}"),
+                            diagnostics=[syntax_error_diagnostic(error, locale)])
+        if program is not None:
+            report.notebook, _ = notebook_parts(program, [], Observations.none(), None, None, locale)
+        return report
     try:
-        return _analyze_parsed(parsed, source, path, options, locale, recognise=options.probes)
+        return _analyze_parsed(parsed, source, path, options, locale, recognise=options.probes, program=program)
     except Exception as error:  # a bug in ParamLens must not cost the user the whole file, nor show a traceback
         LOG.warning("internal error while analysing %s (%s: %s); running it again without pattern recognition",
                     path, type(error).__name__, error)
@@ -93,7 +156,7 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
         note = t(locale, "ParamLens hit an internal error while recognising this file's patterns ({name}: {error}); it "
                  "ran the file without explanations. Please report it with the file.", name=type(error).__name__, error=error)
     try:
-        report = _analyze_parsed(parsed, source, path, options, locale, recognise=False)
+        report = _analyze_parsed(parsed, source, path, options, locale, recognise=False, program=program)
     except Exception:
         LOG.warning("internal error while running %s without pattern recognition", path)
         LOG.debug("traceback of the internal error", exc_info=True)
@@ -103,9 +166,9 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
 
 
 def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, locale: str, *,
-                    recognise: bool) -> FileReport:
+                    recognise: bool, program: Program | None = None) -> FileReport:
     findings = recognize_all(parsed) if recognise else []
-    units = instrument(parsed, findings)
+    units = instrument(parsed, findings, program.display_cells() if program is not None else None)
     if options.execute and options.examples:
         units += example_units(_plan_examples(parsed, source, path, options.example), len(units), source)
     if not options.execute:
@@ -120,6 +183,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
     else:
         request = _request(path, units, options)
         _preload_facts(request, parsed.module, path)
+        request.notebook = program is not None
         given = _given_options(request)
         run = _execute(path, units, options, request)
         observations = Observations.from_events(run.events)
@@ -134,6 +198,11 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         runtime = absorb_runtime_errors(execution_diagnostics(run, units, observations, locale, source),
                                          diagnostics, units, observations)
         diagnostics = apply_rules_config(runtime, source, options.rules) + diagnostics
+    notebook = None
+    if program is not None:
+        notebook, extra = notebook_parts(program, units, observations, observations.seed if run else None,
+                                         execution.device, locale)
+        diagnostics += apply_rules_config(extra, source, options.rules)
     diagnostics.sort(key=lambda d: (d.span.line, d.span.column, d.code))
     modules = [_module_info(m) for m in observations.modules]
     execution.module = observations.module_name
@@ -141,7 +210,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
     if execution.nothing_built and execution.nothing_built != execution.message:
         execution.message = "; ".join(part for part in [execution.message, execution.nothing_built] if part)
     return FileReport(path=path, execution=execution, modules=modules, explanations=explanations,
-                      diagnostics=diagnostics, factories=_factories(observations, units))
+                      diagnostics=diagnostics, factories=_factories(observations, units), notebook=notebook)
 
 
 def _classes_never_built(explanations: list, units: list[Unit], observations: Observations,
@@ -200,9 +269,9 @@ def _nothing_built(report_modules: list, execution: Execution, units: list[Unit]
     examples = [(u, observations.examples.get(u.index) or {}) for u in units if u.example is not None]
     tried = [(u, d) for u, d in examples if d.get("status") in {"building", "built"}]
     if tried:
-        lines = names_list(locale, [str(u.line) for u, _ in tried[:5]])
-        return t(locale, "every example ParamLens tried raised (PL904 at line {lines}), so no model was built",
-                 lines=lines)
+        places = names_list(locale, [place(locale, u.line) for u, _ in tried[:5]])
+        return t(locale, "every example ParamLens tried raised (PL904 at {places}), so no model was built",
+                 places=places)
     needing = [u.example.class_name for u, d in examples if d.get("reason") == "arguments"]
     if needing:
         return t(locale, "the file's module classes need arguments ParamLens cannot guess ({classes}) and the file "
@@ -215,14 +284,14 @@ def _nothing_built(report_modules: list, execution: Execution, units: list[Unit]
         unit = failed_classes[0]
         depends_on = ((observations.statements.get(unit.index) or {}).get("error") or {}).get("depends_on")
         if depends_on:
-            return t(locale, "no module class of the file was defined: the class statement at line {line} uses a name "
-                             "that the failed statement at line {failed} should have defined", line=unit.line,
-                     failed=depends_on)
-        return t(locale, "no module class of the file was defined: the class statement at line {line} raised",
-                 line=unit.line)
+            return t(locale, "no module class of the file was defined: the class statement at {place} uses a name "
+                             "that the failed statement at {failed} should have defined", place=place(locale, unit.line),
+                     failed=place(locale, depends_on))
+        return t(locale, "no module class of the file was defined: the class statement at {place} raised",
+                 place=place(locale, unit.line))
     if not classes and own_failed and not any(_defines_class(u) for u in units if u.example is None):
-        return t(locale, "the file defines no class and builds no model (the statement at line {line} failed)",
-                 line=own_failed[0].line)
+        return t(locale, "the file defines no class and builds no model (the statement at {place} failed)",
+                 place=place(locale, own_failed[0].line))
     if not classes:
         return t(locale, "the file defines no nn.Module subclass and builds no model")
     return t(locale, "the file's module classes ({classes}) were neither built by the file nor buildable as an "
@@ -365,10 +434,10 @@ def _execution_summary(run: RunResult, units: list[Unit], observations: Observat
                     if s.get("status") == "error" and s["error"].get("memory")]
     if run.status == "ok" and memory_lines:
         status = "memory"
-        message = t(locale, "line {line} needed more memory than the limit allows", line=memory_lines[0])
+        message = t(locale, "{place} needed more memory than the limit allows", place=place(locale, memory_lines[0]))
     elif run.status == "ok" and blocked_lines:
         status = "blocked"
-        message = t(locale, "the sandbox blocked an operation at line {line}; the rest still ran", line=blocked_lines[0])
+        message = t(locale, "the sandbox blocked an operation at {place}; the rest still ran", place=place(locale, blocked_lines[0]))
     elif run.status == "ok" and (errors or skipped or observations.cuts):
         status = "partial"
     device = run.device
@@ -411,15 +480,15 @@ def _run_notes(units: list[Unit], observations: Observations, locale: str) -> li
         first = next(iter(observations.cuts.values()))["line"]  # in the order they happened
         lines = sorted({cut["line"] for cut in observations.cuts.values()})
         if len(lines) == 1:
-            notes.append(t(locale, "the loop budget shortened the loop at line {first}; every value observed after that "
-                           "is labelled as such", first=first))
+            notes.append(t(locale, "the loop budget shortened the loop at {place}; every value observed after that "
+                           "is labelled as such", place=place(locale, first)))
         else:
-            notes.append(t(locale, "the loop budget shortened the loops at lines {lines}; every value observed after "
-                                   "the first cut (line {first}) is labelled as such",
-                           lines=names_list(locale, [str(line) for line in lines]), first=first))
+            notes.append(t(locale, "the loop budget shortened the loops at {places}; every value observed after "
+                                   "the first cut ({place}) is labelled as such",
+                           places=places(locale, lines), place=place(locale, first)))
     exits = [units[index].line for index, s in sorted(observations.statements.items()) if s.get("status") == "exit"]
     if exits:
-        notes.append(t(locale, "line {line} exited (`sys.exit()` / `exit()`): the statements after it did not run", line=exits[0]))
+        notes.append(t(locale, "{place} exited (`sys.exit()` / `exit()`): the statements after it did not run", place=place(locale, exits[0])))
     return notes
 
 
@@ -435,7 +504,7 @@ def _meta_text(run: RunResult, locale: str) -> str:
 
 def _dependent_text(statement: dict, locale: str) -> str:
     error = statement.get("error") or {}
-    return t(locale, "needs `{name}`, which line {depends_on} should have defined", name=error.get('name'), depends_on=error.get('depends_on'))
+    return t(locale, "needs `{name}`, which {place} should have defined", name=error.get('name'), place=place(locale, error.get('depends_on')))
 
 
 def _module_info(raw: dict) -> ModuleInfo:
@@ -448,4 +517,4 @@ def _module_info(raw: dict) -> ModuleInfo:
         after_cut=(raw.get("after_cut") or {}).get("line"))
 
 
-__all__ = ["AnalysisOptions", "analyze", "Finding"]
+__all__ = ["AnalysisOptions", "analyze", "analyze_notebook", "Finding"]

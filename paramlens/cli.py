@@ -20,6 +20,8 @@ from paramlens.config import ConfigError, load_config
 from paramlens.explain.fmt import names_list
 from paramlens.explain.i18n import normalize_locale
 from paramlens.messages import t
+from paramlens.notebooks import is_notebook_path
+from paramlens.notebooks.reading import NotebookError, read_notebook
 from paramlens.render_text import Style, render_file
 from paramlens.report import FileReport, report_json
 
@@ -54,8 +56,12 @@ def _parser() -> argparse.ArgumentParser:
                                  metavar=option.metavar, choices=option.choices or None,
                                  help=f"{option.help} (default: {shown}; {option.describe_bounds() or 'a path'})")
 
-    check = commands.add_parser("check", help="analyse files and report modules and diagnostics")
-    check.add_argument("paths", nargs="+", metavar="PATH")
+    check = commands.add_parser("check", help="analyse files and report modules and diagnostics",
+                                description="Analyse Python files and Jupyter notebooks (.ipynb: the code cells run "
+                                            "in order as one program, Run All; positions are CELL:LINE:COL with "
+                                            "CELL counted over all cells, markdown included).")
+    check.add_argument("paths", nargs="+", metavar="PATH", help="a .py or .ipynb file, or a directory (its .py and "
+                                                               ".ipynb files)")
     check.add_argument("--format", choices=["text", "json", "sarif"], default="text")
     check.add_argument("--explanations", action="store_true", help="text format: print every explanation too")
     common(check)
@@ -70,8 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=2087)
     doctor = commands.add_parser("doctor", help="show the interpreter, torch and the sandbox's isolation layers")
     doctor.add_argument("--locale", default=None)
-    explain = commands.add_parser("explain", help="print the explanation at FILE:LINE:COL (1-based)")
-    explain.add_argument("position", metavar="FILE:LINE:COL")
+    explain = commands.add_parser(
+        "explain", help="print the explanation at FILE:LINE:COL, or NOTEBOOK.ipynb:CELL:LINE:COL (1-based)",
+        description="Print the explanation at a position, the same text a hover shows. LINE and COL are 1-based. In a "
+                    "notebook (.ipynb) CELL is the 1-based number of the cell counting every cell, markdown included, "
+                    "as JupyterLab (\"Cell 13/18\") and VS Code (\"Cell 13 of 18\") show it, and LINE is the line "
+                    "in that cell.")
+    explain.add_argument("position", metavar="FILE:LINE:COL | NOTEBOOK.ipynb:CELL:LINE:COL")
     common(explain)
     return parser
 
@@ -118,10 +129,16 @@ def read_source(path: Path) -> str:
     if len(data) > MAX_FILE_BYTES:
         raise UsageError(f"{path}: {len(data):,} bytes is too large to analyse (limit {MAX_FILE_BYTES:,})")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise UsageError(f"{path}: not UTF-8 text (invalid byte at offset {error.start}); ParamLens reads Python "
-                         "source files encoded as UTF-8") from None
+                         "source files and Jupyter notebooks encoded as UTF-8") from None
+    if is_notebook_path(str(path)):
+        try:
+            read_notebook(text, _default_locale())
+        except NotebookError as error:
+            raise UsageError(f"{path}: {error}") from None
+    return text
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -129,9 +146,10 @@ def _expand(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.py") if ".venv" not in p.parts and "site-packages" not in p.parts)
+            found = sorted(p for pattern in ("*.py", "*.ipynb") for p in path.rglob(pattern)
+                           if not {".venv", "site-packages", ".ipynb_checkpoints", ".virtual_documents"} & set(p.parts))
             if not found:
-                raise UsageError(f"{path}: no Python files in this directory")
+                raise UsageError(t(_default_locale(), "{path}: no Python files or notebooks in this directory", path=path))
             files.extend(found)
         else:
             files.append(path)
@@ -167,23 +185,35 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if any(r.has_errors for r in reports) else 0
 
 
-def parse_position(text: str) -> tuple[Path, int, int]:
-    parts = text.rsplit(":", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+def parse_position(text: str) -> tuple[Path, int | None, int, int]:
+    """FILE:LINE:COL, or NOTEBOOK.ipynb:CELL:LINE:COL -> (path, cell or None, line, column), all 1-based."""
+    notebook = is_notebook_path(text.rsplit(":", 3)[0])
+    parts = text.rsplit(":", 3 if notebook else 2)
+    if notebook and (len(parts) != 4 or not all(part.isdigit() for part in parts[1:])):
+        raise UsageError(t(_default_locale(), "{text}: expected {form}, all 1-based, with CELL counted over every cell "
+                           "(markdown included) as {editors} number them, e.g. {example}", text=repr(text),
+                           form="NOTEBOOK.ipynb:CELL:LINE:COL", editors="JupyterLab / VS Code",
+                           example="examples/parameter_management.ipynb:9:1:25"))
+    if not notebook and (len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit()):
         raise UsageError(f"{text!r}: expected FILE:LINE:COL with 1-based LINE and COL, e.g. "
                          "examples/parameter_management.py:23:48")
-    line, column = int(parts[1]), int(parts[2])
-    if line < 1 or column < 1:
-        raise UsageError(f"{text!r}: LINE and COL are 1-based")
-    return Path(parts[0]), line, column
+    numbers = [int(part) for part in parts[1:]]
+    if min(numbers) < 1:
+        raise UsageError(t(_default_locale(), "{text}: CELL, LINE and COL are 1-based", text=repr(text)) if notebook
+                         else f"{text!r}: LINE and COL are 1-based")
+    cell = numbers.pop(0) if notebook else None
+    return Path(parts[0]), cell, numbers[0], numbers[1]
 
 
 def _explain(args: argparse.Namespace) -> int:
     options = _options(args)
-    path, line, column = parse_position(args.position)
+    path, cell, line, column = parse_position(args.position)
     source = read_source(path)
     locale = normalize_locale(options.locale)
     report = analyze(source, str(path), _with_config(args, path))
+    shown = f"{cell}:{line}:{column}" if cell is not None else f"{line}:{column}"
+    if cell is not None:
+        line = _notebook_line(report, path, cell, line, locale)
     explanation = report.explanation_at(line, column)
     if explanation is None:
         for diagnostic in report.diagnostics:
@@ -191,13 +221,37 @@ def _explain(args: argparse.Namespace) -> int:
                 print(f"{diagnostic.severity} {diagnostic.code}: {diagnostic.message}")
                 return 1
         nearby = sorted({e.span.line for e in report.explanations if abs(e.span.line - line) <= 5})
+        if cell is not None and report.notebook is not None:
+            nearby = [where[1] for where in map(report.notebook.to_cell, nearby) if where and where[0] == cell]
         hint = t(locale, " Lines nearby with explanations: {lines}.", lines=names_list(locale, list(map(str, nearby)))) \
             if nearby else ""
-        print(t(locale, "No explanation at {path}:{line}:{column}.{hint}", path=path, line=line, column=column,
-                hint=hint), file=sys.stderr)
+        print(t(locale, "No explanation at {path}:{line}:{column}.{hint}", path=path, line=shown.rsplit(":", 1)[0],
+                column=column, hint=hint), file=sys.stderr)
         return 1
     print(explanation.markdown)
     return 0
+
+
+def _notebook_line(report: FileReport, path: Path, cell: int, line: int, locale: str) -> int:
+    """The program line of (cell, line) in a notebook's report; a usage error for a cell that is not code or a line
+    it does not have."""
+    notebook = report.notebook
+    if notebook is None:
+        raise UsageError(f"{path}: {report.execution.message or t(locale, 'not analysed')}")
+    total = notebook.program.total_cells
+    if cell > total:
+        raise UsageError(t(locale, "{path} has {total} cells; there is no cell {cell}", path=path, total=total,
+                           cell=cell))
+    kind = notebook.cells[cell - 1]["kind"] if cell - 1 < len(notebook.cells) else "code"
+    if kind != "code":
+        raise UsageError(t(locale, "cell {cell} of {path} is a {kind} cell; only code cells have explanations",
+                           cell=cell, path=path, kind=kind))
+    found = notebook.to_program(cell, line)
+    if found is None:
+        place = notebook.program.cell(cell)
+        raise UsageError(t(locale, "cell {cell} of {path} has {count} lines; there is no line {line}", cell=cell,
+                           path=path, count=place.count if place else 0, line=line))
+    return found
 
 
 def _rules(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TextIO
 
+from paramlens.explain.places import place
 from paramlens.messages import t
 from paramlens.report import FileReport
 
@@ -19,8 +20,17 @@ class Style:
         return f"\033[{code}m{text}\033[0m" if self.enabled else text
 
 
+def position(report: FileReport, line: int, column: int | None = None) -> str:
+    """`LINE:COL` in a file, `CELL:LINE:COL` in a notebook (as `paramlens explain` takes them)."""
+    notebook = report.notebook
+    where = notebook.to_cell(line) if notebook is not None and notebook.relative else None
+    text = f"{where[0]}:{where[1]}" if where else f"{line}"
+    return text if column is None else f"{text}:{column}"
+
+
 def render_file(report: FileReport, locale: str, style: Style, with_explanations: bool = False) -> str:
     lines: list[str] = []
+    program = report.notebook.program if report.notebook is not None else None
     execution = report.execution
     status = execution.status
     head = style(report.path, "1")
@@ -38,19 +48,22 @@ def render_file(report: FileReport, locale: str, style: Style, with_explanations
     if execution.isolation:
         lines.append(style(t(locale, "  sandbox: ") + ", ".join(execution.isolation), "2"))
     for skipped in execution.skipped:
-        lines.append(style(t(locale, "  line {line}: not run, {reason}", line=skipped.line, reason=skipped.reason), "2"))
+        lines.append(style(t(locale, "  {place}: not run, {reason}", place=place(locale, skipped.line, program),
+                             reason=skipped.reason), "2"))
     if report.modules:
         lines.append(style(t(locale, "  modules"), "1"))
         width = max(len(m.name) for m in report.modules)
         for module in report.modules:
-            text = t(locale, "    {name}  line {line:<4} {cls:<12} {count:,} params", name=module.name.ljust(width),
-                     line=module.line, cls=module.class_name, count=module.param_count)
+            text = t(locale, "    {name}  {place} {cls:<12} {count:,} params", name=module.name.ljust(width),
+                     place=place(locale, module.line, program).ljust(9), cls=module.class_name,
+                     count=module.param_count)
             if module.param_count_with_duplicates != module.param_count:
                 text += t(locale, " ({param_count_with_duplicates:,} counting shared ones at every place)", param_count_with_duplicates=module.param_count_with_duplicates)
             if module.origin == "example":
                 text += style(t(locale, "  (built as an example: the file never creates one)"), "2")
             if module.after_cut is not None:
-                text += style(t(locale, "  (read after the shortened loop at line {after_cut})", after_cut=module.after_cut), "33")
+                text += style(t(locale, "  (read after the shortened loop at {place})",
+                                place=place(locale, module.after_cut, program)), "33")
             if module.tied:
                 text += "  " + style(t(locale, "tied: ") + ", ".join("=".join(g) for g in module.tied), "36")
             lines.append(text)
@@ -68,15 +81,18 @@ def render_file(report: FileReport, locale: str, style: Style, with_explanations
         lines.append(style(t(locale, "  diagnostics"), "1"))
         for diagnostic in report.diagnostics:
             severity = style(diagnostic.severity, SEVERITY_COLOURS.get(diagnostic.severity, "0"))
-            lines.append(f"    {report.path}:{diagnostic.span.line}:{diagnostic.span.column}: {severity} "
+            lines.append(f"    {report.path}:{position(report, diagnostic.span.line, diagnostic.span.column)}: {severity} "
                          f"{style(diagnostic.code, '1')} {diagnostic.message}")
     if with_explanations:
         for explanation in report.explanations:
             lines.append("")
-            lines.append(style(f"── {report.path}:{explanation.span.line}:{explanation.span.column} "
+            lines.append(style(f"── {report.path}:{position(report, explanation.span.line, explanation.span.column)} "
                                f"({explanation.pattern})", "35"))
             lines.append(explanation.markdown)
     elif report.explanations:
+        where = t(locale, "CELL:LINE:COL") if report.notebook is not None and report.notebook.relative else \
+            t(locale, "LINE:COL")
         lines.append(style(t(locale, "  {n_explanations} explanations; show one with `paramlens explain "
-                             "{path}:LINE:COL`, all with --explanations", n_explanations=len(report.explanations), path=report.path), "2"))
+                             "{path}:{where}`, all with --explanations", n_explanations=len(report.explanations),
+                             path=report.path, where=where), "2"))
     return "\n".join(lines)

@@ -175,6 +175,30 @@ class Factory:
 
 
 @dataclass
+class NotebookReport:
+    """What a notebook (an .ipynb, or a .py file with `# %%` cells) adds to its report: the program its code cells
+    made (paramlens/notebooks/program.py: the map between its lines and the cells) and, per cell, what the fresh run
+    produced and how it compares with the output the notebook stored."""
+
+    program: Any
+    cells: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def relative(self) -> bool:
+        """Positions are told as (cell, line in the cell): an .ipynb, not a .py file with cells."""
+        return bool(self.program.relative)
+
+    def to_cell(self, line: int) -> tuple[int, int] | None:
+        return self.program.to_cell(line)
+
+    def to_program(self, cell: int, line: int) -> int | None:
+        return self.program.to_program(cell, line)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": self.program.kind, "cells": self.cells}
+
+
+@dataclass
 class FileReport:
     path: str
     execution: Execution
@@ -183,13 +207,21 @@ class FileReport:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     # the file's no-argument model factories, the default example first (the one built has `built`)
     factories: list[Factory] = field(default_factory=list)
+    notebook: NotebookReport | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "execution": self.execution.to_json(),
+        data = {"path": self.path, "execution": self.execution.to_json(),
                 "modules": [m.to_json() for m in self.modules],
                 "explanations": [e.to_json() for e in self.explanations],
                 "diagnostics": [d.to_json() for d in self.diagnostics],
                 "factories": [f.to_json() for f in self.factories]}
+        if self.notebook is not None:
+            data["notebook"] = self.notebook.to_json()
+            if self.notebook.relative:
+                from paramlens.notebooks.positions import to_cells
+
+                to_cells(data, self.notebook.program)
+        return data
 
     def explanation_at(self, line: int, column: int) -> Explanation | None:
         """The innermost explanation whose range contains the position (what a hover shows)."""

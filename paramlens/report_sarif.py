@@ -42,6 +42,23 @@ def _artifact(path: str) -> dict[str, str]:
     return location
 
 
+def _notebook_location(path: str, notebook: Any, span: Span, locale: str) -> dict[str, Any]:
+    """A notebook's position: SARIF regions count lines of the artifact (the .ipynb's JSON), which mean nothing
+    here, so the location names the notebook and, as a logical location, the cell; the cell-relative range is in
+    `properties` (as in the JSON format)."""
+    where = notebook.to_cell(span.line)
+    location: dict[str, Any] = {"physicalLocation": {"artifactLocation": _artifact(path)}}
+    if where is not None:
+        cell, line = where
+        end = span.end_line - (span.line - line)
+        location["logicalLocations"] = [{"name": t(locale, "cell {cell}", cell=cell),
+                                         "fullyQualifiedName": f"{Path(path).name}#cell={cell}"}]
+        location["message"] = {"text": t(locale, "cell {cell}, line {line}", cell=cell, line=line)}
+        location["properties"] = {"cell": cell, "line": line, "column": span.column, "endLine": end,
+                                  "endColumn": max(span.end_column, span.column)}
+    return location
+
+
 def sarif_log(reports: list[FileReport], locale: str = "en") -> dict[str, Any]:
     rules = []
     index = {}
@@ -60,16 +77,21 @@ def sarif_log(reports: list[FileReport], locale: str = "en") -> dict[str, Any]:
         })
     results = []
     for report in reports:
+        notebook = report.notebook if report.notebook is not None and report.notebook.relative else None
         for diagnostic in report.diagnostics:
             result: dict[str, Any] = {
                 "ruleId": diagnostic.code,
                 "level": LEVELS.get(diagnostic.severity, "note"),
                 "message": {"text": diagnostic.message},
-                "locations": [{"physicalLocation": {"artifactLocation": _artifact(report.path),
+                "locations": [_notebook_location(report.path, notebook, diagnostic.span, locale) if notebook else
+                              {"physicalLocation": {"artifactLocation": _artifact(report.path),
                                                     "region": _region(diagnostic.span)}}],
             }
             if diagnostic.code in index:
                 result["ruleIndex"] = index[diagnostic.code]
+            if notebook is not None:  # a region would count lines of the .ipynb's JSON: no fix to apply there
+                results.append(result)
+                continue
             if diagnostic.fix is not None:
                 result["fixes"] = [{
                     "description": {"text": diagnostic.fix.title},

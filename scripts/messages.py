@@ -31,7 +31,7 @@ ENGLISH_ALLOWED = {
     "fan_out", "gain", "std", "mean", "min", "max", "transformers", "torchvision", "lsp", "ema", "dtype", "batchnorm",
     "layernorm", "rmsnorm", "parameter", "module", "sequential", "linear", "conv", "pip", "pipx", "mlp", "rnn",
     "lstm", "gru", "functorch", "jit", "compile", "pickle", "unpickle", "alpha", "notimplemented", "unicode",
-    "auto",
+    "auto", "jupyter", "jupyterlab", "ipython", "nbformat", "shell", "markdown",
 }
 
 

@@ -21,7 +21,8 @@ Tensors come back as nested lists (`tolist()`), dicts as dicts, tuples as lists.
 `skip_lines` lists top-level statements (by their first line) the oracle must not run, e.g. an infinite loop or
 an `os._exit`. `loop_caps={line: n}` runs the `for` / `while` loop that starts on `line` at most `n` iterations each
 time it is entered, ending it the way it ends normally (the truth for a loop ParamLens' loop budget cut after n
-iterations). The file runs as `python file.py` runs it: `__name__` is "__main__" unless `name` says otherwise. Since instrumentation must not consume random numbers, ParamLens's observed values must equal the
+iterations). `show=[line, ...]` makes the expression statements starting on those lines show their value as a
+notebook cell's last expression does (`statements[i]["shown"]`: its `repr`, or None). The file runs as `python file.py` runs it: `__name__` is "__main__" unless `name` says otherwise. Since instrumentation must not consume random numbers, ParamLens's observed values must equal the
 oracle's bit for bit.
 """
 
@@ -50,6 +51,7 @@ if seed is not None:
 path = request["path"]
 tree = ast.parse(request["source"], path)
 caps = {int(k): v for k, v in request["loop_caps"].items()}
+show = set(request.get("show", []))
 
 
 def __oracle_for_cap__(limit, iterable):
@@ -183,12 +185,18 @@ for node in tree.body:
     pre = wanted(before, start, end)
     if pre:
         captured_before[str(start)] = evaluate(pre)
-    code = compile(ast.Module(body=[node], type_ignores=[]), path, "exec")
+    shows = start in show and isinstance(node, ast.Expr)
+    code = compile(ast.Expression(node.value) if shows else ast.Module(body=[node], type_ignores=[]), path,
+                   "eval" if shows else "exec")
     buffer = io.StringIO()
     real_stdout = sys.stdout
     sys.stdout = buffer
     try:
-        exec(code, namespace)
+        if shows:  # a notebook cell's last expression: its value is shown, as IPython's displayhook shows it
+            value = eval(code, namespace)
+            record["shown"] = None if value is None else repr(value)
+        else:
+            exec(code, namespace)
     except SystemExit:
         record["status"] = "exit"
     except BaseException as error:
@@ -286,7 +294,7 @@ def run_oracle(source: str, path: str = "oracle_input.py", *, capture: dict[int,
                before: dict[int, Iterable[str]] | None = None, at_end: Iterable[str] = (),
                skip_lines: Iterable[int] = (), seed: int | None = 0, name: str = "__main__",
                loop_caps: dict[int, int] | None = None, timeout: float = 120.0,
-               cwd: str | None = None) -> OracleResult:
+               cwd: str | None = None, show: Iterable[int] = ()) -> OracleResult:
     """Run `source` (as if it were the file `path`) with plain torch and return what it produced. It runs in a
     fresh temporary directory unless `cwd` is given (as `python file.py` run from that directory would)."""
     with tempfile.TemporaryDirectory(prefix="paramlens-oracle-") as workdir:
@@ -296,7 +304,7 @@ def run_oracle(source: str, path: str = "oracle_input.py", *, capture: dict[int,
                    "loop_caps": {str(k): int(v) for k, v in (loop_caps or {}).items()},
                    "capture": {str(k): list(v) for k, v in (capture or {}).items()},
                    "before": {str(k): list(v) for k, v in (before or {}).items()},
-                   "at_end": list(at_end)}
+                   "at_end": list(at_end), "show": sorted(set(show))}
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
         completed = subprocess.run([sys.executable, "-c", ORACLE_SCRIPT], input=json.dumps(request), text=True,
                                    capture_output=True, cwd=cwd or workdir, env=env, timeout=timeout)

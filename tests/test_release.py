@@ -52,6 +52,10 @@ def test_one_version_everywhere(release):
     for python in bundle["pythons"]:
         tag = "cpython-" + python.replace(".", "")
         assert any(n.startswith("extension/bundled/libs/libcst/native." + tag) for n in names), python
+    assert "extension/bundled/libs/nbformat/__init__.py" in names  # the stored outputs of an open notebook
+    import sys
+    own = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+    assert any(n.startswith("extension/bundled/libs/rpds/rpds." + own) for n in names)
 
 
 def test_installed_wheel_runs_outside_the_source_tree(release, tmp_path, example_source):

@@ -6,8 +6,9 @@
 # 3. makes (once, cached) a virtual environment with torch and without ParamLens: the interpreter the extension is
 #    pointed at, so the hover can only come from the server the .vsix carries,
 # 4. computes the expected parameter shapes with torch (never typed literals),
-# 5. runs vscode-e2e.mjs twice, offline (its own network namespace with only loopback, when it can make one): a
-#    trusted folder (real values) and Restricted Mode (static only, nothing runs).
+# 5. runs vscode-e2e.mjs, offline (its own network namespace with only loopback, when it can make one): a
+#    trusted folder (real values) and Restricted Mode (static only, nothing runs), then a third time with the
+#    example notebook open in VS Code's notebook editor (a hover from a cell, PL921 and PL102 on cells).
 # Screenshots and logs go to editor-client/e2e/artifacts/. Exit 0 on success; exit 0 with a line starting
 # "E2E SKIPPED:" only when code-server cannot be installed here; non-zero on any failure.
 set -euo pipefail
@@ -18,6 +19,7 @@ CACHE="${PARAMLENS_CODE_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/paramlens-
 ARTIFACTS="$E2E_DIR/artifacts"
 PYTHON="$REPO_DIR/.venv/bin/python"
 EXAMPLE="examples/parameter_management.py"
+NOTEBOOK="examples/parameter_management.ipynb"   # the notebook scenario: the same chapter in the notebook editor
 start=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - start ))s"; }
 
@@ -39,6 +41,12 @@ fi
 CODE_SERVER="$CACHE/code-server-4.100.3/package"
 echo "code-server ready ($(elapsed))"
 [ -x /usr/bin/chromium ] || { echo "FAILED: /usr/bin/chromium is missing after the install" >&2; exit 1; }
+# the example notebook's headings are Chinese: without a CJK font the screenshots show boxes (best effort)
+if ! dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "install ok installed" \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null 2>&1 \
+    || echo "fonts-noto-cjk could not be installed: Chinese text shows as boxes in the screenshots"
+fi
 
 # -- the extension ----------------------------------------------------------------------------------------------
 cd "$CLIENT_DIR"
@@ -110,9 +118,11 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1 && command -v ip >/d
 else
   echo "not root or no unshare: the scenarios run with this machine's network"
 fi
-for scenario in ${PARAMLENS_E2E_SCENARIOS:-trusted restricted}; do
+for scenario in ${PARAMLENS_E2E_SCENARIOS:-trusted restricted notebook}; do
+  file="$EXAMPLE"
+  [ "$scenario" = notebook ] && file="$NOTEBOOK"
   "${OFFLINE[@]}" node "$E2E_DIR/vscode-e2e.mjs" --scenario "$scenario" --code-server "$CODE_SERVER" \
-    --extensions "$EXTENSIONS" --folder "$REPO_DIR" --file "$EXAMPLE" --interpreter "$TORCH_ONLY/bin/python" \
+    --extensions "$EXTENSIONS" --folder "$REPO_DIR" --file "$file" --interpreter "$TORCH_ONLY/bin/python" \
     --expected "$EXPECTED" --artifacts "$ARTIFACTS" || status=1
 done
 if [ "$status" = 0 ]; then

@@ -27,7 +27,8 @@ function parseArgs(argv) {
 }
 
 const args = parseArgs(process.argv.slice(2));
-const trusted = args.scenario === "trusted";
+const notebook = args.scenario === "notebook"; // the .ipynb in VS Code's notebook editor, in a trusted folder
+const trusted = args.scenario === "trusted" || notebook;
 const expected = JSON.parse(args.expected); // {"weight": [8, 4], "bias": [8]} from torch
 const started = Date.now();
 const log = (message) => console.log(`[${args.scenario} ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
@@ -139,9 +140,14 @@ async function runCommand(page, title) {
   await page.keyboard.press("Enter");
 }
 
-/** Where `named_parameters` is drawn on the line of HOVER_TARGET: found by its text, as a user would. */
+/** Where the word to hover is drawn on its line (`named_parameters` on the line of HOVER_TARGET in the file; `Linear`
+ * on the line `nn.Linear(4, 8)` of a notebook cell): found by its text, as a user would. */
+const TARGET = notebook
+  ? { scope: ".notebook-editor .monaco-editor .view-line", line: "nn.Linear(4, 8)", word: "Linear" }
+  : { scope: ".monaco-editor .view-line", line: HOVER_TARGET, word: "named_parameters" };
+
 async function hoverTarget(page) {
-  const line = page.locator(".monaco-editor .view-line", { hasText: HOVER_TARGET }).first();
+  const line = page.locator(TARGET.scope, { hasText: TARGET.line }).first();
   await line.waitFor({ timeout: 30_000 });
   const box = await line.evaluate((element, word) => {
     // Monaco splits a line into token spans; find the word across text nodes and measure it with a Range.
@@ -161,8 +167,8 @@ async function hoverTarget(page) {
     range.setEnd(hit.node, middle - hit.start + 1);
     const rect = range.getBoundingClientRect();
     return { x: rect.x, y: rect.y, width: rect.width, height: rect.height };
-  }, "named_parameters");
-  if (!box) throw new Error(`named_parameters not found on the line of ${HOVER_TARGET}`);
+  }, TARGET.word);
+  if (!box) throw new Error(`${TARGET.word} not found on the line of ${TARGET.line}`);
   return box;
 }
 
@@ -245,6 +251,12 @@ async function main() {
     log("workbench loaded");
     await openFile(page, args.file);
     log(`opened ${args.file}`);
+    if (notebook) {
+      // VS Code's own notebook editor (no kernel needed to show the cells); the cells are synchronised with the
+      // server through LSP 3.17 notebook synchronisation
+      await page.locator(TARGET.scope, { hasText: TARGET.line }).first().waitFor({ timeout: 60_000 });
+      log("notebook editor shows the cells");
+    }
 
     const statusWanted = trusted ? (text) => /ParamLens: ready/.test(text) : (text) => /execution disabled/.test(text);
     let status = "";
@@ -281,6 +293,15 @@ async function main() {
       problems = await problemsText(page);
       if (problems.includes("PL102")) break;
       await page.waitForTimeout(500);
+    }
+    if (notebook) {
+      // the stored output of the cell the author ran twice (PL921), said on that cell
+      const storedDeadline = Date.now() + 60_000;
+      while (Date.now() < storedDeadline && !problems.includes("PL921")) {
+        await page.waitForTimeout(500);
+        problems = await problemsText(page);
+      }
+      if (!problems.includes("PL921")) failures.push("no PL921 (stored output differs) diagnostic in the Problems panel");
     }
     log(`problems panel: ${problems.slice(0, 400)}`);
     if (!problems.includes("PL102")) failures.push("no PL102 diagnostic in the Problems panel");

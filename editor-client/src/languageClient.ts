@@ -1,6 +1,6 @@
 /**
  * Builds the `vscode-languageclient` client for one server launch (implements `ServerFactory` of host.ts): stdio
- * transport, Python files on disk, our settings as `initializationOptions` and as the answer to
+ * transport, Python files on disk and notebook cells (selector.ts), our settings as `initializationOptions` and as the answer to
  * `workspace/configuration` for section `paramlens` (so Restricted Mode's `execution: false` holds however the
  * server asks), and the status tap on incoming messages.
  */
@@ -10,6 +10,7 @@ import {
   State,
 } from "vscode-languageclient/node";
 import type { LaunchSpec, ServerFactory, ServerHandle } from "./host";
+import { DOCUMENT_SELECTOR } from "./selector";
 import { SECTION } from "./settings";
 import { statusTap } from "./statusTap";
 
@@ -22,7 +23,7 @@ export function languageClientFactory(output: vscode.OutputChannel): ServerFacto
       options: { cwd: launch.cwd },
     };
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ scheme: "file", language: "python" }, { scheme: "untitled", language: "python" }],
+      documentSelector: DOCUMENT_SELECTOR,
       outputChannel: output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       initializationOptions: launch.initializationOptions,

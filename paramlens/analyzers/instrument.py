@@ -44,11 +44,12 @@ class Unit:
     loops: list[dict] = field(default_factory=list)  # the loops inside it: {id, line, kind, parent}
     # `if __name__ == "__main__":`: a file analysed as its package's module runs it after the import (sandbox/child.py)
     main_guard: bool = False
+    displays: bool = False  # the last statement of a notebook cell, an expression: its value is the cell's output
 
     def to_json(self) -> dict:
         data = {"index": self.index, "line": self.line, "end_line": self.end_line,
                 "first_code_line": self.first_code_line, "code": self.code,
-                "binds": self.binds, "loops": self.loops}
+                "binds": self.binds, "loops": self.loops, "displays": self.displays}
         if self.main_guard:
             data["main_guard"] = True
         if self.example is not None:
@@ -122,6 +123,7 @@ class _Instrumenter(cst.CSTTransformer):
             if finding.probe is not None and finding.node is not None and not finding.facts.get("wrapped"):
                 self.by_node[id(finding.node)] = finding
         self.positions = positions
+        self.displayed: set[int] = set()  # expression statements whose value a notebook shows (ids of nodes)
         self.loops: list[dict] = []  # every loop of the statement being visited: {id, line, kind, parent}
         self.next_loop = 0
         # the loops enclosing the node being visited, per function scope (a def, class or lambda starts a new one:
@@ -189,6 +191,12 @@ class _Instrumenter(cst.CSTTransformer):
 
     def leave_Return(self, original_node: cst.Return, updated_node: cst.Return):  # type: ignore[no-untyped-def]
         return self._leaving(self.scopes[-1], updated_node)
+
+    def leave_Expr(self, original_node: cst.Expr, updated_node: cst.Expr) -> cst.Expr:
+        if id(original_node) not in self.displayed:
+            return updated_node
+        shown = cst.Call(func=cst.Name(Probe.DISPLAY), args=[_arg(_protect(updated_node.value))])
+        return updated_node.with_changes(value=shown)
 
     def on_leave(self, original_node, updated_node):  # type: ignore[no-untyped-def]
         updated_node = super().on_leave(original_node, updated_node)
@@ -278,18 +286,58 @@ def _leading_lines(statement: cst.CSTNode) -> int:
 _LOOP_WORD = re.compile(r"\b(for|while)\b")
 
 
-def instrument(parsed: ParsedSource, findings: list[Finding]) -> list[Unit]:
-    """The units the child runs, in order: every top-level statement of the file."""
+def _displayed(statement: cst.CSTNode) -> cst.Expr | None:
+    """The expression statement whose value IPython would show as the cell's output: the statement's last one,
+    unless a semicolon ends it (`net;` shows nothing)."""
+    if not isinstance(statement, cst.SimpleStatementLine) or not statement.body:
+        return None
+    last = statement.body[-1]
+    if not isinstance(last, cst.Expr) or isinstance(last.semicolon, cst.Semicolon):
+        return None
+    return last
+
+
+def _statement_lines(module: cst.Module) -> list[tuple[int, int]]:
+    """(first line of the statement itself, line after its code) of every top-level statement, 1-based."""
+    lines = []
+    line = 1 + sum(_line_count(module.code_for_node(line_node)) for line_node in module.header)
+    for statement in module.body:
+        code = module.code_for_node(statement)
+        lines.append((line + _leading_lines(statement), line + _line_count(code)))
+        line += _line_count(code)
+    return lines
+
+
+def displayed_statements(module: cst.Module, cells: list[tuple[int, int]]) -> dict[int, cst.Expr]:
+    """For each cell (first and last line, 1-based), its last top-level statement if that shows a value, by
+    statement index."""
+    starts = [start for start, _ in _statement_lines(module)]
+    shown = {}
+    for first, last in cells:
+        inside = [i for i, start in enumerate(starts) if first <= start <= last]
+        if inside:
+            expression = _displayed(module.body[inside[-1]])
+            if expression is not None:
+                shown[inside[-1]] = expression
+    return shown
+
+
+def instrument(parsed: ParsedSource, findings: list[Finding], cells: list[tuple[int, int]] | None = None) -> list[Unit]:
+    """The units the child runs, in order: every top-level statement of the file. With `cells` (a notebook's,
+    first and last line of each), the last statement of a cell that is an expression shows its value, as IPython
+    shows it under the cell (`__pl_display__(expr)`, which returns the value unchanged)."""
     original = parsed.module
     instrumenter = _Instrumenter(findings, parsed.wrapper.resolve(PositionProvider))
+    displayed = displayed_statements(original, cells) if cells else {}
+    instrumenter.displayed = {id(node) for node in displayed.values()}
     probed = {f.statement for f in findings if f.probe is not None and f.node is not None}
     units: list[Unit] = []
     line = 1 + sum(_line_count(original.code_for_node(line_node)) for line_node in original.header)
     for index, statement in enumerate(original.body):
         original_code = original.code_for_node(statement)
         code, loops = original_code, []
-        # only statements with probes or loops are transformed; the others run as written
-        if index in probed or _LOOP_WORD.search(original_code):
+        # only statements with probes, loops or a value to show are transformed; the others run as written
+        if index in probed or index in displayed or _LOOP_WORD.search(original_code):
             instrumenter.loops = []
             transformed = statement.visit(instrumenter)
             loops = instrumenter.loops
@@ -305,6 +353,7 @@ def instrument(parsed: ParsedSource, findings: list[Finding]) -> list[Unit]:
         units.append(Unit(index=index, line=start, end_line=max(end, start), first_code_line=first_code_line,
                           code=code, binds=sorted(bound_names(statement)),
                           first_line_length=len(original_code.split("\n")[start - first_code_line]),
-                          is_import=_is_import(statement), loops=loops, main_guard=is_main_guard(statement)))
+                          is_import=_is_import(statement), loops=loops, main_guard=is_main_guard(statement),
+                          displays=index in displayed and Probe.DISPLAY in code))
         line += _line_count(original_code)
     return units

@@ -15,6 +15,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import count
 from paramlens.messages import t
+from paramlens.explain.places import place
 
 # explanations that show a statement's printed output or value rather than probe records
 STATEMENT_PATTERNS = frozenset({"print_output", "cell_value"})
@@ -42,11 +43,11 @@ def label(cut: dict[str, Any], locale: str) -> str:
     ran = t(locale, "{iterations} of {of} iterations", iterations=count(cut["iterations"]), of=count(cut["of"])) \
         if cut.get("of") is not None else t(locale, "{iterations} iterations", iterations=count(cut["iterations"]))
     if cut.get("partly"):
-        return t(locale, "⚠ _Some of these values were observed after the loop at line {line} was shortened by the loop "
+        return t(locale, "⚠ _Some of these values were observed after the loop at {place} was shortened by the loop "
                          "budget (its first run stopped after {ran}); from then on they may differ from the program's "
-                         "own._", line=cut["line"], ran=ran)
-    return t(locale, "⚠ _Observed after the loop at line {line} was shortened by the loop budget (its first run stopped "
-                     "after {ran}): the program's own values here may differ._", line=cut["line"], ran=ran)
+                         "own._", place=place(locale, cut["line"]), ran=ran)
+    return t(locale, "⚠ _Observed after the loop at {place} was shortened by the loop budget (its first run stopped "
+                     "after {ran}): the program's own values here may differ._", place=place(locale, cut["line"]), ran=ran)
 
 
 def with_label(markdown: str, cut: dict[str, Any], locale: str) -> str:

@@ -15,6 +15,7 @@ import re
 from paramlens.analyzers.instrument import Unit
 from paramlens.analyzers.source import SourceSyntaxError
 from paramlens.messages import message_id, t
+from paramlens.explain.places import place
 from paramlens.observations import Observations
 from paramlens.report import Diagnostic, Span
 from paramlens.sandbox.protocol import Event, RunResult
@@ -149,7 +150,7 @@ def loop_shortened_message(cut: dict, locale: str) -> str:
 def _meta_value_message(error: dict, unit: Unit, locale: str) -> str:
     text = f"{error['type']}: {error['message']}"
     inside = error.get("line") and error["line"] != unit.line
-    where = t(locale, " (at line {line})", line=error["line"]) if inside else ""
+    where = t(locale, " (at {place})", place=place(locale, error["line"])) if inside else ""
     return t(locale, "This statement reads a tensor's value{where}, and the model was built on the meta device (too "
                      "large to materialise), where tensors have shapes but no values: {text}. Outside ParamLens this "
                      "line reads real values.", where=where, text=text)
@@ -157,14 +158,14 @@ def _meta_value_message(error: dict, unit: Unit, locale: str) -> str:
 
 def _raised_after_refusal_message(error: dict, refusal: dict, locale: str) -> str:
     text = f"{error['type']}: {error['message']}"
-    return t(locale, "This statement raised {text} after the sandbox refused an operation at line {line}; outside the "
-             "sandbox that operation may succeed and this may not happen.", text=text, line=refusal['line'])
+    return t(locale, "This statement raised {text} after the sandbox refused an operation at {place}; outside the "
+             "sandbox that operation may succeed and this may not happen.", text=text, place=place(locale, refusal['line']))
 
 
 def _raised_after_cut_message(error: dict, unit: Unit, cut: dict, locale: str) -> str:
     text = f"{error['type']}: {error['message']}"
-    return t(locale, "This statement raised {text}, after the loop at line {line} was shortened by the loop budget: the "
-             "program's state here is not the one a full run reaches, so the full run may not raise it.", text=text, line=cut['line'])
+    return t(locale, "This statement raised {text}, after the loop at {place} was shortened by the loop budget: the "
+             "program's state here is not the one a full run reaches, so the full run may not raise it.", text=text, place=place(locale, cut['line']))
 
 
 def _automatic_example(unit: Unit) -> bool:
@@ -180,8 +181,8 @@ def example_failed_message(error: dict, unit: Unit, locale: str, decision: dict 
     text = f"{error['type']}: {error['message']}"
     if error.get("line"):
         function = error.get("function")
-        text += t(locale, " (at line {line}, in `{function}`)", line=error["line"], function=function) if function \
-            else t(locale, " (at line {line})", line=error["line"])
+        text += t(locale, " (at {place}, in `{function}`)", place=place(locale, error["line"]), function=function) if function \
+            else t(locale, " (at {place})", place=place(locale, error["line"]))
     name = decision.get("class") or unit.example.class_name or expression.split("(")[0]
     return t(locale, "The file never creates a `{name}`, so ParamLens tried `{expression}` as an example; that raised "
              "{text}, and `{name}` is not shown. The file is not wrong for this; to see it, choose arguments "
@@ -226,11 +227,11 @@ def import_failed_message(error: dict, run: RunResult, locale: str, unit: Unit |
     if not error.get("import"):
         # the imported module's own code raised while it was being imported
         where = error.get("raised_in")
-        place = t(locale, " in {where}", where=where) if where else ""
+        inside = t(locale, " in {where}", where=where) if where else ""
         return t(locale, "Importing this raised {text}{place}, in the interpreter that runs your code ({python}). The "
                          "failure is in the imported code or its installation (e.g. a compiled extension built for "
                          "another torch version), not in this file; what depends on this import was not built.",
-                 text=text, place=place, python=python)
+                 text=text, place=inside, python=python)
     return t(locale, "This import failed in the interpreter that runs your code ({python}): {text}. What depends on it "
              "was not built; the installed version may differ from the one the code expects.", python=python, text=text)
 
@@ -240,8 +241,8 @@ def _raised_message(error: dict, unit: Unit, locale: str) -> str:
     where = ""
     if error.get("line") and error["line"] != unit.line:
         function = error.get("function")
-        where = t(locale, " (raised at line {line}, in `{function}`)", line=error["line"], function=function) \
-            if function else t(locale, " (raised at line {line})", line=error["line"])
+        where = t(locale, " (raised at {place}, in `{function}`)", place=place(locale, error["line"]), function=function) \
+            if function else t(locale, " (raised at {place})", place=place(locale, error["line"]))
     if error.get("memory"):
         return t(locale, "This statement ran out of memory: {text}{where}. Raise the limit with --memory-mb.", text=text, where=where)
     return t(locale, "This statement raised {text}{where}. Later statements still ran, like notebook cells.", text=text, where=where)

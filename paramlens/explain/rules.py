@@ -24,6 +24,7 @@ from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import clauses, code, names_list, shape
 from paramlens.explain.patterns.common import modules_text
 from paramlens.messages import message_id, t
+from paramlens.explain.places import place
 from paramlens.report import Diagnostic, Fix, Span
 
 
@@ -70,6 +71,10 @@ RULES = [
          message_id("a module class ParamLens built as an example (the file never creates one) failed with its defaults")),
     Rule("PL905", "loop-shortened", "information",
          message_id("the loop budget ended a long loop early; values observed after it are labelled")),
+    Rule("PL920", "ipython-syntax", "information",
+         message_id("notebook: an IPython magic, shell command or help request that ParamLens did not run")),
+    Rule("PL921", "stored-output-differs", "information",
+         message_id("notebook: a cell's stored output differs from a fresh Run All, with the likely reason")),
 ]
 
 # rules that explain a statement's exception better than the generic PL900 (which is then not reported)
@@ -252,7 +257,7 @@ def detached_reads_text(ctx: ExplainContext, reach: dict[str, Any]) -> str:
                 break
     if not sites:
         return ""
-    listed = names_list(ctx.locale, [t(ctx.locale, "`{text}` (line {line})", text=f.facts["text"], line=f.span.line)
+    listed = names_list(ctx.locale, [t(ctx.locale, "`{text}` ({place})", text=f.facts["text"], place=place(ctx.locale, f.span.line))
                                       for f in sites[:3]])
     return t(ctx.locale, " The run read them through `.data`, which autograd does not see: {listed}; use the "
                          "parameter itself (`self.weight`, not `self.weight.data`).", listed=listed)

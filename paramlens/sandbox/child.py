@@ -326,6 +326,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     GradientObserver(emit, recorder.owners, lambda: innermost_user_line(path), recorder.max_records,
                      recorder.labels, variables=lambda value: variables_holding(namespace, value)).install()
     _track_instances(recorder.instantiated, recorder.structure_changed)
+    shown: list[dict[str, str]] = []  # what the running statement displayed (a notebook cell's outputs)
+    if request.get("notebook"):
+        _install_notebook_names(namespace, shown)
     emit({"t": Event.START, "torch": torch.__version__, "python": sys.executable, "seed": seed,
           "device": "meta" if device == "meta" else "cpu", "isolation": layers,
           "import_seconds": round(time.perf_counter() - started, 3),
@@ -334,6 +337,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     EXAMPLE_NAMES.update({unit["example"]["name"]: unit["example"]["expression"]
                           for unit in request["units"] if unit.get("example")})
     runner = _UnitRunner(namespace, path, device, emit, capture, blocked, budget, recorder)
+    runner.shown = shown
     own = [unit for unit in request["units"] if not unit.get("example")]
     added = [unit for unit in request["units"] if unit.get("example")]
     if module_name is None:
@@ -399,6 +403,7 @@ class _UnitRunner:
         self.module_lines: dict[str, int] = {}
         self.module_ids: dict[str, int] = {}
         self.stopped = False  # sys.exit(), or the parameter budget was exceeded: nothing more runs
+        self.shown: list[dict[str, str]] = []  # what the running statement displayed (a notebook cell's outputs)
 
     def run(self, units: list[dict[str, Any]]) -> None:
         for unit in units:
@@ -448,6 +453,9 @@ class _UnitRunner:
                 self.poisoned.pop(name, None)
         event = {"t": Event.STATEMENT, "index": index, "status": status,
                  "seconds": round(time.perf_counter() - begun, 4), "output": capture.take(), "error": error}
+        if self.shown:
+            event["shown"] = list(self.shown)
+            self.shown.clear()
         if recorder.first_cut is not None:
             # printed (or raised) after a loop was shortened, partly (`during`) or entirely
             event["after_cut"] = {**recorder.first_cut, "during": not cut_before}
@@ -471,6 +479,50 @@ class _UnitRunner:
                 emit({"t": Event.MODULE, "module": entry})
         if status == "exit":
             self.stopped = True
+
+
+class _NoIPython:
+    """What `get_ipython()` returns in the sandbox, where no IPython runs: every magic, shell command or other call
+    through it does nothing (the analysis reports them where they are written)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: [] if name in ("getoutput", "system") else None
+
+    def __repr__(self) -> str:
+        return "<no IPython: ParamLens runs the notebook's code as plain Python>"
+
+
+def _install_notebook_names(namespace: dict[str, Any], shown: list[dict[str, str]]) -> None:
+    """The names a notebook's code finds in IPython's namespace: `display(...)` (its objects' text, as Jupyter's
+    text/plain), `get_ipython()` (which does nothing here), `_` (the last value shown), and the hook that shows a
+    cell's last expression (`__pl_display__`, which returns the value unchanged)."""
+    last: list[Any] = [object()]
+
+    def text_of(value: Any) -> str:
+        try:
+            text = repr(value)
+        except Exception as error:  # noqa: BLE001 - a repr that fails shows as such, like IPython's formatter
+            text = f"<repr failed: {type(error).__name__}: {error}>"
+        return text[:OUTPUT_LIMIT]
+
+    def display_hook(value: Any) -> Any:
+        if value is not None:
+            shown.append({"kind": "result", "text": text_of(value)})
+            # IPython updates `_` unless the program bound it to something else
+            if namespace.get("_", last[0]) is last[0]:
+                namespace["_"] = value
+                last[0] = value
+        return value
+
+    def display(*objects: Any, **_options: Any) -> None:
+        for value in objects:
+            shown.append({"kind": "display", "text": text_of(value)})
+
+    namespace[Probe.DISPLAY] = display_hook
+    namespace.setdefault("display", display)
+    namespace.setdefault("get_ipython", _NoIPython)
 
 
 DIGEST_ELEMENTS = 10_000_000  # a tensor larger than this is digested by shape and dtype only

@@ -37,6 +37,7 @@ class Probe:
     LOOP_END = "__pl_end__"   # __pl_end__(id); break / return: a while loop left without its condition
     HAS_INSTANCE = "__pl_has_instance__"  # whether the file's class already has an instance (examples)
     EXAMPLE = "__pl_example__"  # __pl_example__(unit index): decide and build an example (sandbox/examples.py)
+    DISPLAY = "__pl_display__"  # __pl_display__(expr): a notebook cell's last expression, its value shown (IPython)
 
 
 def example_probe(index: int) -> int:
@@ -95,6 +96,7 @@ class RunRequest:
     preload: list[str] = field(default_factory=list)
     module: str | None = None
     package_root: str | None = None
+    notebook: bool = False       # a notebook's cells: `display()`, `get_ipython()` and each cell's value shown
 
     def payload(self, required_layers: list[str]) -> dict[str, Any]:
         """The JSON the child reads: what to run and the limits it enforces on itself (every option of
@@ -103,7 +105,8 @@ class RunRequest:
                 "max_records": self.max_records, "device": self.device, "param_budget": self.param_budget,
                 "count_meta": self.count_meta,
                 "loop_iterations": self.limits.loop_iterations, "loop_seconds": self.limits.loop_seconds,
-                "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers}
+                "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers,
+                "notebook": self.notebook}
 
 
 @dataclass

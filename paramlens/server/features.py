@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lsprotocol import types as lsp
 
-from paramlens.explain.fmt import names_list
+from paramlens.explain.places import places
 from paramlens.messages import t
 from paramlens.explain.rules import rule_page_file
 from paramlens.report import Diagnostic, FileReport, Span
@@ -168,7 +168,9 @@ def inlay_hints(view: View, request: lsp.Range, kinds: InlayHintKinds, locale: s
             others = [line for line in index.shared_lines.get(_shared_key(facts), [])
                       if line != explanation.span.line]
             if others:
-                label = t(locale, "shared with line {lines}", lines=names_list(locale, list(map(str, others))))
+                notebook = view.snapshot.report.notebook
+                label = t(locale, "shared with {places}",
+                          places=places(locale, others, notebook.program if notebook is not None else None))
         if label is None:
             continue
         where = view.range(explanation.span)

@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
+
+import attrs
 
 from lsprotocol import types as lsp
 from pygls.protocol import LanguageServerProtocol
@@ -45,6 +48,49 @@ class ParamLensProtocol(LanguageServerProtocol):
                 log.record(whole_edit(params.text_document.version, before, after))
             before = after
         if (handler := self.fm.features.get(lsp.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(lsp.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def lsp_notebook_document__did_change(self, params: lsp.DidChangeNotebookDocumentParams):
+        """pygls applies the structure and metadata; the cells' text changes are applied here, one by one, so that
+        each records its line edit in that cell's log (hovers on a cell between an edit and its analysis)."""
+        uri = unquote(params.notebook_document.uri)
+        if uri not in self.workspace.notebook_documents:
+            self._server.log_noise(f"notebookDocument/didChange for {uri}, which is not open: ignored")
+            return
+        cells = params.change.cells
+        texts = (cells.text_content or []) if cells is not None else []
+        if texts:
+            params = attrs.evolve(params, change=attrs.evolve(params.change, cells=attrs.evolve(cells, text_content=None)))
+        self.workspace.update_notebook_document(params)
+        for text in texts:
+            key = unquote(text.document.uri)
+            document = self.workspace.text_documents.get(key)
+            if document is None:
+                self._server.log_noise(f"a change to cell {key}, which is not open: ignored")
+                continue
+            log = self._server.edit_log(key)
+            before = document.source.split("\n")
+            for change in text.changes:
+                self.workspace.update_text_document(text.document, change)
+                after = document.source.split("\n")
+                if isinstance(change, lsp.TextDocumentContentChangePartial):
+                    log.record(incremental_edit(text.document.version, before, after, change.range.start.line,
+                                                change.range.end.line, change.text))
+                else:
+                    log.record(whole_edit(text.document.version, before, after))
+                before = after
+        if (handler := self.fm.features.get(lsp.NOTEBOOK_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(lsp.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def lsp_notebook_document__did_close(self, params: lsp.DidCloseNotebookDocumentParams):
+        if unquote(params.notebook_document.uri) not in self.workspace.notebook_documents:
+            self._server.log_noise(f"notebookDocument/didClose for {params.notebook_document.uri}, which is not open: "
+                                   "ignored")
+            return
+        self.workspace.remove_notebook_document(params)
+        if (handler := self.fm.features.get(lsp.NOTEBOOK_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
 
     @lsp_method(lsp.TEXT_DOCUMENT_DID_SAVE)

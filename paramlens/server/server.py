@@ -17,11 +17,11 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from paramlens import __version__
-from paramlens.analysis import AnalysisOptions, analyze
+from paramlens.analysis import AnalysisOptions, analyze, analyze_notebook
 from paramlens.config import ConfigError, load_config
 from paramlens.explain.i18n import normalize_locale
 from paramlens.messages import t
-from paramlens.server import features
+from paramlens.server import features, notebooks
 from paramlens.server.lifecycle import in_daemon_thread, run_stdio, stop_everything
 from paramlens.server.policy import Decision
 from paramlens.server.policy import decide as policy_decide
@@ -71,7 +71,7 @@ def _replace_surrogates(text: str) -> tuple[str, tuple[int, int] | None]:
 
 class ParamLensServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("paramlens", __version__, protocol_cls=ParamLensProtocol)
+        super().__init__("paramlens", __version__, protocol_cls=ParamLensProtocol, notebook_document_sync=notebooks.SYNC)
         self.settings = ServerSettings()
         self.initialization_options: Any = None   # the two layers settings come from (settings.py)
         self.configuration: Any = None
@@ -86,6 +86,7 @@ class ParamLensServer(LanguageServer):
         self.surrogates: dict[str, tuple[int, int]] = {}  # uri -> where the first lone surrogate is
         self.examples: dict[str, str] = {}  # uri -> the factory chosen in the editor to build as the example
         self._lines: dict[str, tuple[int | None, list[str]]] = {}
+        self.published_cells: dict[str, set[str]] = {}  # notebook -> the cell URIs that were given diagnostics
         self.shutdown_received = False
         self._executor_lock = threading.Lock()
 
@@ -129,9 +130,11 @@ class ParamLensServer(LanguageServer):
             options = replace(options, rules=project.rules).with_values(project.options)
         return options.with_values(self.settings.analysis_values()).with_values({"locale": self.locale})
 
-    def _analyse(self, uri: str, text: str) -> Any:
+    def _analyse(self, uri: str, text: Any) -> Any:
         path = to_fs_path(uri) or uri
         decision = self.decisions.get(uri) or Decision(True, False)
+        if isinstance(text, notebooks.NotebookInput):
+            return self._analyse_notebook(path, text, decision)
         text, surrogate = _replace_surrogates(text)
         if surrogate is not None and uri not in self.surrogates and self.event_loop is not None:
             self.event_loop.call_soon_threadsafe(self.log, lsp.MessageType.Warning, f"{uri}: lone surrogates "
@@ -146,6 +149,19 @@ class ParamLensServer(LanguageServer):
         if not decision.execute:
             options = replace(options, execute=False)
         report = analyze(text, path, options)
+        if decision.reason and report.execution.status == "skipped" and options.execute is False and \
+                self.settings.execute:
+            report.execution.message = decision.reason
+        return report
+
+    def _analyse_notebook(self, path: str, given: notebooks.NotebookInput, decision: Decision) -> Any:
+        """A notebook's cells as one program, with the outputs its saved file stored."""
+        cleaned = tuple(replace(cell, text=_replace_surrogates(cell.text)[0]) for cell in given.cells)
+        notebook = notebooks.to_notebook(replace(given, cells=cleaned), path)
+        options = self._options(path)
+        if not decision.execute:
+            options = replace(options, execute=False)
+        report = analyze_notebook(notebook, path, options)
         if decision.reason and report.execution.status == "skipped" and options.execute is False and \
                 self.settings.execute:
             report.execution.message = decision.reason
@@ -168,9 +184,41 @@ class ParamLensServer(LanguageServer):
         self.protocol.notify(STATUS_NOTIFICATION, {"state": state, "execution": self.settings.execute,
                                                    "isolation": isolation or []})
 
+    def notebook_of(self, uri: str) -> str | None:
+        """The (unquoted) URI of the open notebook a cell document belongs to, or None for any other document."""
+        if not self._initialized():
+            return None
+        notebook = self.workspace.get_notebook_document(cell_uri=uri)
+        return notebooks.key(notebook.uri) if notebook is not None else None
+
+    def cell_view(self, cell_uri: str, notebook_uri: str) -> features.View | None:
+        """The notebook's shown snapshot seen through one of its cells (its lines in the program, mapped by the
+        edits made in the cell since the analysis)."""
+        state = self.scheduler.documents.get(notebook_uri)
+        cell_key = notebooks.key(cell_uri)
+        document = self.workspace.text_documents.get(cell_key)
+        if state is None or state.shown is None or document is None:
+            return None
+        snapshot = state.shown
+        given, program = snapshot.text, getattr(snapshot.report.notebook, "program", None)
+        number = given.number_of(cell_key) if isinstance(given, notebooks.NotebookInput) else None
+        place = program.cell(number) if program is not None and number is not None else None
+        if place is None:
+            return None
+        analysed = given.cells[number - 1]
+        cached = self._lines.get(cell_key)
+        if cached is None or cached[0] != document.version:
+            cached = (document.version, document.source.split("\n"))
+            self._lines[cell_key] = cached
+        inner = self.edit_log(cell_key).map_for(analysed.version, analysed.text.count("\n") + 1, document.version or 0)
+        return features.View(snapshot, cached[1], notebooks.CellLineMap(inner, place.start - 1, place.count))
+
     def view(self, uri: str) -> features.View | None:
         """The shown snapshot seen from the current text: the current lines are split once per version, the
         line map is kept from the edits (never a comparison of the two texts per request)."""
+        notebook = self.notebook_of(uri)
+        if notebook is not None:
+            return self.cell_view(uri, notebook)
         state = self.scheduler.documents.get(uri)
         document = self.workspace.text_documents.get(uri) if self._initialized() else None
         if state is None or state.shown is None or document is None:
@@ -196,8 +244,22 @@ class ParamLensServer(LanguageServer):
             paths.append(to_fs_path(self.workspace.root_uri))
         return [path for path in paths if path]
 
+    def schedule_notebook(self, uri: str, immediately: bool = False) -> None:
+        """Analyse an open notebook: all its code cells, once, however many cells the edit touched."""
+        given = notebooks.notebook_input(self.workspace, uri) if self._initialized() else None
+        if given is None:
+            return
+        decision = policy_decide(uri, "python", self.settings.execute, self.settings.execute_outside_workspace,
+                                 self.workspace_folders(), self.locale)
+        self.decisions[given.uri] = decision
+        delay = 0.0 if immediately else self.settings.debounce_ms / 1000
+        self.scheduler.request(given.uri, given.version, given, delay)
+
     def schedule(self, uri: str, immediately: bool = False) -> None:
         """Analyse an open document (never one that was not opened: nothing is read from disk)."""
+        if self._initialized() and notebooks.key(uri) in self.workspace.notebook_documents:
+            self.schedule_notebook(uri, immediately)
+            return
         document = self.workspace.text_documents.get(uri) if self._initialized() else None
         if document is None:
             return
@@ -211,7 +273,7 @@ class ParamLensServer(LanguageServer):
 
     def forget(self, uri: str) -> None:
         self.scheduler.forget(uri)
-        for table in (self.edit_logs, self.decisions, self.surrogates, self._lines):
+        for table in (self.edit_logs, self.decisions, self.surrogates, self._lines, self.published_cells):
             table.pop(uri, None)
 
     def _on_result(self, uri: str) -> None:
@@ -228,9 +290,16 @@ class ParamLensServer(LanguageServer):
             for skipped in execution.skipped:
                 message += f"\n  line {skipped.line}: not run, {skipped.reason}"
             self.log(lsp.MessageType.Log, message)
-        shown = [snapshot.version for snapshot in (state.good, state.latest) if snapshot is not None]
-        if shown:
-            self.edit_log(uri).forget_before(min(shown))
+        shown = [snapshot for snapshot in (state.good, state.latest) if snapshot is not None]
+        if shown and isinstance(shown[0].text, notebooks.NotebookInput):
+            oldest: dict[str, int] = {}
+            for snapshot in shown:  # each cell keeps the edits made since the oldest shown version of that cell
+                for cell in snapshot.text.cells:
+                    oldest[cell.uri] = min(oldest.get(cell.uri, cell.version), cell.version)
+            for cell_uri, version in oldest.items():
+                self.edit_log(cell_uri).forget_before(version)
+        elif shown:
+            self.edit_log(uri).forget_before(min(snapshot.version for snapshot in shown))
         self.publish(uri)
         capabilities = self.client_capabilities.workspace
         if capabilities and capabilities.inlay_hint and capabilities.inlay_hint.refresh_support:
@@ -239,6 +308,9 @@ class ParamLensServer(LanguageServer):
             self.workspace_code_lens_refresh(None)
 
     def publish(self, uri: str) -> None:
+        if self._initialized() and uri in self.workspace.notebook_documents:
+            self.publish_cells(uri)
+            return
         view = self.view(uri)
         if view is None:
             return
@@ -250,6 +322,28 @@ class ParamLensServer(LanguageServer):
         document = self.workspace.text_documents.get(uri)
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=uri, diagnostics=self.diagnostics_of(view, uri), version=document.version if document else None))
+
+    def publish_cells(self, notebook_uri: str) -> None:
+        """Diagnostics per cell document (each cell its own URI), and an empty list for a cell that had some and no
+        longer has, or is gone. Always pushed, even to a client that pulls diagnostics: vscode-languageclient pulls
+        only for documents it opened itself or that have a tab, and a cell has neither (its tab is the notebook's)."""
+        notebook = self.workspace.notebook_documents.get(notebook_uri)
+        if notebook is None:
+            return
+        before = self.published_cells.get(notebook_uri, set())
+        now = set()
+        for cell in notebook.cells:
+            view = self.cell_view(cell.document, notebook_uri)
+            items = self.diagnostics_of(view, cell.document) if view is not None else []
+            if items or notebooks.key(cell.document) in before:
+                document = self.workspace.text_documents.get(notebooks.key(cell.document))
+                self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+                    uri=cell.document, diagnostics=items, version=document.version if document else None))
+            if items:
+                now.add(notebooks.key(cell.document))
+        for gone in before - {notebooks.key(cell.document) for cell in notebook.cells}:
+            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=gone, diagnostics=[]))
+        self.published_cells[notebook_uri] = now
 
     def diagnostics_of(self, view: features.View, uri: str) -> list[lsp.Diagnostic]:
         items = features.diagnostics(view, uri, self.locale)
@@ -361,6 +455,33 @@ def did_close(ls: ParamLensServer, params: lsp.DidCloseTextDocumentParams) -> No
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
+@server.feature(lsp.NOTEBOOK_DOCUMENT_DID_OPEN)
+def notebook_did_open(ls: ParamLensServer, params: lsp.DidOpenNotebookDocumentParams) -> None:
+    ls.schedule_notebook(params.notebook_document.uri, immediately=True)
+
+
+@server.feature(lsp.NOTEBOOK_DOCUMENT_DID_CHANGE)
+def notebook_did_change(ls: ParamLensServer, params: lsp.DidChangeNotebookDocumentParams) -> None:
+    ls.schedule_notebook(params.notebook_document.uri)
+
+
+@server.feature(lsp.NOTEBOOK_DOCUMENT_DID_SAVE)
+def notebook_did_save(ls: ParamLensServer, params: lsp.DidSaveNotebookDocumentParams) -> None:
+    """Saved: the stored outputs on disk may have changed (PL921), so analyse again now."""
+    ls.schedule_notebook(params.notebook_document.uri, immediately=True)
+
+
+@server.feature(lsp.NOTEBOOK_DOCUMENT_DID_CLOSE)
+def notebook_did_close(ls: ParamLensServer, params: lsp.DidCloseNotebookDocumentParams) -> None:
+    uri = notebooks.key(params.notebook_document.uri)
+    published = ls.published_cells.get(uri, set())
+    ls.forget(uri)
+    for cell in params.cell_text_documents:
+        ls.forget(notebooks.key(cell.uri))
+        if notebooks.key(cell.uri) in published:
+            ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=cell.uri, diagnostics=[]))
+
+
 @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
 async def did_change_configuration(ls: ParamLensServer, params: lsp.DidChangeConfigurationParams) -> None:
     """Every setting applies live, in this process: the warm worker (and its imported torch) stays. Settings that
@@ -400,6 +521,9 @@ def hover(ls: ParamLensServer, params: lsp.HoverParams) -> lsp.Hover | None:
                 lsp.DiagnosticOptions(identifier="paramlens", inter_file_dependencies=False,
                                       workspace_diagnostics=False))
 def pull_diagnostics(ls: ParamLensServer, params: lsp.DocumentDiagnosticParams) -> lsp.DocumentDiagnosticReport:
+    if ls.notebook_of(params.text_document.uri) is not None:
+        # a cell: its diagnostics are pushed (publish_cells), so that a client that also pulls shows them once
+        return lsp.RelatedFullDocumentDiagnosticReport(items=[])
     view = ls.view(params.text_document.uri)
     items = ls.diagnostics_of(view, params.text_document.uri) if view else []
     return lsp.RelatedFullDocumentDiagnosticReport(items=items)
@@ -460,6 +584,9 @@ def report_request(ls: ParamLensServer, params: Any) -> dict | None:
     that show more than hovers, and for the tests that check what the analysis was given."""
     document = getattr(params, "text_document", None) or getattr(params, "textDocument", None)
     uri = getattr(document, "uri", None)
+    if isinstance(uri, str):  # a notebook, or one of its cells: the notebook's report
+        uri = ls.notebook_of(uri) or (notebooks.key(uri) if ls._initialized() and notebooks.key(uri) in
+                                      ls.workspace.notebook_documents else uri)
     state = ls.scheduler.documents.get(uri) if isinstance(uri, str) else None
     snapshot = state.latest if state is not None else None
     if snapshot is None:

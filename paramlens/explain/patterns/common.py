@@ -8,6 +8,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count
 from paramlens.messages import t
+from paramlens.explain.places import place
 
 
 def heading(text: str) -> str:
@@ -24,15 +25,15 @@ def not_run_note(finding: Finding, ctx: ExplainContext) -> str:
         return t(locale, "_The run stopped before this statement._")
     if status.get("status") == "dependent":
         line = status["error"].get("depends_on")
-        return t(locale, "_Not run: it needs a name that line {line} should have defined._", line=line)
+        return t(locale, "_Not run: it needs a name that {place} should have defined._", place=place(locale, line))
     if status.get("status") == "error" and finding.function is None:
         error = status["error"]
         return t(locale, "_This statement raised {type} before reaching here._", type=error['type'])
     raised = _raised_earlier_in(finding, ctx)
     if raised is not None:
         line, kind = raised
-        return t(locale, "_`{function}` raised {kind} at line {line}, before it reached this line, so nothing was "
-                 "observed here._", function=finding.function, kind=kind, line=line)
+        return t(locale, "_`{function}` raised {kind} at {place}, before it reached this line, so nothing was "
+                 "observed here._", function=finding.function, kind=kind, place=place(locale, line))
     if finding.function is not None and ctx.function_ran(finding):
         return t(locale, "_`{function}` ran, but never reached this line (a branch not taken, e.g. an `if` whose "
                  "condition was false, or a loop with nothing to iterate), so nothing was observed here._", function=finding.function)

@@ -14,6 +14,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, names_list, num, shape, table
 from paramlens.messages import t
+from paramlens.explain.places import place
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
 from paramlens.explain.patterns.reshaping import plural
 
@@ -171,7 +172,7 @@ def shared_gradient_text(ctx: ExplainContext, paths: set[str]) -> tuple[str, dic
     event, entries = found
     locale = ctx.locale
     line = event.get("line")
-    head = t(locale, "**Observed in `backward()` at line {line}:**", line=line)
+    head = t(locale, "**Observed in `backward()` at {place}:**", place=place(locale, line))
     sentences = [_use_sentence(entry, locale) for entry in entries]
     text = head + " " + " ".join(sentences) if len(sentences) == 1 else \
         head + "\n" + "\n".join(f"- {sentence}" for sentence in sentences)

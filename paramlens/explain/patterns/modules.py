@@ -11,6 +11,7 @@ from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import (clauses, code, count, join, names_list, num, series, shape, shape_product, table,
                                    value_block)
 from paramlens.messages import t
+from paramlens.explain.places import place, place_heading
 from paramlens.explain.patterns.gradients import shared_gradient_text
 from paramlens.explain.patterns.reshaping import plural
 from paramlens.explain.patterns.common import (
@@ -229,14 +230,14 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
             visited = len(record["visits"])
             changed = [v for v in record["visits"] if v["changed"]]
             if changed:
-                parts.append(t(locale, "Line {line}: {call} called `{name}` on {modules}; {n_changed} of those calls "
-                                       "changed a parameter or buffer: {which}.", line=use.span.line,
+                parts.append(t(locale, "{place}: {call} called `{name}` on {modules}; {n_changed} of those calls "
+                                       "changed a parameter or buffer: {which}.", place=place_heading(locale, use.span.line),
                                call=code(use.facts["text"]), name=name, modules=modules_text(locale, visited),
                                n_changed=len(changed),
                                which=names_list(locale, [code(_visit_name(record, v)) for v in changed])))
             else:
-                parts.append(t(locale, "Line {line}: {call} called `{name}` on {modules}; none of those calls changed a "
-                                       "parameter or buffer.", line=use.span.line, call=code(use.facts["text"]),
+                parts.append(t(locale, "{place}: {call} called `{name}` on {modules}; none of those calls changed a "
+                                       "parameter or buffer.", place=place_heading(locale, use.span.line), call=code(use.facts["text"]),
                                name=name, modules=modules_text(locale, visited)))
             facts.setdefault("applied", []).append({"line": use.span.line, "visited": visited,
                                                     "changed": len(changed)})

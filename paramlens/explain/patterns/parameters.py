@@ -11,6 +11,7 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, output_block, owners_text, series, shape, stats_line, value_block
 from paramlens.messages import message_id, t
+from paramlens.explain.places import place
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
 from paramlens.explain.patterns.gradients import backward_before, shared_gradient_text
 
@@ -115,9 +116,9 @@ def _explain_grad(finding: Finding, ctx: ExplainContext, title: str, note: str,
             text = t(locale, "`None`: this parameter has `requires_grad=False` (it is frozen), so `backward()` at line "
                      "{line} computed no gradient for it.", line=last.get("line"))
         else:
-            text = t(locale, "`None`, although `backward()` ran at line {line}: that pass did not reach this parameter "
+            text = t(locale, "`None`, although `backward()` ran at {place}: that pass did not reach this parameter "
                      "(the loss was not computed from it), or `zero_grad()` reset its gradient to None since.",
-                     line=last.get("line"))
+                     place=place(locale, last.get("line")))
         return join(title, text, note), {"value": None, "backward_line": last.get("line") if last else None}
     tensors = _tensor_records([first])
     if not tensors:
@@ -131,12 +132,12 @@ def _explain_grad(finding: Finding, ctx: ExplainContext, title: str, note: str,
         paths.add(variable.value)
     if last is not None:
         if last.get("vector_jacobian"):
-            parts.append(t(locale, "The gradient from `backward()` at line {line}, called on a tensor that is not a "
+            parts.append(t(locale, "The gradient from `backward()` at {place}, called on a tensor that is not a "
                            "single number: a vector-Jacobian product vᵀ·J, with v its `gradient` argument.",
-                           line=last.get("line")))
+                           place=place(locale, last.get("line"))))
         else:
-            parts.append(t(locale, "The gradient from `backward()` at line {line}: d(loss)/d(parameter), one value per "
-                           "element of the parameter.", line=last.get('line')))
+            parts.append(t(locale, "The gradient from `backward()` at {place}: d(loss)/d(parameter), one value per "
+                           "element of the parameter.", place=place(locale, last.get('line'))))
         if paths & set(last.get("accumulated_into") or []):
             parts.append(t(locale, "**A sum:** this tensor already held a gradient when that pass ran, and "
                                    "`backward()` added to it. Only `.grad.zero_()`, `zero_grad()` or setting it to `None` "
@@ -214,10 +215,10 @@ def explain_grad_none(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[
         why = t(locale, "No `backward()` had run yet at this point of the program: creating a model or running a forward "
                 "pass does not compute gradients, so `.grad` is still `None`.")
     elif is_none:
-        why = t(locale, "`backward()` ran at line {line}, but its pass did not reach this parameter (or `zero_grad()` "
-                "reset the gradient to None since).", line=last.get('line'))
+        why = t(locale, "`backward()` ran at {place}, but its pass did not reach this parameter (or `zero_grad()` "
+                "reset the gradient to None since).", place=place(locale, last.get('line')))
     else:
-        why = t(locale, "`backward()` at line {line} filled it: the parameter now has a gradient.", line=last.get('line'))
+        why = t(locale, "`backward()` at {place} filled it: the parameter now has a gradient.", place=place(locale, last.get('line')))
     facts = {"value": value, "backward_line": last.get("line") if last else None}
     return join(title, t(locale, "Result: `{value}`.", value=value), why, style), facts
 
