@@ -100,16 +100,22 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
 
 
 def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, locale: str, *,
-                    recognise: bool) -> FileReport:
-    findings = recognize_all(parsed) if recognise else []
-    units = instrument(parsed, findings)
-    if options.execute and options.examples:
-        units += example_units(_plan_examples(parsed, source), len(units), source)
+                    recognise: bool, prepared: tuple | None = None, execute: Any = None) -> FileReport:
+    """`prepared` and `execute` are incremental analysis' (paramlens/incremental/): the findings, units and torch
+    decision from its per-statement caches, and the run continued from a checkpoint."""
+    if prepared is not None:
+        findings, units, torch_used = prepared
+    else:
+        findings = recognize_all(parsed) if recognise else []
+        units = instrument(parsed, findings)
+        if options.execute and options.examples:
+            units += example_units(_plan_examples(parsed, source), len(units), source)
+        torch_used = None
     if not options.execute:
         execution = Execution(status="skipped", device=None, message="execution is turned off (static analysis only)")
         observations = Observations.none()
         run = None
-    elif not uses_torch(parsed.module, path):
+    elif not (torch_used if torch_used is not None else uses_torch(parsed.module, path)):
         execution = Execution(status="skipped", device=None, message=t(locale, "nothing to run: the file imports neither "
                                                                        "torch nor anything that uses it"))
         observations = Observations.none()
@@ -117,7 +123,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
     else:
         request = _request(path, units, options)
         given = _given_options(request)
-        run = _execute(path, units, options, request)
+        run = (execute or _execute)(path, units, options, request)
         observations = Observations.from_events(run.events)
         execution = _execution_summary(run, units, observations, locale)
         execution.options = given

@@ -175,9 +175,11 @@ def main() -> int:
     return run_isolated(request, plan, 3, started)
 
 
-def run_forked(request: dict[str, Any], result_fd: int, stderr_fd: int, private_dir: str, parent_pid: int) -> None:
+def run_forked(request: dict[str, Any], result_fd: int, stderr_fd: int, private_dir: str, parent_pid: int,
+               checkpoints: dict[str, Any] | None = None) -> None:
     """The warm path: called in a child the worker has just forked (torch is already imported). Never
-    returns: the child ends with os._exit so that none of the worker's exit handlers or buffers run twice."""
+    returns: the child ends with os._exit so that none of the worker's exit handlers or buffers run twice.
+    `checkpoints` ({registry_fd, root}, from the worker's lineage): the run may stop at checkpoints."""
     import fcntl
 
     code = 1
@@ -192,6 +194,10 @@ def run_forked(request: dict[str, Any], result_fd: int, stderr_fd: int, private_
         os.dup2(moved_result, 3)
         sys.stdin = open(os.devnull)
         plan = isolation.plan_from_request(request, private_dir, [0, 1, 2, 3], parent_pid)
+        if checkpoints is not None:
+            from paramlens.sandbox import checkpoint
+
+            checkpoint.prepare(plan, request, checkpoints["registry_fd"], checkpoints["root"])
         code = run_isolated(request, plan, 3, started)
     except BaseException:  # noqa: BLE001 - report and leave; never fall back into the worker's loop
         try:
@@ -298,47 +304,96 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
           "device": "meta" if device == "meta" else "cpu", "isolation": layers,
           "import_seconds": round(time.perf_counter() - started, 3)})
 
-    poisoned: dict[str, int] = {}  # name -> line of the statement that should have bound it
-    module_order: list[str] = []
-    module_lines: dict[str, int] = {}
-    module_ids: dict[str, int] = {}
-    real_stdout = sys.stdout
     EXAMPLE_NAMES.update({unit["example"]["name"]: unit["example"]["expression"]
                           for unit in request["units"] if unit.get("example")})
-    for unit in request["units"]:
+    runner = _UnitRunner(namespace, path, device, emit, capture, blocked, budget, recorder)
+
+    def finish() -> None:
+        _finish(namespace, runner, recorder, emit, started, executing)
+
+    # incremental analysis (checkpoint.py): the run can stop at checkpoints between statements and be continued
+    # later, from a copy of this process, with other statements
+    from paramlens.sandbox import checkpoint
+
+    if checkpoint.ACTIVE is not None:
+        checkpoint.ACTIVE.attach(runner, loops, finish)
+    runner.run(request["units"])
+    finish()
+
+
+def _finish(namespace: dict[str, Any], runner: "_UnitRunner", recorder: Any, emit: Callable[[dict], None],
+            started: float, executing: float) -> None:
+    emit({"t": Event.MODULES, "modules": _final_modules(namespace, runner.module_order, runner.module_lines,
+                                                        recorder.labels())})
+    emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated)})
+    emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
+          "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace)})
+
+
+class _UnitRunner:
+    """Runs units one by one in the file's namespace, like a notebook with errors allowed: a statement that raises
+    is reported and the next one runs. Events stream out as they happen. `after_unit`, when set (checkpoint.py),
+    is called between statements."""
+
+    def __init__(self, namespace: dict[str, Any], path: str, device: str, emit: Callable[[dict], None],
+                 capture: Capture, blocked: BlockedOperations, budget: Any, recorder: Any) -> None:
+        self.namespace, self.path, self.device, self.emit = namespace, path, device, emit
+        self.capture, self.blocked, self.budget, self.recorder = capture, blocked, budget, recorder
+        self.poisoned: dict[str, int] = {}  # name -> line of the statement that should have bound it
+        self.module_order: list[str] = []
+        self.module_lines: dict[str, int] = {}
+        self.module_ids: dict[str, int] = {}
+        self.stopped = False  # sys.exit(), or the parameter budget was exceeded: nothing more runs
+        self.after_unit: Callable[[dict[str, Any]], None] | None = None
+
+    def run(self, units: list[dict[str, Any]]) -> None:
+        for unit in units:
+            if self.stopped:
+                return
+            self.run_one(unit)
+            if self.after_unit is not None and not self.stopped:
+                self.after_unit(unit)
+
+    def run_one(self, unit: dict[str, Any]) -> None:
+        import torch
+
+        namespace, recorder, capture, blocked, emit = self.namespace, self.recorder, self.capture, self.blocked, \
+            self.emit
         index, line = unit["index"], unit["line"]
         emit({"t": Event.BEGIN, "index": index})
         code = "\n" * (unit["first_code_line"] - 1) + unit["code"]
         status, error = "ok", None
         begun = time.perf_counter()
         cut_before = recorder.first_cut is not None
+        real_stdout = sys.stdout
         sys.stdout = capture
         blocked.enabled, blocked.last = True, None
         try:
-            with torch.device("meta") if device == "meta" else contextlib.nullcontext():
-                exec(compile(code, path, "exec"), namespace)
+            with torch.device("meta") if self.device == "meta" else contextlib.nullcontext():
+                exec(compile(code, self.path, "exec"), namespace)
         except SystemExit:
             status = "exit"
         except ParameterBudgetExceeded:
             status = "over_budget"
         except BaseException as exc:  # noqa: BLE001 - every failure of user code is reported, none escapes
-            error = _error_info(exc, path, blocked)
+            error = _error_info(exc, self.path, blocked)
             status = "error"
-            if isinstance(exc, NameError) and error["name"] in poisoned:
+            if isinstance(exc, NameError) and error["name"] in self.poisoned:
                 status = "dependent"
-                error["depends_on"] = poisoned[error["name"]]
+                error["depends_on"] = self.poisoned[error["name"]]
             for name in unit["binds"]:
-                poisoned[name] = line
+                self.poisoned[name] = line
         finally:
             sys.stdout = real_stdout
             blocked.enabled = False
-        if budget is not None and budget.exceeded:
+        if self.budget is not None and self.budget.exceeded:
             # the model is too big to materialise: the caller redoes the run on the meta device
-            emit({"t": Event.OVER_BUDGET, "index": index, "params": budget.peak, "budget": budget.limit})
-            break
+            emit({"t": Event.OVER_BUDGET, "index": index, "params": self.budget.peak, "budget": self.budget.limit})
+            self.stopped = True
+            return
         if status in {"ok", "exit"}:
             for name in unit["binds"]:
-                poisoned.pop(name, None)
+                self.poisoned.pop(name, None)
         event = {"t": Event.STATEMENT, "index": index, "status": status,
                  "seconds": round(time.perf_counter() - begun, 4), "output": capture.take(), "error": error}
         if recorder.first_cut is not None:
@@ -353,21 +408,17 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
             emit({"t": Event.COUNTS, "counts": counts, "tallies": tallies})
         # the module table whenever a module variable is (re)bound, so a timeout or crash later still leaves the
         # latest one (re-emitting it after every statement made long files quadratic)
-        changed = _track_modules(namespace, line, module_order, module_lines, module_ids)
+        changed = _track_modules(namespace, line, self.module_order, self.module_lines, self.module_ids)
         if changed:
             recorder.reindex(changed)
         elif any(word in unit["code"] for word in STRUCTURAL_EDITS):
             recorder.reindex_all()  # a model kept its name but may have gained, lost or re-tied parameters
         if changed:
             # only the (re)bound variables: re-sending the whole table made long files quadratic
-            for entry in _final_modules(namespace, changed, module_lines, recorder.labels()):
+            for entry in _final_modules(namespace, changed, self.module_lines, recorder.labels()):
                 emit({"t": Event.MODULE, "module": entry})
         if status == "exit":
-            break
-    emit({"t": Event.MODULES, "modules": _final_modules(namespace, module_order, module_lines, recorder.labels())})
-    emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated)})
-    emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
-          "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace)})
+            self.stopped = True
 
 
 DIGEST_ELEMENTS = 10_000_000  # a tensor larger than this is digested by shape and dtype only

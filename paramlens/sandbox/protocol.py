@@ -79,6 +79,13 @@ class RunRequest:
     max_records: int = 8
     device: str = "cpu"          # cpu | meta | auto (cpu, but stop when the parameters exceed param_budget)
     param_budget: int = DEFAULT_PARAM_BUDGET
+    # incremental analysis (paramlens/incremental/, sandbox/checkpoint.py): where the run may stop at checkpoints
+    # ({lineage, run, at, every_seconds, max, fence}), the checkpoint it continues from ({cid, index, loop_base};
+    # `units` are then the statements after it), and the wall-clock time left (the time limit minus the time the
+    # run up to that checkpoint took; the limit itself is still `limits.timeout_seconds`)
+    checkpoints: dict[str, Any] | None = None
+    resume: dict[str, Any] | None = None
+    deadline_seconds: float | None = None
 
     def payload(self, required_layers: list[str]) -> dict[str, Any]:
         """The JSON the child reads: what to run and the limits it enforces on itself (every option of
@@ -86,7 +93,9 @@ class RunRequest:
         return {"path": self.path, "units": self.units, "seed": self.seed, "memory_mb": self.limits.memory_mb,
                 "max_records": self.max_records, "device": self.device, "param_budget": self.param_budget,
                 "loop_iterations": self.limits.loop_iterations, "loop_seconds": self.limits.loop_seconds,
-                "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers}
+                "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers,
+                **({"checkpoints": self.checkpoints} if self.checkpoints is not None else {}),
+                **({"resume": self.resume} if self.resume is not None else {})}
 
 
 @dataclass
