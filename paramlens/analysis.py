@@ -78,9 +78,7 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
     try:
         parsed = parse_source(source)
     except SourceSyntaxError as error:
-        return FileReport(path=path, execution=Execution(status="skipped", device=None,
-                                                         message=f"syntax error: {error.message}"),
-                          diagnostics=[syntax_error_diagnostic(error, locale)])
+        return syntax_error_report(error, path, locale)
     try:
         return _analyze_parsed(parsed, source, path, options, locale, recognise=options.probes)
     except Exception as error:  # a bug in ParamLens must not cost the user the whole file, nor show a traceback
@@ -97,6 +95,12 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
         return FileReport(path=path, execution=Execution(status="error", device=None, message=note))
     report.execution.message = note + (f" {report.execution.message}" if report.execution.message else "")
     return report
+
+
+def syntax_error_report(error: SourceSyntaxError, path: str, locale: str) -> FileReport:
+    return FileReport(path=path, execution=Execution(status="skipped", device=None,
+                                                     message=f"syntax error: {error.message}"),
+                      diagnostics=[syntax_error_diagnostic(error, locale)])
 
 
 def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, locale: str, *,
