@@ -447,7 +447,7 @@ class Checkpointer:
         try:
             channel.send({"t": "forked", "pid": pid}, fds=[pidfd])
             while True:
-                ready, _, _ = select.select([channel, pidfd], [], [])
+                ready = [channel] if channel.has_message() else select.select([channel, pidfd], [], [])[0]
                 if pidfd in ready:
                     _, status = os.waitpid(pid, 0)
                     channel.send({"t": "exit", "returncode": os.waitstatus_to_exitcode(status)})

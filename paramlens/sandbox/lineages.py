@@ -271,7 +271,8 @@ def wait_resumed(channel: Channel, lineages: Lineages, parked: Parked, pidfd: in
     try:
         while True:
             watched = [channel, parked.channel] + lineages.fds(busy=parked)
-            ready, _, _ = select.select(watched, [], [])
+            ready = [c for c in (channel, parked.channel) if c.has_message()] or \
+                select.select(watched, [], [])[0]
             if channel in ready:
                 try:
                     received = channel.receive(timeout=0)

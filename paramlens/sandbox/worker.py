@@ -131,7 +131,8 @@ class Worker:
                 status = self._status(pid)
                 if status is not None:
                     return os.waitstatus_to_exitcode(status), True
-                if self.lineages is not None and self.lineages.by_id and pidfd is not None:
+                if self.lineages is not None and self.lineages.by_id and pidfd is not None and \
+                        not self.channel.has_message():
                     # a run with checkpoints: its parked copies register while it goes
                     ready, _, _ = select.select([self.channel, pidfd] + self.lineages.fds(), [], [])
                     self.lineages.handle(ready)
@@ -180,6 +181,8 @@ class Worker:
 
     def _lineage_events(self) -> bool:
         """Wait for the analysing process or a lineage; True when the analysing process has a message."""
+        if self.channel.has_message():
+            return True
         ready, _, _ = select.select([self.channel] + self.lineages.fds(), [], [])
         self.lineages.handle(ready)
         return self.channel in ready
