@@ -40,8 +40,9 @@ from paramlens.sandbox.protocol import Event, RunRequest, RunResult
 LOG = logging.getLogger("paramlens.incremental")
 FIRST_EVERY_SECONDS = 0.25     # checkpoint spacing before the file's run time is known
 CHECKPOINTS_PER_RUN = 8
-# a statement that reads the wall clock through datetime (not seen by the run's clock watch): no checkpoint after it
-_DATETIME_CLOCK = re.compile(r"\b(?:now|today|utcnow)\s*\(")
+# a statement that reads the wall clock through datetime (not seen by the run's clock watch): no checkpoint after it.
+# Matched on the instrumented code, where a call may be passed to a probe uncalled (`__pl_c__(3, date.today)`)
+_DATETIME_CLOCK = re.compile(r"\b(?:now|today|utcnow)\b")
 _COUNTER = itertools.count(1)
 
 

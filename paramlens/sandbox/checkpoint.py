@@ -79,6 +79,7 @@ CLOCKS = ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_
           "process_time_ns", "thread_time", "thread_time_ns", "clock_gettime", "clock_gettime_ns")
 CLOCKS_WITHOUT_ARGUMENT = ("localtime", "gmtime", "ctime", "asctime", "strftime")
 OWN_CODE = os.path.dirname(os.path.abspath(__file__))
+OWN_CLOCK_READERS = frozenset(os.path.join(OWN_CODE, name) for name in ("loops.py", "checkpoint.py", "child.py"))
 
 ACTIVE: "Checkpointer | None" = None
 
@@ -221,8 +222,9 @@ class Checkpointer:
 
         def clock(*args: Any, **kwargs: Any) -> Any:
             if not (only_without_argument and args) and checkpointer.taint is None and checkpointer._user_running():
-                caller = sys._getframe(1).f_globals.get("__name__") or ""
-                if not caller.startswith("paramlens."):
+                # ParamLens' own clock reads while the user's code runs (the loop budget) do not count; a probe
+                # that calls a clock the user's code passed it (`__pl_c__(id, time.time)`) does
+                if os.path.abspath(sys._getframe(1).f_code.co_filename) not in OWN_CLOCK_READERS:
                     checkpointer.taint = f"the code read the clock (time.{name})"
             return original(*args, **kwargs)
 
