@@ -187,11 +187,11 @@ class ParamLensServer(LanguageServer):
     def incremental_status(self) -> dict[str, Any]:
         """`incremental` in `paramlens/status`: the checkpoints over all documents (count, memory, bounds) and, per
         open document, what its last analysis did and the wait before the next one."""
-        documents = {}
+        documents = []  # a list, not an object keyed by URI: clients turn objects into records (pygls: namedtuples)
         for uri, session in list(self.sessions.items()):
             debounce = self.debounces.get(uri)
-            documents[uri] = {**session.status(), **(debounce.to_json() if debounce else {}),
-                              "debounce_ms": round(self.debounce_seconds(uri) * 1000, 1)}
+            documents.append({"uri": uri, **session.status(), **(debounce.to_json() if debounce else {}),
+                              "debounce_ms": round(self.debounce_seconds(uri) * 1000, 1)})
         return {"enabled": self.settings.incremental, "adaptive_debounce": self.settings.adaptive_debounce,
                 "checkpoints": self.budget.status(), "documents": documents}
 
