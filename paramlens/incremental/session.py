@@ -40,6 +40,7 @@ from paramlens.sandbox.protocol import Event, RunRequest, RunResult
 LOG = logging.getLogger("paramlens.incremental")
 FIRST_EVERY_SECONDS = 0.25     # checkpoint spacing before the file's run time is known
 CHECKPOINTS_PER_RUN = 8
+REMEASURE_SECONDS = 10.0
 # a statement that reads the wall clock through datetime (not seen by the run's clock watch): no checkpoint after it.
 # Matched on the instrumented code, where a call may be passed to a probe uncalled (`__pl_c__(3, date.today)`)
 _DATETIME_CLOCK = re.compile(r"\b(?:now|today|utcnow)\b")
@@ -59,6 +60,7 @@ class Checkpoint:
     used: float
     pid: int | None = None     # known once the worker registered it (confirmed)
     memory_mb: float = 0.0
+    measured: bool = False
 
     @property
     def confirmed(self) -> bool:
@@ -74,6 +76,7 @@ class Budget:
         self.memory_mb = memory_mb
         self.sessions: list[Session] = []
         self.lock = threading.Lock()
+        self.measured = time.monotonic()
 
     def register(self, session: "Session") -> None:
         with self.lock:
@@ -89,11 +92,19 @@ class Budget:
             return [(session, checkpoint) for session in self.sessions for checkpoint in session.checkpoints]
 
     def enforce(self) -> None:
-        """Measure, then drop least recently used checkpoints until both bounds hold."""
+        """Measure, then drop least recently used checkpoints until both bounds hold. Reading a process's
+        smaps_rollup walks its whole address space (tens of ms for a process that imported torch), so on the
+        analysis path only checkpoints never measured are; all of them are measured again every REMEASURE_SECONDS
+        (a parked process's share changes as its siblings come and go)."""
         live = self.live()
+        now = time.monotonic()
+        again = now - self.measured >= REMEASURE_SECONDS
+        if again:
+            self.measured = now
         for _, checkpoint in live:
-            if checkpoint.pid is not None:
+            if checkpoint.pid is not None and checkpoint.pid > 0 and (again or not checkpoint.measured):
                 checkpoint.memory_mb = private_memory_mb(checkpoint.pid)
+                checkpoint.measured = True
         live.sort(key=lambda pair: pair[1].used)
         total = sum(c.memory_mb for _, c in live)
         while live and (len(live) > self.count or total > self.memory_mb):
