@@ -243,3 +243,55 @@ def test_resumes_actually_happen_on_the_seed(printed):
         session.close()
     assert lasts[-1]["resumed_after_line"] is not None, lasts
     assert lasts[-1]["statements_run"] < lasts[-1]["statements"] // 4, lasts
+
+
+FORKS_FILE = '''\
+import os
+import threading
+import torch
+from torch import nn
+
+net = nn.Linear(4, 8)
+
+
+def attempt(what):
+    try:
+        pid = what()
+    except OSError as error:
+        return type(error).__name__
+    if pid == 0:
+        os._exit(0)
+    return "allowed"
+
+
+found = []
+worker = threading.Thread(target=lambda: found.append(attempt(os.fork)))
+worker.start()
+worker.join()
+print("fork:", attempt(os.fork), "fork in a thread:", found, "setsid:", attempt(os.setsid))
+print("setpgid:", attempt(lambda: os.setpgid(0, 0)))
+'''
+
+
+def test_the_users_code_cannot_fork_in_checkpointed_or_resumed_runs(printed, tmp_path):
+    """A run that takes checkpoints lets ParamLens' checkpoint thread fork, never the user's code (the process
+    filter is on its thread and every thread it starts), in the first run and in a resumed one; no process of the
+    run can leave its process group."""
+    path = tmp_path / "forks.py"
+    path.write_text(FORKS_FILE)
+    session = Session(Budget(16, 2048))
+    text = FORKS_FILE
+    outputs, resumed = [], []
+    try:
+        for number in range(4):
+            session.analyze(text, str(path), _options())
+            outputs.append([output for _, _, output, _ in printed.take() if output])
+            resumed.append(session.last.resumed_after_line)
+            text = _edit_last_print(text, f"edit {number}")
+    finally:
+        session.close()
+    assert any(line is not None for line in resumed), resumed
+    for printed_lines in outputs:
+        assert "fork: PermissionError fork in a thread: ['PermissionError'] setsid: PermissionError" in \
+            printed_lines[0], printed_lines
+        assert printed_lines[1].startswith("setpgid: PermissionError"), printed_lines
