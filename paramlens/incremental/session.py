@@ -41,6 +41,7 @@ LOG = logging.getLogger("paramlens.incremental")
 FIRST_EVERY_SECONDS = 0.25     # checkpoint spacing before the file's run time is known
 CHECKPOINTS_PER_RUN = 8
 REMEASURE_SECONDS = 10.0
+SPREAD_FROM_STATEMENTS = 64    # a first run of at least this many statements also stops at regular points
 # a statement that reads the wall clock through datetime (not seen by the run's clock watch): no checkpoint after it.
 # Matched on the instrumented code, where a call may be passed to a probe uncalled (`__pl_c__(3, date.today)`)
 _DATETIME_CLOCK = re.compile(r"\b(?:now|today|utcnow)\b")
@@ -273,7 +274,13 @@ class Session:
         executor = self.executor
         self._new_lineage()
         token = f"r{next(_COUNTER)}"
-        request.checkpoints = self._policy(token, [first_changed - 1] if first_changed > 0 else [], fence)
+        at = [first_changed - 1] if first_changed > 0 else []
+        file_statements = len(keys)
+        if self.full_run_seconds is None and file_statements >= SPREAD_FROM_STATEMENTS:
+            # the run's length is not known yet (the document was just opened): checkpoints at regular points of
+            # the file too, so that the first edit of a long file, wherever it is, resumes near it
+            at += [file_statements * k // CHECKPOINTS_PER_RUN for k in range(1, CHECKPOINTS_PER_RUN)]
+        request.checkpoints = self._policy(token, sorted(set(at)), fence)
         request.resume = None
         request.deadline_seconds = None
         self.last.resumed_after_line = None
@@ -285,6 +292,9 @@ class Session:
             self._new_lineage()
             request.checkpoints = self._policy(f"r{next(_COUNTER)}", [], fence)
             run = executor.run(request)
+        # the run's checkpoints live in the worker that ran it (the executor starts one on its first run: without
+        # this, _sync would take the new generation for a replaced worker and forget them)
+        self.generation = getattr(executor, "generation", None)
         self._record(run, [], 0.0, keys, units)
         if run.status == "ok":
             self.full_run_seconds = run.seconds
