@@ -5,8 +5,9 @@ checkpoint and runs a few statements takes milliseconds, and waiting 300 ms for 
 rule, per document:
 
 - nothing known yet (no analysis since the document opened): the configured maximum (`debounceMs`' default);
-- otherwise a quarter of what the last analyses cost (an exponential average): a run that the next keystroke
-  cancels wastes at most about four times the wait, and a cheap one starts almost at once;
+- otherwise a quarter of what the last analyses cost (an exponential average upwards; a cheaper analysis sets it
+  at once): a run that the next keystroke cancels wastes at most about four times the wait, and a cheap one
+  starts almost at once;
 - while the user types faster than an analysis takes (the gaps between edits, averaged over bursts: gaps longer
   than a second end a burst), at least one and a half typical gaps, so that a run starts when typing pauses, not
   between two keystrokes;
@@ -41,7 +42,12 @@ class Debounce:
         self.last_edit = now
 
     def analysed(self, seconds: float) -> None:
-        self.cost = seconds if self.cost is None else SMOOTHING * seconds + (1 - SMOOTHING) * self.cost
+        # down at once, up smoothly: the first analysis of a document (a whole run, perhaps a worker's start) or
+        # one expensive edit must not hold back the cheap resumed runs that follow it
+        if self.cost is None or seconds < self.cost:
+            self.cost = seconds
+        else:
+            self.cost = SMOOTHING * seconds + (1 - SMOOTHING) * self.cost
 
     def typing(self, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
