@@ -437,7 +437,7 @@ async def _incremental_file(name: str, path: Path, text: str, cases: dict[str, t
 async def measure_incremental(args: argparse.Namespace, results: dict) -> None:
     """Edit→diagnostics with incremental analysis, in the same run as the cases above."""
     await _incremental_file("seed, default settings", SEED, SEED.read_text(),
-                            {"edit of the first layer (resumes nothing)": ("net = nn.Sequential(", 0.0),
+                            {"edit of the first layer (early: ~all statements run again)": ("net = nn.Sequential(", 0.0),
                              "edit of the last statement": ("print(net[2].weight.data[0] ==", 0.95)},
                             args.edits, {}, results, pause=0.6)
     with tempfile.TemporaryDirectory() as directory:
