@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -360,6 +361,8 @@ async def main_async(args: argparse.Namespace) -> dict:
             text = generated_model(args.lines)
             path.write_text(text)
             await measure_file(f"generated {text.count(chr(10))}-line model", path, text, args, results)
+    if not args.only_pending and not args.no_incremental:
+        await measure_incremental(args, results)
     servers = [("this checkout", str(ROOT))]
     if args.compare_with:
         servers.append((args.compare_with, args.compare_with))
@@ -374,6 +377,203 @@ async def main_async(args: argparse.Namespace) -> dict:
     return results
 
 
+# -- incremental analysis (issue 15): long files re-analysed from the first changed statement -----------------------
+# Kept in functions of its own (measure_incremental and its helpers), called once from main_async.
+
+def transformer_file() -> str:
+    """~1,500 lines of real model code: torch's own `nn/modules/transformer.py` as installed (relative imports made
+    absolute so that it runs as a script), then a script that builds, initialises, inspects and trains its models."""
+    import torch.nn.modules.transformer as module
+
+    source = Path(module.__file__).read_text()
+    source = re.sub(r"^from \.(\w+) import", r"from torch.nn.modules.\1 import", source, flags=re.M)
+    parts = [source, "", "", "import torch.nn as nn", "",
+             # every class of the file built once, small (a class never built would be built by ParamLens with its
+             # defaults: nn.Transformer's are 44 M parameters, which sends the whole file to the meta device)
+             "model = Transformer(d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1, "
+             "dim_feedforward=32, dropout=0.0, batch_first=True)",
+             "print(sum(p.numel() for p in model.parameters()))",
+             "out = model(torch.randn(2, 5, 16), torch.randn(2, 3, 16))",
+             "print(out.shape)", ""]
+    index = 0
+    while sum(p.count("\n") + 1 for p in parts) < 1500:
+        d = 8 * (1 + index % 4)
+        parts += [
+            f"encoder_layer_{index} = TransformerEncoderLayer(d_model={d}, nhead=2, dim_feedforward={2 * d}, "
+            "dropout=0.0, batch_first=True)",
+            f"encoder_{index} = TransformerEncoder(encoder_layer_{index}, num_layers=2, enable_nested_tensor=False)",
+            f"print(sum(p.numel() for p in encoder_{index}.parameters()))",
+            f"for name, p in encoder_{index}.named_parameters():",
+            "    if p.dim() > 1:",
+            "        xavier_uniform_(p)",
+            f"x_{index} = torch.randn(2, 5, {d})",
+            f"y_{index} = encoder_{index}(x_{index})",
+            f"print(y_{index}.shape)",
+            f"y_{index}.sum().backward()",
+            f"print(encoder_{index}.layers[0].linear1.weight.grad.shape)",
+            f"encoder_{index}.layers[1].linear2.weight.data.fill_(0.0)",
+            f"print(list(encoder_{index}.state_dict())[:3])",
+            "",
+        ]
+        index += 1
+    return "\n".join(parts) + "\n"
+
+
+class _DefaultSettingsSession(Session):
+    """A client that leaves every setting at its default (no `debounceMs`: the adaptive debounce)."""
+
+    async def start(self, root: Path = ROOT) -> None:
+        await self.client.start_io(*self.command, **({"cwd": self.cwd} if self.cwd else {}))
+        await self.client.initialize_async(lsp.InitializeParams(
+            capabilities=lsp.ClientCapabilities(), root_uri=root.as_uri(), initialization_options=self.options))
+        self.client.initialized(lsp.InitializedParams())
+
+
+def _tree_memory(root_pid: int) -> tuple[float, float]:
+    """(RSS summed, PSS summed where readable else RSS) of a process and all its descendants, in MB."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    rss = pss = 0.0
+    stack = [root_pid]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        resident = 0.0
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    resident = int(line.split()[1]) / 1024
+        except OSError:
+            continue
+        proportional = resident
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    proportional = int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        rss += resident
+        pss += proportional
+    return rss, pss
+
+
+class _MemorySampler:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.peak_rss = self.peak_pss = 0.0
+        self.task: asyncio.Task | None = None
+
+    def _pid(self) -> int | None:
+        server = getattr(self.session.client, "_server", None)
+        return getattr(server, "pid", None)
+
+    async def _loop(self) -> None:
+        while True:
+            pid = self._pid()
+            if pid is not None:
+                rss, pss = await asyncio.get_running_loop().run_in_executor(None, _tree_memory, pid)
+                self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            await asyncio.sleep(0.2)
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self._loop())
+
+    def stop(self) -> dict:
+        if self.task is not None:
+            self.task.cancel()
+        return {"peak_tree_rss_mb": round(self.peak_rss, 1), "peak_tree_pss_mb": round(self.peak_pss, 1)}
+
+
+async def _edits_at(server: Session, uri: str, text: str, line: int, count: int, version: int,
+                    pause: float) -> tuple[list[float], int]:
+    """`count` edits of one line (a space typed and removed inside its first call), each timed until that version's
+    diagnostics arrive, `pause` seconds apart (a user who stops typing to look)."""
+    lines = text.split("\n")
+    original = lines[line]
+    column = original.index("(") + 1
+    samples = []
+    for number in range(count):
+        version += 1
+        lines[line] = original[:column] + " " + original[column:] if number % 2 == 0 else original
+        begun = time.perf_counter()
+        server.client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+            lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            [lsp.TextDocumentContentChangeWholeDocument(text="\n".join(lines))]))
+        await server.wait_diagnostics(uri, version, timeout=600)
+        samples.append(time.perf_counter() - begun)
+        await asyncio.sleep(pause)
+    return samples, version
+
+
+def _line_with(text: str, needle: str, at_least: int) -> int:
+    lines = text.split("\n")
+    return next(i for i in range(at_least, len(lines)) if lines[i].startswith(needle))
+
+
+async def _incremental_file(name: str, path: Path, text: str, cases: dict[str, tuple[str, float]], edits: int,
+                            options: dict, results: dict, pause: float = 0.3) -> None:
+    uri = path.as_uri()
+    server = _DefaultSettingsSession([sys.executable, "-m", "paramlens", "serve"])
+    server.options = options
+    sampler = _MemorySampler(server)
+    started = time.perf_counter()
+    await server.start(ROOT if path.is_relative_to(ROOT) else path.parent)  # inside the workspace: it runs
+    sampler.start()
+    await server.open(uri, text)
+    await server.wait_diagnostics(uri, 1, timeout=900)
+    entry: dict = {"lines": text.count("\n"), "settings": options, "open_to_diagnostics": time.perf_counter() - started}
+    version = 1
+    for case, (needle, fraction) in cases.items():
+        line = _line_with(text, needle, int(text.count("\n") * fraction))
+        samples, version = await _edits_at(server, uri, text, line, edits, version, pause)
+        entry[case] = {"line": line + 1, "median": statistics.median(samples), "first": samples[0],
+                       "samples": samples}
+    await asyncio.sleep(0.5)
+    entry.update(sampler.stop())
+    await server.stop()
+    results.setdefault("incremental", {})[name] = entry
+
+
+async def measure_incremental(args: argparse.Namespace, results: dict) -> None:
+    """Edit→diagnostics with incremental analysis, in the same run as the cases above."""
+    await _incremental_file("seed, default settings", SEED, SEED.read_text(),
+                            {"edit of the first layer (early: ~all statements run again)": ("net = nn.Sequential(", 0.0),
+                             "edit of the last statement": ("print(net[2].weight.data[0] ==", 0.95)},
+                            args.edits, {}, results, pause=0.6)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "generated_model.py"
+        text = generated_model(args.lines)
+        path.write_text(text)
+        cases = {"edit in the last third": ("net_", 0.9), "edit in the first tenth": ("net_", 0.05)}
+        await _incremental_file("generated long file, incremental", path, text, cases, args.long_edits,
+                                {"debounceMs": 0}, results)
+        await _incremental_file("generated long file, incremental off", path, text,
+                                {"edit in the first tenth": ("net_", 0.05)}, max(2, args.long_edits // 3),
+                                {"debounceMs": 0, "incremental": False}, results)
+        real = Path(directory) / "transformer_model.py"
+        real_text = transformer_file()
+        real.write_text(real_text)
+        await _incremental_file("torch transformer.py + script", real, real_text,
+                                {"edit in the last third": ("y_", 0.9)}, args.long_edits, {"debounceMs": 0},
+                                results)
+
+
+def print_incremental(results: dict) -> None:
+    print(f"{'incremental (issue 15)':<36} {'lines':>6} {'open→diag':>10}  case: median (first) ms")
+    for name, entry in results.get("incremental", {}).items():
+        cases = "; ".join(f"{case} @{value['line']}: {value['median'] * 1000:.0f} ({value['first'] * 1000:.0f})"
+                          for case, value in entry.items() if isinstance(value, dict) and "median" in value)
+        print(f"{name:<36} {entry['lines']:>6} {entry['open_to_diagnostics']:>9.1f}s  {cases}; peak tree RSS "
+              f"{entry['peak_tree_rss_mb']:.0f} MB, PSS {entry['peak_tree_pss_mb']:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hovers", type=int, default=300)
@@ -383,6 +583,8 @@ def main() -> None:
     parser.add_argument("--compare-with", default=None, help="another checkout whose server to measure too")
     parser.add_argument("--only-pending", action="store_true", help="only the pending-edit measurement")
     parser.add_argument("--only-notebook", action="store_true", help="only the notebook measurement")
+    parser.add_argument("--long-edits", type=int, default=6, help="edits per incremental long-file case")
+    parser.add_argument("--no-incremental", action="store_true", help="skip the incremental cases (issue 15)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lsp_latency.json"))
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
@@ -407,13 +609,14 @@ def main() -> None:
     for entry in results["pending_edit"]:
         print(f"{entry['server'][:34]:<34} {entry['lines']:>6} " + " ".join(
             f"{entry[f'{k}_{w}_p95'] * 1000:>12.2f} ms" for k in ("hover", "inlay", "lens") for w in ("idle", "pending")))
+    print_incremental(results)
     floor = results["import_torch_seconds"]
     print(f"python -c 'import torch': {floor * 1000:.0f} ms (cold-start floor)")
     header = f"{'file':<28} {'cold→diag ms':>12} {'hover p50':>10} {'hover p95':>10} {'jedi p50':>9} {'jedi p95':>9} " \
              f"{'edit→diag med':>14}"
     print(header)
     for name, entry in results.items():
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or name == "incremental":
             continue
         print(f"{name:<28} {entry['cold_start_to_diagnostics'] * 1000:>12.0f} {entry['hover_p50'] * 1000:>10.2f} "
               f"{entry['hover_p95'] * 1000:>10.2f} {entry.get('jedi_hover_p50', float('nan')) * 1000:>9.2f} "

@@ -106,6 +106,12 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
     return analyze_program(source, path, options, program)
 
 
+def runs_as_notebook(source: str, path: str) -> bool:
+    """Whether `analyze` treats the text as a notebook's cells (an .ipynb, jupyterlab-lsp's document of one, a
+    `.py` file with `# %%` cells): incremental analysis leaves those to it (paramlens/incremental/session.py)."""
+    return is_notebook_path(path) or is_virtual_document(path) or has_cell_markers(source)
+
+
 def analyze_notebook(notebook: Notebook, path: str, options: AnalysisOptions | None = None) -> FileReport:
     """A notebook's report (read from an .ipynb, or the cells an editor sent): its code cells, in order, as one
     program; positions in the report are lines of that program, `report.notebook` maps them to cells."""
@@ -141,9 +147,7 @@ def _analyze(source: str, path: str, options: AnalysisOptions, program: Program 
     try:
         parsed = parse_source(source)
     except SourceSyntaxError as error:
-        report = FileReport(path=path, execution=Execution(status="skipped", device=None,
-                                                           message=f"syntax error: {error.message}"),
-                            diagnostics=[syntax_error_diagnostic(error, locale)])
+        report = syntax_error_report(error, path, locale)
         if program is not None:
             report.notebook, _ = notebook_parts(program, [], Observations.none(), None, None, locale)
         return report
@@ -165,27 +169,41 @@ def _analyze(source: str, path: str, options: AnalysisOptions, program: Program 
     return report
 
 
+def syntax_error_report(error: SourceSyntaxError, path: str, locale: str) -> FileReport:
+    return FileReport(path=path, execution=Execution(status="skipped", device=None,
+                                                     message=f"syntax error: {error.message}"),
+                      diagnostics=[syntax_error_diagnostic(error, locale)])
+
+
 def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, locale: str, *,
-                    recognise: bool, program: Program | None = None) -> FileReport:
-    findings = recognize_all(parsed) if recognise else []
-    units = instrument(parsed, findings, program.display_cells() if program is not None else None)
-    if options.execute and options.examples:
-        units += example_units(_plan_examples(parsed, source, path, options.example), len(units), source)
+                    recognise: bool, program: Program | None = None, prepared: tuple | None = None,
+                    execute: Any = None) -> FileReport:
+    """`prepared` and `execute` are incremental analysis' (paramlens/incremental/): the findings, units, torch
+    decision and module body (the top-level statements, for the warm worker's preload) from its per-statement
+    caches, and the run continued from a checkpoint. A notebook (`program`) is always analysed whole."""
+    if prepared is not None:
+        findings, units, torch_used, body = prepared
+    else:
+        findings = recognize_all(parsed) if recognise else []
+        units = instrument(parsed, findings, program.display_cells() if program is not None else None)
+        if options.execute and options.examples:
+            units += example_units(_plan_examples(parsed, source, path, options.example), len(units), source)
+        torch_used, body = None, parsed.module
     if not options.execute:
         execution = Execution(status="skipped", device=None, message="execution is turned off (static analysis only)")
         observations = Observations.none()
         run = None
-    elif not uses_torch(parsed.module, path):
+    elif not (torch_used if torch_used is not None else uses_torch(body, path)):
         execution = Execution(status="skipped", device=None, message=t(locale, "nothing to run: the file imports neither "
                                                                        "torch nor anything that uses it"))
         observations = Observations.none()
         run = None
     else:
         request = _request(path, units, options)
-        _preload_facts(request, parsed.module, path)
+        _preload_facts(request, body, path)
         request.notebook = program is not None
         given = _given_options(request)
-        run = _execute(path, units, options, request)
+        run = (execute or _execute)(path, units, options, request)
         observations = Observations.from_events(run.events)
         execution = _execution_summary(run, units, observations, locale)
         execution.options = given

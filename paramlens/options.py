@@ -151,7 +151,20 @@ EXECUTE_OUTSIDE_WORKSPACE = Option(
     "execute_outside_workspace", bool, False, "Also run files that lie outside every workspace folder (off: they "
     "get static analysis only).",
     setting="executeOutsideWorkspace")
-DEBOUNCE = Option("debounce_ms", int, 300, "Milliseconds to wait after the last keystroke before analysing again.", minimum=0, maximum=60_000, setting="debounceMs", live=True)
+DEBOUNCE = Option("debounce_ms", int, 300, "Milliseconds to wait after the last keystroke before analysing again. "
+                  "Unset: the wait adapts to what the document's last analysis cost and to the typing speed, up to "
+                  "300 ms; set: exactly this long.",
+                  minimum=0, maximum=60_000, setting="debounceMs", live=True)
+INCREMENTAL = Option("incremental", bool, True, "Re-analyse an edited document from its first changed statement: "
+                     "the static work is cached per statement and the run continues from a checkpoint (a stopped "
+                     "copy of the sandboxed run) taken before it; off: every analysis runs the whole file.",
+                     setting="incremental")
+CHECKPOINTS = Option("checkpoints", int, 16, "Checkpoints kept at most, over all open documents (the least recently "
+                     "used go first); 0 turns them off.",
+                     minimum=0, maximum=64, setting="checkpoints")
+CHECKPOINT_MEMORY = Option("checkpoint_memory_mb", int, 2048, "Memory, in MB, the kept checkpoints may hold together "
+                           "(their proportional share, Pss); past it the least recently used go first.",
+                           minimum=64, maximum=1_048_576, setting="checkpointMemoryMb")
 HINT_PARAMETERS = Option("parameters", bool, True, "Inlay hint with the parameter count after layer constructors "
                          "(`8×4 + 8 = 40 params` after `nn.Linear(4, 8)`).",
                          setting="inlayHints.parameters", live=True)
@@ -165,7 +178,7 @@ HINT_SHARED_LAYERS = Option("shared_layers", bool, True, "Inlay hint \"shared wi
 # what `analyze` reads (AnalysisOptions has exactly these fields, plus executor, rules and examples)
 ANALYSIS: tuple[Option, ...] = (EXECUTE, TIMEOUT, MEMORY, SEED, DEVICE, PARAM_BUDGET, LOOP_ITERATIONS, LOOP_SECONDS,
                                 PYTHON, LOCALE)
-SERVER_ONLY: tuple[Option, ...] = (EXECUTE_OUTSIDE_WORKSPACE, DEBOUNCE)
+SERVER_ONLY: tuple[Option, ...] = (EXECUTE_OUTSIDE_WORKSPACE, DEBOUNCE, INCREMENTAL, CHECKPOINTS, CHECKPOINT_MEMORY)
 INLAY_HINTS: tuple[Option, ...] = (HINT_PARAMETERS, HINT_FORWARD_SHAPES, HINT_SHARED_LAYERS)
 ALL: tuple[Option, ...] = ANALYSIS + SERVER_ONLY + INLAY_HINTS
 

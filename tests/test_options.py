@@ -164,6 +164,20 @@ async def settings_client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+def _workers(server_pid: int) -> dict[int, str]:
+    """The server's torch workers: its direct children running the worker module (a run and the checkpoints
+    parked by incremental analysis are forks of a worker, with the same command line, one level further down)."""
+    def parent(pid: int) -> int | None:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        return int(stat[stat.rindex(")") + 2:].split()[1])
+
+    return {pid: cmd for pid, cmd in process_tree(server_pid).items()
+            if "paramlens.sandbox.worker" in cmd and parent(pid) == server_pid}
+
+
 @pytest.mark.asyncio(loop_scope="function")
 async def test_every_contributed_setting_reaches_the_analysis(settings_client: LanguageClient, tmp_path):
     client = settings_client
@@ -175,6 +189,7 @@ async def test_every_contributed_setting_reaches_the_analysis(settings_client: L
     values = {key.removeprefix("paramlens."): _changed(by_setting[key.removeprefix("paramlens.")], str(wrapper))
               for key in contributed}
     checked: set[str] = set()
+    statuses = client.statuses  # paramlens/status (test_server._answer_like_vscode): the incremental settings
     source = SEED.read_text()
     uri = SEED.as_uri()
     open_document(client, uri, source)
@@ -204,6 +219,12 @@ async def test_every_contributed_setting_reaches_the_analysis(settings_client: L
             assert given[option.name] == expected, (option.setting, given)
             checked.add(option.setting)
     assert after["execution"]["status"] == "ok", after["execution"]
+    # incremental analysis (server-side settings): in the status sent after that analysis
+    incremental = statuses[-1]["incremental"]
+    assert incremental["enabled"] is values["incremental"], incremental
+    assert incremental["checkpoints"]["max_count"] == values["checkpoints"], incremental
+    assert incremental["checkpoints"]["max_memory_mb"] == values["checkpointMemoryMb"], incremental
+    checked.update({"incremental", "checkpoints", "checkpointMemoryMb"})
     # the locale: the hover is in Chinese now
     text = await hover_text(client, uri, position_of(source, "nn.init.constant_(m.weight, 1)", offset=10))
     assert "对称性" in text
@@ -253,7 +274,7 @@ async def test_locale_and_inlay_hints_change_live_without_a_restart(settings_cli
     open_document(client, uri, source)
     await wait_until(lambda: uri in client.diagnostics, timeout=120)
     server_pid = client._server.pid
-    workers_before = {pid: cmd for pid, cmd in process_tree(server_pid).items() if "paramlens.sandbox.worker" in cmd}
+    workers_before = _workers(server_pid)
     assert workers_before, "the warm worker runs under the server"
     position = position_of(source, "nn.init.constant_(m.weight, 1)", offset=10)
     assert "symmetry" in await hover_text(client, uri, position)
@@ -287,7 +308,7 @@ async def test_locale_and_inlay_hints_change_live_without_a_restart(settings_cli
     assert "对称性" in text
     assert any("个参数" in label for label in await hint_labels())
     assert client._server.returncode is None and client._server.pid == server_pid
-    workers_after = {pid: cmd for pid, cmd in process_tree(server_pid).items() if "paramlens.sandbox.worker" in cmd}
+    workers_after = _workers(server_pid)
     assert workers_after == workers_before, "the torch worker was restarted"
 
 

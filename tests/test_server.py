@@ -39,7 +39,7 @@ def _answer_like_vscode(lsp_client: LanguageClient) -> None:
 
     @lsp_client.feature("paramlens/status")
     def status(params):
-        lsp_client.statuses.append(params)
+        lsp_client.statuses.append(_plain(params))
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
@@ -56,6 +56,15 @@ async def client_zh(lsp_client: LanguageClient):
     await lsp_client.initialize_session(_initialize("zh-CN"))
     yield
     await lsp_client.shutdown_session()
+
+
+def _plain(value):
+    """pygls hands unknown notifications' params over as namedtuples: back to dicts and lists."""
+    if hasattr(value, "_asdict"):
+        return {key: _plain(item) for key, item in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def seed_source() -> str:
@@ -287,3 +296,90 @@ async def test_typing_hundreds_of_edits_in_the_middle(client: LanguageClient):
     hovered = await hover_text(client, uri, position_of(final, "extra.apply(init_extra)", offset=7))
     assert "init_extra" in hovered
     assert not any(d.code == "PL000" for d in client.diagnostics[uri])
+    # the typed document (analysed incrementally: cached statements, runs resumed from checkpoints) ends with
+    # exactly the diagnostics of the same text opened fresh
+    fresh = (ROOT / "examples" / "typed_then_opened_fresh.py").as_uri()
+    open_document(client, fresh, final)
+    await wait_until(lambda: fresh in client.diagnostics, timeout=120)
+
+    def shown(key: str) -> list:
+        return [(d.code, d.severity, d.range.start.line, d.range.start.character, d.range.end.line,
+                 d.range.end.character, d.message) for d in client.diagnostics.get(key, [])]
+
+    try:
+        await wait_until(lambda: shown(uri) == shown(fresh), timeout=60)
+    finally:
+        assert shown(uri) == shown(fresh)
+    assert client.statuses and _plain(client.statuses[-1])["incremental"]["enabled"] is True
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def client_few_checkpoints(lsp_client: LanguageClient):
+    _answer_like_vscode(lsp_client)
+    await lsp_client.initialize_session(_initialize(checkpoints=2))
+    yield
+    await lsp_client.shutdown_session()
+
+
+def _edit_last_print(text: str, suffix: str) -> str:
+    lines = text.rstrip("\n").split("\n")
+    index = max(i for i, line in enumerate(lines) if line.startswith("print("))
+    lines[index] = lines[index][:-1] + f", {suffix!r})"
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.asyncio
+async def test_checkpoints_in_status_bounded_per_document(client_few_checkpoints: LanguageClient):
+    """Incremental analysis in `paramlens/status`: the checkpoints (count, memory) stay within the `checkpoints`
+    bound over all documents, a document's re-analysis resumes from its own checkpoints only, and an edit above a
+    checkpoint drops it."""
+    client = client_few_checkpoints
+    seed = seed_source()
+    uri = await open_seed(client)
+    text, version = seed, 1
+
+    def documents() -> dict:
+        return {d["uri"]: d for d in client.statuses[-1]["incremental"]["documents"]} if client.statuses else {}
+
+    async def edit(key: str, new_text: str, new_version: int) -> dict:
+        count = len(client.statuses)
+        replace_all(client, key, new_text, new_version)
+        await wait_until(lambda: len(client.statuses) > count, timeout=120)
+        await asyncio.sleep(0.5)  # let the debounce and run of this version finish
+        return {**client.statuses[-1]["incremental"], "documents": documents()}
+
+    for number in range(3):
+        text, version = _edit_last_print(text, f"edit {number}"), version + 1
+        status = await edit(uri, text, version)
+    document = status["documents"][uri]
+    assert document["last"]["resumed_after_line"] is not None, document
+    assert document["last"]["statements_run"] < document["last"]["statements"], document
+    assert 1 <= status["checkpoints"]["count"] <= 2 and status["checkpoints"]["max_count"] == 2
+    assert status["checkpoints"]["memory_mb"] > 0
+    assert all(c["after_line"] < text.count("\n") for c in document["checkpoints"])
+
+    # a second document with the same text: never resumes from the first one's checkpoints
+    other = (ROOT / "examples" / "same_text_other_document.py").as_uri()
+    open_document(client, other, text)
+    await wait_until(lambda: other in client.diagnostics, timeout=120)
+    await wait_until(lambda: other in documents() and documents()[other]["last"]["statements"] > 0, timeout=120)
+    first = documents()[other]["last"]
+    assert first["resumed_after_line"] is None, first
+    other_text, other_version = text, 1
+    for number in range(2):
+        other_text, other_version = _edit_last_print(other_text, f"other {number}"), other_version + 1
+        status = await edit(other, other_text, other_version)
+    assert status["checkpoints"]["count"] <= 2  # the bound holds over both documents
+    assert status["checkpoints"]["documents"] <= 2
+
+    # an edit of the first statement that builds a model: every checkpoint of that document lay below it
+    line = next(i for i, row in enumerate(text.split("\n")) if row.startswith("net = "))
+    rows = text.split("\n")
+    rows[line] = rows[line] + "  # changed"
+    rows.insert(line + 1, "print('inserted')")
+    text, version = "\n".join(rows), version + 1
+    before = {c["after_line"] for c in status["documents"].get(uri, {}).get("checkpoints", [])}
+    status = await edit(uri, text, version)
+    document = status["documents"][uri]
+    assert document["last"]["resumed_after_line"] is None or document["last"]["resumed_after_line"] <= line, \
+        (document, before)

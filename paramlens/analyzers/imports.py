@@ -70,9 +70,25 @@ def uses_torch(module: cst.Module, path: str | None) -> bool:
     return _judge(module, os.path.abspath(path) if path else None, LOCAL_DEPTH, set())
 
 
+def imports_of(node: cst.CSTNode) -> _Imports:
+    """What one statement imports (incremental analysis caches this per statement)."""
+    found = _Imports()
+    node.visit(found)
+    return found
+
+
+def uses_torch_found(found: _Imports, path: str | None) -> bool:
+    """uses_torch, from the imports of every statement of the file."""
+    return _judge_found(found, os.path.abspath(path) if path else None, LOCAL_DEPTH, set())
+
+
 def _judge(module: cst.Module, path: str | None, depth: int, visited: set[str]) -> bool:
     found = _Imports()
     module.visit(found)
+    return _judge_found(found, path, depth, visited)
+
+
+def _judge_found(found: _Imports, path: str | None, depth: int, visited: set[str]) -> bool:
     if found.dynamic:
         return True
     directory = os.path.dirname(path) if path else None

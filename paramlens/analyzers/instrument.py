@@ -335,25 +335,41 @@ def instrument(parsed: ParsedSource, findings: list[Finding], cells: list[tuple[
     line = 1 + sum(_line_count(original.code_for_node(line_node)) for line_node in original.header)
     for index, statement in enumerate(original.body):
         original_code = original.code_for_node(statement)
-        code, loops = original_code, []
-        # only statements with probes, loops or a value to show are transformed; the others run as written
-        if index in probed or index in displayed or _LOOP_WORD.search(original_code):
-            instrumenter.loops = []
-            transformed = statement.visit(instrumenter)
-            loops = instrumenter.loops
-            if transformed is not statement:
-                code = original.code_for_node(transformed)
-            if _line_count(code) != _line_count(original_code):
-                # never expected (each probe is checked in place), but a moved line would misplace every probe
-                # and traceback after it: run the statement as written rather than fail the file
-                code, loops = original_code, []
-        first_code_line = line
-        start = line + _leading_lines(statement)
-        end = line + _line_count(original_code) - 1
-        units.append(Unit(index=index, line=start, end_line=max(end, start), first_code_line=first_code_line,
-                          code=code, binds=sorted(bound_names(statement)),
-                          first_line_length=len(original_code.split("\n")[start - first_code_line]),
-                          is_import=_is_import(statement), loops=loops, main_guard=is_main_guard(statement),
-                          displays=index in displayed and Probe.DISPLAY in code))
+        code, loops = instrument_statement(original, statement, original_code, instrumenter,
+                                           index in probed or index in displayed)
+        units.append(statement_unit(index, statement, original_code, code, loops, line,
+                                    displays=index in displayed and Probe.DISPLAY in code))
         line += _line_count(original_code)
     return units
+
+
+def instrument_statement(original: cst.Module, statement: cst.CSTNode, original_code: str,
+                         instrumenter: _Instrumenter, probed: bool) -> tuple[str, list[dict]]:
+    """One top-level statement's code with its probes and loop budgets, and its loops (paramlens/incremental/
+    caches this per statement)."""
+    code, loops = original_code, []
+    # only statements with probes, loops or a value to show are transformed; the others run as written
+    if probed or _LOOP_WORD.search(original_code):
+        instrumenter.loops = []
+        transformed = statement.visit(instrumenter)
+        loops = instrumenter.loops
+        if transformed is not statement:
+            code = original.code_for_node(transformed)
+        if _line_count(code) != _line_count(original_code):
+            # never expected (each probe is checked in place), but a moved line would misplace every probe
+            # and traceback after it: run the statement as written rather than fail the file
+            code, loops = original_code, []
+    return code, loops
+
+
+def statement_unit(index: int, statement: cst.CSTNode, original_code: str, code: str, loops: list[dict],
+                   line: int, displays: bool = False) -> Unit:
+    """The unit of a top-level statement whose text (`original_code`, leading lines included) starts at `line`."""
+    first_code_line = line
+    start = line + _leading_lines(statement)
+    end = line + _line_count(original_code) - 1
+    return Unit(index=index, line=start, end_line=max(end, start), first_code_line=first_code_line,
+                code=code, binds=sorted(bound_names(statement)),
+                first_line_length=len(original_code.split("\n")[start - first_code_line]),
+                is_import=_is_import(statement), loops=loops, main_guard=is_main_guard(statement),
+                displays=displays)

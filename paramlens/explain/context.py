@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,31 @@ class ExplainContext:
         for finding in self.findings:
             if finding.node is not None and finding.probe is not None and not finding.facts.get("wrapped"):
                 self.by_node[id(finding.node)] = finding
+        # indexes built on first use (explainers that scanned every finding or unit made long files quadratic)
+        self._by_pattern: dict[str, list[Finding]] | None = None
+        self._unit_lines: tuple[list[int], list[Unit], list[Unit]] | None = None
+        self._symmetry_indexes: list[int] | None = None
+        self._memo: dict[str, Any] = {}
+
+    def of_pattern(self, pattern: str) -> list[Finding]:
+        """The findings of one pattern, in file order (as a scan of `findings` would meet them)."""
+        if self._by_pattern is None:
+            index: dict[str, list[Finding]] = {}
+            for finding in self.findings:
+                index.setdefault(finding.pattern, []).append(finding)
+            self._by_pattern = index
+        return self._by_pattern.get(pattern, [])
+
+    def memo(self, key: str, build: Any) -> Any:
+        """A value computed once per report (an index over the findings), by `build()`."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
+
+    def symmetry_indexes(self) -> list[int]:
+        if self._symmetry_indexes is None:
+            self._symmetry_indexes = sorted(self.observations.symmetry)
+        return self._symmetry_indexes
 
     def probe_id(self, finding: Finding) -> int:
         source = finding.facts.get("observed_by")
@@ -39,7 +65,20 @@ class ExplainContext:
         return self.observations.tallies.get(self.probe_id(finding), {})
 
     def unit_at(self, line: int) -> Unit | None:
-        for unit in self.units:
+        """The first unit whose lines hold `line`: a binary search over the leading run of units in line order
+        (the file's statements), then the rest in order (what a scan of `units` would find first)."""
+        if self._unit_lines is None:
+            ordered: list[Unit] = []
+            for unit in self.units:
+                if ordered and (unit.first_code_line <= ordered[-1].end_line or unit.end_line < unit.first_code_line):
+                    break
+                ordered.append(unit)
+            self._unit_lines = ([u.first_code_line for u in ordered], ordered, self.units[len(ordered):])
+        starts, ordered, rest = self._unit_lines
+        position = bisect.bisect_right(starts, line) - 1
+        if position >= 0 and ordered[position].first_code_line <= line <= ordered[position].end_line:
+            return ordered[position]
+        for unit in rest:
             if unit.first_code_line <= line <= unit.end_line:
                 return unit
         return None

@@ -46,6 +46,10 @@ class Channel:
         if data:
             self.sock.sendall(data)
 
+    def has_message(self) -> bool:
+        """A whole message is already buffered: select() on the socket would not see it (callers check first)."""
+        return b"\n" in self.buffer
+
     def receive(self, timeout: float | None = None, wake_fd: int | None = None) -> tuple[dict[str, Any], list[int]] | None:
         """The next message and the descriptors that came with it. Returns None on timeout or when `wake_fd`
         became readable first; raises ChannelClosed at end of stream."""

@@ -182,9 +182,11 @@ def main() -> int:
     return run_isolated(request, plan, 3, started)
 
 
-def run_forked(request: dict[str, Any], result_fd: int, stderr_fd: int, private_dir: str, parent_pid: int) -> None:
+def run_forked(request: dict[str, Any], result_fd: int, stderr_fd: int, private_dir: str, parent_pid: int,
+               checkpoints: dict[str, Any] | None = None) -> None:
     """The warm path: called in a child the worker has just forked (torch is already imported). Never
-    returns: the child ends with os._exit so that none of the worker's exit handlers or buffers run twice."""
+    returns: the child ends with os._exit so that none of the worker's exit handlers or buffers run twice.
+    `checkpoints` ({registry_fd, root}, from the worker's lineage): the run may stop at checkpoints."""
     import fcntl
 
     code = 1
@@ -199,6 +201,10 @@ def run_forked(request: dict[str, Any], result_fd: int, stderr_fd: int, private_
         os.dup2(moved_result, 3)
         sys.stdin = open(os.devnull)
         plan = isolation.plan_from_request(request, private_dir, [0, 1, 2, 3], parent_pid)
+        if checkpoints is not None:
+            from paramlens.sandbox import checkpoint
+
+            checkpoint.prepare(plan, request, checkpoints["registry_fd"], checkpoints["root"])
         code = run_isolated(request, plan, 3, started)
     except BaseException:  # noqa: BLE001 - report and leave; never fall back into the worker's loop
         try:
@@ -338,13 +344,31 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
                           for unit in request["units"] if unit.get("example")})
     runner = _UnitRunner(namespace, path, device, emit, capture, blocked, budget, recorder)
     runner.shown = shown
+
+    def finish() -> None:
+        _finish(namespace, runner, recorder, emit, started, executing, budget)
+
     own = [unit for unit in request["units"] if not unit.get("example")]
     added = [unit for unit in request["units"] if unit.get("example")]
+    # incremental analysis (checkpoint.py): the run can stop at checkpoints between statements and be continued
+    # later, from a copy of this process, with other statements. Never for a file that runs as its package's
+    # module (inside the import system); the analysing process does not ask for them then
+    from paramlens.sandbox import checkpoint
+
+    if checkpoint.ACTIVE is not None and module_name is None:
+        checkpoint.ACTIVE.attach(runner, loops, finish)
     if module_name is None:
         runner.run(own)
     else:
         _run_as_module(module_name, path, user_module, runner, own, emit)
     runner.run(added)
+    finish()
+
+
+def _finish(namespace: dict[str, Any], runner: "_UnitRunner", recorder: Any, emit: Callable[[dict], None],
+            started: float, executing: float, budget: Any) -> None:
+    from paramlens.sandbox.examples import module_classes
+
     emit({"t": Event.MODULES, "modules": _final_modules(namespace, runner.module_order, runner.module_lines,
                                                         recorder.labels())})
     emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated),
@@ -392,7 +416,8 @@ def _run_as_module(module_name: str, path: str, user_module: types.ModuleType, r
 class _UnitRunner:
     """Runs units one by one in the file's namespace, like a notebook with errors allowed: a statement that raises
     is reported and the next one runs. Events stream out as they happen. Used for the file's own statements (from
-    inside the import system when the file is a package module) and for the examples after them."""
+    inside the import system when the file is a package module) and for the examples after them. `after_unit`, when
+    set (checkpoint.py), is called between statements."""
 
     def __init__(self, namespace: dict[str, Any], path: str, device: str, emit: Callable[[dict], None],
                  capture: Capture, blocked: BlockedOperations, budget: Any, recorder: Any) -> None:
@@ -404,12 +429,15 @@ class _UnitRunner:
         self.module_ids: dict[str, int] = {}
         self.stopped = False  # sys.exit(), or the parameter budget was exceeded: nothing more runs
         self.shown: list[dict[str, str]] = []  # what the running statement displayed (a notebook cell's outputs)
+        self.after_unit: Callable[[dict[str, Any]], None] | None = None
 
     def run(self, units: list[dict[str, Any]]) -> None:
         for unit in units:
             if self.stopped:
                 return
             self.run_one(unit)
+            if self.after_unit is not None and not self.stopped:
+                self.after_unit(unit)
 
     def run_one(self, unit: dict[str, Any]) -> None:
         import torch

@@ -49,6 +49,11 @@ class Plan:
     open_files: int = 256
     parent_pid: int | None = None   # die at once if this process is already gone
     required: list[str] = field(default_factory=list)  # "landlock" / "seccomp": refuse to run without them
+    # a run with checkpoints (incremental analysis, checkpoint.py): the directory Landlock makes writable, which
+    # holds the private directory (a resumed run recreates the private directory inside it), and the function
+    # that starts the checkpoint thread between the two halves of the seccomp filter (seccomp.install_split)
+    writable_root: str | None = None
+    between_filters: Any = field(default=None, repr=False)
 
 
 class IsolationRefused(RuntimeError):
@@ -167,7 +172,7 @@ def apply(plan: Plan) -> list[str]:
         missing["no-new-privileges"] = str(error)
     if "no-new-privileges" in layers:
         layers.extend(_landlock(plan, missing))
-        layers.extend(_seccomp(missing))
+        layers.extend(_seccomp(missing, plan.between_filters))
     else:
         missing["landlock"] = missing["seccomp"] = "needs PR_SET_NO_NEW_PRIVS"
     _check_required(plan, layers, missing)
@@ -270,7 +275,7 @@ def _landlock(plan: Plan, missing: dict[str, str]) -> list[str]:
 
     rules = landlock.Ruleset(
         read_only=SYSTEM_READ_ONLY + list(interpreter_paths()) + readable_workspace(plan.workspace) + ["/proc/self"],
-        read_write=[plan.private_dir], devices=DEVICES)
+        read_write=[plan.writable_root or plan.private_dir], devices=DEVICES)
     try:
         return landlock.restrict_self(rules)
     except (OSError, AttributeError) as error:
@@ -278,11 +283,11 @@ def _landlock(plan: Plan, missing: dict[str, str]) -> list[str]:
         return []
 
 
-def _seccomp(missing: dict[str, str]) -> list[str]:
+def _seccomp(missing: dict[str, str], between: Any = None) -> list[str]:
     from paramlens.sandbox import seccomp
 
     try:
-        return [seccomp.install()]
+        return [seccomp.install_split(between) if between is not None else seccomp.install()]
     except (OSError, AttributeError) as error:
         missing["seccomp"] = str(error)
         return []

@@ -69,6 +69,21 @@ class LoopBudget:
         self.parameters_created = 0
         self._module_call_code = None
 
+    def replace_sites(self, first_id: int, sites: Iterable[dict[str, Any]]) -> None:
+        """A run resumed from a checkpoint (checkpoint.py): the loops numbered from `first_id` on are those of its
+        new statements (a loop nests only in loops of its own statement)."""
+        for loop_id in [loop_id for loop_id in self.sites if loop_id >= first_id]:
+            del self.sites[loop_id]
+        added = [LoopSite(raw["id"], raw["line"], raw["kind"], raw.get("parent")) for raw in sites]
+        for site in added:
+            self.sites[site.id] = site
+        for site in added:
+            parent = site.parent
+            while parent is not None and parent in self.sites:
+                if site.kind == "while":
+                    self.sites[parent].inner_whiles.append(site.id)
+                parent = self.sites[parent].parent
+
     # -- what the run did -------------------------------------------------------------------------------------
     def install(self) -> None:
         """Count parameters as they are created (an iteration that creates them is building a model)."""

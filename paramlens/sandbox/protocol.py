@@ -97,6 +97,13 @@ class RunRequest:
     module: str | None = None
     package_root: str | None = None
     notebook: bool = False       # a notebook's cells: `display()`, `get_ipython()` and each cell's value shown
+    # incremental analysis (paramlens/incremental/, sandbox/checkpoint.py): where the run may stop at checkpoints
+    # ({lineage, run, at, every_seconds, max, fence}), the checkpoint it continues from ({cid, index, loop_base};
+    # `units` are then the statements after it), and the wall-clock time left (the time limit minus the time the
+    # run up to that checkpoint took; the limit itself is still `limits.timeout_seconds`)
+    checkpoints: dict[str, Any] | None = None
+    resume: dict[str, Any] | None = None
+    deadline_seconds: float | None = None
 
     def payload(self, required_layers: list[str]) -> dict[str, Any]:
         """The JSON the child reads: what to run and the limits it enforces on itself (every option of
@@ -106,7 +113,9 @@ class RunRequest:
                 "count_meta": self.count_meta,
                 "loop_iterations": self.limits.loop_iterations, "loop_seconds": self.limits.loop_seconds,
                 "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers,
-                "notebook": self.notebook}
+                "notebook": self.notebook,
+                **({"checkpoints": self.checkpoints} if self.checkpoints is not None else {}),
+                **({"resume": self.resume} if self.resume is not None else {})}
 
 
 @dataclass

@@ -7,6 +7,14 @@ keep working, new processes do not). Signals may only go to the sandboxed proces
 `tgkill` on their own process).
 
 The filter is installed with SECCOMP_FILTER_FLAG_TSYNC so that threads started earlier (torch's) get it too.
+
+A run with checkpoints (incremental analysis, paramlens/sandbox/checkpoint.py) installs the same rules as two
+filters instead of one (`install_split`): the *fork* filter on every thread (everything above except the rule on
+`clone`, plus EPERM for `setsid`/`setpgid` so that no process of the run leaves its process group), then, on the
+thread that runs the user's code only, the *process* filter (`clone` only with CLONE_THREAD, signals only to the
+process itself). Seccomp filters belong to threads and are inherited by the threads and processes a thread
+creates, so the user's code and every thread it starts cannot fork, while ParamLens' checkpoint thread, started
+between the two, can.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import errno
 import os
 import platform
 from dataclasses import dataclass
+from typing import Callable
 
 # classic BPF opcodes
 LD_W_ABS = 0x20
@@ -32,6 +41,7 @@ SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_TSYNC = 1
 CLONE_THREAD = 0x00010000
 X32_SYSCALL_BIT = 0x40000000
+SECCOMP_FILTER_FLAG_NONE = 0
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,7 @@ class Arch:
     clone3: int
     kill: int
     own_process_signals: tuple[int, ...]  # tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo: arg0 is the target tgid
+    process_groups: tuple[int, ...] = ()  # setsid, setpgid: denied by the fork filter (see install_split)
 
 
 _COMMON_LATE = {"pidfd_send_signal": 424, "pidfd_getfd": 438, "io_uring_setup": 425, "io_uring_enter": 426,
@@ -53,6 +64,7 @@ _COMMON_LATE = {"pidfd_send_signal": 424, "pidfd_getfd": 438, "io_uring_setup": 
 
 X86_64 = Arch(
     audit=0xC000003E, seccomp=317, clone=56, clone3=435, kill=62, own_process_signals=(234, 129, 297),
+    process_groups=(112, 109),
     denied={"socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50, "accept4": 288,
             "execve": 59, "execveat": 322, "fork": 57, "vfork": 58, "ptrace": 101, "unshare": 272, "setns": 308,
             "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "bpf": 321, "tkill": 200,
@@ -64,6 +76,7 @@ X86_64 = Arch(
 
 AARCH64 = Arch(
     audit=0xC00000B7, seccomp=277, clone=220, clone3=435, kill=129, own_process_signals=(131, 138, 240),
+    process_groups=(157, 154),
     denied={"socket": 198, "bind": 200, "listen": 201, "accept": 202, "connect": 203, "accept4": 242,
             "execve": 221, "execveat": 281, "ptrace": 117, "unshare": 97, "setns": 268, "mount": 40,
             "umount2": 39, "pivot_root": 41, "chroot": 51, "bpf": 280, "tkill": 130, "process_vm_readv": 270,
@@ -119,18 +132,38 @@ class _Program:
         return out
 
 
-def build_filter(arch: Arch, own_pid: int) -> list[tuple[int, int, int, int]]:
-    """The filter program for `arch`; `own_pid` is the only process signals may be sent to."""
+FULL, FORK, PROCESS = "full", "fork", "process"  # the one filter of a run; the two of a checkpointed run
+
+
+def build_filter(arch: Arch, own_pid: int, kind: str = FULL) -> list[tuple[int, int, int, int]]:
+    """The filter program for `arch`; `own_pid` is the only process signals may be sent to. `kind`: FULL (every
+    rule), or the two halves of a checkpointed run (see install_split): FORK (every rule but `clone` and the
+    signal targets; process groups fixed) and PROCESS (only `clone` and the signal targets)."""
     eperm, enosys = RET_ERRNO | errno.EPERM, RET_ERRNO | errno.ENOSYS
     p = _Program()
     p.op(LD_W_ABS, OFFSET_ARCH)
     p.op(JEQ_K, arch.audit, 0, "kill")  # a syscall of another ABI (e.g. int 0x80 on x86_64): no way round
     p.op(LD_W_ABS, OFFSET_NR)
-    if arch is X86_64:
-        p.op(JGE_K, X32_SYSCALL_BIT, "eperm", 0)
-    for number in sorted(set(arch.denied.values())):
-        p.op(JEQ_K, number, "eperm", 0)
-    p.op(JEQ_K, arch.clone3, "enosys", 0)
+    if kind == FORK:
+        if arch is X86_64:
+            p.op(JGE_K, X32_SYSCALL_BIT, "eperm", 0)
+        for number in sorted(set(arch.denied.values()) | set(arch.process_groups)):
+            p.op(JEQ_K, number, "eperm", 0)
+        p.op(JEQ_K, arch.clone3, "enosys", 0)
+        p.op(RET_K, RET_ALLOW)
+        p.label("eperm")
+        p.op(RET_K, eperm)
+        p.label("enosys")
+        p.op(RET_K, enosys)
+        p.label("kill")
+        p.op(RET_K, RET_KILL_PROCESS)
+        return p.assemble()
+    if kind == FULL:
+        if arch is X86_64:
+            p.op(JGE_K, X32_SYSCALL_BIT, "eperm", 0)
+        for number in sorted(set(arch.denied.values())):
+            p.op(JEQ_K, number, "eperm", 0)
+        p.op(JEQ_K, arch.clone3, "enosys", 0)
     p.op(JEQ_K, arch.clone, "clone", 0)
     p.op(JEQ_K, arch.kill, "kill_target", 0)
     for number in arch.own_process_signals:
@@ -169,17 +202,41 @@ class _SockFprog(ctypes.Structure):
 def install(own_pid: int | None = None) -> str:
     """Install the filter on every thread of this process. PR_SET_NO_NEW_PRIVS must already be set.
     Returns the layer name; raises SeccompError when this machine cannot."""
+    _install(FULL, os.getpid() if own_pid is None else own_pid, SECCOMP_FILTER_FLAG_TSYNC)
+    return "seccomp"
+
+
+def install_fork_filter() -> None:
+    """The first half of a checkpointed run's rules, on every thread (see the module's doc)."""
+    _install(FORK, os.getpid(), SECCOMP_FILTER_FLAG_TSYNC)
+
+
+def install_process_filter(own_pid: int | None = None) -> None:
+    """The second half, on the calling thread only (and so on every thread and process it creates later): no new
+    processes, signals only to this process."""
+    _install(PROCESS, os.getpid() if own_pid is None else own_pid, SECCOMP_FILTER_FLAG_NONE)
+
+
+def install_split(between: "Callable[[], None]") -> str:
+    """Both halves, with `between()` called in between (it starts the checkpoint thread, which keeps the fork
+    filter only). Returns the layer name."""
+    install_fork_filter()
+    between()
+    install_process_filter()
+    return "seccomp"
+
+
+def _install(kind: str, own_pid: int, flags: int) -> None:
     arch = current_arch()
     if arch is None:
         raise SeccompError(errno.ENOSYS, f"no syscall table for {platform.machine()} on {platform.system()}")
-    program = build_filter(arch, os.getpid() if own_pid is None else own_pid)
+    program = build_filter(arch, own_pid, kind)
     instructions = (_SockFilter * len(program))(*[_SockFilter(*i) for i in program])
     fprog = _SockFprog(len(program), instructions)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     result = libc.syscall(ctypes.c_long(arch.seccomp), ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
-                          ctypes.c_uint(SECCOMP_FILTER_FLAG_TSYNC), ctypes.byref(fprog))
+                          ctypes.c_uint(flags), ctypes.byref(fprog))
     if result != 0:
         error = ctypes.get_errno() or errno.EINVAL
         raise SeccompError(error, f"seccomp filter refused: {os.strerror(error)}")
-    return "seccomp"

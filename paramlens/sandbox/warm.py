@@ -139,6 +139,10 @@ class WorkerExecutor:
         self._active: _RunState | None = None
         self._last_layers: list[str] = []
         self._closed = False
+        # incremental analysis: what the worker said about checkpoints between replies (parked, lost), and a
+        # number that changes whenever a new worker starts (its checkpoints died with the old one)
+        self._notices: list[dict] = []
+        self.generation = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -231,6 +235,8 @@ class WorkerExecutor:
                                                                           if tail.strip() else ""))
         worker.torch = str(received[0].get("torch"))
         worker.ready = received[0]
+        if not extra:  # the file's worker (not a preloaded one): checkpoints live there, a new one has none
+            self.generation += 1
         return worker
 
     # -- preloaded workers --------------------------------------------------------------------------------------
@@ -332,16 +338,26 @@ class WorkerExecutor:
             if worker.pending_exit:
                 self._reap_previous(worker)
             try:
-                worker.channel.send({"t": "run", "request": request.payload(["landlock", "seccomp"])},
-                                    fds=[result_w, stderr_w])
+                payload = request.payload(["landlock", "seccomp"])
+                if request.resume is not None:  # the rest of the file, from a parked checkpoint (checkpoint.py)
+                    worker.channel.send({"t": "resume", "cid": request.resume["cid"], "request": payload},
+                                        fds=[result_w, stderr_w])
+                else:
+                    worker.channel.send({"t": "run", "request": payload}, fds=[result_w, stderr_w])
             finally:
                 os.close(result_w)
                 os.close(stderr_w)
-            forked = worker.channel.receive(timeout=FORK_REPLY_SECONDS)
+            forked = self._receive(worker, FORK_REPLY_SECONDS)
+            if forked is not None and forked[0].get("t") == "missing":
+                collector.join(timeout=5)
+                return RunResult([], "error", "the checkpoint is gone", time.perf_counter() - started,
+                                 isolation=list(self.executor_layers), reason="worker",
+                                 reason_facts={"detail": "checkpoint"}, fault="checkpoint")
             if forked is None or forked[0].get("t") != "forked":
                 raise WorkerUnavailable("the sandbox worker did not answer")
             run_dir = str(forked[0].get("dir"))
-            returncode = self._watch(worker, state, collector, run_dir, started + limits.timeout_seconds)
+            deadline = request.deadline_seconds if request.deadline_seconds is not None else limits.timeout_seconds
+            returncode = self._watch(worker, state, collector, run_dir, started + deadline)
         except (WorkerUnavailable, ChannelClosed, ProtocolError, OSError) as error:
             # the worker died or hung: kill it (its child dies with it); the next run starts a new one
             worker.kill()
@@ -369,12 +385,11 @@ class WorkerExecutor:
             self._last_layers = result.isolation
         return result
 
-    @staticmethod
-    def _reap_previous(worker: _WorkerProcess) -> None:
+    def _reap_previous(self, worker: _WorkerProcess) -> None:
         """Read the exit report of the previous run's child (it finished; the worker has reaped it by now)."""
         deadline = time.monotonic() + KILL_GRACE_SECONDS
         while True:
-            received = worker.channel.receive(timeout=max(0.0, deadline - time.monotonic()))
+            received = self._receive(worker, max(0.0, deadline - time.monotonic()))
             if received is None:
                 raise WorkerUnavailable("the sandbox worker did not reap the previous run")
             if received[0].get("t") == "exit":
@@ -406,7 +421,7 @@ class WorkerExecutor:
                 wait = max(0.0, min(deadline, next_disk_check) - now)
             else:
                 wait = max(0.0, kill_sent + KILL_GRACE_SECONDS - now)
-            received = worker.channel.receive(timeout=wait, wake_fd=state.wake_r if kill_sent is None else None)
+            received = self._receive(worker, wait, wake_fd=state.wake_r if kill_sent is None else None)
             if received is not None and received[0].get("t") == "exit":
                 return int(received[0].get("returncode", -1))
             state.drain()
@@ -415,3 +430,54 @@ class WorkerExecutor:
                 worker.channel.send({"t": "kill"})
                 worker.pending_exit = True
                 return None
+
+    # -- checkpoints (incremental analysis) ----------------------------------------------------------------------
+    def _receive(self, worker: _WorkerProcess, timeout: float | None, wake_fd: int | None = None):
+        """The next reply from the worker; what it says unasked about checkpoints is kept for `notices()`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            received = worker.channel.receive(timeout=remaining, wake_fd=wake_fd)
+            if received is None or received[0].get("t") not in ("parked", "lost"):
+                return received
+            for fd in received[1]:
+                os.close(fd)
+            self._notices.append(received[0])
+
+    def notices(self) -> list[dict]:
+        """Checkpoints the worker registered (`parked`: cid, index, lineage, pid) or lost since the last call."""
+        if self._run_lock.acquire(blocking=False):
+            try:
+                worker = self._workers.get(self.python)
+                if worker is not None and worker.alive():
+                    try:
+                        while True:
+                            received = self._receive(worker, 0)
+                            if received is None:
+                                break
+                            for fd in received[1]:
+                                os.close(fd)
+                            if received[0].get("t") == "exit":
+                                worker.pending_exit = False
+                    except (ChannelClosed, ProtocolError, OSError):
+                        pass
+            finally:
+                self._run_lock.release()
+        taken, self._notices = self._notices, []
+        return taken
+
+    def drop_checkpoints(self, cids: list[str]) -> None:
+        self._tell({"t": "drop", "cids": list(cids)})
+
+    def drop_lineage(self, lineage: str) -> None:
+        self._tell({"t": "drop_lineage", "lineage": lineage})
+
+    def _tell(self, message: dict) -> None:
+        with self._run_lock:
+            worker = self._workers.get(self.python)
+            if worker is None or not worker.alive():
+                return
+            try:
+                worker.channel.send(message)
+            except OSError:
+                pass

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import os
+import select
 import shutil
 import signal
 import socket
@@ -33,6 +34,7 @@ class Worker:
         self.meta_warm = False
         self.training_warm = False
         self.workdir = os.getcwd()
+        self.lineages: Any = None  # checkpoints of incremental analysis (lineages.py), made on first use
         if warm_meta:
             self.warm_meta()
 
@@ -57,6 +59,8 @@ class Worker:
 
     def serve(self) -> int:
         while True:
+            if self.lineages is not None and self.lineages.by_id and not self._lineage_events():
+                continue
             try:
                 received = self.channel.receive()
             except (ChannelClosed, ProtocolError, OSError):
@@ -67,6 +71,9 @@ class Worker:
             kind = message.get("t")
             if kind == "run" and len(fds) == 2 and isinstance(message.get("request"), dict):
                 if not self.run(message["request"], fds[0], fds[1]):
+                    return 0
+            elif kind in ("resume", "drop", "drop_lineage"):
+                if not self.checkpoints(message, fds):
                     return 0
             elif kind == "warm_meta":
                 _close_all(fds)
@@ -82,18 +89,26 @@ class Worker:
         """Fork, wait, reap. Returns False when the analysing process went away (the worker then exits)."""
         if request.get("device") == "meta" and not self.meta_warm:
             self.warm_meta()  # once per worker; later meta runs start warm
-        run_dir = tempfile.mkdtemp(prefix="run-", dir=self.workdir)
+        lineage = self._lineage(request)
+        if lineage is not None and not self.training_warm:
+            # before the first run that takes checkpoints, not after it: a process parked during a run forked
+            # from a worker that had not imported the training modules yet hung in its next fork (the resume)
+            self.warm_training()
+        run_dir = tempfile.mkdtemp(prefix="run-", dir=self.workdir) if lineage is None else lineage.work
         worker_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
             from paramlens.sandbox.child import run_forked
 
-            run_forked(request, result_fd, stderr_fd, run_dir, worker_pid)  # never returns
+            run_forked(request, result_fd, stderr_fd, run_dir, worker_pid,  # never returns
+                       None if lineage is None else {"registry_fd": lineage.theirs, "root": lineage.root})
         _close_all([result_fd, stderr_fd])
+        if lineage is not None:
+            self.lineages.started(lineage)
         connected = True
         try:
-            self.channel.send({"t": "forked", "pid": pid, "dir": run_dir})
-            returncode, connected = self._wait(pid)
+            self.channel.send({"t": "forked", "pid": pid, "dir": run_dir if lineage is None else lineage.root})
+            returncode, connected = self._wait(pid, group=lineage is None)
             if connected:
                 self.channel.send({"t": "exit", "returncode": returncode})
                 if not self.training_warm:
@@ -102,42 +117,114 @@ class Worker:
                     # for the fork reply, which allows for this
                     self.warm_training()
         except OSError:
-            _kill(pid)
-            os.waitpid(pid, 0)
+            _kill(pid, group=lineage is None)
+            self._reap_run(pid)
             connected = False
         finally:
-            _remove_tree(run_dir)
+            if lineage is None:
+                _remove_tree(run_dir)
         return connected
 
-    def _wait(self, pid: int) -> tuple[int, bool]:
+    def _wait(self, pid: int, group: bool = True) -> tuple[int, bool]:
         try:
             pidfd: int | None = os.pidfd_open(pid)
         except (AttributeError, OSError):
             pidfd = None  # old kernel: poll instead
         try:
             while True:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
+                status = self._status(pid)
+                if status is not None:
                     return os.waitstatus_to_exitcode(status), True
+                if self.lineages is not None and self.lineages.by_id and pidfd is not None and \
+                        not self.channel.has_message():
+                    # a run with checkpoints: its parked copies register while it goes
+                    ready, _, _ = select.select([self.channel, pidfd] + self.lineages.fds(), [], [])
+                    self.lineages.handle(ready)
+                    if self.channel not in ready:
+                        continue
                 try:
                     received = self.channel.receive(timeout=None if pidfd is not None else 0.01, wake_fd=pidfd)
                 except (ChannelClosed, ProtocolError):
-                    _kill(pid)
-                    os.waitpid(pid, 0)
+                    _kill(pid, group)
+                    self._reap_run(pid)
                     return -signal.SIGKILL, False
                 if received is not None:
                     message, fds = received
                     _close_all(fds)
                     if message.get("t") == "kill":
-                        _kill(pid)
+                        _kill(pid, group)
         finally:
             if pidfd is not None:
                 os.close(pidfd)
 
+    def _status(self, pid: int) -> int | None:
+        if self.lineages is not None:
+            return self.lineages.wait_status(pid)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        return status if done else None
 
-def _kill(pid: int) -> None:
-    """The child is a session leader (its group id is its pid); it is not reaped yet, so the pid is still its."""
-    for kill in (os.killpg, os.kill):
+    def _reap_run(self, pid: int) -> None:
+        if self.lineages is not None and self.lineages.wait_status(pid) is not None:
+            return
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            if self.lineages is not None:
+                self.lineages.reaped.pop(pid, None)
+
+    # -- checkpoints (incremental analysis: checkpoint.py, lineages.py) ------------------------------------------
+    def _lineage(self, request: dict[str, Any]) -> Any:
+        policy = request.get("checkpoints")
+        if not isinstance(policy, dict) or not isinstance(policy.get("lineage"), str):
+            return None
+        if self.lineages is None:
+            from paramlens.sandbox.lineages import Lineages
+
+            self.lineages = Lineages(self.workdir, self.channel.send)
+        return self.lineages.ensure(policy["lineage"])
+
+    def _lineage_events(self) -> bool:
+        """Wait for the analysing process or a lineage; True when the analysing process has a message."""
+        if self.channel.has_message():
+            return True
+        ready, _, _ = select.select([self.channel] + self.lineages.fds(), [], [])
+        self.lineages.handle(ready)
+        return self.channel in ready
+
+    def checkpoints(self, message: dict[str, Any], fds: list[int]) -> bool:
+        """`resume` (run the rest of a file from a parked checkpoint), `drop` (checkpoints), `drop_lineage`."""
+        from paramlens.sandbox import lineages as parking
+
+        kind = message.get("t")
+        if self.lineages is None:
+            self.lineages = parking.Lineages(self.workdir, self.channel.send)
+        if kind == "drop":
+            _close_all(fds)
+            self.lineages.drop([str(cid) for cid in message.get("cids", [])])
+            return True
+        if kind == "drop_lineage":
+            _close_all(fds)
+            self.lineages.drop_lineage(str(message.get("lineage")))
+            return True
+        if len(fds) != 2 or not isinstance(message.get("request"), dict):
+            _close_all(fds)
+            return True
+        started = parking.resume(self.channel, self.lineages, str(message.get("cid")), message["request"], fds,
+                                 self.channel.send)
+        if started is None:
+            return True
+        lineage, parked, pid, pidfd = started
+        self.channel.send({"t": "forked", "pid": pid, "dir": lineage.root})
+        returncode, connected = parking.wait_resumed(self.channel, self.lineages, parked, pidfd)
+        if connected:
+            self.channel.send({"t": "exit", "returncode": returncode})
+        return connected
+
+
+def _kill(pid: int, group: bool = True) -> None:
+    """The child is a session leader (its group id is its pid); it is not reaped yet, so the pid is still its.
+    A run with checkpoints shares its group with its parked copies: only the run itself is killed."""
+    for kill in (os.killpg, os.kill) if group else (os.kill,):
         try:
             kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -238,6 +325,7 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     # everything the forked child needs, imported before it closes the file system
+    import paramlens.sandbox.checkpoint  # noqa: F401
     import paramlens.sandbox.child  # noqa: F401
     import paramlens.sandbox.examples  # noqa: F401
     import paramlens.sandbox.gradients  # noqa: F401

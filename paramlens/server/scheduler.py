@@ -113,6 +113,13 @@ class Scheduler:
             self._running = None
             self._idle.set()
 
+    def later(self, work: Callable[[], object]) -> None:
+        """Run `work` on the analysis thread, after the analysis in progress (it may wait for the sandbox)."""
+        try:
+            self._pool.submit(work)
+        except RuntimeError:  # shut down
+            pass
+
     def shutdown(self) -> None:
         for state in self.documents.values():
             if state.pending is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +21,8 @@ from paramlens import __version__
 from paramlens.analysis import AnalysisOptions, analyze, analyze_notebook
 from paramlens.config import ConfigError, load_config
 from paramlens.explain.i18n import normalize_locale
+from paramlens.incremental.debounce import Debounce
+from paramlens.incremental.session import Budget, Session
 from paramlens.messages import t
 from paramlens.server import features, notebooks
 from paramlens.server.lifecycle import in_daemon_thread, run_stdio, stop_everything
@@ -89,6 +92,11 @@ class ParamLensServer(LanguageServer):
         self.published_cells: dict[str, set[str]] = {}  # notebook -> the cell URIs that were given diagnostics
         self.shutdown_received = False
         self._executor_lock = threading.Lock()
+        # incremental analysis (paramlens/incremental/): one session per document (its static caches and
+        # checkpoints, never shared), the bounds on every document's checkpoints, the adaptive debounce
+        self.sessions: dict[str, Session] = {}
+        self.debounces: dict[str, Debounce] = {}
+        self.budget = Budget(self.settings.checkpoints, self.settings.checkpoint_memory_mb)
 
     def ensure_executor(self) -> Any:
         """The server's one executor (made on first use, from whichever thread needs it first): never the
@@ -148,7 +156,18 @@ class ParamLensServer(LanguageServer):
             options = replace(options, example=self.examples[uri])
         if not decision.execute:
             options = replace(options, execute=False)
-        report = analyze(text, path, options)
+        session = self.sessions.get(uri)
+        if session is None:
+            session = self.sessions[uri] = Session(self.budget)
+        session.use_checkpoints = self.settings.incremental and self.settings.checkpoints > 0
+        self.budget.count, self.budget.memory_mb = self.settings.checkpoints, self.settings.checkpoint_memory_mb
+        begun = time.perf_counter()
+        if self.settings.incremental:
+            report = session.analyze(text, path, options)
+        else:
+            session.forget()
+            report = analyze(text, path, options)
+        self.debounces.setdefault(uri, Debounce()).analysed(time.perf_counter() - begun)
         if decision.reason and report.execution.status == "skipped" and options.execute is False and \
                 self.settings.execute:
             report.execution.message = decision.reason
@@ -182,7 +201,26 @@ class ParamLensServer(LanguageServer):
     def status(self, state: str) -> None:
         isolation = getattr(self.executor, "isolation", None)
         self.protocol.notify(STATUS_NOTIFICATION, {"state": state, "execution": self.settings.execute,
-                                                   "isolation": isolation or []})
+                                                   "isolation": isolation or [],
+                                                   "incremental": self.incremental_status()})
+
+    def incremental_status(self) -> dict[str, Any]:
+        """`incremental` in `paramlens/status`: the checkpoints over all documents (count, memory, bounds) and, per
+        open document, what its last analysis did and the wait before the next one."""
+        documents = []  # a list, not an object keyed by URI: clients turn objects into records (pygls: namedtuples)
+        for uri, session in list(self.sessions.items()):
+            debounce = self.debounces.get(uri)
+            documents.append({"uri": uri, **session.status(), **(debounce.to_json() if debounce else {}),
+                              "debounce_ms": round(self.debounce_seconds(uri) * 1000, 1)})
+        return {"enabled": self.settings.incremental, "adaptive_debounce": self.settings.adaptive_debounce,
+                "checkpoints": self.budget.status(), "documents": documents}
+
+    def debounce_seconds(self, uri: str) -> float:
+        maximum = self.settings.debounce_ms / 1000
+        debounce = self.debounces.get(uri)
+        if not self.settings.adaptive_debounce or debounce is None:
+            return maximum
+        return debounce.delay(maximum)
 
     def notebook_of(self, uri: str) -> str | None:
         """The (unquoted) URI of the open notebook a cell document belongs to, or None for any other document."""
@@ -268,13 +306,19 @@ class ParamLensServer(LanguageServer):
         self.decisions[uri] = decision
         if not decision.analyse:
             return
-        delay = 0.0 if immediately else self.settings.debounce_ms / 1000
+        if not immediately:
+            self.debounces.setdefault(uri, Debounce()).edited()
+        delay = 0.0 if immediately else self.debounce_seconds(uri)
         self.scheduler.request(uri, document.version or 0, document.source, delay)
 
     def forget(self, uri: str) -> None:
         self.scheduler.forget(uri)
-        for table in (self.edit_logs, self.decisions, self.surrogates, self._lines, self.published_cells):
+        for table in (self.edit_logs, self.decisions, self.surrogates, self._lines, self.published_cells,
+                      self.debounces):
             table.pop(uri, None)
+        session = self.sessions.pop(uri, None)
+        if session is not None:  # its checkpoints go, on the analysis thread (never wait for a run here)
+            self.scheduler.later(session.close)
 
     def _on_result(self, uri: str) -> None:
         state = self.scheduler.documents[uri]
@@ -506,7 +550,7 @@ async def did_change_configuration(ls: ParamLensServer, params: lsp.DidChangeCon
 def reanalysis_needed(before: ServerSettings, after: ServerSettings, ls: ParamLensServer) -> bool:
     """Whether the reports must be made again: an analysis option, the locale (reports hold their text) or the
     execution policy changed."""
-    keep = ("inlay_hints", "debounce_ms")
+    keep = ("inlay_hints", "debounce_ms", "adaptive_debounce", "checkpoints", "checkpoint_memory_mb", "incremental")
     return attrs.evolve(before, **{k: getattr(after, k) for k in keep}) != after or \
         normalize_locale(before.locale or ls.client_locale) != normalize_locale(after.locale or ls.client_locale)
 

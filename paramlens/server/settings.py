@@ -52,9 +52,14 @@ class ServerSettings:
     locale: str | None = opt.LOCALE.default
     execute_outside_workspace: bool = opt.EXECUTE_OUTSIDE_WORKSPACE.default
     debounce_ms: int = opt.DEBOUNCE.default
+    incremental: bool = opt.INCREMENTAL.default
+    checkpoints: int = opt.CHECKPOINTS.default
+    checkpoint_memory_mb: int = opt.CHECKPOINT_MEMORY.default
     inlay_hints: InlayHintKinds = attrs.field(factory=InlayHintKinds)
     # the analysis options the client set (names): they win over the project's [tool.paramlens]
     explicit: frozenset[str] = frozenset()
+    # `debounceMs` unset: the wait adapts (incremental/debounce.py); set: it is the wait
+    adaptive_debounce: bool = True
 
     def analysis_values(self) -> dict[str, Any]:
         """The analysis options as the server passes them on: every one the client set (by option name)."""
@@ -87,6 +92,7 @@ def _converter() -> cattrs.Converter:
               for option in ANALYSIS_SETTINGS + opt.SERVER_ONLY}
     fields["inlay_hints"] = override(rename="inlayHints")
     fields["explicit"] = override(omit=True)
+    fields["adaptive_debounce"] = override(omit=True)
     converter.register_structure_hook(ServerSettings, make_dict_structure_fn(ServerSettings, converter, **fields))
     return converter
 
@@ -149,7 +155,8 @@ def structure(raw: Any, warnings: list[str]) -> ServerSettings:
     """`raw` (one `paramlens` section) as settings; invalid values dropped with a warning."""
     data = _clean(_section(raw), warnings)
     explicit = frozenset(option.name for option in ANALYSIS_SETTINGS if option.setting in data)
-    return attrs.evolve(CONVERTER.structure(data, ServerSettings), explicit=explicit)
+    return attrs.evolve(CONVERTER.structure(data, ServerSettings), explicit=explicit,
+                        adaptive_debounce=opt.DEBOUNCE.setting not in data)
 
 
 def layered(initialization: Any, configuration: Any, warnings: list[str]) -> ServerSettings:

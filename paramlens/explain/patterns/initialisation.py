@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from paramlens.analyzers.findings import Finding
@@ -41,7 +42,10 @@ def layer_symmetry(ctx: ExplainContext, record: dict[str, Any], weight_paths: li
         return []
     wanted = {path.rsplit(".", 1)[0] for path in weight_paths if path.endswith(".weight")}
     latest: dict[str, dict[str, Any]] = {}
-    for index in sorted(i for i in ctx.observations.symmetry if i >= start):
+    indexes = ctx.symmetry_indexes()
+    for index in indexes[bisect.bisect_left(indexes, start):]:
+        if not wanted:
+            break  # every layer asked about was re-initialised since: nothing later is its
         present = {layer["layer"]: layer for layer in ctx.observations.symmetry[index] if layer["layer"] in wanted}
         for name in list(wanted):
             if name in present:

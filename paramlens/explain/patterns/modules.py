@@ -205,12 +205,20 @@ def explain_builder_call(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     return join(title, describe_module(locale, module)), module_facts(module)
 
 
+def _grouped(findings: list[Finding], key: Any) -> dict[Any, list[Finding]]:
+    groups: dict[Any, list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault(key(finding), []).append(finding)
+    return groups
+
+
 def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:
     locale = ctx.locale
     name = finding.facts["name"]
     parts: list[str] = []
     facts: dict[str, Any] = {"function": name}
-    returns = [f for f in ctx.findings if f.pattern == "builder_return" and f.function == name]
+    returns = ctx.memo("builder_return by function", lambda: _grouped(ctx.of_pattern("builder_return"),
+                                                                      lambda f: f.function)).get(name, [])
     built = [r for f in returns for r in _modules(ctx.records(f))]
     if built:
         calls = sum(ctx.count(f) for f in returns)
@@ -222,7 +230,7 @@ def explain_function_def(finding: Finding, ctx: ExplainContext) -> tuple[str, di
                        count=count(first["param_count"])))
         parts.append(describe_module(locale, first))
         facts.update({"calls": calls, "returns": module_facts(first)})
-    uses = [f for f in ctx.findings if f.pattern == "apply" and f.facts.get("fn") == name]
+    uses = ctx.memo("apply by fn", lambda: _grouped(ctx.of_pattern("apply"), lambda f: f.facts.get("fn"))).get(name, [])
     for use in uses:
         for record in ctx.records(use):
             if record.get("kind") != "apply":

@@ -303,8 +303,8 @@ def explain_print_output(finding: Finding, ctx: ExplainContext) -> tuple[str, di
     status = ctx.statement_status(finding.span.line)
     if not status or not status.get("output"):
         return None
-    for other in ctx.findings:
-        if other.pattern == "print_module" and other.span == finding.span and \
+    for other in ctx.of_pattern("print_module"):
+        if other.span == finding.span and \
                 any(r.get("kind") == "module" for r in ctx.records(other)):
             return None  # the module-tree explanation of the same call shows this output too
     output = status["output"]

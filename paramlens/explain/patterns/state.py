@@ -63,7 +63,7 @@ def explain_state_dict_key(finding: Finding, ctx: ExplainContext) -> tuple[str, 
     key = finding.facts.get("key")
     title = heading(site_code(finding))
     records = [r for r in ctx.records(finding) if r.get("kind") == "tensor"]
-    inner = next((f for f in ctx.findings if f.pattern == "state_dict" and f.span.line == finding.span.line
+    inner = next((f for f in ctx.of_pattern("state_dict") if f.span.line == finding.span.line
                   and f.span.column == finding.span.column), None)
     available = []
     if inner is not None:
@@ -185,10 +185,15 @@ def _distinct(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]
 
 
 def _statement_text(ctx: ExplainContext, finding: Finding) -> str:
-    for candidate in ctx.findings:
-        if candidate.pattern == "print_output" and candidate.span.line <= finding.span.line <= candidate.span.end_line:
-            return candidate.facts.get("text", "")
-    return ""
+    def by_line() -> dict[int, Finding]:
+        index: dict[int, Finding] = {}
+        for candidate in ctx.of_pattern("print_output"):
+            for line in range(candidate.span.line, candidate.span.end_line + 1):
+                index.setdefault(line, candidate)  # the first one in file order, as a scan finds it
+        return index
+
+    candidate = ctx.memo("print_output by line", by_line).get(finding.span.line)
+    return candidate.facts.get("text", "") if candidate is not None else ""
 
 
 def explain_add_module(finding: Finding, ctx: ExplainContext) -> tuple[str, dict[str, Any]] | None:

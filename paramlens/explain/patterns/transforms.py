@@ -138,7 +138,8 @@ def _reset_rows(locale: str, record: dict[str, Any], prefix: str) -> list[list[s
                      clauses(locale, (code(_call_text(c)) + (t(locale, " (part)") if c["part"] else "")
                                       for c in how)) or "—",
                      clauses(locale, (_scale_text(locale, c) for c in how)) or "—",
-                     f"[{num(change['after']['min'])}, {num(change['after']['max'])}]"])
+                     # no statistics after (a tensor without values, e.g. empty or on the meta device): no range
+                     f"[{num(after['min'])}, {num(after['max'])}]" if (after := change.get("after")) else "—"])
     return rows
 
 

@@ -1,0 +1,474 @@
+"""One document's incremental analyses: static caches, the checkpoints of its runs, and which one an edit resumes
+from.
+
+`Session.analyze(source, path, options)` returns what `analysis.analyze` returns for the same text. The static part
+comes from static.py; the run continues from the deepest checkpoint whose prefix is unchanged: the units are
+chained by hash (a unit's hash covers its code, lines and loops, and every unit before it), a checkpoint taken
+after statement k is valid while the hash of unit k is the one it was taken under, and the events the runs
+observed up to it are reused as they are. A run takes checkpoints where the analysing process asks (right before
+the statement the last edit changed, so that the next keystroke there runs only that statement and the rest) and
+every `every` seconds of running (a sixth of the last full run). Checkpoints whose prefix changed are dropped at
+once; the others are bounded by `Budget` (count and memory, over all documents). A run that cannot be resumed
+faithfully (the checkpoint is gone, the run diverged, the worker failed, the model outgrew the CPU) is done again
+from the start, as a full analysis does it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from paramlens import analysis
+from paramlens.analysis import AnalysisOptions
+from paramlens.analyzers.instrument import Unit, example_units
+from paramlens.analyzers.source import SourceSyntaxError
+from paramlens.explain.i18n import normalize_locale
+from paramlens.incremental import static
+from paramlens.report import FileReport
+from paramlens.sandbox.checkpoint import CHECKPOINT_EVENT, DIVERGED_EVENT
+from paramlens.sandbox.protocol import Event, RunRequest, RunResult
+
+LOG = logging.getLogger("paramlens.incremental")
+FIRST_EVERY_SECONDS = 0.25     # checkpoint spacing before the file's run time is known
+CHECKPOINTS_PER_RUN = 8
+REMEASURE_SECONDS = 10.0
+SPREAD_FROM_STATEMENTS = 64    # a first run of at least this many statements also stops at regular points
+# a statement that reads the wall clock through datetime (not seen by the run's clock watch): no checkpoint after it.
+# Matched on the instrumented code, where a call may be passed to a probe uncalled (`__pl_c__(3, date.today)`)
+_DATETIME_CLOCK = re.compile(r"\b(?:now|today|utcnow)\b")
+_COUNTER = itertools.count(1)
+
+
+@dataclass
+class Checkpoint:
+    cid: str
+    index: int                 # the statement it was taken after
+    line: int                  # that statement's first line (for the status)
+    key: str                   # the hash of units 0..index it was taken under
+    lineage: str
+    prefix_events: list[dict[str, Any]]
+    prefix_seconds: float
+    created: float
+    used: float
+    pid: int | None = None     # known once the worker registered it (confirmed)
+    memory_mb: float = 0.0
+    measured: bool = False
+
+    @property
+    def confirmed(self) -> bool:
+        return self.pid is not None
+
+
+class Budget:
+    """The checkpoints of every document of one server: at most `count` of them and `memory_mb` of their private
+    memory; past either, the least recently used go first."""
+
+    def __init__(self, count: int, memory_mb: int) -> None:
+        self.count = count
+        self.memory_mb = memory_mb
+        self.sessions: list[Session] = []
+        self.lock = threading.Lock()
+        self.measured = time.monotonic()
+
+    def register(self, session: "Session") -> None:
+        with self.lock:
+            self.sessions.append(session)
+
+    def unregister(self, session: "Session") -> None:
+        with self.lock:
+            if session in self.sessions:
+                self.sessions.remove(session)
+
+    def live(self) -> list[tuple["Session", Checkpoint]]:
+        with self.lock:
+            return [(session, checkpoint) for session in self.sessions for checkpoint in session.checkpoints]
+
+    def enforce(self) -> None:
+        """Measure, then drop least recently used checkpoints until both bounds hold. Reading a process's
+        smaps_rollup walks its whole address space (tens of ms for a process that imported torch), so on the
+        analysis path only checkpoints never measured are; all of them are measured again every REMEASURE_SECONDS
+        (a parked process's share changes as its siblings come and go)."""
+        live = self.live()
+        now = time.monotonic()
+        again = now - self.measured >= REMEASURE_SECONDS
+        if again:
+            self.measured = now
+        for _, checkpoint in live:
+            if checkpoint.pid is not None and checkpoint.pid > 0 and (again or not checkpoint.measured):
+                checkpoint.memory_mb = private_memory_mb(checkpoint.pid)
+                checkpoint.measured = True
+        live.sort(key=lambda pair: pair[1].used)
+        total = sum(c.memory_mb for _, c in live)
+        while live and (len(live) > self.count or total > self.memory_mb):
+            session, checkpoint = live.pop(0)
+            total -= checkpoint.memory_mb
+            session.drop([checkpoint])
+
+    def status(self) -> dict[str, Any]:
+        live = self.live()
+        return {"count": len(live), "memory_mb": round(sum(c.memory_mb for _, c in live), 1),
+                "max_count": self.count, "max_memory_mb": self.memory_mb,
+                "documents": len({id(s) for s, _ in live})}
+
+
+def private_memory_mb(pid: int) -> float:
+    """The memory only this process holds (proportional share of what it shares: Pss), from /proc."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@dataclass
+class LastAnalysis:
+    """What the last analysis of a document did (the server's `paramlens/status`)."""
+
+    seconds: float = 0.0
+    static_seconds: float = 0.0
+    run_seconds: float = 0.0
+    reparsed: int = 0          # statements parsed again
+    recognised: int = 0        # statements recognised and instrumented again
+    statements: int = 0        # statements of the file
+    resumed_after_line: int | None = None  # the checkpoint the run continued from (None: from the start)
+    statements_run: int = 0
+    fallback: str | None = None  # why the run was done from the start although a checkpoint existed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seconds": round(self.seconds, 4), "static_seconds": round(self.static_seconds, 4),
+                "run_seconds": round(self.run_seconds, 4), "reparsed": self.reparsed,
+                "recognised": self.recognised, "statements": self.statements,
+                "resumed_after_line": self.resumed_after_line, "statements_run": self.statements_run,
+                "fallback": self.fallback}
+
+
+class Session:
+    """Not thread-safe: one document's analyses run one after the other (the server's analysis thread)."""
+
+    def __init__(self, budget: Budget | None = None, checkpoints: bool = True) -> None:
+        self.document: static.Document | None = None
+        self.checkpoints: list[Checkpoint] = []
+        self.lineage: str | None = None
+        self.lineage_key: Any = None
+        self.generation: int | None = None
+        self.executor: Any = None
+        self.keys: list[str] = []       # unit hashes of the last run
+        self.budget = budget
+        self.use_checkpoints = checkpoints
+        self.last = LastAnalysis()
+        self.full_run_seconds: float | None = None
+        if budget is not None:
+            budget.register(self)
+
+    # -- the analysis --------------------------------------------------------------------------------------------
+    def analyze(self, source: str, path: str, options: AnalysisOptions | None = None) -> FileReport:
+        options = options or AnalysisOptions()
+        started = time.perf_counter()
+        self.last = LastAnalysis()
+        locale = normalize_locale(options.locale)
+        if analysis.runs_as_notebook(source, path):
+            # a notebook's cells (the display of each cell's value, cell positions) are analysed whole
+            self.forget()
+            self.document = None
+            report = analysis.analyze(source, path, options)
+            self.last.seconds = time.perf_counter() - started
+            self.last.fallback = "notebook cells"
+            return report
+        try:
+            document = static.update(self.document, source)
+        except SourceSyntaxError as error:
+            self.last.seconds = time.perf_counter() - started
+            return analysis.syntax_error_report(error, path, locale)
+        except static.Uncacheable:
+            self.document = None
+            return self._full(source, path, options, started)
+        except Exception:  # noqa: BLE001 - a bug here must never cost the user an analysis
+            LOG.warning("incremental parse failed; analysing %s whole", path, exc_info=True)
+            self.document = None
+            return self._full(source, path, options, started)
+        self.document = document
+        try:
+            findings, units, recognised = static.assemble(document, options.probes)
+            if options.execute and options.examples:
+                units += example_units(static.examples(document, source, path, options.example), len(units),
+                                       source)
+            torch_used = static.torch_used(document, path) if options.execute else None
+            self.last.reparsed, self.last.recognised = document.reparsed, recognised
+            self.last.statements = len(document.chunks)
+            self.last.static_seconds = time.perf_counter() - started
+            report = analysis._analyze_parsed(None, source, path, options, locale, recognise=options.probes,
+                                              prepared=(findings, units, torch_used, static.body(document)),
+                                              execute=self._execute)
+        except Exception:  # noqa: BLE001 - as analysis.analyze: the full path handles internal errors its way
+            LOG.warning("incremental analysis of %s failed; analysing it whole", path, exc_info=True)
+            self.document = None
+            self.forget()
+            return self._full(source, path, options, started)
+        self.last.seconds = time.perf_counter() - started
+        return report
+
+    def _full(self, source: str, path: str, options: AnalysisOptions, started: float) -> FileReport:
+        report = analysis.analyze(source, path, options)
+        self.last.seconds = time.perf_counter() - started
+        self.last.fallback = self.last.fallback or "whole file"
+        return report
+
+    # -- the run -------------------------------------------------------------------------------------------------
+    def _execute(self, path: str, units: list[Unit], options: AnalysisOptions, request: RunRequest) -> RunResult:
+        begun = time.perf_counter()
+        try:
+            return self._run(path, units, options, request)
+        finally:
+            self.last.run_seconds = time.perf_counter() - begun
+
+    def _run(self, path: str, units: list[Unit], options: AnalysisOptions, request: RunRequest) -> RunResult:
+        executor = options.executor or analysis.default_executor(options.python)
+        # no checkpoints for a file that runs as its package's module: its statements run inside the import system
+        # (sandbox/child._run_as_module), and the worker that keeps its package imported makes its runs fast
+        if not self.use_checkpoints or not hasattr(executor, "notices") or request.device == "meta" or \
+                request.python != getattr(executor, "python", None) or request.module is not None:
+            self.forget()
+            self.last.statements_run = len(units)
+            return analysis._execute(path, units, options, request)
+        # the checkpoints live in the file's own worker: a package the file imports (transformers) is imported
+        # once by its first run and kept by the checkpoints after the imports, not by a preloading worker
+        request.preload = []
+        self._sync(executor)
+        key = _lineage_key(request)
+        if key != self.lineage_key:
+            self.forget()
+            self.lineage_key = key
+        file_units = [u for u in units if u.example is None]
+        keys = _unit_keys(file_units)
+        self._drop_invalid(keys)
+        first_changed = next((i for i, (a, b) in enumerate(zip(keys, self.keys)) if a != b),
+                             min(len(keys), len(self.keys)))
+        resume = max((c for c in self.checkpoints if c.confirmed and c.index < len(keys) and
+                      keys[c.index] == c.key), key=lambda c: c.index, default=None)
+        fence = next((u.index for u in file_units if _DATETIME_CLOCK.search(u.code)), None)
+        run = None
+        if resume is not None:
+            run = self._resume(resume, units, request, keys, first_changed, fence)
+        if run is None:
+            run = self._fresh(units, request, keys, first_changed, fence)
+        if run.over_budget is not None:
+            # too big for the CPU: as analysis._execute does, the whole run again on the meta device
+            self.forget()
+            over = run.over_budget
+            plain = replace(request, units=[u.to_json() for u in units], device="meta", checkpoints=None,
+                            resume=None, deadline_seconds=None)
+            run = analysis._run_once_more_on_fault(executor, plain)
+            run.events.insert(0, {"t": Event.BUDGET, "params": over.get("params"), "budget": over.get("budget")})
+            self.last.statements_run = len(units)
+        self.keys = keys
+        if self.budget is not None:
+            self.budget.enforce()
+        return run
+
+    def _fresh(self, units: list[Unit], request: RunRequest, keys: list[str], first_changed: int,
+               fence: int | None) -> RunResult:
+        executor = self.executor
+        self._new_lineage()
+        token = f"r{next(_COUNTER)}"
+        at = [first_changed - 1] if first_changed > 0 else []
+        file_statements = len(keys)
+        if self.full_run_seconds is None and file_statements >= SPREAD_FROM_STATEMENTS:
+            # the run's length is not known yet (the document was just opened): checkpoints at regular points of
+            # the file too, so that the first edit of a long file, wherever it is, resumes near it
+            at += [file_statements * k // CHECKPOINTS_PER_RUN for k in range(1, CHECKPOINTS_PER_RUN)]
+        request.checkpoints = self._policy(token, sorted(set(at)), fence)
+        request.resume = None
+        request.deadline_seconds = None
+        self.last.resumed_after_line = None
+        self.last.statements_run = len(units)
+        run = executor.run(request)
+        if run.fault == "worker":  # as analysis._run_once_more_on_fault: once more, on a fresh worker
+            LOG.warning("the sandbox worker failed (%s); running the file once more on a fresh worker", run.message)
+            self._sync(executor)
+            self._new_lineage()
+            request.checkpoints = self._policy(f"r{next(_COUNTER)}", [], fence)
+            run = executor.run(request)
+        # the run's checkpoints live in the worker that ran it (the executor starts one on its first run: without
+        # this, _sync would take the new generation for a replaced worker and forget them)
+        self.generation = getattr(executor, "generation", None)
+        self._record(run, [], 0.0, keys, units)
+        if run.status == "ok":
+            self.full_run_seconds = run.seconds
+        return _without_markers(run, [], 0.0)
+
+    def _resume(self, checkpoint: Checkpoint, units: list[Unit], request: RunRequest, keys: list[str],
+                first_changed: int, fence: int | None) -> RunResult | None:
+        executor = self.executor
+        token = f"r{next(_COUNTER)}"
+        at = [first_changed - 1] if first_changed - 1 > checkpoint.index else []
+        suffix = [u for u in units if u.index > checkpoint.index]
+        loop_base = sum(len(u.loops) for u in units if u.index <= checkpoint.index and u.example is None)
+        resumed = replace(request, units=[u.to_json() for u in suffix],
+                          checkpoints=self._policy(token, at, fence),
+                          resume={"cid": checkpoint.cid, "index": checkpoint.index, "loop_base": loop_base},
+                          deadline_seconds=max(0.05, request.limits.timeout_seconds - checkpoint.prefix_seconds))
+        checkpoint.used = time.monotonic()
+        run = executor.run(resumed)
+        if run.fault == "checkpoint" or run.fault == "worker":
+            self.last.fallback = "checkpoint gone" if run.fault == "checkpoint" else "worker failed"
+            self.drop([checkpoint], tell=run.fault == "checkpoint")
+            if run.fault == "worker":
+                self._sync(executor)
+            return None
+        diverged = next((e for e in run.events if e.get("t") == DIVERGED_EVENT), None)
+        if diverged is not None:
+            self.last.fallback = f"diverged: {diverged.get('reason')}"
+            LOG.info("resumed run diverged (%s); running the file from the start", diverged.get("reason"))
+            return None
+        if run.status == "cancelled":
+            # the checkpoints it reached are still good; what it observed is dropped by the caller
+            self._record(run, checkpoint.prefix_events, checkpoint.prefix_seconds, keys, units)
+            return _without_markers(run, checkpoint.prefix_events, checkpoint.prefix_seconds)
+        self._record(run, checkpoint.prefix_events, checkpoint.prefix_seconds, keys, units)
+        self.last.resumed_after_line = checkpoint.line
+        self.last.statements_run = len(suffix)
+        return _without_markers(run, checkpoint.prefix_events, checkpoint.prefix_seconds)
+
+    def _policy(self, token: str, at: list[int], fence: int | None) -> dict[str, Any]:
+        every = FIRST_EVERY_SECONDS if self.full_run_seconds is None else max(0.05, self.full_run_seconds / 6)
+        return {"lineage": self.lineage, "run": token, "at": [i for i in at if i >= 0], "every_seconds": every,
+                "max": CHECKPOINTS_PER_RUN, "fence": fence}
+
+    def _record(self, run: RunResult, prefix: list[dict], prefix_seconds: float, keys: list[str],
+                units: list[Unit]) -> None:
+        """Checkpoints the run took, with the events up to each (the prefix's reused, the run's after it)."""
+        by_index = {u.index: u for u in units}
+        kept: list[dict] = list(prefix)
+        seconds = prefix_seconds
+        now = time.monotonic()
+        for event in run.events:
+            kind = event.get("t")
+            if kind == CHECKPOINT_EVENT:
+                index = event.get("index")
+                if "cid" in event and isinstance(index, int) and index < len(keys):
+                    self.checkpoints.append(Checkpoint(str(event["cid"]), index, by_index[index].line, keys[index],
+                                                       self.lineage or "", list(kept), seconds, now, now))
+                continue
+            if kind == Event.STATEMENT:
+                seconds += float(event.get("seconds") or 0.0)
+            kept.append(event)
+        self._sync(self.executor)
+
+    def _new_lineage(self) -> None:
+        if self.lineage is not None and self.executor is not None:
+            self.executor.drop_lineage(self.lineage)
+        self.checkpoints = []
+        self.lineage = f"{uuid.uuid4().hex[:12]}"
+
+    def _sync(self, executor: Any) -> None:
+        """What the worker said about checkpoints (registered, lost), and a new worker (all of them gone)."""
+        if executor is not self.executor or getattr(executor, "generation", None) != self.generation:
+            if executor is self.executor and self.checkpoints:
+                LOG.info("the sandbox worker was replaced; its checkpoints are gone")
+            self.executor = executor
+            self.generation = getattr(executor, "generation", None)
+            self.checkpoints = []
+            self.lineage = None
+        for notice in executor.notices():
+            _SHARED_NOTICES.setdefault(id(executor), []).append(notice)
+        pending = _SHARED_NOTICES.get(id(executor), [])
+        mine = {c.cid: c for c in self.checkpoints}
+        rest, orphans = [], []
+        for notice in pending:
+            checkpoint = mine.get(str(notice.get("cid")))
+            if checkpoint is not None and notice.get("lineage") == checkpoint.lineage:
+                if notice.get("t") == "parked":
+                    checkpoint.pid = int(notice.get("pid") or 0) or -1
+                else:
+                    self.checkpoints.remove(checkpoint)
+            elif self.lineage is not None and notice.get("lineage") == self.lineage:
+                if notice.get("t") == "parked":  # taken by a run whose event was lost (a kill): not kept
+                    orphans.append(str(notice.get("cid")))
+            else:
+                rest.append(notice)  # another document's
+        _SHARED_NOTICES[id(executor)] = rest[-500:]
+        if orphans:
+            executor.drop_checkpoints(orphans)
+
+    def _drop_invalid(self, keys: list[str]) -> None:
+        invalid = [c for c in self.checkpoints if c.index >= len(keys) or keys[c.index] != c.key]
+        if invalid:
+            self.drop(invalid)
+
+    def drop(self, checkpoints: list[Checkpoint], tell: bool = True) -> None:
+        self.checkpoints = [c for c in self.checkpoints if c not in checkpoints]
+        if tell and self.executor is not None:
+            self.executor.drop_checkpoints([c.cid for c in checkpoints])
+
+    def forget(self) -> None:
+        """Drop every checkpoint (the options that shape a run changed, or the document closed)."""
+        if self.lineage is not None and self.executor is not None:
+            self.executor.drop_lineage(self.lineage)
+        self.checkpoints = []
+        self.lineage = None
+
+    def close(self) -> None:
+        self.forget()
+        if self.budget is not None:
+            self.budget.unregister(self)
+
+    def status(self) -> dict[str, Any]:
+        return {"checkpoints": [{"after_line": c.line, "memory_mb": round(c.memory_mb, 1), "ready": c.confirmed}
+                                for c in sorted(self.checkpoints, key=lambda c: c.index)],
+                "last": self.last.to_json()}
+
+
+_SHARED_NOTICES: dict[int, list[dict]] = {}  # notices for other documents' sessions, per executor
+
+
+def _lineage_key(request: RunRequest) -> tuple:
+    payload = request.payload([])
+    return (request.path, request.python, request.limits.timeout_seconds,
+            *(json.dumps(payload.get(name), sort_keys=True) for name in
+              ("seed", "memory_mb", "max_records", "device", "param_budget", "loop_iterations", "loop_seconds",
+               "cpu_seconds")))
+
+
+def _unit_keys(units: list[Unit]) -> list[str]:
+    """Unit k's key covers units 0..k: a checkpoint after k is valid while it is unchanged."""
+    keys = []
+    running = hashlib.blake2b(digest_size=16)
+    for unit in units:
+        running.update(json.dumps(unit.to_json(), sort_keys=True).encode())
+        keys.append(running.copy().hexdigest())
+    return keys
+
+
+def _without_markers(run: RunResult, prefix: list[dict], prefix_seconds: float) -> RunResult:
+    """The run as a full run would have streamed it: the prefix's events, then this run's (no checkpoint
+    events); the isolation layers are those the prefix's start event names."""
+    events = list(prefix) + [e for e in run.events if e.get("t") != CHECKPOINT_EVENT]
+    combined = replace(run, events=events, seconds=prefix_seconds + run.seconds)
+    if prefix:
+        start = next((e for e in prefix if e.get("t") == Event.START), None)
+        if start is not None:
+            layers = list(run.isolation)
+            combined.isolation = layers + [layer for layer in start.get("isolation", []) if layer not in layers]
+    return combined
+
+
+__all__ = ["Budget", "Checkpoint", "LastAnalysis", "Session", "private_memory_mb"]

@@ -1,0 +1,297 @@
+"""Incremental analysis (issue 15): a re-analysis that reuses the per-statement static caches and resumes the run
+from a checkpoint reports exactly what a full analysis of the same text reports: modules, explanations,
+diagnostics, and what every statement printed.
+
+The corpus is the one tests/test_faithful.py runs (examples/, tests/models/, tests/corpus/) plus three files about
+what a checkpoint cannot carry by itself: the random number generators (torch's and Python's, seeded before a
+checkpoint, drawn after it), files written to the private directory before a checkpoint and read after it, and a
+statement whose result depends on the time elapsed since an earlier statement. Edits are random single-statement
+edits (a seeded RNG): a changed integer literal, a new statement, a duplicated statement.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from paramlens import analysis
+from paramlens.analysis import AnalysisOptions, analyze
+from paramlens.incremental.session import Budget, Session
+from paramlens.sandbox.protocol import Event
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = sorted((REPO / "examples").glob("*.py")) + sorted((REPO / "tests" / "models").glob("*.py")) + \
+    sorted((REPO / "tests" / "corpus").glob("*.py"))
+EDITS_PER_FILE = 3
+
+RNG_FILE = '''\
+import random
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+random.seed(1)
+net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+print(round(net[0].weight.sum().item(), 6))
+x = torch.rand(3)
+print(x)
+print(random.random())
+y = torch.randn(2)
+print(y, random.randint(0, 10 ** 6))
+nn.init.normal_(net[2].weight)
+print(net[2].weight)
+'''
+
+FILES_FILE = '''\
+import os
+import torch
+from torch import nn
+
+net = nn.Linear(3, 2)
+torch.save(net.state_dict(), "weights.pt")
+with open("notes.txt", "w") as handle:
+    handle.write("first line\\n")
+os.makedirs("logs", exist_ok=True)
+print(sorted(os.listdir(".")))
+state = torch.load("weights.pt")
+print(sorted(state), torch.equal(state["weight"], net.weight.data))
+with open("notes.txt") as handle:
+    print(handle.read())
+with open("notes.txt", "a") as handle:
+    handle.write("second line\\n")
+with open("notes.txt") as handle:
+    print(handle.read())
+'''
+
+TIME_FILE = '''\
+import datetime
+import time
+import torch
+from torch import nn
+
+started = time.time()
+net = nn.Linear(2, 2)
+print(net.weight.shape)
+print(time.time() - started < 1.0)
+today = datetime.date.today()
+print(today.year > 2000)
+print(time.time() - started < 1.0)
+'''
+
+SPECIAL = {"rng.py": RNG_FILE, "private_files.py": FILES_FILE, "time_dependent.py": TIME_FILE}
+
+
+def _options() -> AnalysisOptions:
+    # the deterministic loop budget of tests/test_faithful.py: a time-based cut could differ between two runs
+    return AnalysisOptions(locale="en", loop_iterations=3, loop_seconds=0.0)
+
+
+class _Printed:
+    """What every statement printed (and whether it raised), per analysis: read from the events the report was
+    built from."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.last: list[tuple] = []
+        original = analysis.Observations.from_events
+
+        def recording(events):  # type: ignore[no-untyped-def]
+            self.last = [(e.get("index"), e.get("status"), e.get("output"), e.get("error")) for e in events
+                         if e.get("t") == Event.STATEMENT]
+            return original(events)
+
+        monkeypatch.setattr(analysis.Observations, "from_events", staticmethod(recording))
+
+    def take(self) -> list[tuple]:
+        taken, self.last = self.last, []
+        return taken
+
+
+_WALL_TIME = re.compile(r"\(\d+(?:\.\d+)? m?s\)")
+
+
+def _comparable(report) -> dict:  # type: ignore[no-untyped-def]
+    """The report without wall times (which differ between any two runs: "3 iterations (0.11 s)")."""
+    data = report.to_json()
+    execution = data["execution"]
+    execution.pop("seconds", None)
+    for cut in execution.get("loops_cut") or []:
+        cut.pop("seconds", None)
+    return json.loads(_WALL_TIME.sub("(<wall time>)", json.dumps(data)))
+
+
+def _statements(text: str) -> list[ast.stmt]:
+    return list(ast.parse(text).body)
+
+
+def _random_edit(text: str, rng: random.Random, number: int) -> str:
+    """One single-statement edit: an integer literal of a statement changed, or a statement inserted after one
+    (a new print, or a copy of it)."""
+    lines = text.split("\n")
+    statements = _statements(text)
+    statement = rng.choice(statements[len(statements) // 3:] or statements)
+    literals = [node for node in ast.walk(statement) if isinstance(node, ast.Constant) and type(node.value) is int
+                and 1 <= node.value <= 64 and node.lineno == node.end_lineno]
+    kind = rng.choice(["literal", "print", "copy"] if literals else ["print", "copy"])
+    if kind == "literal":
+        node = rng.choice(literals)
+        line = lines[node.lineno - 1]
+        # columns are UTF-8 byte offsets: convert
+        raw = line.encode()
+        start, end = len(raw[:node.col_offset].decode()), len(raw[:node.end_col_offset].decode())
+        if not re.fullmatch(r"\d+", line[start:end]):
+            kind = "print"
+        else:
+            lines[node.lineno - 1] = line[:start] + str(node.value + 1) + line[end:]
+            return "\n".join(lines)
+    end = statement.end_lineno or statement.lineno
+    if kind == "copy" and not isinstance(statement, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+        inserted = lines[statement.lineno - 1:end]
+    else:
+        inserted = [f"print('edit {number}')"]
+    return "\n".join(lines[:end] + inserted + lines[end:])
+
+
+def _check(session: Session, text: str, path: str, printed: _Printed) -> dict:
+    incremental = session.analyze(text, path, _options())
+    incremental_printed = printed.take()
+    last = session.last.to_json()
+    full = analyze(text, path, _options())
+    full_printed = printed.take()
+    assert _comparable(incremental) == _comparable(full), f"{path}: {last}"
+    assert incremental_printed == full_printed, f"{path}: {last}"
+    return last
+
+
+@pytest.fixture()
+def printed(monkeypatch):
+    return _Printed(monkeypatch)
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[f"{p.parent.name}/{p.name}" for p in CORPUS])
+def test_random_edits_report_what_a_full_analysis_reports(path, printed):
+    rng = random.Random(f"issue-15:{path.name}")
+    text = path.read_text(encoding="utf-8")
+    session = Session(Budget(16, 2048))
+    try:
+        _check(session, text, str(path), printed)
+        for number in range(EDITS_PER_FILE):
+            text = _random_edit(text, rng, number)
+            _check(session, text, str(path), printed)
+            # the same statement edited again: the run now resumes right before it (when it can)
+            again = re.sub(r"print\('edit (\d+)'\)", lambda m: f"print('edit {m.group(1)}', 'again')", text, count=1)
+            if again != text:
+                text = again
+                _check(session, text, str(path), printed)
+    finally:
+        session.close()
+
+
+def _edit_last_print(text: str, suffix: str) -> str:
+    lines = text.rstrip("\n").split("\n")
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].startswith("print("):
+            lines[index] = lines[index][:-1] + f", {suffix!r})"
+            break
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("name", sorted(SPECIAL))
+def test_what_a_checkpoint_does_not_carry(name, printed, tmp_path):
+    """Seeded generators drawn after a checkpoint, private files read after it, elapsed time: a resumed run prints
+    and reports what a full run does."""
+    path = tmp_path / name
+    text = SPECIAL[name]
+    path.write_text(text)
+    session = Session(Budget(16, 2048))
+    resumed = []
+    try:
+        _check(session, text, str(path), printed)
+        for number in range(4):
+            text = _edit_last_print(text, f"edit {number}")
+            if name == "time_dependent.py":
+                time.sleep(0.6)  # a resumed run that reused the first run's clock would print False
+            resumed.append(_check(session, text, str(path), printed)["resumed_after_line"])
+    finally:
+        session.close()
+    if name != "time_dependent.py":
+        # the edits are on the last statement: after the first edit the run resumes right before it
+        assert any(line is not None for line in resumed), resumed
+    else:
+        # no checkpoint after the clock was read: a resumed run starts before `started = time.time()`
+        assert all(line is None or line < 6 for line in resumed), resumed
+
+
+def test_resumes_actually_happen_on_the_seed(printed):
+    """The equivalence above is only worth something if runs do resume: on the seed, an edit repeated on a late
+    statement resumes from a checkpoint and runs a few statements."""
+    path = REPO / "examples" / "parameter_management.py"
+    text = path.read_text(encoding="utf-8")
+    session = Session(Budget(16, 2048))
+    try:
+        _check(session, text, str(path), printed)
+        lasts = []
+        for number in range(3):
+            text = _edit_last_print(text, f"edit {number}")
+            lasts.append(_check(session, text, str(path), printed))
+    finally:
+        session.close()
+    assert lasts[-1]["resumed_after_line"] is not None, lasts
+    assert lasts[-1]["statements_run"] < lasts[-1]["statements"] // 4, lasts
+
+
+FORKS_FILE = '''\
+import os
+import threading
+import torch
+from torch import nn
+
+net = nn.Linear(4, 8)
+
+
+def attempt(what):
+    try:
+        pid = what()
+    except OSError as error:
+        return type(error).__name__
+    if pid == 0:
+        os._exit(0)
+    return "allowed"
+
+
+found = []
+worker = threading.Thread(target=lambda: found.append(attempt(os.fork)))
+worker.start()
+worker.join()
+print("fork:", attempt(os.fork), "fork in a thread:", found, "setsid:", attempt(os.setsid))
+print("setpgid:", attempt(lambda: os.setpgid(0, 0)))
+'''
+
+
+def test_the_users_code_cannot_fork_in_checkpointed_or_resumed_runs(printed, tmp_path):
+    """A run that takes checkpoints lets ParamLens' checkpoint thread fork, never the user's code (the process
+    filter is on its thread and every thread it starts), in the first run and in a resumed one; no process of the
+    run can leave its process group."""
+    path = tmp_path / "forks.py"
+    path.write_text(FORKS_FILE)
+    session = Session(Budget(16, 2048))
+    text = FORKS_FILE
+    outputs, resumed = [], []
+    try:
+        for number in range(4):
+            session.analyze(text, str(path), _options())
+            outputs.append([output for _, _, output, _ in printed.take() if output])
+            resumed.append(session.last.resumed_after_line)
+            text = _edit_last_print(text, f"edit {number}")
+    finally:
+        session.close()
+    assert any(line is not None for line in resumed), resumed
+    for printed_lines in outputs:
+        assert "fork: PermissionError fork in a thread: ['PermissionError'] setsid: PermissionError" in \
+            printed_lines[0], printed_lines
+        assert printed_lines[1].startswith("setpgid: PermissionError"), printed_lines
