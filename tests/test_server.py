@@ -296,7 +296,7 @@ async def test_typing_hundreds_of_edits_in_the_middle(client: LanguageClient):
     hovered = await hover_text(client, uri, position_of(final, "extra.apply(init_extra)", offset=7))
     assert "init_extra" in hovered
     assert not any(d.code == "PL000" for d in client.diagnostics[uri])
-    # the typed document (analysed incrementally: cached statements, runs resumed from checkpoints) ends with
+    # the typed document (analysed incrementally with the default settings: cached statements) ends with
     # exactly the diagnostics of the same text opened fresh
     fresh = (ROOT / "examples" / "typed_then_opened_fresh.py").as_uri()
     open_document(client, fresh, final)

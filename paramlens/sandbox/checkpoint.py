@@ -84,9 +84,19 @@ OWN_CLOCK_READERS = frozenset(os.path.join(OWN_CODE, name) for name in ("loops.p
 ACTIVE: "Checkpointer | None" = None
 
 
+SIGNAL_SCOPE_ABI = 6  # Landlock's scopes (signals and abstract unix sockets stay inside the sandbox)
+
+
 def prepare(plan: Any, request: dict[str, Any], registry_fd: int, root: str) -> None:
-    """In the run's child, before isolation: make this run one that can stop at checkpoints."""
+    """In the run's child, before isolation: make this run one that can stop at checkpoints. Not on a kernel without
+    Landlock's signal scoping (ABI 6): the checkpoint thread keeps only the fork filter, whose rules do not limit
+    whom a signal may reach, so only Landlock would keep a taken-over checkpoint thread from signalling processes
+    outside the run (docs/sandbox-checkpoints.md). The run then takes no checkpoints and is analysed in full."""
     global ACTIVE
+    from paramlens.sandbox import landlock
+
+    if landlock.abi_version() < SIGNAL_SCOPE_ABI:
+        return
     checkpointer = Checkpointer(request, registry_fd, root, plan.private_dir)
     plan.keep_fds = list(plan.keep_fds) + [registry_fd]
     plan.writable_root = root
