@@ -120,3 +120,27 @@ def test_budget_switches_to_meta(executor, tmp_path):
     big = analyse(path, executor, source, param_budget=500_000)
     assert big.execution.device == "meta"
     assert big.modules[0].param_count == 1_011_010
+
+
+def test_removing_a_run_directory_never_changes_the_files_its_links_point_to(tmp_path):
+    """A private directory links the project's entries (and the run may add links); the run may also make its
+    directories read-only. Removal makes them writable, but never through a link: the worker (and the lineage
+    registry of incremental analysis) is not sandboxed, and chmod through a link changed the user's file."""
+    import os
+    import stat
+
+    from paramlens.sandbox.cleanup import make_removable, remove_tree
+
+    outside = tmp_path / "project_file.py"
+    outside.write_text("x = 1\n", encoding="utf-8")
+    outside.chmod(0o444)
+    run = tmp_path / "run"
+    (run / "inner").mkdir(parents=True)
+    os.symlink(outside, run / "inner" / "link.py")
+    (run / "inner").chmod(0o500)
+    # the error handler itself (as root, rmtree never needs it: root ignores the directory's mode)
+    make_removable(os.unlink, str(run / "inner" / "link.py"), None)
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o444 and not (run / "inner" / "link.py").exists()
+    remove_tree(str(run))
+    assert not run.exists()
+    assert outside.exists() and stat.S_IMODE(outside.stat().st_mode) == 0o444

@@ -50,7 +50,6 @@ from __future__ import annotations
 import _thread
 import array
 import contextvars
-import errno
 import fcntl
 import gc
 import json
@@ -58,7 +57,6 @@ import os
 import random
 import resource
 import select
-import shutil
 import signal
 import socket
 import stat
@@ -67,6 +65,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from paramlens.sandbox.cleanup import remove_tree as _remove_tree
 from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
 
 CHECKPOINT_EVENT = "checkpoint"
@@ -673,16 +672,6 @@ def restore_directory(directory: str, root: str, entries: list[tuple]) -> None:
         _remove_tree(aside)
 
 
-def _remove_tree(path: str) -> None:
-    def make_writable(function: Any, failed: str, _info: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(failed), stat.S_IRWXU)
-            os.chmod(failed, stat.S_IRWXU)
-            function(failed)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=make_writable)
 
 
 __all__ = ["ACTIVE", "CHECKPOINT_EVENT", "DIVERGED_EVENT", "Checkpointer", "prepare", "receive_registry",

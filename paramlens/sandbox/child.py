@@ -317,7 +317,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     recorder = Recorder(emit, namespace, capture, max_records=int(request.get("max_records", 8)))
     probes = Probes(recorder, namespace)
     probes.install()
-    from paramlens.sandbox.examples import ExampleRunner, module_classes
+    from paramlens.sandbox.examples import ExampleRunner
 
     plans = {unit["index"]: unit["example"] for unit in request["units"] if unit.get("example")}
     namespace[Probe.EXAMPLE] = ExampleRunner(

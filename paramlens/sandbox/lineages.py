@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
 import socket
-import stat
 import struct
 import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from paramlens.sandbox.cleanup import remove_tree
 from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
 from paramlens.sandbox.checkpoint import receive_registry
 
@@ -320,15 +319,3 @@ def _close(fds: list[int]) -> None:
             pass
 
 
-def remove_tree(path: str) -> None:
-    """A run may have made its files read-only or its directories unsearchable: make them removable first."""
-
-    def make_writable(function: Any, failed: str, _info: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(failed), stat.S_IRWXU)
-            os.chmod(failed, stat.S_IRWXU)
-            function(failed)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=make_writable)

@@ -16,14 +16,13 @@ from __future__ import annotations
 import gc
 import os
 import select
-import shutil
 import signal
 import socket
-import stat
 import sys
 import tempfile
 from typing import Any
 
+from paramlens.sandbox.cleanup import remove_tree as _remove_tree
 from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
 from paramlens.sandbox.isolation import make_non_dumpable
 
@@ -239,21 +238,6 @@ def _close_all(fds: list[int]) -> None:
             pass
 
 
-def _remove_tree(path: str) -> None:
-    """The run may have made its files read-only or its directories unsearchable: make them removable first."""
-
-    def make_writable(function: Any, failed: str, _info: Any) -> None:
-        # never chmod through a symbolic link: the run made the links (or links into the project), and this
-        # process is not sandboxed
-        try:
-            os.chmod(os.path.dirname(failed), stat.S_IRWXU)
-            if not os.path.islink(failed):
-                os.chmod(failed, stat.S_IRWXU)
-            function(failed)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=make_writable)
 
 
 def preload(names: list[str], block: str, root: str) -> dict[str, Any]:
