@@ -67,6 +67,7 @@ from typing import Any, Callable
 
 from paramlens.sandbox.cleanup import remove_tree as _remove_tree
 from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
+from paramlens.sandbox.protocol import Probe
 
 CHECKPOINT_EVENT = "checkpoint"
 DIVERGED_EVENT = "diverged"
@@ -540,6 +541,10 @@ class Checkpointer:
         child.EXAMPLE_NAMES.clear()
         child.EXAMPLE_NAMES.update({unit["example"]["name"]: unit["example"]["expression"]
                                     for unit in units if unit.get("example")})
+        # the examples to decide and build are this request's (sandbox/examples.py reads its plans by unit index)
+        examples = self.runner.namespace.get(Probe.EXAMPLE)
+        if examples is not None:
+            examples.plans = {unit["index"]: unit["example"] for unit in units if unit.get("example")}
 
     def _continue(self, request: dict[str, Any], pending: dict[str, Any]) -> None:
         import torch
