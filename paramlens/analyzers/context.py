@@ -103,6 +103,12 @@ def module_bases_closure(module: cst.Module, qualified: "NameResolver") -> set[s
                 names.add(dotted_name(arg.value) or "")
                 bases.append(names)
             classes[node.name.value] = bases
+    return module_classes_among(classes)
+
+
+def module_classes_among(classes: dict[str, list[set[str]]]) -> set[str]:
+    """The classes (name -> each base's possible qualified names) that derive from a torch.nn class, directly or
+    through each other: a fixed point, since a class may come before its base in the file."""
     found: set[str] = set()
     changed = True
     while changed:

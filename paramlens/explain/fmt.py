@@ -116,3 +116,8 @@ def names_list(locale: str, items: list[str]) -> str:
     if len(items) <= 2:
         return " and ".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+def plural(locale: str, n: int, one: str, many: str) -> str:
+    """`1 tensor` / `3 tensors` / `3 个张量`: `one` and `many` are message ids with an `{n}` placeholder (the
+    catalogue gives both the same Chinese)."""
+    return t(locale, one if n == 1 else many, n=count(n))

@@ -19,12 +19,11 @@ import hashlib
 import itertools
 import json
 import logging
-import os
 import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from paramlens import analysis

@@ -23,20 +23,20 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from paramlens.analyzers import imports as import_analysis
-from paramlens.analyzers.context import RecognitionContext
+from paramlens.analyzers.context import RecognitionContext, module_classes_among
 from paramlens.analyzers.examples import plan_examples
 from paramlens.analyzers.findings import Finding
 from paramlens.analyzers.instrument import Unit, _Instrumenter, _line_count, example_units, instrument_statement, \
     statement_unit
 from paramlens.analyzers.names import BUILTIN_NAMES, NameResolver, dotted_name, iter_statements
-from paramlens.analyzers.source import ParsedSource, parse_source
+from paramlens.analyzers.source import parse_source
 from paramlens.analyzers.walker import _Walker, _all_function_defs
 from paramlens.report import Span
 from paramlens.sandbox.protocol import Probe
@@ -163,7 +163,7 @@ class Globals:
                     names.add(dotted_name(base) or "")
                     resolved.append(names)
                 classes[name] = resolved
-        self.module_classes = frozenset(_closure(classes))
+        self.module_classes = frozenset(module_classes_among(classes))
         self.local_functions = frozenset(name for chunk in chunks for name in chunk.facts.functions)
 
     def fingerprint(self) -> Any:
@@ -180,22 +180,6 @@ class Globals:
         return self.local_functions if name == "*" else name in self.local_functions
 
 
-def _closure(classes: dict[str, list[set[str]]]) -> set[str]:
-    """context.module_bases_closure, on names already resolved."""
-    found: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for name, bases in classes.items():
-            if name in found:
-                continue
-            for base in bases:
-                if any(b.startswith("torch.nn.") and b.rsplit(".", 1)[1][:1].isupper() for b in base) or \
-                        base & found:
-                    found.add(name)
-                    changed = True
-                    break
-    return found
 
 
 class _TrackedResolver(NameResolver):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paramlens.explain.fmt import names_list
-from paramlens.explain.patterns.reshaping import plural
+from paramlens.explain.fmt import plural
 from paramlens.messages import t
 from paramlens.notebooks.program import Program
 from paramlens.notebooks.reading import Cell

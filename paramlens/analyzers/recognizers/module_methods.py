@@ -20,9 +20,15 @@ METHODS = {"to_empty": "to_empty", "reset_parameters": "reset_parameters", "_res
 
 
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
+    return method_calls_around(node, ctx, METHODS)
+
+
+def method_calls_around(node: cst.CSTNode, ctx: RecognitionContext, methods: dict[str, str]) -> list[Finding]:
+    """`x.method(...)` for a method of `methods` (-> its pattern), probed around the call (TRANSFORM): the probe
+    decides in the run what `x` is. Not inside `forward`, where such calls act on activations."""
     if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or ctx.function == "forward":
         return []
-    pattern = METHODS.get(node.func.attr.value)
+    pattern = methods.get(node.func.attr.value)
     if pattern is None:
         return []
     return [Finding(pattern, ctx.span(node), node, TRANSFORM,

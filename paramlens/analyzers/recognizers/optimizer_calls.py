@@ -8,7 +8,8 @@ from __future__ import annotations
 import libcst as cst
 
 from paramlens.analyzers.context import RecognitionContext
-from paramlens.analyzers.findings import TRANSFORM, Finding
+from paramlens.analyzers.findings import Finding
+from paramlens.analyzers.recognizers.module_methods import method_calls_around
 
 NODE_TYPES = (cst.Call,)
 
@@ -16,11 +17,4 @@ METHODS = {"step": "training_step", "zero_grad": "zero_grad"}
 
 
 def recognize(node: cst.CSTNode, ctx: RecognitionContext) -> list[Finding]:
-    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or ctx.function == "forward":
-        return []
-    pattern = METHODS.get(node.func.attr.value)
-    if pattern is None:
-        return []
-    return [Finding(pattern, ctx.span(node), node, TRANSFORM,
-                    {"text": ctx.code(node), "method": node.func.attr.value, "receiver": ctx.code(node.func.value)},
-                    function=ctx.function)]
+    return method_calls_around(node, ctx, METHODS)

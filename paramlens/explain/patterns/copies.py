@@ -12,7 +12,8 @@ from paramlens.explain.fmt import code, count, join, names_list
 from paramlens.messages import message_id, t
 from paramlens.explain.patterns.common import calls_note, heading, module_label, site_code
 from paramlens.explain.patterns.modules import describe_module, module_facts
-from paramlens.explain.patterns.reshaping import missing_note, module_name, plural, raised, records_of
+from paramlens.explain.patterns.reshaping import missing_note, module_name, raised, records_of
+from paramlens.explain.fmt import plural
 
 
 def _ties(groups: list[list[str]], locale: str) -> str:

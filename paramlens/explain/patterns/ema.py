@@ -12,8 +12,9 @@ from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, num, shape, table
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, heading, site_code
-from paramlens.explain.patterns.reshaping import percent, plural, raised, records_of, unobserved_reason, \
+from paramlens.explain.patterns.reshaping import percent, raised, records_of, unobserved_reason, \
     values_block
+from paramlens.explain.fmt import plural
 
 ROWS = 8
 

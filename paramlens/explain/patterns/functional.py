@@ -12,7 +12,8 @@ from paramlens.explain.fmt import code, count, join, shape, table
 from paramlens.messages import message_id, t
 from paramlens.explain.patterns.common import calls_note
 from paramlens.explain.fmt import names_list
-from paramlens.explain.patterns.reshaping import code_list, module_name, observed, plural
+from paramlens.explain.patterns.reshaping import code_list, module_name, observed
+from paramlens.explain.fmt import plural
 
 ROWS = 8
 

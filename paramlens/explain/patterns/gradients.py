@@ -16,7 +16,7 @@ from paramlens.explain.fmt import code, count, join, names_list, num, shape, tab
 from paramlens.messages import t
 from paramlens.explain.places import place
 from paramlens.explain.patterns.common import calls_note, heading, not_run_note, site_code, times
-from paramlens.explain.patterns.reshaping import plural
+from paramlens.explain.fmt import plural
 
 SHARED_ROWS = 8
 

@@ -11,9 +11,9 @@ from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import (clauses, code, count, join, names_list, num, series, shape, shape_product, table,
                                    value_block)
 from paramlens.messages import t
-from paramlens.explain.places import place, place_heading
+from paramlens.explain.places import place_heading
 from paramlens.explain.patterns.gradients import shared_gradient_text
-from paramlens.explain.patterns.reshaping import plural
+from paramlens.explain.fmt import plural
 from paramlens.explain.patterns.common import (
     modules_text,
     times,

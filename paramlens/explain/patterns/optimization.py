@@ -14,7 +14,8 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import clauses, code, count, join, names_list, series, shape, table
 from paramlens.explain.patterns.common import times
-from paramlens.explain.patterns.reshaping import observed, plural, records_of
+from paramlens.explain.patterns.reshaping import observed, records_of
+from paramlens.explain.fmt import plural
 from paramlens.messages import t
 
 

@@ -12,7 +12,8 @@ from paramlens.analyzers.findings import Finding
 from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, join, num, shape, stats_line
 from paramlens.messages import message_id, t
-from paramlens.explain.patterns.reshaping import count_change, diff_facts, observed, plural, tensors_list, values_block
+from paramlens.explain.patterns.reshaping import count_change, diff_facts, observed, tensors_list, values_block
+from paramlens.explain.fmt import plural
 
 
 def _subject(record: dict[str, Any]) -> str:

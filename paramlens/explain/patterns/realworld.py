@@ -10,7 +10,7 @@ from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import code, count, join, names_list, owners_text, shape, table
 from paramlens.messages import message_id, t
 from paramlens.explain.patterns.common import heading, not_run_note, site_code
-from paramlens.explain.patterns.reshaping import plural
+from paramlens.explain.fmt import plural
 
 
 def _tensor_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

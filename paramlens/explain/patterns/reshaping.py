@@ -119,8 +119,3 @@ def apart(a: float, b: float) -> tuple[str, str]:
             return (num(a), num(b)) if digits == 4 else (first, second)
     return f"{a!r}", f"{b!r}"
 
-
-def plural(locale: str, n: int, one: str, many: str) -> str:
-    """`1 tensor` / `3 tensors` / `3 个张量`: `one` and `many` are message ids with an `{n}` placeholder (the
-    catalogue gives both the same Chinese)."""
-    return t(locale, one if n == 1 else many, n=count(n))

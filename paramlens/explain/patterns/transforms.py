@@ -13,7 +13,8 @@ from paramlens.explain.context import ExplainContext
 from paramlens.explain.fmt import clauses, code, count, join, names_list, num, series, shape, table
 from paramlens.messages import t
 from paramlens.explain.patterns.common import calls_note, module_label
-from paramlens.explain.patterns.reshaping import module_name, observed, plural
+from paramlens.explain.patterns.reshaping import module_name, observed
+from paramlens.explain.fmt import plural
 
 ROWS = 8
 

@@ -100,15 +100,9 @@ def _module_entry(module: nn.Module | None) -> dict[str, Any] | None:
     return brief
 
 
-class _InitCalls(TorchFunctionMode):
-    """Sees, while `reset_parameters` runs, each nn.init function and each fill / random draw applied to one of the
-    module's tensors, with the arguments torch passed (the bound a layer computed from its fan-in, for example).
-    It only records and then calls the function as it was called, so the result is the same."""
-
-    def __init__(self, names: dict[int, str]) -> None:
-        super().__init__()
-        self.names = names
-        self.calls: list[dict[str, Any]] = []
+class _InitWatch(TorchFunctionMode):
+    """A torch function mode that notes each call (`_note`, in the subclass) and then makes it as it was made, so
+    the result is the same; a note that fails is dropped, never raised."""
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
@@ -117,6 +111,20 @@ class _InitCalls(TorchFunctionMode):
         except Exception:  # noqa: BLE001 - observing must not change what the call does
             pass
         return func(*args, **kwargs)
+
+    def _note(self, func: Any, args: tuple, kwargs: dict) -> None:
+        raise NotImplementedError
+
+
+class _InitCalls(_InitWatch):
+    """Sees, while `reset_parameters` runs, each nn.init function and each fill / random draw applied to one of the
+    module's tensors, with the arguments torch passed (the bound a layer computed from its fan-in, for example).
+    It only records and then calls the function as it was called, so the result is the same."""
+
+    def __init__(self, names: dict[int, str]) -> None:
+        super().__init__()
+        self.names = names
+        self.calls: list[dict[str, Any]] = []
 
     def _note(self, func: Any, args: tuple, kwargs: dict) -> None:
         name = getattr(func, "__name__", "")
@@ -181,7 +189,7 @@ def reset_after(observation: Observation, result: Any) -> dict[str, Any]:
 POST_INIT = {"post_init", "tie_weights"}
 
 
-class _InitTally(TorchFunctionMode):
+class _InitTally(_InitWatch):
     """Counts, while `post_init()` runs, the nn.init functions and fills / random draws applied to the module's
     tensors (by function name), and which tensors they wrote. Records only, then calls the function as called."""
 
@@ -191,14 +199,6 @@ class _InitTally(TorchFunctionMode):
         self.storages = storages  # `weight.data.normal_()` writes through a new tensor object: found by its memory
         self.tally: dict[str, int] = {}
         self.written: set[str] = set()
-
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        kwargs = kwargs or {}
-        try:
-            self._note(func, args, kwargs)
-        except Exception:  # noqa: BLE001 - observing must not change what the call does
-            pass
-        return func(*args, **kwargs)
 
     def _note(self, func: Any, args: tuple, kwargs: dict) -> None:
         name = getattr(func, "__name__", "")
