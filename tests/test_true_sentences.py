@@ -729,7 +729,9 @@ def test_apply_says_when_a_tied_tensor_is_written_twice(tmp_path):
     [applied] = find_explanations(report, "apply", line)
     names = truth.value_at_end("owners(model.wte.weight)")
     assert names and all(f"`{name}`" in applied.markdown for name in names)
-    assert f"are one tensor (tied), and `init_weights` wrote it at 2 visits" in applied.markdown
+    # torch visits each of the tied tensor's owners once: one write per owner
+    writes = len({name.split(".")[1] for name in names})
+    assert f"are one tensor (tied), and `init_weights` wrote it at {writes} visits" in applied.markdown
     assert f"It holds what the last one, #{last}, wrote" in applied.markdown
     # the untied layer is written once: no such sentence about it
     assert "`model.proj.weight` was written at" not in applied.markdown
@@ -778,7 +780,8 @@ def test_backward_tells_plain_leaves_sums_and_vector_jacobian_products(tmp_path)
     assert truth.value(line_of(AUTOGRAD_TUTORIAL, "loss.backward()"), "[isinstance(v, nn.Parameter) for v in (w, b)]") \
         == [False, False]
     [first] = find_explanations(report, "backward", line_of(AUTOGRAD_TUTORIAL, "loss.backward()"))
-    assert "2 plain tensors created with `requires_grad=True`" in first.markdown
+    leaves = truth.value(line_of(AUTOGRAD_TUTORIAL, "loss.backward()"), "[isinstance(v, nn.Parameter) for v in (w, b)]")
+    assert f"{len(leaves)} plain tensors created with `requires_grad=True`" in first.markdown
     assert truth.value(lines[0], "out.numel()") > 1
     shape = truth.value(lines[0], "list(out.shape)")
     for line in lines:
@@ -880,26 +883,30 @@ def test_training_step_lines_say_what_torch_changed(tmp_path):
                                loop: ["adam.param_groups[0]['lr']"]},
                        capture={step: [f"[p.tolist() for p in {params}]"],
                                 zero: ["[p.grad is None for p in net.parameters()]"]},
-                       at_end=["sched.gamma", "sorted(adam.state[model.weight].keys())"])
+                       at_end=["sched.gamma", "sorted(adam.state[model.weight].keys())",
+                               "len(adam.param_groups[0]['params'])"])
     import torch
 
     before = [torch.tensor(v) for v in truth.value_before(step, f"[p.tolist() for p in {params}]")]
     after = [torch.tensor(v) for v in truth.value(step, f"[p.tolist() for p in {params}]")]
     grads = [torch.tensor(v) for v in truth.value_before(step, "[p.grad.tolist() for p in net.parameters()]")]
     [stepped] = find_explanations(report, "training_step", step)
-    assert "`SGD.step()` moved 4 of its 4 parameters" in stepped.markdown
+    moved = sum(1 for a, b in zip(after, before) if not torch.equal(a, b))
+    assert f"`SGD.step()` moved {moved} of its {len(after)} parameters" in stepped.markdown
     assert all(torch.allclose(a - b, -0.1 * g, atol=1e-6) for a, b, g in zip(after, before, grads))
     assert "exactly −lr × `.grad`" in stepped.markdown
     for row, (a, b) in zip(stepped.facts["moved"], zip(after, before)):
         assert abs(row["max_change"] - float((a - b).abs().max())) < 1e-6
     [zeroed] = find_explanations(report, "zero_grad", zero)
-    assert all(truth.value(zero, "[p.grad is None for p in net.parameters()]"))
-    assert "afterwards 4 have `.grad = None`" in zeroed.markdown
+    dropped = truth.value(zero, "[p.grad is None for p in net.parameters()]")
+    assert all(dropped)
+    assert f"afterwards {len(dropped)} have `.grad = None`" in zeroed.markdown
     [scheduled] = find_explanations(report, "training_step", line_of(TRAINING_STEP, "    sched.step()"))
     lr = truth.value_before(loop, "adam.param_groups[0]['lr']")
     assert f"group 0: {lr:.3g} → {lr * truth.value_at_end('sched.gamma'):.3g}" in scheduled.markdown
     [adam_step] = find_explanations(report, "training_step", line_of(TRAINING_STEP, "    adam.step()"))
-    assert "`Adam.step()` moved 2 of its 2 parameters" in adam_step.markdown
+    adam_tensors = truth.value_at_end("len(adam.param_groups[0]['params'])")
+    assert f"`Adam.step()` moved {adam_tensors} of its {adam_tensors} parameters" in adam_step.markdown
     for key in truth.value_at_end("sorted(adam.state[model.weight].keys())"):
         assert f"`{key}`" in adam_step.markdown
     [adam_zero] = find_explanations(report, "zero_grad", line_of(TRAINING_STEP, "    adam.zero_grad()"))
