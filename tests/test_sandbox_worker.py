@@ -3,6 +3,7 @@ warm overhead, the meta device for models too big to build, and the same layers 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -144,3 +145,68 @@ def test_removing_a_run_directory_never_changes_the_files_its_links_point_to(tmp
     remove_tree(str(run))
     assert not run.exists()
     assert outside.exists() and stat.S_IMODE(outside.stat().st_mode) == 0o444
+
+
+def test_descriptors_stay_with_the_message_they_were_sent_with():
+    """A run request carries its two result pipes. When a descriptor-less message ("drop_lineage") was queued just
+    before it, one read used to take both messages' bytes and the pipes, and hand the pipes to the first: the run
+    request then arrived with none, was ignored, and the analysing process waited 30 s for a reply (the stall of
+    incremental analysis)."""
+    import os
+    import socket
+
+    from paramlens.sandbox.channel import Channel
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    sender, receiver = Channel(ours), Channel(theirs)
+    first_r, first_w = os.pipe()
+    second_r, second_w = os.pipe()
+    try:
+        sender.send({"t": "drop_lineage", "lineage": "a"})
+        sender.send({"t": "run", "request": {"units": ["x" * 200_000]}}, fds=[first_w, second_w])
+        sender.send({"t": "kill"})
+        message, fds = receiver.receive(timeout=5)
+        assert (message["t"], fds) == ("drop_lineage", [])
+        message, fds = receiver.receive(timeout=5)
+        assert message["t"] == "run" and len(fds) == 2
+        for fd, (reader, _) in zip(fds, ((first_r, first_w), (second_r, second_w))):
+            os.write(fd, b"!")
+            assert os.read(reader, 1) == b"!"  # the very pipes that were sent
+            os.close(fd)
+        message, fds = receiver.receive(timeout=5)
+        assert (message["t"], fds) == ("kill", [])
+    finally:
+        for fd in (first_r, first_w, second_r, second_w):
+            os.close(fd)
+        sender.close()
+        receiver.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_idle_worker_does_not_spin_on_a_lineage_whose_processes_all_ended(tmp_path):
+    """Once every process of a lineage ended (its checkpoints dropped), its registry socket reads end of stream
+    forever: the worker must stop watching it, not spin on it while it waits for the next request."""
+    from paramlens.incremental.session import Budget, Session
+
+    executor = WorkerExecutor()
+    try:
+        session = Session(Budget(16, 2048))
+        path = tmp_path / "model.py"
+        source = SEED.read_text()
+        options = AnalysisOptions(executor=executor, locale="en")
+        session.analyze(source, str(path), options)
+        session.analyze(source + "print(1)\n", str(path), options)  # a run that stops before the new statement
+        assert session.checkpoints, f"the run took no checkpoints: nothing to test ({session.last.to_json()})"
+        session.drop(list(session.checkpoints))  # every parked process of the lineage ends; the run ended already
+        time.sleep(0.5)
+        worker = executor.worker_pid
+        before = _cpu_seconds(worker)
+        time.sleep(1.0)
+        # an idle worker uses no CPU at all; a spinning one uses a whole core (~1 s in this second)
+        assert _cpu_seconds(worker) - before < 0.3
+    finally:
+        executor.close()

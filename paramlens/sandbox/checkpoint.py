@@ -168,6 +168,7 @@ class Checkpointer:
         self.loops: Any = None
         self.finish: Callable[[], None] | None = None
         self.parent_pid = os.getpid()
+        self.fork_error = "fork failed"  # why the checkpoint thread's last fork failed (set by that thread)
 
     # -- set up --------------------------------------------------------------------------------------------
     def attach(self, runner: Any, loops: Any, finish: Callable[[], None]) -> None:
@@ -271,7 +272,12 @@ class Checkpointer:
             return
         index = int(unit["index"])
         wanted = index in self.at or (self.since >= self.every and self.taken < self.most)
-        if not wanted or (self.fence is not None and index >= int(self.fence)) or self.taint is not None:
+        if not wanted or (self.fence is not None and index >= int(self.fence)):
+            return
+        if self.taint is not None:
+            if self.taint not in self.refusals:  # said once: the analysing process shows why no checkpoints
+                self.refusals.add(self.taint)
+                self.runner.emit({"t": CHECKPOINT_EVENT, "index": index, "refused": self.taint})
             return
         try:
             self.pending = self._capture(index)
@@ -287,6 +293,9 @@ class Checkpointer:
             self.taken += 1
             self.since = 0.0
             self.runner.emit({"t": CHECKPOINT_EVENT, "index": index, "cid": f"{self.run_token}:{index}"})
+        elif self.fork_error not in self.refusals:
+            self.refusals.add(self.fork_error)
+            self.runner.emit({"t": CHECKPOINT_EVENT, "index": index, "refused": self.fork_error})
         self.last_boundary = time.perf_counter()
 
     def _capture(self, index: int) -> dict[str, Any]:
@@ -364,7 +373,8 @@ class Checkpointer:
                 if not _read_exactly(command, 1):
                     return
                 pid = os.fork()
-            except OSError:
+            except OSError as error:
+                self.fork_error = f"fork failed: {os.strerror(error.errno) if error.errno else error}"
                 try:
                     os.write(reply, b"e")
                 except OSError:

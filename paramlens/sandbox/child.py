@@ -161,7 +161,7 @@ def main() -> int:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.close(null)
-    sys.stdin = open(os.devnull)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # never a file object of its own: see run_forked
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     started = time.perf_counter()
     import torch
@@ -199,7 +199,11 @@ def run_forked(request: dict[str, Any], result_fd: int, stderr_fd: int, private_
         os.dup2(moved_stderr, 1)
         os.dup2(moved_stderr, 2)
         os.dup2(moved_result, 3)
-        sys.stdin = open(os.devnull)
+        os.close(null)
+        # standard input is descriptor 0 itself. A file object of its own (`open(os.devnull)`) would hold a
+        # descriptor the isolation closes; its number is then reused (the checkpoint thread's pipe), and dropping
+        # the stale object later closed the reused descriptor: checkpoints failed whenever the numbers met
+        sys.stdin = open(0, encoding="utf-8", closefd=False)
         plan = isolation.plan_from_request(request, private_dir, [0, 1, 2, 3], parent_pid)
         if checkpoints is not None:
             from paramlens.sandbox import checkpoint
@@ -228,8 +232,7 @@ def run_isolated(request: dict[str, Any], plan: isolation.Plan, channel_fd: int,
         emit({"t": Event.REFUSED, "message": str(refusal)})
         channel.flush()
         return 3
-    # standard input is /dev/null on descriptor 0 (the isolation closed every other descriptor, including the one an
-    # earlier `open(os.devnull)` used): `input()` reads end-of-file, as with `python file.py < /dev/null`
+    # standard input is /dev/null on descriptor 0: `input()` reads end-of-file, as with `python file.py < /dev/null`
     sys.stdin = open(0, encoding="utf-8", closefd=False)
     execute(request, emit, layers, started)
     # Close the result channel and stdout/stderr before exiting: the parent sees the end of both streams now,

@@ -65,7 +65,7 @@ class Parked:
 class Lineage:
     id: str
     root: str
-    registry: socket.socket          # the worker's end
+    registry: socket.socket | None   # the worker's end (None once every process that could register ended)
     theirs: int | None               # the end the lineage's first run inherits (closed once it has)
     parked: dict[str, Parked] = field(default_factory=dict)
 
@@ -111,7 +111,8 @@ class Lineages:
             return
         for parked in list(lineage.parked.values()):
             parked.close()
-        lineage.registry.close()
+        if lineage.registry is not None:
+            lineage.registry.close()
         if lineage.theirs is not None:
             os.close(lineage.theirs)
         self.reap()
@@ -143,13 +144,14 @@ class Lineages:
         """Registries and the channels of parked processes (not the one `busy` serving a resumed run)."""
         watched: list[Any] = []
         for lineage in self.by_id.values():
-            watched.append(lineage.registry)
+            if lineage.registry is not None:
+                watched.append(lineage.registry)
             watched.extend(p.channel for p in lineage.parked.values() if p is not busy)
         return watched
 
     def handle(self, ready: list[Any], busy: Parked | None = None) -> None:
         for lineage in list(self.by_id.values()):
-            if lineage.registry in ready:
+            if lineage.registry is not None and lineage.registry in ready:
                 self._registration(lineage)
             for cid, parked in list(lineage.parked.items()):
                 if parked is not busy and parked.channel in ready:
@@ -157,13 +159,19 @@ class Lineages:
         self.reap()
 
     def _registration(self, lineage: Lineage) -> None:
+        registry = lineage.registry
         try:
-            received = receive_registry(lineage.registry)
+            received = receive_registry(registry)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            return
+            received = None
         if received is None:
+            # end of stream: every process of the lineage (its runs, its parked copies) ended, none can register
+            # again, and a socket at end of stream is readable forever: watching it made the worker spin
+            if lineage.theirs is None:
+                registry.close()
+                lineage.registry = None
             return
         message, fds = received
         if message.get("t") != "parked" or len(fds) != 2 or not isinstance(message.get("cid"), str) or \
@@ -264,8 +272,10 @@ def resume(channel: Channel, lineages: Lineages, cid: str, request: dict[str, An
         return lineage, parked, pid, received[1][0]
 
 
-def wait_resumed(channel: Channel, lineages: Lineages, parked: Parked, pidfd: int) -> tuple[int, bool]:
-    """While a resumed run goes: kill it when asked (through its pidfd), keep serving registrations, and return
+def wait_resumed(channel: Channel, lineages: Lineages, parked: Parked, pidfd: int,
+                 defer: Callable[[dict[str, Any], list[int]], None]) -> tuple[int, bool]:
+    """While a resumed run goes: kill it when asked (through its pidfd), keep serving registrations, hand every
+    other message of the analysing process to `defer` (a `drop` sent as the run ends is done after it), and return
     (its exit code as its parked parent reported it, whether the analysing process is still there)."""
     try:
         while True:
@@ -280,9 +290,11 @@ def wait_resumed(channel: Channel, lineages: Lineages, parked: Parked, pidfd: in
                     return -signal.SIGKILL, False
                 if received is not None:
                     message, fds = received
-                    _close(fds)
                     if message.get("t") == "kill":
+                        _close(fds)
                         _kill_pidfd(pidfd)
+                    else:
+                        defer(message, fds)
             if parked.channel in ready:
                 try:
                     received = parked.channel.receive(timeout=0)

@@ -34,6 +34,9 @@ class Worker:
         self.training_warm = False
         self.workdir = os.getcwd()
         self.lineages: Any = None  # checkpoints of incremental analysis (lineages.py), made on first use
+        # messages that arrived while a run went (the analysing process may send `drop` as soon as it has read a
+        # run's results, before the worker has reaped it): handled, in order, once the run ended
+        self.deferred: list[tuple[dict[str, Any], list[int]]] = []
         if warm_meta:
             self.warm_meta()
 
@@ -58,15 +61,18 @@ class Worker:
 
     def serve(self) -> int:
         while True:
-            if self.lineages is not None and self.lineages.by_id and not self._lineage_events():
-                continue
-            try:
-                received = self.channel.receive()
-            except (ChannelClosed, ProtocolError, OSError):
-                return 0
-            if received is None:
-                continue
-            message, fds = received
+            if self.deferred:
+                message, fds = self.deferred.pop(0)
+            else:
+                if self.lineages is not None and self.lineages.by_id and not self._lineage_events():
+                    continue
+                try:
+                    received = self.channel.receive()
+                except (ChannelClosed, ProtocolError, OSError):
+                    return 0
+                if received is None:
+                    continue
+                message, fds = received
             kind = message.get("t")
             if kind == "run" and len(fds) == 2 and isinstance(message.get("request"), dict):
                 if not self.run(message["request"], fds[0], fds[1]):
@@ -149,9 +155,11 @@ class Worker:
                     return -signal.SIGKILL, False
                 if received is not None:
                     message, fds = received
-                    _close_all(fds)
                     if message.get("t") == "kill":
+                        _close_all(fds)
                         _kill(pid, group)
+                    else:
+                        self.deferred.append((message, fds))
         finally:
             if pidfd is not None:
                 os.close(pidfd)
@@ -214,7 +222,8 @@ class Worker:
             return True
         lineage, parked, pid, pidfd = started
         self.channel.send({"t": "forked", "pid": pid, "dir": lineage.root})
-        returncode, connected = parking.wait_resumed(self.channel, self.lineages, parked, pidfd)
+        returncode, connected = parking.wait_resumed(self.channel, self.lineages, parked, pidfd,
+                                                     lambda message, fds: self.deferred.append((message, fds)))
         if connected:
             self.channel.send({"t": "exit", "returncode": returncode})
         return connected
