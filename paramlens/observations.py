@@ -27,6 +27,8 @@ class Observations:
     refusals: list[dict[str, Any]] = field(default_factory=list)  # operations the sandbox refused, with lines
     backwards: list[dict[str, Any]] = field(default_factory=list)  # backward passes and their shared parameters
     symmetry: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # statement -> layers with equal rows
+    # statement -> the top-level models its symmetry check covered (absent: all of them)
+    symmetry_models: dict[int, set[str]] = field(default_factory=dict)
     # example unit -> what it decided (sandbox/examples.py): {status: building | skipped, class, expression, how,
     # reason, facts}; the file's no-argument model factories (default first); the file's nn.Module classes
     examples: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -58,6 +60,8 @@ class Observations:
                 running = event.get("index")
             elif kind == Event.SYMMETRY:
                 observations.symmetry[event["index"]] = event["layers"]
+                if event.get("models") is not None:
+                    observations.symmetry_models[event["index"]] = set(event["models"])
             elif kind == Event.BACKWARD:
                 observations.backwards.append(event)
             elif kind == Event.COUNTS:

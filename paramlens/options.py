@@ -159,9 +159,8 @@ INCREMENTAL = Option("incremental", bool, True, "Re-analyse an edited document f
                      "the static work is cached per statement and the run continues from a checkpoint (a stopped "
                      "copy of the sandboxed run) taken before it; off: every analysis runs the whole file.",
                      setting="incremental")
-CHECKPOINTS = Option("checkpoints", int, 0, "Checkpoints kept at most, over all open documents (the least recently "
-                     "used go first); 0, the default for now, turns them off (an intermittent 30 s stall of the "
-                     "worker after checkpointed runs is not found yet); 16 is a good value to try them.",
+CHECKPOINTS = Option("checkpoints", int, 16, "Checkpoints kept at most, over all open documents (the least recently "
+                     "used go first); 0 turns them off (every edit then runs the whole file again).",
                      minimum=0, maximum=64, setting="checkpoints")
 CHECKPOINT_MEMORY = Option("checkpoint_memory_mb", int, 2048, "Memory, in MB, the kept checkpoints may hold together "
                            "(their proportional share, Pss); past it the least recently used go first.",

@@ -430,6 +430,7 @@ class _UnitRunner:
         self.module_order: list[str] = []
         self.module_lines: dict[str, int] = {}
         self.module_ids: dict[str, int] = {}
+        self.bindings: tuple[list[str], list[int]] | None = None  # the namespace's names and ids after a statement
         self.stopped = False  # sys.exit(), or the parameter budget was exceeded: nothing more runs
         self.shown: list[dict[str, str]] = []  # what the running statement displayed (a notebook cell's outputs)
         self.after_unit: Callable[[dict[str, Any]], None] | None = None
@@ -492,14 +493,16 @@ class _UnitRunner:
             event["after_cut"] = {**recorder.first_cut, "during": not cut_before}
         emit(event)
         if recorder.constant_written:
-            recorder.constant_written = False
-            emit({"t": Event.SYMMETRY, "index": index, "layers": _symmetry(recorder)})
+            models = recorder.take_constant_models()
+            emit({"t": Event.SYMMETRY, "index": index, "layers": _symmetry(recorder, models),
+                  "models": None if models is None else sorted(models)})
         counts, tallies = recorder.take_counts(), recorder.take_tallies()
         if counts or tallies:  # evaluations past the record limit are only counted; the explanations say how many
             emit({"t": Event.COUNTS, "counts": counts, "tallies": tallies})
         # the module table whenever a module variable is (re)bound, so a timeout or crash later still leaves the
         # latest one (re-emitting it after every statement made long files quadratic)
-        changed = _track_modules(namespace, line, self.module_order, self.module_lines, self.module_ids)
+        candidates, self.bindings = _rebound(namespace, self.bindings)
+        changed = _track_modules(namespace, candidates, line, self.module_order, self.module_lines, self.module_ids)
         if changed:
             recorder.reindex(changed)
         elif any(word in unit["code"] for word in STRUCTURAL_EDITS):
@@ -559,11 +562,12 @@ def _install_notebook_names(namespace: dict[str, Any], shown: list[dict[str, str
 DIGEST_ELEMENTS = 10_000_000  # a tensor larger than this is digested by shape and dtype only
 
 
-def _symmetry(recorder: Any) -> list[dict[str, Any]]:
+def _symmetry(recorder: Any, models: set[str] | None) -> list[dict[str, Any]]:
     from paramlens.sandbox.symmetry import symmetry_facts
 
     try:
-        return symmetry_facts(recorder.top_level_modules())
+        return symmetry_facts([(name, module) for name, module in recorder.top_level_modules()
+                               if models is None or name in models])
     except Exception:  # noqa: BLE001 - a check that cannot be made is simply not reported
         return []
 
@@ -651,14 +655,46 @@ def _instantiated_classes(namespace: dict, instantiated: set[type]) -> list[str]
     return sorted(cls.__name__ for cls in own if any(issubclass(kind, cls) for kind in seen))
 
 
-def _track_modules(namespace: dict, line: int, order: list[str], lines: dict[str, int],
+def _rebound(namespace: dict, before: tuple[list[str], list[int]] | None) -> tuple[list[str], tuple]:
+    """The names whose binding may have changed since `before` (the names and object ids after the previous
+    statement), and the bindings now. Compared at C speed (a long file's namespace has thousands of names, and
+    looking at each of them in Python after every statement made the run quadratic); when names were added,
+    removed or reordered, every name is a candidate."""
+    names = list(namespace)
+    ids = list(map(id, namespace.values()))
+    if before is None:
+        return names, (names, ids)
+    known, known_ids = before
+    if len(names) < len(known) or names[:len(known)] != known:
+        return names, (names, ids)  # a name was deleted (or deleted and bound again): look at all of them
+    # the usual case: the same names, perhaps new ones after them (a statement binds a new variable); the few
+    # rebound ones are found by halving (slices compare at C speed)
+    changed: list[int] = []
+    _differing(ids, known_ids, 0, len(known_ids), changed)
+    return [names[k] for k in changed] + names[len(known):], (names, ids)
+
+
+def _differing(now: list[int], before: list[int], low: int, high: int, out: list[int]) -> None:
+    if now[low:high] == before[low:high]:
+        return
+    if high - low <= 16:
+        out.extend(k for k in range(low, high) if now[k] != before[k])
+        return
+    middle = (low + high) // 2
+    _differing(now, before, low, middle, out)
+    _differing(now, before, middle, high, out)
+
+
+def _track_modules(namespace: dict, candidates: list[str], line: int, order: list[str], lines: dict[str, int],
                    ids: dict[str, int]) -> list[str]:
     """Records which module each top-level name holds and where it was bound; returns the names that changed.
-    Besides the user's names, the examples ParamLens built (`__pl_example_N__`) are tracked."""
+    Besides the user's names, the examples ParamLens built (`__pl_example_N__`) are tracked. Only `candidates`
+    (the names whose object changed since the last statement) are looked at."""
     from torch import nn
 
     changed: list[str] = []
-    for name, value in list(namespace.items()):
+    for name in candidates:
+        value = namespace.get(name)
         if not isinstance(value, nn.Module) or (name.startswith("__") and not _is_example(name)):
             continue
         if name not in lines:

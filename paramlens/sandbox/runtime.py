@@ -44,7 +44,11 @@ class Recorder:
         self.cuts = 0
         self.instantiated: set[type] = set()  # module classes that had an instance during the run
         # a record showed a weight matrix set to one constant: after the statement, symmetry.py checks the models
+        # that hold the written tensors (`constant_models`, top-level names), or every model when a written tensor
+        # belongs to none the run can name (None): checking every model after every constant init made a long
+        # file quadratic
         self.constant_written = False
+        self.constant_models: set[str] | None = set()
 
     def loop_cut(self, cut: dict[str, Any]) -> None:
         """From now on the program's state is not the one `python file.py` reaches: label what follows."""
@@ -70,8 +74,19 @@ class Recorder:
             if self.first_cut is not None and value:
                 value["after_cut"] = dict(self.first_cut)
             self.emit({"t": Event.PROBE, "id": probe_id, "n": count, "v": value})
-        if not self.constant_written and _writes_constant_matrix(value):
+        if _writes_constant_matrix(value):
             self.constant_written = True
+            owners = _owner_models(value)
+            if owners is None or self.constant_models is None:
+                self.constant_models = None
+            else:
+                self.constant_models.update(owners)
+
+    def take_constant_models(self) -> set[str] | None:
+        """The models a constant was written into since the last call (None: unknown, check them all)."""
+        models, self.constant_models = self.constant_models, set()
+        self.constant_written = False
+        return models
 
     def tally(self, probe_id: int, value: Any) -> None:
         if not (value is None or (isinstance(value, (bool, int)) and abs(value) < 10**9)):
@@ -161,6 +176,15 @@ def _writes_constant_matrix(value: dict[str, Any]) -> bool:
     (the units' incoming weights) or a vector (their biases, which decide whether equal rows make equal units)."""
     changes = [value] + [change for visit in value.get("visits", []) for change in visit.get("changed", [])]
     return any((change.get("after") or {}).get("all_equal") for change in changes if isinstance(change, dict))
+
+
+def _owner_models(value: dict[str, Any]) -> set[str] | None:
+    """The top-level names holding what a record wrote (its tensor's owners, or the module `apply` ran on); None
+    when it names none (a tensor of a model not bound to any top-level name yet)."""
+    owners = list(value.get("owner") or []) + list((value.get("receiver") or {}).get("owner") or [])
+    names = {str(owner.get("path", "")).split(".", 1)[0] for owner in owners if isinstance(owner, dict)}
+    names.discard("")
+    return names or None
 
 
 def _resolve(namespace: dict, path: str) -> Any:

@@ -7,6 +7,7 @@ cheaply as an MLP.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import OrderedDict
 from typing import Any, Callable
@@ -64,14 +65,56 @@ def tensor_stats(tensor: torch.Tensor) -> dict[str, Any] | None:
 TEXT_ELEMENTS = 100  # above this, the text shows torch's own summarised form (first and last rows, `...`)
 
 
+TEXT_CACHE_ENTRIES = 4096
+TEXT_CACHE_BYTES = 256 * 1024  # tensors up to this size are keyed by a digest of their bytes
+_TEXT_CACHE: "OrderedDict[tuple, str]" = OrderedDict()
+
+
 def tensor_text(tensor: torch.Tensor) -> str:
     """`str(tensor)` as the user would see it, but for a large tensor summarised the way torch does past its own
     threshold: formatting every element of a 32×16 weight costs ~5 ms, a long file has thousands of them, and the
-    explanation shows the statistics anyway. The user's own print options are left as they were."""
+    explanation shows the statistics anyway. The user's own print options are left as they were.
+
+    Probes show the same values many times (a parameter, its `.data`, its state_dict entry, the same weight before
+    one statement and after the previous one), and torch's formatting costs about a millisecond a tensor, most of a
+    probed statement's time: the text is cached under everything it is a function of (class, dtype, shape, the
+    bytes of the values, requires_grad, grad_fn, the default dtype, the print options), so a cached text is the
+    text torch would print. Tensors torch formats in other ways (subclasses, named, quantized, sparse, conjugate
+    views, other devices) are always formatted afresh."""
+    key = _text_key(tensor)
+    if key is not None:
+        cached = _TEXT_CACHE.get(key)
+        if cached is not None:
+            _TEXT_CACHE.move_to_end(key)
+            return cached
     if tensor.numel() <= TEXT_ELEMENTS:
-        return str(tensor)
-    with torch._tensor_str.printoptions(threshold=TEXT_ELEMENTS, edgeitems=3):
-        return str(tensor)
+        text = str(tensor)
+    else:
+        with torch._tensor_str.printoptions(threshold=TEXT_ELEMENTS, edgeitems=3):
+            text = str(tensor)
+    if key is not None:
+        _TEXT_CACHE[key] = text
+        if len(_TEXT_CACHE) > TEXT_CACHE_ENTRIES:
+            _TEXT_CACHE.popitem(last=False)
+    return text
+
+
+def _text_key(tensor: torch.Tensor) -> tuple | None:
+    kind = type(tensor)
+    if (kind is not torch.Tensor and kind is not nn.Parameter) or tensor.layout != torch.strided or \
+            tensor.device.type != "cpu" or tensor.is_quantized or tensor.is_nested or any(n is not None for n in getattr(tensor, "names", None) or ()) or \
+            tensor.is_conj() or tensor.is_neg() or tensor.numel() * tensor.element_size() > TEXT_CACHE_BYTES or \
+            torch._C._len_torch_function_stack() or torch._C._len_torch_dispatch_stack():
+        return None
+    options = torch._tensor_str.PRINT_OPTS
+    with torch.no_grad():
+        data = tensor.detach().contiguous().view(-1)
+        raw = data.view(torch.uint8).numpy().tobytes() if data.numel() else b""
+    digest = hashlib.blake2b(raw, digest_size=16).digest()  # 128 bits: two different contents never meet
+    grad_fn = tensor.grad_fn
+    return (kind, tensor.dtype, tuple(tensor.shape), bool(tensor.requires_grad),
+            None if grad_fn is None else type(grad_fn).__name__, torch.get_default_dtype(), options.precision,
+            options.threshold, options.edgeitems, options.linewidth, options.sci_mode, digest)
 
 
 def tensor_summary(tensor: torch.Tensor, owners: Callable[[torch.Tensor], list] | None = None,

@@ -47,7 +47,10 @@ def layer_symmetry(ctx: ExplainContext, record: dict[str, Any], weight_paths: li
         if not wanted:
             break  # every layer asked about was re-initialised since: nothing later is its
         present = {layer["layer"]: layer for layer in ctx.observations.symmetry[index] if layer["layer"] in wanted}
+        covered = ctx.observations.symmetry_models.get(index)
         for name in list(wanted):
+            if covered is not None and name.split(".", 1)[0] not in covered:
+                continue  # that check looked only at the models written then, not at this layer's
             if name in present:
                 latest[name] = present[name]
             elif name in latest or index == start:

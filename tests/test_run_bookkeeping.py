@@ -1,0 +1,74 @@
+"""The sandboxed child's bookkeeping shortcuts give exactly what the slow way gives: the cached text of a tensor is
+torch's own `str()` of it, and the names found rebound after a statement are the names whose object changed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from paramlens.sandbox import summaries
+from paramlens.sandbox.child import _rebound
+
+
+def _tensors() -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    grad = torch.randn(3, requires_grad=True)
+    return [torch.tensor([0.0, -0.0]), torch.tensor([float("nan"), 1.0, float("inf")]),
+            torch.zeros(3, dtype=torch.bfloat16), torch.ones(2, dtype=torch.bool), nn.Parameter(torch.randn(3, 4)),
+            grad * 2, grad.sum(), torch.arange(200).reshape(20, 10), torch.randn(40, 40), torch.tensor(3.5),
+            torch.empty(0, 3), torch.randint(0, 5, (4,)), torch.randn(2, dtype=torch.complex64),
+            torch.randn(5).half(), torch.randn(4, 6).t(), torch.randn(3).conj()]
+
+
+@pytest.mark.parametrize("index", range(len(_tensors())))
+def test_cached_tensor_text_is_what_torch_prints(index):
+    tensor = _tensors()[index]
+    summaries._TEXT_CACHE.clear()
+    first = summaries.tensor_text(tensor)
+    again = summaries.tensor_text(tensor)  # from the cache when the tensor can be cached
+    if tensor.numel() <= summaries.TEXT_ELEMENTS:
+        assert first == again == str(tensor)
+    else:
+        with torch._tensor_str.printoptions(threshold=summaries.TEXT_ELEMENTS, edgeitems=3):
+            assert first == again == str(tensor)
+
+
+def test_cached_text_follows_print_options_default_dtype_and_values():
+    summaries._TEXT_CACHE.clear()
+    x = torch.randn(4)
+    before = summaries.tensor_text(x)
+    try:
+        torch.set_printoptions(precision=2)
+        assert summaries.tensor_text(x) == str(x) != before
+    finally:
+        torch.set_printoptions(profile="default")
+    y = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    shown = summaries.tensor_text(y)
+    try:
+        torch.set_default_dtype(torch.float64)
+        assert summaries.tensor_text(y) == str(y) != shown  # the dtype is printed only when it is not the default
+    finally:
+        torch.set_default_dtype(torch.float32)
+    w = nn.Parameter(torch.zeros(2, 2))
+    assert summaries.tensor_text(w) == str(w)
+    w.data[0, 0] = 42.0  # through .data: the parameter's version counter does not move, its text must
+    assert summaries.tensor_text(w) == str(w) and "42." in summaries.tensor_text(w)
+    assert summaries.tensor_text(w.data) == str(w.data)  # same values, another class: another text
+
+
+def test_rebound_names_are_the_names_whose_object_changed():
+    namespace = {f"name_{i}": object() for i in range(100)}
+    candidates, bindings = _rebound(namespace, None)
+    assert candidates == list(namespace)
+    candidates, bindings = _rebound(namespace, bindings)
+    assert candidates == []
+    namespace["name_7"] = object()
+    namespace["name_93"] = object()
+    namespace["added"] = object()
+    candidates, bindings = _rebound(namespace, bindings)
+    assert candidates == ["name_7", "name_93", "added"]
+    del namespace["name_50"]
+    namespace["name_50"] = object()  # deleted and bound again: the order changed, everything is looked at
+    candidates, bindings = _rebound(namespace, bindings)
+    assert set(candidates) == set(namespace)
