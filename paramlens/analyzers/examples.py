@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import libcst as cst
 
@@ -269,17 +270,20 @@ def rank_factories(names: list[str], stem: str) -> list[str]:
 
 
 def plan_examples(module: cst.Module, source: str, module_classes: set[str],
-                  positions: dict, stem: str = "", chosen: str | None = None) -> list[Example]:
+                  positions: dict, stem: str = "", chosen: str | None = None,
+                  facts_of: Any = None) -> list[Example]:
     """The synthetic example units of a file: each `# paramlens: example` comment (or the editor's choice, which
     replaces them), else one unit for the file's no-argument factories; then one unit per top-level class, last
     defined first (a model built first already contains its blocks, which are then not built again). Which classes
-    are modules, and what arguments they get, is decided in the sandbox once the file has run."""
+    are modules, and what arguments they get, is decided in the sandbox once the file has run. `facts_of` (incremental
+    analysis: cached per statement) stands in for `factory_facts`."""
+    facts_of = facts_of or factory_facts
     classes = [s for s in module.body if isinstance(s, cst.ClassDef)]
     line_of = {c.name.value: positions[c].start.line for c in classes if c in positions}
     factories: list[tuple] = []
     for statement in module.body:
         if isinstance(statement, cst.FunctionDef) and statement in positions:
-            facts = factory_facts(statement, module_classes | set(line_of))
+            facts = facts_of(statement, module_classes | set(line_of))
             if facts is not None:
                 factories.append((statement.name.value, positions[statement].start.line, *facts))
     examples: list[Example] = []

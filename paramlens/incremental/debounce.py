@@ -11,6 +11,10 @@ rule, per document:
 - while the user types faster than an analysis takes (the gaps between edits, averaged over bursts: gaps longer
   than a second end a burst), at least one and a half typical gaps, so that a run starts when typing pauses, not
   between two keystrokes;
+- a lone edit (none in the LONE_EDIT_SECONDS before it: a change made after looking, a paste, a quick fix) is
+  analysed at once (MINIMUM_SECONDS): waiting would only delay its result. If it turns out to be the first key
+  of a burst, the next key cancels that run (a resumed run is stopped within milliseconds) and the burst is
+  debounced as above: at most one run per burst is wasted;
 - never less than MINIMUM_SECONDS, never more than the maximum.
 
 `debounceMs` set in the settings is a fixed wait instead (settings.py: `adaptive_debounce`).
@@ -23,6 +27,7 @@ import time
 MINIMUM_SECONDS = 0.015
 COST_SHARE = 0.25
 TYPING_GAP_SECONDS = 1.0   # a pause longer than this ends a burst of typing
+LONE_EDIT_SECONDS = 0.5    # an edit this long after the previous one is analysed at once
 GAP_FACTOR = 1.5
 SMOOTHING = 0.5            # weight of the newest sample in the averages
 
@@ -32,11 +37,13 @@ class Debounce:
         self.cost: float | None = None      # seconds an analysis of this document took (average)
         self.gap: float | None = None       # seconds between edits while typing (average)
         self.last_edit: float | None = None
+        self.since_previous: float | None = None  # seconds between the last edit and the one before it
 
     def edited(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         if self.last_edit is not None:
             gap = now - self.last_edit
+            self.since_previous = gap
             if gap < TYPING_GAP_SECONDS:
                 self.gap = gap if self.gap is None else SMOOTHING * gap + (1 - SMOOTHING) * self.gap
         self.last_edit = now
@@ -57,6 +64,8 @@ class Debounce:
         """Seconds to wait after the edit that was just made."""
         if self.cost is None:
             return maximum_seconds
+        if self.since_previous is None or self.since_previous >= LONE_EDIT_SECONDS:
+            return min(maximum_seconds, MINIMUM_SECONDS)
         wait = COST_SHARE * self.cost
         if self.gap is not None and self.typing(now) and self.cost > self.gap:
             wait = max(wait, GAP_FACTOR * self.gap)

@@ -31,7 +31,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from paramlens.analyzers import imports as import_analysis
 from paramlens.analyzers.context import RecognitionContext, module_classes_among
-from paramlens.analyzers.examples import plan_examples
+from paramlens.analyzers.examples import factory_facts, plan_examples
 from paramlens.analyzers.findings import Finding
 from paramlens.analyzers.instrument import Unit, _Instrumenter, _line_count, example_units, instrument_statement, \
     statement_unit
@@ -75,6 +75,7 @@ class Chunk:
         self.recognition: Recognition | None = None
         self.assembled: tuple | None = None  # (key, findings, unit)
         self.unit_template: Unit | None = None  # its unit at line 1 (binds, first line's length, ...)
+        self.factory: tuple | None = None  # (the classes it was judged against, factory_facts of it)
 
     @property
     def positions(self) -> Any:
@@ -529,8 +530,21 @@ def examples(document: Document, source: str, path: str = "", chosen: str | None
     are modules is decided in the sandbox, whatever module their base came from), as are the file's factories."""
     globals_ = Globals(document.chunks)
     stem = os.path.splitext(os.path.basename(path))[0]
+    chunks = {id(chunk.node): chunk for chunk in document.chunks}
+
+    def facts_of(function: Any, classes: set[str]) -> Any:
+        # a factory's facts depend on its own text and the file's class names only: kept on its chunk (walking
+        # every function of a 5,000-line file again cost ~0.2 s an edit)
+        chunk = chunks.get(id(function))
+        if chunk is None:
+            return factory_facts(function, classes)
+        key = frozenset(classes)
+        if chunk.factory is None or chunk.factory[0] != key:
+            chunk.factory = (key, factory_facts(function, classes))
+        return chunk.factory[1]
+
     return plan_examples(body(document), source, set(globals_.module_classes), _StatementPositions(document),
-                         stem=stem, chosen=chosen)
+                         stem=stem, chosen=chosen, facts_of=facts_of)
 
 
 class _StatementPositions:

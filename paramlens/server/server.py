@@ -22,6 +22,7 @@ from paramlens.analysis import AnalysisOptions, analyze, analyze_notebook
 from paramlens.config import ConfigError, load_config
 from paramlens.explain.i18n import normalize_locale
 from paramlens.incremental.debounce import Debounce
+from paramlens.server.heap import Heap
 from paramlens.incremental.session import Budget, Session
 from paramlens.messages import t
 from paramlens.server import features, notebooks
@@ -96,6 +97,7 @@ class ParamLensServer(LanguageServer):
         # checkpoints, never shared), the bounds on every document's checkpoints, the adaptive debounce
         self.sessions: dict[str, Session] = {}
         self.debounces: dict[str, Debounce] = {}
+        self.heap = Heap()  # what survives an analysis is frozen for the garbage collector (heap.py)
         self.budget = Budget(self.settings.checkpoints, self.settings.checkpoint_memory_mb)
 
     def ensure_executor(self) -> Any:
@@ -142,7 +144,9 @@ class ParamLensServer(LanguageServer):
         path = to_fs_path(uri) or uri
         decision = self.decisions.get(uri) or Decision(True, False)
         if isinstance(text, notebooks.NotebookInput):
-            return self._analyse_notebook(path, text, decision)
+            report = self._analyse_notebook(path, text, decision)
+            self.scheduler.later(self.heap.after_analysis)
+            return report
         text, surrogate = _replace_surrogates(text)
         if surrogate is not None and uri not in self.surrogates and self.event_loop is not None:
             self.event_loop.call_soon_threadsafe(self.log, lsp.MessageType.Warning, f"{uri}: lone surrogates "
@@ -168,6 +172,7 @@ class ParamLensServer(LanguageServer):
             session.forget()
             report = analyze(text, path, options)
         self.debounces.setdefault(uri, Debounce()).analysed(time.perf_counter() - begun)
+        self.scheduler.later(self.heap.after_analysis)  # after this report is published, on this thread
         if decision.reason and report.execution.status == "skipped" and options.execute is False and \
                 self.settings.execute:
             report.execution.message = decision.reason
