@@ -97,7 +97,13 @@ class Session:
             self.versions[params.uri] = params.version
             self.diagnostics.setdefault(params.uri, asyncio.Event()).set()
 
-        for method in ("paramlens/status", "window/logMessage", "$/progress"):
+        self.status: Any = None  # the latest paramlens/status: what the last analysis did (incremental.documents)
+
+        @self.client.feature("paramlens/status")
+        def status(params: Any) -> None:
+            self.status = params
+
+        for method in ("window/logMessage", "$/progress"):
             self.client.feature(method)(lambda params: None)
         self.client.feature("window/workDoneProgress/create")(lambda params: None)
         self.client.feature("workspace/configuration")(lambda params: [None for _ in params.items])
@@ -492,13 +498,14 @@ class _MemorySampler:
 
 
 async def _edits_at(server: Session, uri: str, text: str, line: int, count: int, version: int,
-                    pause: float) -> tuple[list[float], int]:
+                    pause: float, breakdowns: list[dict] | None = None) -> tuple[list[float], int]:
     """`count` edits of one line (a space typed and removed inside its first call), each timed until that version's
     diagnostics arrive, `pause` seconds apart (a user who stops typing to look)."""
     lines = text.split("\n")
     original = lines[line]
     column = original.index("(") + 1
     samples = []
+    breakdowns = breakdowns if breakdowns is not None else []
     for number in range(count):
         version += 1
         lines[line] = original[:column] + " " + original[column:] if number % 2 == 0 else original
@@ -509,7 +516,22 @@ async def _edits_at(server: Session, uri: str, text: str, line: int, count: int,
         await server.wait_diagnostics(uri, version, timeout=600)
         samples.append(time.perf_counter() - begun)
         await asyncio.sleep(pause)
+        breakdowns.append(_last_analysis(server, uri))
     return samples, version
+
+
+def _last_analysis(server: Session, uri: str) -> dict:
+    """What the server says its last analysis of `uri` did (paramlens/status): the wait before it and its parts."""
+    incremental = getattr(server.status, "incremental", None)
+    for document in getattr(incremental, "documents", None) or []:
+        if getattr(document, "uri", None) == uri:
+            last = getattr(document, "last", None)
+            return {"debounce_ms": getattr(document, "debounce_ms", None),
+                    "seconds": getattr(last, "seconds", None), "static_seconds": getattr(last, "static_seconds", None),
+                    "run_seconds": getattr(last, "run_seconds", None),
+                    "statements_run": getattr(last, "statements_run", None),
+                    "resumed_after_line": getattr(last, "resumed_after_line", None)}
+    return {}
 
 
 def _line_with(text: str, needle: str, at_least: int) -> int:
@@ -532,9 +554,13 @@ async def _incremental_file(name: str, path: Path, text: str, cases: dict[str, t
     version = 1
     for case, (needle, fraction) in cases.items():
         line = _line_with(text, needle, int(text.count("\n") * fraction))
-        samples, version = await _edits_at(server, uri, text, line, edits, version, pause)
+        breakdowns: list[dict] = []
+        samples, version = await _edits_at(server, uri, text, line, edits, version, pause, breakdowns)
         entry[case] = {"line": line + 1, "median": statistics.median(samples), "first": samples[0],
-                       "samples": samples}
+                       "samples": samples, "server": breakdowns,
+                       **{f"{part}_median": statistics.median(b[part] for b in breakdowns)
+                          for part in ("seconds", "static_seconds", "run_seconds", "debounce_ms")
+                          if breakdowns and all(b.get(part) is not None for b in breakdowns)}}
     await asyncio.sleep(0.5)
     entry.update(sampler.stop())
     await server.stop()

@@ -81,10 +81,11 @@ class AnalysisOptions:
                                 if not (name == "locale" and value is None)})
 
 
-def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> FileReport:
+def analyze(source: str, path: str, options: AnalysisOptions | None = None, execute: Any = None) -> FileReport:
     """One file's report. `source` is the file's text: Python, or for an `.ipynb` the notebook's JSON (its code
     cells run as one program, paramlens/notebooks/). A `.py` file with `# %%` cells, and a document jupyterlab-lsp
-    made from a notebook, are notebooks too."""
+    made from a notebook, are notebooks too. `execute` (incremental analysis of a notebook: its runs continue from
+    checkpoints) stands in for `_execute`."""
     options = options or AnalysisOptions()
     locale = normalize_locale(options.locale)
     if is_notebook_path(path):
@@ -92,18 +93,18 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None) -> F
             notebook = read_notebook(source, locale)
         except NotebookError as error:
             return FileReport(path=path, execution=Execution(status="error", device=None, message=str(error)))
-        return analyze_notebook(notebook, path, options)
+        return analyze_notebook(notebook, path, options, execute)
     program = None
     if is_virtual_document(path):
         # jupyterlab-lsp's document of a notebook: it runs where the notebook is (its folder, its neighbours)
         origin = notebook_origin(path) or path
         program = from_ipython_text(source, read_saved(origin))
-        report = analyze_program(source, origin, options, program)
+        report = analyze_program(source, origin, options, program, execute)
         report.path = path
         return report
     if has_cell_markers(source):
         program = from_percent(source)
-    return analyze_program(source, path, options, program)
+    return analyze_program(source, path, options, program, execute)
 
 
 def runs_as_notebook(source: str, path: str) -> bool:
@@ -112,7 +113,8 @@ def runs_as_notebook(source: str, path: str) -> bool:
     return is_notebook_path(path) or is_virtual_document(path) or has_cell_markers(source)
 
 
-def analyze_notebook(notebook: Notebook, path: str, options: AnalysisOptions | None = None) -> FileReport:
+def analyze_notebook(notebook: Notebook, path: str, options: AnalysisOptions | None = None,
+                     execute: Any = None) -> FileReport:
     """A notebook's report (read from an .ipynb, or the cells an editor sent): its code cells, in order, as one
     program; positions in the report are lines of that program, `report.notebook` maps them to cells."""
     options = options or AnalysisOptions()
@@ -128,21 +130,23 @@ def analyze_notebook(notebook: Notebook, path: str, options: AnalysisOptions | N
         report = FileReport(path=path, execution=Execution(status="skipped", device=None, message=skip))
         report.notebook, _ = notebook_parts(program, [], Observations.none(), None, None, locale)
     else:
-        report = analyze_program(program.text, path, options, program)
+        report = analyze_program(program.text, path, options, program, execute)
     if notebook.warnings:
         report.execution.message = "; ".join([*notebook.warnings, *([report.execution.message] if
                                                                     report.execution.message else [])])
     return report
 
 
-def analyze_program(source: str, path: str, options: AnalysisOptions | None, program: Program | None) -> FileReport:
+def analyze_program(source: str, path: str, options: AnalysisOptions | None, program: Program | None,
+                    execute: Any = None) -> FileReport:
     """`source` analysed as it is, or as the program a notebook's cells made (`program`)."""
     options = options or AnalysisOptions()
     with naming(program):
-        return _analyze(program.text if program is not None else source, path, options, program)
+        return _analyze(program.text if program is not None else source, path, options, program, execute)
 
 
-def _analyze(source: str, path: str, options: AnalysisOptions, program: Program | None) -> FileReport:
+def _analyze(source: str, path: str, options: AnalysisOptions, program: Program | None,
+             execute: Any = None) -> FileReport:
     locale = normalize_locale(options.locale)
     try:
         parsed = parse_source(source)
@@ -152,7 +156,8 @@ def _analyze(source: str, path: str, options: AnalysisOptions, program: Program 
             report.notebook, _ = notebook_parts(program, [], Observations.none(), None, None, locale)
         return report
     try:
-        return _analyze_parsed(parsed, source, path, options, locale, recognise=options.probes, program=program)
+        return _analyze_parsed(parsed, source, path, options, locale, recognise=options.probes, program=program,
+                               execute=execute)
     except Exception as error:  # a bug in ParamLens must not cost the user the whole file, nor show a traceback
         LOG.warning("internal error while analysing %s (%s: %s); running it again without pattern recognition",
                     path, type(error).__name__, error)
@@ -160,7 +165,8 @@ def _analyze(source: str, path: str, options: AnalysisOptions, program: Program 
         note = t(locale, "ParamLens hit an internal error while recognising this file's patterns ({name}: {error}); it "
                  "ran the file without explanations. Please report it with the file.", name=type(error).__name__, error=error)
     try:
-        report = _analyze_parsed(parsed, source, path, options, locale, recognise=False, program=program)
+        report = _analyze_parsed(parsed, source, path, options, locale, recognise=False, program=program,
+                                 execute=execute)
     except Exception:
         LOG.warning("internal error while running %s without pattern recognition", path)
         LOG.debug("traceback of the internal error", exc_info=True)
@@ -180,7 +186,8 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
                     execute: Any = None) -> FileReport:
     """`prepared` and `execute` are incremental analysis' (paramlens/incremental/): the findings, units, torch
     decision and module body (the top-level statements, for the warm worker's preload) from its per-statement
-    caches, and the run continued from a checkpoint. A notebook (`program`) is always analysed whole."""
+    caches, and the run continued from a checkpoint. A notebook (`program`) has no static caches (its cells' display
+    of their last value is decided over the whole program) but its runs continue from checkpoints too."""
     if prepared is not None:
         findings, units, torch_used, body = prepared
     else:

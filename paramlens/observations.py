@@ -41,6 +41,10 @@ class Observations:
     def from_events(cls, events: list[dict[str, Any]]) -> "Observations":
         observations = cls(executed=True)
         running: int | None = None  # the statement running when an event arrived
+        # the module table: one entry per name, replaced where it stands when the name is bound again (a name ->
+        # positions index: rebuilding the list for every event made a long file's report quadratic)
+        modules: list[dict[str, Any]] = []
+        positions: dict[str, list[int]] = {}
         for event in events:
             kind = event.get("t")
             if kind == Event.PROBE:
@@ -73,11 +77,17 @@ class Observations:
                 observations.statements[event["index"]] = event
             elif kind == Event.MODULE:  # one (re)bound variable, streamed as the run goes
                 entry = event["module"]
-                observations.modules = [m for m in observations.modules if m["name"] != entry["name"]] + [entry] \
-                    if not any(m["name"] == entry["name"] for m in observations.modules) else \
-                    [entry if m["name"] == entry["name"] else m for m in observations.modules]
+                if entry["name"] in positions:
+                    for position in positions[entry["name"]]:
+                        modules[position] = entry
+                else:
+                    positions[entry["name"]] = [len(modules)]
+                    modules.append(entry)
             elif kind == Event.MODULES:  # the authoritative table at the end of the run
-                observations.modules = event["modules"]
+                modules = list(event["modules"])
+                positions = {}
+                for position, entry in enumerate(modules):
+                    positions.setdefault(entry["name"], []).append(position)
             elif kind == Event.NOTE:
                 observations.notes.append(event)
                 if event.get("kind") == "package_import":
@@ -100,6 +110,7 @@ class Observations:
                 observations.seed = event.get("seed")
                 observations.device = event.get("device", observations.device)
                 observations.module_name = event.get("module")
+        observations.modules = modules
         return observations
 
     @classmethod

@@ -295,3 +295,55 @@ def test_the_users_code_cannot_fork_in_checkpointed_or_resumed_runs(printed, tmp
         assert "fork: PermissionError fork in a thread: ['PermissionError'] setsid: PermissionError" in \
             printed_lines[0], printed_lines
         assert printed_lines[1].startswith("setpgid: PermissionError"), printed_lines
+
+
+def _edit_cell(notebook_json: str, suffix: str, literal: bool) -> str:
+    """The notebook with its last code cell's last print given one more argument, or (literal) the first small
+    integer literal of its middle code cell increased."""
+    data = json.loads(notebook_json)
+    code = [cell for cell in data["cells"] if cell["cell_type"] == "code"]
+    if literal:
+        cell = code[len(code) // 2]
+        source = "".join(cell["source"])
+        cell["source"] = re.sub(r"\b([1-9])\b", lambda m: str(int(m.group(1)) + 1), source, count=1)
+    else:
+        cell = next(c for c in reversed(code) if "print(" in "".join(c["source"]))
+        cell["source"] = _edit_last_print("".join(cell["source"]), suffix)
+    return json.dumps(data, ensure_ascii=False, indent=1)
+
+
+def _percent_cells(text: str) -> str:
+    """The file as `# %%` cells: a cell before every top-level statement that follows a blank line."""
+    lines, out, blank = text.split("\n"), [], True
+    for line in lines:
+        if blank and line and not line[0].isspace() and not line.startswith(("#", ")", "]", "}")):
+            out.append("# %%")
+        out.append(line)
+        blank = not line.strip()
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("kind", ["ipynb", "percent"])
+def test_notebook_edits_resume_and_report_what_a_full_analysis_reports(kind, printed, tmp_path):
+    """A notebook's runs continue from checkpoints too (Jupyter never runs the cells above an edit again): an edit
+    of a late cell resumes, and the report (each cell's output and value, positions in cells) is a full
+    analysis' report."""
+    seed = REPO / "examples" / ("parameter_management.ipynb" if kind == "ipynb" else "parameter_management.py")
+    text = seed.read_text(encoding="utf-8")
+    path = tmp_path / ("notebook.ipynb" if kind == "ipynb" else "cells.py")
+    if kind == "percent":
+        text = _percent_cells(text)
+    path.write_text(text, encoding="utf-8")
+    session = Session(Budget(16, 2048))
+    resumed = []
+    try:
+        _check(session, text, str(path), printed)
+        for number in range(4):
+            if kind == "ipynb":
+                text = _edit_cell(text, f"edit {number}", literal=number == 2)
+            else:
+                text = _edit_last_print(text, f"edit {number}")
+            resumed.append(_check(session, text, str(path), printed)["resumed_after_line"])
+    finally:
+        session.close()
+    assert any(line is not None for line in resumed), resumed

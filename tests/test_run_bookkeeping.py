@@ -72,3 +72,22 @@ def test_rebound_names_are_the_names_whose_object_changed():
     namespace["name_50"] = object()  # deleted and bound again: the order changed, everything is looked at
     candidates, bindings = _rebound(namespace, bindings)
     assert set(candidates) == set(namespace)
+
+
+@pytest.mark.parametrize("index", range(len(_tensors())))
+def test_cached_statistics_are_the_computed_ones(index):
+    tensor = _tensors()[index]
+    if tensor.numel() == 0:
+        assert summaries.tensor_stats(tensor) is None
+        return
+    summaries._STATS_CACHE.clear()
+    first, again = summaries.tensor_stats(tensor), summaries.tensor_stats(tensor)
+    fresh = summaries._computed_stats(tensor)
+    assert repr(first) == repr(again) == repr(fresh)  # repr: NaN statistics compare equal as text
+
+
+def test_statistics_follow_a_write_through_data():
+    weight = nn.Parameter(torch.zeros(3, 3))
+    assert summaries.tensor_stats(weight)["max"] == 0.0
+    weight.data[1, 1] = 5.0
+    assert summaries.tensor_stats(weight)["max"] == 5.0

@@ -23,6 +23,7 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,7 +35,7 @@ from paramlens.explain.i18n import normalize_locale
 from paramlens.incremental import static
 from paramlens.report import FileReport
 from paramlens.sandbox.checkpoint import CHECKPOINT_EVENT, DIVERGED_EVENT
-from paramlens.sandbox.protocol import Event, RunRequest, RunResult
+from paramlens.sandbox.protocol import TEXTS_CARRIED, Event, RunRequest, RunResult
 
 LOG = logging.getLogger("paramlens.incremental")
 FIRST_EVERY_SECONDS = 0.25     # checkpoint spacing before the file's run time is known
@@ -91,17 +92,20 @@ class Budget:
         with self.lock:
             return [(session, checkpoint) for session in self.sessions for checkpoint in session.checkpoints]
 
-    def enforce(self) -> None:
+    def enforce(self, measure: bool = True) -> None:
         """Measure, then drop least recently used checkpoints until both bounds hold. Reading a process's
-        smaps_rollup walks its whole address space (tens of ms for a process that imported torch), so on the
-        analysis path only checkpoints never measured are; all of them are measured again every REMEASURE_SECONDS
-        (a parked process's share changes as its siblings come and go)."""
+        smaps_rollup walks its whole address space (4–13 ms for a process that imported torch), so checkpoints
+        never measured are measured here, and all of them again every REMEASURE_SECONDS (a parked process's share
+        changes as its siblings come and go). `measure=False` (the language server, on the path of an edit: it
+        measures right after publishing, see server.py) enforces the count, and the memory as last measured."""
         live = self.live()
         now = time.monotonic()
-        again = now - self.measured >= REMEASURE_SECONDS
+        again = measure and now - self.measured >= REMEASURE_SECONDS
         if again:
             self.measured = now
         for _, checkpoint in live:
+            if not measure:
+                break
             if checkpoint.pid is not None and checkpoint.pid > 0 and (again or not checkpoint.measured):
                 checkpoint.memory_mb = private_memory_mb(checkpoint.pid)
                 checkpoint.measured = True
@@ -175,6 +179,9 @@ class Session:
         self.use_checkpoints = checkpoints
         self.last = LastAnalysis()
         self.full_run_seconds: float | None = None
+        self.texts: OrderedDict[str, str] = OrderedDict()  # tensor texts its runs computed (key -> text)
+        # measured after the report (the language server): the memory of new checkpoints is read off the edit's path
+        self.measure_later = False
         if budget is not None:
             budget.register(self)
 
@@ -185,12 +192,11 @@ class Session:
         self.last = LastAnalysis()
         locale = normalize_locale(options.locale)
         if analysis.runs_as_notebook(source, path):
-            # a notebook's cells (the display of each cell's value, cell positions) are analysed whole
-            self.forget()
+            # a notebook's cells (the display of each cell's value, cell positions): the static part whole, the run
+            # continued from a checkpoint like a file's (Jupyter never runs the cells above an edit again)
             self.document = None
-            report = analysis.analyze(source, path, options)
+            report = analysis.analyze(source, path, options, execute=self._execute)
             self.last.seconds = time.perf_counter() - started
-            self.last.fallback = "notebook cells"
             return report
         try:
             document = static.update(self.document, source)
@@ -225,6 +231,17 @@ class Session:
         self.last.seconds = time.perf_counter() - started
         return report
 
+    def analyze_notebook(self, notebook: Any, path: str, options: AnalysisOptions | None = None) -> FileReport:
+        """A notebook an editor sent cell by cell (the language server's notebook sync), run as `analyze` runs an
+        .ipynb: its runs continue from this document's checkpoints."""
+        options = options or AnalysisOptions()
+        started = time.perf_counter()
+        self.last = LastAnalysis()
+        self.document = None
+        report = analysis.analyze_notebook(notebook, path, options, execute=self._execute)
+        self.last.seconds = time.perf_counter() - started
+        return report
+
     def _full(self, source: str, path: str, options: AnalysisOptions, started: float) -> FileReport:
         report = analysis.analyze(source, path, options)
         self.last.seconds = time.perf_counter() - started
@@ -234,10 +251,22 @@ class Session:
     # -- the run -------------------------------------------------------------------------------------------------
     def _execute(self, path: str, units: list[Unit], options: AnalysisOptions, request: RunRequest) -> RunResult:
         begun = time.perf_counter()
+        # the tensor texts this document's runs computed: with the same seed an edited file meets the same values
+        # again, and formatting them is most of a probed statement's time (sandbox/summaries.tensor_text)
+        request.texts = [[key, text] for key, text in list(self.texts.items())[-TEXTS_CARRIED:]]
         try:
-            return self._run(path, units, options, request)
+            run = self._run(path, units, options, request)
         finally:
             self.last.run_seconds = time.perf_counter() - begun
+        for event in run.events:
+            if event.get("t") == Event.TEXTS and isinstance(event.get("entries"), list):
+                for entry in event["entries"]:
+                    if isinstance(entry, list) and len(entry) == 2:
+                        self.texts[str(entry[0])] = str(entry[1])
+                        self.texts.move_to_end(str(entry[0]))
+        while len(self.texts) > TEXTS_CARRIED:
+            self.texts.popitem(last=False)
+        return run
 
     def _run(self, path: str, units: list[Unit], options: AnalysisOptions, request: RunRequest) -> RunResult:
         executor = options.executor or analysis.default_executor(options.python)
@@ -280,7 +309,7 @@ class Session:
             self.last.statements_run = len(units)
         self.keys = keys
         if self.budget is not None:
-            self.budget.enforce()
+            self.budget.enforce(measure=not self.measure_later)
         return run
 
     def _fresh(self, units: list[Unit], request: RunRequest, keys: list[str], first_changed: int,

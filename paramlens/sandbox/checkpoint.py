@@ -548,6 +548,9 @@ class Checkpointer:
         resume = request.get("resume") or {}
         self.loops.replace_sites(int(resume.get("loop_base", 0)),
                                  [loop for unit in units for loop in unit.get("loops", [])])
+        from paramlens.sandbox.summaries import remember_texts
+
+        remember_texts(request.get("texts"))
         child.EXAMPLE_NAMES.clear()
         child.EXAMPLE_NAMES.update({unit["example"]["name"]: unit["example"]["expression"]
                                     for unit in units if unit.get("example")})

@@ -263,6 +263,9 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     from paramlens.sandbox.runtime import Recorder
 
     executing = time.perf_counter()
+    from paramlens.sandbox.summaries import remember_texts
+
+    remember_texts(request.get("texts"))
     device = request.get("device", "cpu")
     path = request["path"]
     blocked = BlockedOperations(path, lambda attempt: emit({"t": Event.SANDBOX_REFUSAL, **attempt}),
@@ -371,11 +374,15 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
 def _finish(namespace: dict[str, Any], runner: "_UnitRunner", recorder: Any, emit: Callable[[dict], None],
             started: float, executing: float, budget: Any) -> None:
     from paramlens.sandbox.examples import module_classes
+    from paramlens.sandbox.summaries import new_texts
 
     emit({"t": Event.MODULES, "modules": _final_modules(namespace, runner.module_order, runner.module_lines,
                                                         recorder.labels())})
     emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated),
           "modules": module_classes(namespace, OWN_MODULES)})
+    texts = new_texts()
+    if texts:
+        emit({"t": Event.TEXTS, "entries": texts})
     emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
           "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace),
           **({"peak": budget.peak} if budget is not None and budget.count_only else {})})

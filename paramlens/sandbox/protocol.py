@@ -57,6 +57,7 @@ class Event:
     LOOP_CUT = "cut"             # a loop was shortened by the loop budget
     SANDBOX_REFUSAL = "denied"   # the sandbox refused an operation the code attempted (network, process, file)
     BACKWARD = "backward"        # a backward pass ran: which parameters got gradients, and shared ones per use
+    TEXTS = "texts"              # at the end: the tensor texts this run computed, carried into the next run
     SYMMETRY = "symmetry"        # after a statement that set a weight matrix to a constant: are its units symmetric
     STATEMENT = "stmt"           # a top-level statement ended: ok / error / dependent / exit
     MODULE = "module"            # one (re)bound module variable
@@ -76,6 +77,9 @@ class RunLimits:
     # a loop is cut after the iteration in which it has run at least this many iterations and this long
     loop_iterations: int = DEFAULT_LOOP_ITERATIONS
     loop_seconds: float = DEFAULT_LOOP_SECONDS
+
+
+TEXTS_CARRIED = 512  # tensor texts a request carries into the next run of the same document (summaries.py)
 
 
 @dataclass
@@ -104,6 +108,8 @@ class RunRequest:
     checkpoints: dict[str, Any] | None = None
     resume: dict[str, Any] | None = None
     deadline_seconds: float | None = None
+    # tensor texts earlier runs of the same document computed ([key, text], summaries.tensor_text's cache)
+    texts: list[list[str]] = field(default_factory=list)
 
     def payload(self, required_layers: list[str]) -> dict[str, Any]:
         """The JSON the child reads: what to run and the limits it enforces on itself (every option of
@@ -115,7 +121,8 @@ class RunRequest:
                 "cpu_seconds": opt.cpu_seconds(self.limits.timeout_seconds), "required_layers": required_layers,
                 "notebook": self.notebook,
                 **({"checkpoints": self.checkpoints} if self.checkpoints is not None else {}),
-                **({"resume": self.resume} if self.resume is not None else {})}
+                **({"resume": self.resume} if self.resume is not None else {}),
+                **({"texts": self.texts} if self.texts else {})}
 
 
 @dataclass

@@ -15,6 +15,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from paramlens.sandbox.protocol import TEXTS_CARRIED
+
 VALUES_LIMIT = 64
 TEXT_LIMIT = 4000
 PARAMS_LIMIT = 300
@@ -37,10 +39,43 @@ def is_uninitialized(tensor: torch.Tensor) -> bool:
     return isinstance(tensor, nn.parameter.UninitializedTensorMixin)
 
 
+_STATS_CACHE: "OrderedDict[tuple, dict[str, Any]]" = OrderedDict()
+STATS_CACHE_ENTRIES = 4096
+
+
 def tensor_stats(tensor: torch.Tensor) -> dict[str, Any] | None:
-    """min / max / mean / std / zeros / all-equal of a real tensor; None for meta or lazy tensors."""
+    """min / max / mean / std / zeros / all-equal of a real tensor; None for meta or lazy tensors. The probes take
+    them of the same values again and again (before and after each statement that may write them): they are kept
+    under the values' digest (`_content_digest`), of which they are a function."""
     if is_uninitialized(tensor) or tensor.device.type == "meta" or tensor.numel() == 0:
         return None
+    key = _content_digest(tensor)
+    if key is not None:
+        cached = _STATS_CACHE.get(key)
+        if cached is not None:
+            return dict(cached)
+    stats = _computed_stats(tensor)
+    if key is not None:
+        _STATS_CACHE[key] = dict(stats)
+        if len(_STATS_CACHE) > STATS_CACHE_ENTRIES:
+            _STATS_CACHE.popitem(last=False)
+    return stats
+
+
+def _content_digest(tensor: torch.Tensor) -> tuple[str, tuple, str] | None:
+    """(dtype, shape, a 128-bit digest of the bytes) of a plain CPU tensor up to TEXT_CACHE_BYTES; None for what
+    is not just its bytes (meta, lazy, sparse, quantized, nested, conjugate or negative views, other devices)."""
+    if tensor.layout != torch.strided or tensor.device.type != "cpu" or tensor.is_quantized or \
+            tensor.is_nested or tensor.is_conj() or tensor.is_neg() or is_uninitialized(tensor) or \
+            tensor.numel() * tensor.element_size() > TEXT_CACHE_BYTES:
+        return None
+    with torch.no_grad():
+        data = tensor.detach().contiguous().view(-1)
+        raw = data.view(torch.uint8).numpy().tobytes() if data.numel() else b""
+    return (str(tensor.dtype), tuple(tensor.shape), hashlib.blake2b(raw, digest_size=16).hexdigest())
+
+
+def _computed_stats(tensor: torch.Tensor) -> dict[str, Any]:
     with torch.no_grad():
         data = tensor.detach()
         if data.is_complex():
@@ -67,7 +102,27 @@ TEXT_ELEMENTS = 100  # above this, the text shows torch's own summarised form (f
 
 TEXT_CACHE_ENTRIES = 4096
 TEXT_CACHE_BYTES = 256 * 1024  # tensors up to this size are keyed by a digest of their bytes
-_TEXT_CACHE: "OrderedDict[tuple, str]" = OrderedDict()
+_TEXT_CACHE: "OrderedDict[str, str]" = OrderedDict()
+_NEW_TEXTS: "OrderedDict[str, str]" = OrderedDict()  # computed by this run: handed back for the next one
+TEXT_KEY_LIMIT = 400
+
+
+def remember_texts(entries: Any) -> None:
+    """Texts an earlier run of the same document computed (the request's `texts`): with the same seed, the next run
+    of an edited file meets the same values again. Only well-formed entries are taken."""
+    if not isinstance(entries, list):
+        return
+    for entry in entries[:TEXTS_CARRIED]:
+        if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and \
+                isinstance(entry[1], str) and len(entry[0]) <= TEXT_KEY_LIMIT and len(entry[1]) <= TEXT_LIMIT + 100:
+            _TEXT_CACHE[entry[0]] = entry[1]
+
+
+def new_texts() -> list[list[str]]:
+    """The texts this run computed (at most TEXTS_CARRIED, the latest), for the analysing process to carry over."""
+    taken = list(_NEW_TEXTS.items())[-TEXTS_CARRIED:]
+    _NEW_TEXTS.clear()
+    return [[key, text] for key, text in taken]
 
 
 def tensor_text(tensor: torch.Tensor) -> str:
@@ -96,25 +151,28 @@ def tensor_text(tensor: torch.Tensor) -> str:
         _TEXT_CACHE[key] = text
         if len(_TEXT_CACHE) > TEXT_CACHE_ENTRIES:
             _TEXT_CACHE.popitem(last=False)
+        _NEW_TEXTS[key] = text
+        if len(_NEW_TEXTS) > TEXTS_CARRIED:
+            _NEW_TEXTS.popitem(last=False)
     return text
 
 
-def _text_key(tensor: torch.Tensor) -> tuple | None:
+def _text_key(tensor: torch.Tensor) -> str | None:
     kind = type(tensor)
-    if (kind is not torch.Tensor and kind is not nn.Parameter) or tensor.layout != torch.strided or \
-            tensor.device.type != "cpu" or tensor.is_quantized or tensor.is_nested or any(n is not None for n in getattr(tensor, "names", None) or ()) or \
-            tensor.is_conj() or tensor.is_neg() or tensor.numel() * tensor.element_size() > TEXT_CACHE_BYTES or \
+    if (kind is not torch.Tensor and kind is not nn.Parameter) or \
+            any(n is not None for n in getattr(tensor, "names", None) or ()) or \
             torch._C._len_torch_function_stack() or torch._C._len_torch_dispatch_stack():
         return None
+    content = _content_digest(tensor)  # 128 bits: two different contents never meet
+    if content is None:
+        return None
     options = torch._tensor_str.PRINT_OPTS
-    with torch.no_grad():
-        data = tensor.detach().contiguous().view(-1)
-        raw = data.view(torch.uint8).numpy().tobytes() if data.numel() else b""
-    digest = hashlib.blake2b(raw, digest_size=16).digest()  # 128 bits: two different contents never meet
     grad_fn = tensor.grad_fn
-    return (kind, tensor.dtype, tuple(tensor.shape), bool(tensor.requires_grad),
-            None if grad_fn is None else type(grad_fn).__name__, torch.get_default_dtype(), options.precision,
-            options.threshold, options.edgeitems, options.linewidth, options.sci_mode, digest)
+    key = (kind.__name__, content[0], list(content[1]), bool(tensor.requires_grad),
+           None if grad_fn is None else type(grad_fn).__name__, str(torch.get_default_dtype()), options.precision,
+           options.threshold, options.edgeitems, options.linewidth, options.sci_mode, content[2])
+    text = repr(key)
+    return text if len(text) <= TEXT_KEY_LIMIT else None
 
 
 def tensor_summary(tensor: torch.Tensor, owners: Callable[[torch.Tensor], list] | None = None,

@@ -144,7 +144,7 @@ class ParamLensServer(LanguageServer):
         path = to_fs_path(uri) or uri
         decision = self.decisions.get(uri) or Decision(True, False)
         if isinstance(text, notebooks.NotebookInput):
-            report = self._analyse_notebook(path, text, decision)
+            report = self._analyse_notebook(uri, path, text, decision)
             self.scheduler.later(self.heap.after_analysis)
             return report
         text, surrogate = _replace_surrogates(text)
@@ -163,6 +163,7 @@ class ParamLensServer(LanguageServer):
         session = self.sessions.get(uri)
         if session is None:
             session = self.sessions[uri] = Session(self.budget)
+            session.measure_later = True  # the budget measures new checkpoints after the report is published
         session.use_checkpoints = self.settings.incremental and self.settings.checkpoints > 0
         self.budget.count, self.budget.memory_mb = self.settings.checkpoints, self.settings.checkpoint_memory_mb
         begun = time.perf_counter()
@@ -172,20 +173,37 @@ class ParamLensServer(LanguageServer):
             session.forget()
             report = analyze(text, path, options)
         self.debounces.setdefault(uri, Debounce()).analysed(time.perf_counter() - begun)
-        self.scheduler.later(self.heap.after_analysis)  # after this report is published, on this thread
+        self.scheduler.later(self._after_analysis)  # after this report is published, on this thread
         if decision.reason and report.execution.status == "skipped" and options.execute is False and \
                 self.settings.execute:
             report.execution.message = decision.reason
         return report
 
-    def _analyse_notebook(self, path: str, given: notebooks.NotebookInput, decision: Decision) -> Any:
+    def _after_analysis(self) -> None:
+        """Work that must not delay a report: the checkpoints' memory (Budget.enforce reads each new parked
+        process's smaps_rollup) and the garbage collector's bookkeeping (heap.py)."""
+        try:
+            self.budget.enforce()
+        finally:
+            self.heap.after_analysis()
+
+    def _analyse_notebook(self, uri: str, path: str, given: notebooks.NotebookInput, decision: Decision) -> Any:
         """A notebook's cells as one program, with the outputs its saved file stored."""
         cleaned = tuple(replace(cell, text=_replace_surrogates(cell.text)[0]) for cell in given.cells)
         notebook = notebooks.to_notebook(replace(given, cells=cleaned), path)
         options = self._options(path)
         if not decision.execute:
             options = replace(options, execute=False)
-        report = analyze_notebook(notebook, path, options)
+        if self.settings.incremental:
+            session = self.sessions.get(uri)
+            if session is None:
+                session = self.sessions[uri] = Session(self.budget)
+                session.measure_later = True
+            session.use_checkpoints = self.settings.checkpoints > 0
+            self.budget.count, self.budget.memory_mb = self.settings.checkpoints, self.settings.checkpoint_memory_mb
+            report = session.analyze_notebook(notebook, path, options)
+        else:
+            report = analyze_notebook(notebook, path, options)
         if decision.reason and report.execution.status == "skipped" and options.execute is False and \
                 self.settings.execute:
             report.execution.message = decision.reason
