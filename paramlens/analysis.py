@@ -81,11 +81,12 @@ class AnalysisOptions:
                                 if not (name == "locale" and value is None)})
 
 
-def analyze(source: str, path: str, options: AnalysisOptions | None = None, execute: Any = None) -> FileReport:
+def analyze(source: str, path: str, options: AnalysisOptions | None = None, incremental: Any = None) -> FileReport:
     """One file's report. `source` is the file's text: Python, or for an `.ipynb` the notebook's JSON (its code
     cells run as one program, paramlens/notebooks/). A `.py` file with `# %%` cells, and a document jupyterlab-lsp
-    made from a notebook, are notebooks too. `execute` (incremental analysis of a notebook: its runs continue from
-    checkpoints) stands in for `_execute`."""
+    made from a notebook, are notebooks too. `incremental` (a notebook's incremental analysis, incremental/session.py)
+    supplies the static part from its per-statement caches (`prepare_program`) and runs from checkpoints
+    (`execute`)."""
     options = options or AnalysisOptions()
     locale = normalize_locale(options.locale)
     if is_notebook_path(path):
@@ -93,28 +94,29 @@ def analyze(source: str, path: str, options: AnalysisOptions | None = None, exec
             notebook = read_notebook(source, locale)
         except NotebookError as error:
             return FileReport(path=path, execution=Execution(status="error", device=None, message=str(error)))
-        return analyze_notebook(notebook, path, options, execute)
+        return analyze_notebook(notebook, path, options, incremental)
     program = None
     if is_virtual_document(path):
         # jupyterlab-lsp's document of a notebook: it runs where the notebook is (its folder, its neighbours)
         origin = notebook_origin(path) or path
         program = from_ipython_text(source, read_saved(origin))
-        report = analyze_program(source, origin, options, program, execute)
+        report = analyze_program(source, origin, options, program, incremental)
         report.path = path
         return report
     if has_cell_markers(source):
         program = from_percent(source)
-    return analyze_program(source, path, options, program, execute)
+    return analyze_program(source, path, options, program, incremental)
 
 
 def runs_as_notebook(source: str, path: str) -> bool:
     """Whether `analyze` treats the text as a notebook's cells (an .ipynb, jupyterlab-lsp's document of one, a
-    `.py` file with `# %%` cells): incremental analysis leaves those to it (paramlens/incremental/session.py)."""
+    `.py` file with `# %%` cells): incremental analysis hands those to it, with its hooks
+    (paramlens/incremental/session.py)."""
     return is_notebook_path(path) or is_virtual_document(path) or has_cell_markers(source)
 
 
 def analyze_notebook(notebook: Notebook, path: str, options: AnalysisOptions | None = None,
-                     execute: Any = None) -> FileReport:
+                     incremental: Any = None) -> FileReport:
     """A notebook's report (read from an .ipynb, or the cells an editor sent): its code cells, in order, as one
     program; positions in the report are lines of that program, `report.notebook` maps them to cells."""
     options = options or AnalysisOptions()
@@ -130,7 +132,7 @@ def analyze_notebook(notebook: Notebook, path: str, options: AnalysisOptions | N
         report = FileReport(path=path, execution=Execution(status="skipped", device=None, message=skip))
         report.notebook, _ = notebook_parts(program, [], Observations.none(), None, None, locale)
     else:
-        report = analyze_program(program.text, path, options, program, execute)
+        report = analyze_program(program.text, path, options, program, incremental)
     if notebook.warnings:
         report.execution.message = "; ".join([*notebook.warnings, *([report.execution.message] if
                                                                     report.execution.message else [])])
@@ -138,15 +140,15 @@ def analyze_notebook(notebook: Notebook, path: str, options: AnalysisOptions | N
 
 
 def analyze_program(source: str, path: str, options: AnalysisOptions | None, program: Program | None,
-                    execute: Any = None) -> FileReport:
+                    incremental: Any = None) -> FileReport:
     """`source` analysed as it is, or as the program a notebook's cells made (`program`)."""
     options = options or AnalysisOptions()
     with naming(program):
-        return _analyze(program.text if program is not None else source, path, options, program, execute)
+        return _analyze(program.text if program is not None else source, path, options, program, incremental)
 
 
 def _analyze(source: str, path: str, options: AnalysisOptions, program: Program | None,
-             execute: Any = None) -> FileReport:
+             incremental: Any = None) -> FileReport:
     locale = normalize_locale(options.locale)
     try:
         parsed = parse_source(source)
@@ -155,9 +157,11 @@ def _analyze(source: str, path: str, options: AnalysisOptions, program: Program 
         if program is not None:
             report.notebook, _ = notebook_parts(program, [], Observations.none(), None, None, locale)
         return report
+    execute = incremental.execute if incremental is not None else None
     try:
+        prepared = incremental.prepare_program(source, path, program, options) if incremental is not None else None
         return _analyze_parsed(parsed, source, path, options, locale, recognise=options.probes, program=program,
-                               execute=execute)
+                               prepared=prepared, execute=execute)
     except Exception as error:  # a bug in ParamLens must not cost the user the whole file, nor show a traceback
         LOG.warning("internal error while analysing %s (%s: %s); running it again without pattern recognition",
                     path, type(error).__name__, error)

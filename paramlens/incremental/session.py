@@ -192,10 +192,10 @@ class Session:
         self.last = LastAnalysis()
         locale = normalize_locale(options.locale)
         if analysis.runs_as_notebook(source, path):
-            # a notebook's cells (the display of each cell's value, cell positions): the static part whole, the run
-            # continued from a checkpoint like a file's (Jupyter never runs the cells above an edit again)
-            self.document = None
-            report = analysis.analyze(source, path, options, execute=self._execute)
+            # a notebook's cells, as one program (analysis.analyze reads them, keeps cell positions): its static
+            # part from the per-statement caches, its run continued from a checkpoint like a file's (Jupyter never
+            # runs the cells above an edit again)
+            report = analysis.analyze(source, path, options, incremental=self)
             self.last.seconds = time.perf_counter() - started
             return report
         try:
@@ -237,10 +237,36 @@ class Session:
         options = options or AnalysisOptions()
         started = time.perf_counter()
         self.last = LastAnalysis()
-        self.document = None
-        report = analysis.analyze_notebook(notebook, path, options, execute=self._execute)
+        report = analysis.analyze_notebook(notebook, path, options, incremental=self)
         self.last.seconds = time.perf_counter() - started
         return report
+
+    # -- the hooks analysis.analyze calls for a notebook -------------------------------------------------------------
+    @property
+    def execute(self) -> Any:
+        return self._execute
+
+    def prepare_program(self, source: str, path: str, program: Any, options: AnalysisOptions) -> tuple | None:
+        """A notebook program's findings, units (each cell's last expression shown), torch decision and body from
+        the per-statement caches; None when they cannot be used (the caller then does the static part whole)."""
+        begun = time.perf_counter()
+        try:
+            document = static.update(self.document, source)
+            findings, units, recognised = static.assemble(
+                document, options.probes, program.display_cells() if program is not None else None)
+            if options.execute and options.examples:
+                units += example_units(static.examples(document, source, path, options.example), len(units),
+                                       source)
+            torch_used = static.torch_used(document, path) if options.execute else None
+        except Exception:  # noqa: BLE001 - the whole static part is the fallback, never a lost analysis
+            LOG.info("notebook program of %s not taken from the caches; analysing it whole", path, exc_info=True)
+            self.document = None
+            return None
+        self.document = document
+        self.last.reparsed, self.last.recognised = document.reparsed, recognised
+        self.last.statements = len(document.chunks)
+        self.last.static_seconds = time.perf_counter() - begun
+        return findings, units, torch_used, static.body(document)
 
     def _full(self, source: str, path: str, options: AnalysisOptions, started: float) -> FileReport:
         report = analysis.analyze(source, path, options)

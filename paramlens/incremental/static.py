@@ -33,8 +33,8 @@ from paramlens.analyzers import imports as import_analysis
 from paramlens.analyzers.context import RecognitionContext, module_classes_among
 from paramlens.analyzers.examples import factory_facts, plan_examples
 from paramlens.analyzers.findings import Finding
-from paramlens.analyzers.instrument import Unit, _Instrumenter, _line_count, example_units, instrument_statement, \
-    statement_unit
+from paramlens.analyzers.instrument import Unit, _displayed, _Instrumenter, _leading_lines, _line_count, \
+    example_units, instrument_statement, statement_unit
 from paramlens.analyzers.names import BUILTIN_NAMES, NameResolver, dotted_name, iter_statements
 from paramlens.analyzers.source import parse_source
 from paramlens.analyzers.walker import _Walker, _all_function_defs
@@ -229,15 +229,17 @@ class Recognition:
     renumberable: bool         # `code` holds exactly those ids where _PROBE_ID/_LOOP_ID find them
     patterns: bool             # recognised with the pattern recognizers (off: loops only)
     fingerprint: Any = None    # the file-wide facts it was last found valid under
+    displays: bool = False     # instrumented to show its value (the last expression of a notebook cell)
 
     def valid(self, globals_: Globals, state_dicts: frozenset) -> bool:
         return state_dicts == self.state_dicts_in and all(globals_.answer(k) == v for k, v in self.reads.items())
 
 
 def recognise(chunk: Chunk, globals_: Globals, state_dicts: frozenset, recognise_patterns: bool,
-              positions: Any = None, shift: int = 0) -> Recognition:
+              positions: Any = None, shift: int = 0, displays: bool = False) -> Recognition:
     """Recognise and instrument one chunk. `positions` (with `shift`, the lines before the chunk): the whole
-    file's, when the whole file was just parsed (computing them once is cheaper than once per statement)."""
+    file's, when the whole file was just parsed (computing them once is cheaper than once per statement).
+    `displays`: the chunk is the last statement of a notebook cell and shows its value (instrument.instrument)."""
     reads: dict = {}
     positions = positions if positions is not None else chunk.positions
     # the chunk's own rendering module: ctx.code(node) and the positions see the statement as the file has it
@@ -255,7 +257,10 @@ def recognise(chunk: Chunk, globals_: Globals, state_dicts: frozenset, recognise
         for index, finding in enumerate(findings):
             finding.id = index
     instrumenter = _Instrumenter(findings, positions)
-    probed = any(f.probe is not None and f.node is not None for f in findings)
+    shown = _displayed(chunk.node) if displays else None
+    if shown is not None:
+        instrumenter.displayed = {id(shown)}
+    probed = any(f.probe is not None and f.node is not None for f in findings) or shown is not None
     code, loops = instrument_statement(chunk.module, chunk.node, chunk.code, instrumenter, probed)
     if shift:
         for finding in findings:
@@ -270,7 +275,7 @@ def recognise(chunk: Chunk, globals_: Globals, state_dicts: frozenset, recognise
     renumberable = "__pl_" not in chunk.code and written_loops == sorted(written_loops) and \
         set(written_loops) | set(ends) <= set(range(loop_ids))
     return Recognition(reads, state_dicts, frozenset(ctx.state_dict_names), findings, code, loops, probe_ids,
-                       loop_ids, renumberable, recognise_patterns)
+                       loop_ids, renumberable, recognise_patterns, displays=shown is not None)
 
 
 @dataclass
@@ -426,9 +431,13 @@ def _full(text: str) -> Document:
 
 # -- assembly ----------------------------------------------------------------------------------------------------
 
-def assemble(document: Document, recognise_patterns: bool) -> tuple[list[Finding], list[Unit], int]:
-    """The findings and units `recognize_all` + `instrument` give on the whole file, from the chunk caches."""
+def assemble(document: Document, recognise_patterns: bool,
+             cells: list[tuple[int, int]] | None = None) -> tuple[list[Finding], list[Unit], int]:
+    """The findings and units `recognize_all` + `instrument` give on the whole file, from the chunk caches. With
+    `cells` (a notebook's, first and last line of each), the last statement of a cell that is an expression shows
+    its value, as `instrument` does it."""
     globals_ = Globals(document.chunks)
+    shown = _shown_chunks(document, cells) if cells else set()
     fingerprint = globals_.fingerprint()
     stale = [c for c in document.chunks if c.recognition is None]
     whole_positions = None
@@ -444,11 +453,12 @@ def assemble(document: Document, recognise_patterns: bool) -> tuple[list[Finding
     recognised = 0
     for index, chunk in enumerate(document.chunks):
         recognition = chunk.recognition
+        displays = index in shown
         if recognition is None or recognition.patterns != recognise_patterns or \
                 (recognition.fingerprint != fingerprint and not recognition.valid(globals_, state_dicts)) or \
-                recognition.state_dicts_in != state_dicts:
+                recognition.state_dicts_in != state_dicts or recognition.displays != displays:
             recognition = recognise(chunk, globals_, state_dicts, recognise_patterns, whole_positions,
-                                    line - 1 if whole_positions is not None else 0)
+                                    line - 1 if whole_positions is not None else 0, displays)
             chunk.recognition = recognition
             chunk.assembled = None
             recognised += 1
@@ -462,7 +472,7 @@ def assemble(document: Document, recognise_patterns: bool) -> tuple[list[Finding
             if recognition.renumberable:
                 code = renumber(recognition.code, finding_base, loop_base)
             else:
-                code = _instrument_again(chunk, chunk_findings, loop_base)
+                code = _instrument_again(chunk, chunk_findings, loop_base, recognition.displays)
             loops = [{"id": loop["id"] + loop_base, "line": loop["line"] + line - 1, "kind": loop["kind"],
                       "parent": None if loop["parent"] is None else loop["parent"] + loop_base}
                      for loop in recognition.loops]
@@ -471,7 +481,7 @@ def assemble(document: Document, recognise_patterns: bool) -> tuple[list[Finding
             template = chunk.unit_template
             unit = replace(template, index=index, line=template.line + line - 1,
                            end_line=template.end_line + line - 1, first_code_line=line, code=code, loops=loops,
-                           binds=list(template.binds))
+                           binds=list(template.binds), displays=recognition.displays and Probe.DISPLAY in code)
             chunk.assembled = (key, chunk_findings, unit)
         findings.extend(chunk_findings)
         units.append(unit)
@@ -479,6 +489,22 @@ def assemble(document: Document, recognise_patterns: bool) -> tuple[list[Finding
         loop_base += recognition.loop_ids
         line += chunk.newlines
     return findings, units, recognised
+
+
+def _shown_chunks(document: Document, cells: list[tuple[int, int]]) -> set[int]:
+    """The chunks that show their value: for each cell, its last statement (by the line the statement itself starts
+    on, after its leading comments), when that is an expression (instrument.displayed_statements)."""
+    starts = []
+    line = 1 + _line_count(document.header)
+    for chunk in document.chunks:
+        starts.append(line + _leading_lines(chunk.node))
+        line += chunk.newlines
+    shown = set()
+    for first, last in cells:
+        inside = [index for index, start in enumerate(starts) if first <= start <= last]
+        if inside and _displayed(document.chunks[inside[-1]].node) is not None:
+            shown.add(inside[-1])
+    return shown
 
 
 def _placed(local: list[Finding], index: int, shift: int, base: int) -> list[Finding]:
@@ -499,11 +525,14 @@ def _placed(local: list[Finding], index: int, shift: int, base: int) -> list[Fin
     return placed
 
 
-def _instrument_again(chunk: Chunk, placed: list[Finding], loop_base: int) -> str:
+def _instrument_again(chunk: Chunk, placed: list[Finding], loop_base: int, displays: bool = False) -> str:
     """A statement whose own text spells a probe's name: instrument it with the file's ids instead of rewriting."""
     instrumenter = _Instrumenter(placed, chunk.positions)
     instrumenter.next_loop = loop_base
-    probed = any(f.probe is not None and f.node is not None for f in placed)
+    shown = _displayed(chunk.node) if displays else None
+    if shown is not None:
+        instrumenter.displayed = {id(shown)}
+    probed = any(f.probe is not None and f.node is not None for f in placed) or shown is not None
     code, _loops = instrument_statement(chunk.module, chunk.node, chunk.code, instrumenter, probed)
     return code
 
