@@ -102,11 +102,14 @@ def step_after(observation: Observation, result: Any) -> dict[str, Any]:
             group["without_grad"] += 1
         if isinstance(before, torch.Tensor):
             with torch.no_grad():
+                # each reduction is a pass over up to 5 M values, before each recorded step: each done once
                 delta = p.detach() - before
-                moved = bool(delta.any())
+                largest = delta.abs().max() if delta.numel() else None
+                moved = largest is not None and bool(largest != 0)  # delta.any(): NaN counts as a change
+                before_norm = before.norm()
                 row = {"names": _names(observation, p), "shape": list(p.shape), "group": index,
-                       "max_change": float(delta.abs().max()) if delta.numel() else 0.0,
-                       "relative": float(delta.norm() / before.norm()) if before.norm() > 0 else None}
+                       "max_change": float(largest) if largest is not None else 0.0,
+                       "relative": float(delta.norm() / before_norm) if before_norm > 0 else None}
                 options = optimizer.param_groups[index]
                 if plain_sgd and grad is not None and not options.get("momentum") and \
                         not options.get("weight_decay") and not options.get("maximize"):
