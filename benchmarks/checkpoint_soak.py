@@ -53,6 +53,7 @@ def soak(rounds: int, seed: int, checkpoints: int, stall_seconds: float) -> dict
     options = AnalysisOptions(locale="en", loop_iterations=3, loop_seconds=0.0, executor=executor)
     samples: dict[str, list[float]] = {"incremental": [], "full": [], "cancelled": []}
     stalls, fallbacks, forgets = [], {}, 0
+    generation = None  # the worker's generation after the first analysis: a stall ended with a new worker
     for number in range(rounds):
         path = rng.choice(FILES[:4]) if rng.random() < 0.7 else rng.choice(FILES)
         draw = rng.random()
@@ -80,6 +81,8 @@ def soak(rounds: int, seed: int, checkpoints: int, stall_seconds: float) -> dict
         if timer is not None:
             timer.cancel()
         samples["cancelled" if timer is not None else kind].append(seconds)
+        if generation is None:
+            generation = getattr(executor, "generation", 0)
         if seconds > stall_seconds:
             stalls.append({"round": number, "file": path.name, "kind": kind, "seconds": round(seconds, 2)})
     for session in sessions.values():
@@ -87,8 +90,10 @@ def soak(rounds: int, seed: int, checkpoints: int, stall_seconds: float) -> dict
     summary = {kind: {"count": len(values), "median_ms": round(statistics.median(values) * 1000, 1),
                       "p95_ms": round(sorted(values)[int(0.95 * (len(values) - 1))] * 1000, 1),
                       "max_ms": round(max(values) * 1000, 1)} for kind, values in samples.items() if values}
+    replaced = getattr(executor, "generation", 0) - (generation or 0)
     return {"rounds": rounds, "seed": seed, "checkpoints": checkpoints, "stall_seconds": stall_seconds,
-            "stalls": stalls, "fallbacks": fallbacks, "forgets": forgets, "analyses": summary}
+            "stalls": stalls, "fallbacks": fallbacks, "forgets": forgets, "workers_replaced": replaced,
+            "analyses": summary}
 
 
 def main() -> int:
@@ -104,10 +109,11 @@ def main() -> int:
     for kind, row in result["analyses"].items():
         print(f"{kind:<12} {row['count']:>6} {row['median_ms']:>10} {row['p95_ms']:>8} {row['max_ms']:>8}")
     print(f"stalls over {args.stall_seconds:g} s: {len(result['stalls'])} {result['stalls']}")
-    print(f"run from the start instead of resumed: {result['fallbacks']}; sessions forgotten: {result['forgets']}")
+    print(f"run from the start instead of resumed: {result['fallbacks']}; sessions forgotten: {result['forgets']}; "
+          f"workers replaced: {result['workers_replaced']}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    return 1 if result["stalls"] else 0
+    return 1 if result["stalls"] or result["workers_replaced"] else 0
 
 
 if __name__ == "__main__":
