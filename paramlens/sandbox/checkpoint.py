@@ -275,17 +275,12 @@ class Checkpointer:
         if not wanted or (self.fence is not None and index >= int(self.fence)):
             return
         if self.taint is not None:
-            if self.taint not in self.refusals:  # said once: the analysing process shows why no checkpoints
-                self.refusals.add(self.taint)
-                self.runner.emit({"t": CHECKPOINT_EVENT, "index": index, "refused": self.taint})
+            self._refused(index, self.taint)
             return
         try:
             self.pending = self._capture(index)
         except _Refused as refusal:
-            # said once per reason (the analysing process shows why a file gets no checkpoints)
-            if str(refusal) not in self.refusals:
-                self.refusals.add(str(refusal))
-                self.runner.emit({"t": CHECKPOINT_EVENT, "index": index, "refused": str(refusal)})
+            self._refused(index, str(refusal))
             return
         taken = self._fork()
         self.pending = None
@@ -293,10 +288,15 @@ class Checkpointer:
             self.taken += 1
             self.since = 0.0
             self.runner.emit({"t": CHECKPOINT_EVENT, "index": index, "cid": f"{self.run_token}:{index}"})
-        elif self.fork_error not in self.refusals:
-            self.refusals.add(self.fork_error)
-            self.runner.emit({"t": CHECKPOINT_EVENT, "index": index, "refused": self.fork_error})
+        else:
+            self._refused(index, self.fork_error)
         self.last_boundary = time.perf_counter()
+
+    def _refused(self, index: int, reason: str) -> None:
+        """Why no checkpoint was taken, said once per reason (the analysing process shows why a file gets none)."""
+        if reason not in self.refusals:
+            self.refusals.add(reason)
+            self.runner.emit({"t": CHECKPOINT_EVENT, "index": index, "refused": reason})
 
     def _capture(self, index: int) -> dict[str, Any]:
         import torch

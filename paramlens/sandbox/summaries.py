@@ -43,13 +43,16 @@ _STATS_CACHE: "OrderedDict[tuple, dict[str, Any]]" = OrderedDict()
 STATS_CACHE_ENTRIES = 4096
 
 
-def tensor_stats(tensor: torch.Tensor) -> dict[str, Any] | None:
+_COMPUTE = object()  # `content` not given: tensor_stats and tensor_text digest the values themselves
+
+
+def tensor_stats(tensor: torch.Tensor, content: Any = _COMPUTE) -> dict[str, Any] | None:
     """min / max / mean / std / zeros / all-equal of a real tensor; None for meta or lazy tensors. The probes take
     them of the same values again and again (before and after each statement that may write them): they are kept
     under the values' digest (`_content_digest`), of which they are a function."""
     if is_uninitialized(tensor) or tensor.device.type == "meta" or tensor.numel() == 0:
         return None
-    key = _content_digest(tensor)
+    key = _content_digest(tensor) if content is _COMPUTE else content
     if key is not None:
         cached = _STATS_CACHE.get(key)
         if cached is not None:
@@ -125,7 +128,7 @@ def new_texts() -> list[list[str]]:
     return [[key, text] for key, text in taken]
 
 
-def tensor_text(tensor: torch.Tensor) -> str:
+def tensor_text(tensor: torch.Tensor, content: Any = _COMPUTE) -> str:
     """`str(tensor)` as the user would see it, but for a large tensor summarised the way torch does past its own
     threshold: formatting every element of a 32×16 weight costs ~5 ms, a long file has thousands of them, and the
     explanation shows the statistics anyway. The user's own print options are left as they were.
@@ -136,7 +139,7 @@ def tensor_text(tensor: torch.Tensor) -> str:
     bytes of the values, requires_grad, grad_fn, the default dtype, the print options), so a cached text is the
     text torch would print. Tensors torch formats in other ways (subclasses, named, quantized, sparse, conjugate
     views, other devices) are always formatted afresh."""
-    key = _text_key(tensor)
+    key = _text_key(tensor, content)
     if key is not None:
         cached = _TEXT_CACHE.get(key)
         if cached is not None:
@@ -157,13 +160,14 @@ def tensor_text(tensor: torch.Tensor) -> str:
     return text
 
 
-def _text_key(tensor: torch.Tensor) -> str | None:
+def _text_key(tensor: torch.Tensor, content: Any = _COMPUTE) -> str | None:
     kind = type(tensor)
     if (kind is not torch.Tensor and kind is not nn.Parameter) or \
             any(n is not None for n in getattr(tensor, "names", None) or ()) or \
             torch._C._len_torch_function_stack() or torch._C._len_torch_dispatch_stack():
         return None
-    content = _content_digest(tensor)  # 128 bits: two different contents never meet
+    if content is _COMPUTE:
+        content = _content_digest(tensor)  # 128 bits: two different contents never meet
     if content is None:
         return None
     options = torch._tensor_str.PRINT_OPTS
@@ -192,11 +196,13 @@ def tensor_summary(tensor: torch.Tensor, owners: Callable[[torch.Tensor], list] 
         "is_leaf": bool(tensor.is_leaf),
     }
     if not lazy:
-        summary["stats"] = tensor_stats(tensor)
+        # the values' digest once, for both caches (a pass over up to 256 KB)
+        content = _content_digest(tensor)
+        summary["stats"] = tensor_stats(tensor, content)
         if tensor.device.type != "meta" and tensor.numel() <= VALUES_LIMIT:
             summary["values"] = tensor.detach().cpu().tolist()
         if text and tensor.device.type != "meta":
-            summary["text"] = _clip(tensor_text(tensor))
+            summary["text"] = _clip(tensor_text(tensor, content))
     if isinstance(tensor, nn.Parameter):
         summary["has_grad"] = tensor.grad is not None
     if owners is not None:

@@ -160,12 +160,7 @@ class ParamLensServer(LanguageServer):
             options = replace(options, example=self.examples[uri])
         if not decision.execute:
             options = replace(options, execute=False)
-        session = self.sessions.get(uri)
-        if session is None:
-            session = self.sessions[uri] = Session(self.budget)
-            session.measure_later = True  # the budget measures new checkpoints after the report is published
-        session.use_checkpoints = self.settings.incremental and self.settings.checkpoints > 0
-        self.budget.count, self.budget.memory_mb = self.settings.checkpoints, self.settings.checkpoint_memory_mb
+        session = self._session(uri)
         begun = time.perf_counter()
         if self.settings.incremental:
             report = session.analyze(text, path, options)
@@ -178,6 +173,16 @@ class ParamLensServer(LanguageServer):
                 self.settings.execute:
             report.execution.message = decision.reason
         return report
+
+    def _session(self, uri: str) -> Session:
+        """The document's incremental session, with the current settings' checkpoint bounds."""
+        session = self.sessions.get(uri)
+        if session is None:
+            session = self.sessions[uri] = Session(self.budget)
+            session.measure_later = True  # the budget measures new checkpoints after the report is published
+        session.use_checkpoints = self.settings.incremental and self.settings.checkpoints > 0
+        self.budget.count, self.budget.memory_mb = self.settings.checkpoints, self.settings.checkpoint_memory_mb
+        return session
 
     def _after_analysis(self) -> None:
         """Work that must not delay a report: the checkpoints' memory (Budget.enforce reads each new parked
@@ -195,13 +200,7 @@ class ParamLensServer(LanguageServer):
         if not decision.execute:
             options = replace(options, execute=False)
         if self.settings.incremental:
-            session = self.sessions.get(uri)
-            if session is None:
-                session = self.sessions[uri] = Session(self.budget)
-                session.measure_later = True
-            session.use_checkpoints = self.settings.checkpoints > 0
-            self.budget.count, self.budget.memory_mb = self.settings.checkpoints, self.settings.checkpoint_memory_mb
-            report = session.analyze_notebook(notebook, path, options)
+            report = self._session(uri).analyze_notebook(notebook, path, options)
         else:
             report = analyze_notebook(notebook, path, options)
         if decision.reason and report.execution.status == "skipped" and options.execute is False and \
