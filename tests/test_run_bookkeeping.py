@@ -91,3 +91,29 @@ def test_statistics_follow_a_write_through_data():
     assert summaries.tensor_stats(weight)["max"] == 0.0
     weight.data[1, 1] = 5.0
     assert summaries.tensor_stats(weight)["max"] == 5.0
+
+
+@pytest.mark.parametrize("index", range(len(_tensors())))
+def test_plain_values_are_torchs_values_and_always_json(index):
+    """What a probe sends of a tensor's values is `tolist()`, with NaN and infinities spelled as torch prints them,
+    and every event that holds it (or any other non-finite number, or a key JSON cannot take) can be written."""
+    import json
+    import math
+
+    from paramlens.sandbox.protocol import event_line
+
+    tensor = _tensors()[index]
+    plain = summaries.plain_values(tensor)
+    event = json.loads(event_line({"values": plain, "arg": float("nan"), (1, 2): -math.inf}))
+    assert event["arg"] is None and event["(1, 2)"] is None
+
+    def same(ours, theirs):
+        if isinstance(theirs, list):
+            return len(ours) == len(theirs) and all(same(o, t) for o, t in zip(ours, theirs))
+        if isinstance(theirs, float) and not math.isfinite(theirs):
+            return ours == str(theirs)  # torch prints nan, inf, -inf as Python spells them
+        if isinstance(theirs, complex):
+            return ours == str(theirs)  # complex values travel as their text
+        return ours == theirs
+
+    assert same(event["values"], tensor.detach().tolist())

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import find_explanations, line_of
+from paramlens.explain.fmt import num
 from oracle import run_oracle
 
 
@@ -953,3 +954,64 @@ def test_nothing_built_says_which_statement_kept_the_classes_from_existing(tmp_p
     report, _ = analyze_file(tmp_path, "classless.py", classless)
     assert report.execution.nothing_built == ("the file defines no class and builds no model (the statement at line "
                                               f"{line_of(classless, 'from notinstalled_pkg')} failed)")
+
+
+NON_FINITE = '''import math
+
+import torch
+from torch import nn
+
+
+class LoRALinear(nn.Module):
+    """torch.empty() memory is whatever was there: NaN and inf included, as here on purpose."""
+
+    def __init__(self, base, r=4):
+        super().__init__()
+        self.base = base
+        self.lora_A = nn.Parameter(torch.full((r, base.in_features), float("nan")))
+        self.lora_B = nn.Parameter(torch.full((base.out_features, r), float("inf")))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B)
+
+
+lora = LoRALinear(nn.Linear(4, 8))
+w = torch.full((3, 3), float("nan"))
+nn.init.trunc_normal_(w, std=0.02)
+v = torch.tensor([[-float("inf"), 1.0], [2.0, float("nan")]])
+nn.init.ones_(v)
+u = torch.zeros(2, 2)
+nn.init.constant_(u, float("nan"))
+u
+p = nn.Parameter(torch.ones(3))
+(p * float("inf")).sum().backward()
+print(p.grad, u)
+layer = nn.Linear(2, 2)
+layer.weight.data[0, 1] = float("nan")
+'''
+
+
+def test_non_finite_values_are_observed_not_raised(tmp_path):
+    """Uninitialised memory (`torch.empty`, `to_empty()`) often holds NaN or inf: what the probes read of it is
+    shown as torch prints it, and a statement torch runs without error is never reported as raising (the probes'
+    own JSON once refused NaN and the statement was said to raise ValueError, at random, with `torch.empty`)."""
+    report, path = analyze_file(tmp_path, "non_finite.py", NON_FINITE)
+    truth = run_oracle(NON_FINITE, str(path), at_end=["v.tolist()"])
+    assert [s for s in truth.statements if s["status"] != "ok"] == []
+    assert [d for d in report.diagnostics if d.code.startswith("PL9")] == []
+    [lora] = [e for e in find_explanations(report, "module", line_of(NON_FINITE, "lora = LoRALinear("))
+              if e.facts["class"] == "LoRALinear"]
+    assert "`lora_A`" in lora.markdown
+    [ones] = find_explanations(report, "init", line_of(NON_FINITE, "nn.init.ones_(v)"))
+    assert ones.facts["calls"][0]["after"]["min"] == min(sum(truth.value_at_end("v.tolist()"), []))
+    [constant] = find_explanations(report, "init", line_of(NON_FINITE, "nn.init.constant_(u, float(\"nan\"))"))
+    [call] = constant.facts["calls"]
+    assert call["args"]["val"] == "nan" and call["after"]["nonfinite"] == call["after"]["numel"] == 4
+    assert "every value set to nan" in constant.markdown and "4 of 4 are NaN or infinite" in constant.markdown
+    edit_line = line_of(NON_FINITE, "layer.weight.data[0, 1] = float(\"nan\")")
+    [edit] = find_explanations(report, "data_mutation", edit_line)
+    [change] = edit.facts["calls"][0]["changes"]
+    before = run_oracle(NON_FINITE, str(path), before={edit_line: ["layer.weight[0, 1].item()"]}).value_before(
+        edit_line, "layer.weight[0, 1].item()")
+    assert change == {"index": [0, 1], "before": before, "after": "nan"}
+    assert f"`[0, 1]`: {num(before)} → nan" in edit.markdown
+    assert [e.span.line for e in report.explanations if "raised" in e.markdown] == []

@@ -7,9 +7,12 @@ from typing import Any, Iterable
 from paramlens.messages import t
 
 
-def num(value: float | None, digits: int = 4) -> str:
+def num(value: float | str | None, digits: int = 4) -> str:
+    """A number as a hover shows it; a value list's NaN or infinity arrives spelled as torch prints it (`nan`)."""
     if value is None:
         return "—"
+    if isinstance(value, str):
+        return value
     if value == int(value) and abs(value) < 1e15:
         return f"{int(value)}" if abs(value) >= 1 or value == 0 else f"{value:.{digits}f}"
     if abs(value) >= 1e4 or abs(value) < 1e-3:
@@ -65,11 +68,16 @@ def table(header: list[str], rows: Iterable[list[Any]]) -> str:
 def stats_line(locale: str, stats: dict[str, Any] | None) -> str:
     if not stats:
         return t(locale, "no values (meta or uninitialised tensor)")
-    parts = [f"min {num(stats['min'])}", f"max {num(stats['max'])}", f"mean {num(stats['mean'])}"]
+    # a statistic that is NaN or infinite arrives as None (the values hold NaN or ±inf): said as a count instead
+    parts = [f"{label} {num(stats[key])}" for label, key in (("min", "min"), ("max", "max"), ("mean", "mean"))
+             if stats.get(key) is not None or not stats.get("nonfinite")]
     if stats.get("std") is not None:
         parts.append(f"std {num(stats['std'])}")
     if stats.get("zeros"):
         parts.append(t(locale, "{zeros} of {numel} are zero", zeros=stats['zeros'], numel=stats['numel']))
+    if stats.get("nonfinite"):
+        parts.append(t(locale, "{count} of {numel} are NaN or infinite", count=stats["nonfinite"],
+                       numel=stats["numel"]))
     return series(locale, parts)
 
 

@@ -24,7 +24,8 @@ from paramlens import options as opt
 from paramlens.sandbox import isolation
 from paramlens.sandbox.argv import install_tolerant_argparse
 from paramlens.sandbox.packages import UnitsFinder, UnitsLoader, module_name_of, package_of
-from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, Event, Probe, example_probe
+from paramlens.sandbox.protocol import DEFAULT_LOOP_ITERATIONS, DEFAULT_LOOP_SECONDS, Event, Probe, event_line, \
+    example_probe
 from paramlens.sandbox.guards import BlockedOperations, ParameterBudget, ParameterBudgetExceeded, \
     container_index, make_inits_meta_tolerant, reads_meta_value, tag_container_index_errors, tag_meta_value_reads
 
@@ -224,7 +225,7 @@ def run_isolated(request: dict[str, Any], plan: isolation.Plan, channel_fd: int,
     channel = os.fdopen(channel_fd, "w", buffering=1, encoding="utf-8")
 
     def emit(event: dict) -> None:
-        channel.write(json.dumps(event, allow_nan=False, default=str) + "\n")
+        channel.write(event_line(event))
 
     try:
         layers = isolation.apply(plan)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 
 from paramlens.sandbox.protocol import Event
-from paramlens.sandbox.summaries import VALUES_LIMIT, tensor_stats
+from paramlens.sandbox.summaries import VALUES_LIMIT, plain_values, tensor_stats
 
 GRAPH_NODES_LIMIT = 200_000   # nodes walked per backward pass; a larger graph is reported as not inspected
 SHARED_LIMIT = 32             # shared parameters reported per pass
@@ -180,7 +180,7 @@ class _Shared:
                 use["stats"] = tensor_stats(contribution)
                 use["norm"] = float(contribution.double().norm().item())
                 if contribution.numel() <= VALUES_LIMIT:
-                    use["values"] = contribution.tolist()
+                    use["values"] = plain_values(contribution)
             uses.append(use)
         summary: dict[str, Any] = {"owner": owners(parameter), "shape": list(parameter.shape), "uses": uses,
                                    "accumulated": self.before is not None}

@@ -9,6 +9,8 @@ renamed on one side only. Nothing here imports torch: the analysing process neve
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,6 +40,28 @@ class Probe:
     HAS_INSTANCE = "__pl_has_instance__"  # whether the file's class already has an instance (examples)
     EXAMPLE = "__pl_example__"  # __pl_example__(unit index): decide and build an example (sandbox/examples.py)
     DISPLAY = "__pl_display__"  # __pl_display__(expr): a notebook cell's last expression, its value shown (IPython)
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """One event as the line the child writes. Values lists already spell NaN and infinity as torch prints them
+    (summaries.plain_values); any other non-finite number left in an event (an argument `float("nan")`, a
+    statistic of an exploded gradient) becomes null, "not a finite number", as in the statistics, and a key JSON
+    cannot take (a tuple) becomes its text. Writing an event never fails on what it holds: it runs inside the
+    user's statement, where a failure would be reported as theirs."""
+    try:
+        return json.dumps(event, allow_nan=False, default=str) + "\n"
+    except (ValueError, TypeError):
+        return json.dumps(_plain_json(event), allow_nan=False, default=str) + "\n"
+
+
+def _plain_json(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key if isinstance(key, str) else str(key): _plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(item) for item in value]
+    return value
 
 
 def example_probe(index: int) -> int:

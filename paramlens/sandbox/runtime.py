@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from paramlens.sandbox.protocol import Event
-from paramlens.sandbox.summaries import VALUES_LIMIT, is_uninitialized, summarize, tensor_stats
+from paramlens.sandbox.summaries import VALUES_LIMIT, is_uninitialized, plain_number, plain_values, summarize, \
+    tensor_stats
 
 SNAPSHOT_LIMIT = 5_000_000  # elements; larger parameters are compared by statistics only
 
@@ -397,8 +398,8 @@ def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict
             result["zeroed"] = int(((before != 0) & (now == 0)).sum().item())
             result["numel"] = now.numel()
             if now.numel() <= VALUES_LIMIT:
-                result["before_values"] = before.tolist()
-                result["after_values"] = now.tolist()
+                result["before_values"] = plain_values(before)
+                result["after_values"] = plain_values(now)
             if 0 < result["changed"] <= CHANGES_LISTED * 4 or now.numel() <= VALUES_LIMIT:
                 # the elements that changed, whatever the tensor's size (`[1, 2]: 0.0314 → 7` on a [32, 10] weight)
                 where = torch.nonzero(different.reshape(now.shape) if now.dim() else different.reshape(1))
@@ -410,11 +411,8 @@ def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict
 CHANGES_LISTED = 8  # changed elements listed by position with their values before and after
 
 
-def _item(tensor: torch.Tensor, index: list[int]) -> float | int | bool | None:
-    value = (tensor[tuple(index)] if tensor.dim() else tensor).item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def _item(tensor: torch.Tensor, index: list[int]) -> float | int | bool | str:
+    return plain_number((tensor[tuple(index)] if tensor.dim() else tensor).item())
 
 
 # -- fan-based initialisers: the numbers torch derives from the tensor's shape ------------------------------------
@@ -428,7 +426,7 @@ def init_arguments(function: Callable, args: tuple, kwargs: dict) -> dict[str, A
     arguments = dict(bound.arguments)
     arguments.pop("tensor", None)
     arguments.pop("generator", None)
-    return {key: value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)
+    return {key: plain_number(value) if isinstance(value, (int, float, str, bool, type(None))) else repr(value)
             for key, value in arguments.items()}
 
 

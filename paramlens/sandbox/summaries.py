@@ -31,6 +31,33 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+NON_FINITE_TEXT = {math.inf: "inf", -math.inf: "-inf"}
+
+
+def plain_values(tensor: torch.Tensor) -> Any:
+    """`tensor.tolist()` made JSON: a NaN or infinity is written as torch prints it (`"nan"`, `"inf"`, `"-inf"`),
+    since JSON has no such numbers. Uninitialised memory (`torch.empty`, `to_empty()`) holds them often, and a
+    value list the channel refused once made the user's statement look as if it had raised."""
+    values = tensor.detach().cpu().tolist()
+    if (tensor.is_floating_point() or tensor.is_complex()) and tensor.numel() and \
+            not bool(torch.isfinite(tensor.detach()).all()):
+        return _spelled(values)
+    return values
+
+
+def plain_number(value: Any) -> Any:
+    """One element as `plain_values` writes it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else NON_FINITE_TEXT[value]
+    return value
+
+
+def _spelled(values: Any) -> Any:
+    if isinstance(values, list):
+        return [_spelled(v) for v in values]
+    return plain_number(values)
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
@@ -200,7 +227,7 @@ def tensor_summary(tensor: torch.Tensor, owners: Callable[[torch.Tensor], list] 
         content = _content_digest(tensor)
         summary["stats"] = tensor_stats(tensor, content)
         if tensor.device.type != "meta" and tensor.numel() <= VALUES_LIMIT:
-            summary["values"] = tensor.detach().cpu().tolist()
+            summary["values"] = plain_values(tensor)
         if text and tensor.device.type != "meta":
             summary["text"] = _clip(tensor_text(tensor, content))
     if isinstance(tensor, nn.Parameter):

@@ -10,7 +10,7 @@ import torch
 from paramlens.sandbox.reshaping.observation import Observation
 from paramlens.sandbox.reshaping.state import scalar
 from paramlens.sandbox.runtime import SNAPSHOT_LIMIT, snapshot
-from paramlens.sandbox.summaries import VALUES_LIMIT, tensor_stats, tensor_summary
+from paramlens.sandbox.summaries import VALUES_LIMIT, plain_values, tensor_stats, tensor_summary
 
 TENSOR_UPDATES = {"lerp_", "mul_", "add_"}
 
@@ -65,5 +65,5 @@ def after(observation: Observation, result: Any) -> dict[str, Any]:
         "max_change": (after.to(torch.float64) - before.to(torch.float64)).abs().max().item()
         if before.numel() else None})
     if before.numel() <= VALUES_LIMIT:
-        facts["before_values"] = before.tolist()
+        facts["before_values"] = plain_values(before)
     return facts
