@@ -24,6 +24,7 @@ import pytest
 
 from paramlens import analysis
 from paramlens.analysis import AnalysisOptions, analyze
+from paramlens.incremental import session as session_module
 from paramlens.incremental.session import Budget, Session
 from paramlens.sandbox.protocol import Event
 
@@ -245,6 +246,49 @@ def test_resumes_actually_happen_on_the_seed(printed):
         session.close()
     assert lasts[-1]["resumed_after_line"] is not None, lasts
     assert lasts[-1]["statements_run"] < lasts[-1]["statements"] // 4, lasts
+
+
+MANY_MODELS = "import torch\nfrom torch import nn\n\n" + "".join(
+    f"net_{k} = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))\n"
+    f"nn.init.normal_(net_{k}[0].weight, std=0.1)\nprint(net_{k}[0].weight, net_{k}[2].bias)\n" for k in range(24))
+
+
+def test_a_resumed_run_formats_no_tensor_text_the_last_run_of_the_document_used(printed, tmp_path, monkeypatch):
+    """Formatting a tensor is most of a probed statement's time, so a document's runs hand the texts they used to
+    the next run. The same edit made twice resumes from the same checkpoint and meets the same values: the second
+    run formats none. What a run hands back is what it used itself: a resumed run once also handed back the texts
+    its parked process had computed before the checkpoint (inherited by the fork), and those pushed the texts the
+    statements after the edit need out of the document's store."""
+    path = tmp_path / "many_models.py"
+    path.write_text(MANY_MODELS, encoding="utf-8")
+    session = Session(Budget(16, 2048))
+    resumed: list[list[dict]] = []  # each resumed run's own events (before the prefix's are put in front)
+    original = session_module._without_markers
+
+    def recording(run, *args, **kwargs):  # type: ignore[no-untyped-def]
+        resumed.append(list(run.events))
+        return original(run, *args, **kwargs)
+
+    monkeypatch.setattr(session_module, "_without_markers", recording)
+    lines = MANY_MODELS.split("\n")
+    target = lines.index("net_20 = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))")
+    try:
+        _check(session, MANY_MODELS, str(path), printed)
+        lasts = []
+        for number in range(4):
+            edited = list(lines)
+            if number % 2 == 0:
+                edited[target] = edited[target].replace("(nn.Linear", "( nn.Linear")
+            lasts.append(_check(session, "\n".join(edited), str(path), printed))
+    finally:
+        session.close()
+    assert all(last["resumed_after_line"] is not None for last in lasts[1:]), lasts
+    assert [last["texts_computed"] for last in lasts[1:]] == [0, 0, 0], lasts
+    assert len(resumed) >= 3
+    for events in resumed:
+        shown = {e["v"]["text"] for e in events if e.get("t") == Event.PROBE and "text" in (e.get("v") or {})}
+        [handed] = [e["entries"] for e in events if e.get("t") == Event.TEXTS]
+        assert {text for _, text in handed if text is not None} <= shown
 
 
 FORKS_FILE = '''\

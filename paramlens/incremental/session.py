@@ -155,13 +155,14 @@ class LastAnalysis:
     resumed_after_line: int | None = None  # the checkpoint the run continued from (None: from the start)
     statements_run: int = 0
     fallback: str | None = None  # why the run was done from the start although a checkpoint existed
+    texts_computed: int | None = None  # tensor texts the run formatted (the others came from the carried ones)
 
     def to_json(self) -> dict[str, Any]:
         return {"seconds": round(self.seconds, 4), "static_seconds": round(self.static_seconds, 4),
                 "run_seconds": round(self.run_seconds, 4), "reparsed": self.reparsed,
                 "recognised": self.recognised, "statements": self.statements,
                 "resumed_after_line": self.resumed_after_line, "statements_run": self.statements_run,
-                "fallback": self.fallback}
+                "fallback": self.fallback, "texts_computed": self.texts_computed}
 
 
 class Session:
@@ -284,12 +285,19 @@ class Session:
             run = self._run(path, units, options, request)
         finally:
             self.last.run_seconds = time.perf_counter() - begun
+        self.last.texts_computed = None
         for event in run.events:
             if event.get("t") == Event.TEXTS and isinstance(event.get("entries"), list):
+                computed = event.get("computed")
+                self.last.texts_computed = computed if isinstance(computed, int) else None
                 for entry in event["entries"]:
-                    if isinstance(entry, list) and len(entry) == 2:
-                        self.texts[str(entry[0])] = str(entry[1])
-                        self.texts.move_to_end(str(entry[0]))
+                    if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+                        continue
+                    key, text = entry
+                    if isinstance(text, str):  # computed by that run
+                        self.texts[key] = text
+                    if key in self.texts:  # used by it: kept the longest
+                        self.texts.move_to_end(key)
         while len(self.texts) > TEXTS_CARRIED:
             self.texts.popitem(last=False)
         return run

@@ -375,15 +375,15 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
 def _finish(namespace: dict[str, Any], runner: "_UnitRunner", recorder: Any, emit: Callable[[dict], None],
             started: float, executing: float, budget: Any) -> None:
     from paramlens.sandbox.examples import module_classes
-    from paramlens.sandbox.summaries import new_texts
+    from paramlens.sandbox.summaries import TEXTS_COMPUTED, used_texts
 
     emit({"t": Event.MODULES, "modules": _final_modules(namespace, runner.module_order, runner.module_lines,
                                                         recorder.labels())})
     emit({"t": Event.INSTANCES, "classes": _instantiated_classes(namespace, recorder.instantiated),
           "modules": module_classes(namespace, OWN_MODULES)})
-    texts = new_texts()
+    texts = used_texts()
     if texts:
-        emit({"t": Event.TEXTS, "entries": texts})
+        emit({"t": Event.TEXTS, "entries": texts, "computed": TEXTS_COMPUTED[0]})
     emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
           "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace),
           **({"peak": budget.peak} if budget is not None and budget.count_only else {})})

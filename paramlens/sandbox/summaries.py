@@ -133,26 +133,46 @@ TEXT_ELEMENTS = 100  # above this, the text shows torch's own summarised form (f
 TEXT_CACHE_ENTRIES = 4096
 TEXT_CACHE_BYTES = 256 * 1024  # tensors up to this size are keyed by a digest of their bytes
 _TEXT_CACHE: "OrderedDict[str, str]" = OrderedDict()
-_NEW_TEXTS: "OrderedDict[str, str]" = OrderedDict()  # computed by this run: handed back for the next one
+# the texts this run used, the latest last, handed back for the next run: with their text when this run computed
+# them, by key alone (None) when they came from the cache, so that the analysing process knows which of the texts
+# it keeps are still in use (it keeps the latest used; were only computed ones reported, the texts every run finds
+# would age out first)
+_USED_TEXTS: "OrderedDict[str, str | None]" = OrderedDict()
+TEXTS_COMPUTED = [0]  # texts torch formatted during this run (the rest came from the cache)
 TEXT_KEY_LIMIT = 400
 
 
 def remember_texts(entries: Any) -> None:
     """Texts an earlier run of the same document computed (the request's `texts`): with the same seed, the next run
-    of an edited file meets the same values again. Only well-formed entries are taken."""
+    of an edited file meets the same values again. Only well-formed entries are taken. Called as a run starts
+    (fresh or resumed from a checkpoint), it also starts the count of texts this run computes."""
+    TEXTS_COMPUTED[0] = 0
+    _USED_TEXTS.clear()  # a resumed run inherits its parked process's: only what this run uses is reported
     if not isinstance(entries, list):
         return
     for entry in entries[:TEXTS_CARRIED]:
         if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and \
                 isinstance(entry[1], str) and len(entry[0]) <= TEXT_KEY_LIMIT and len(entry[1]) <= TEXT_LIMIT + 100:
             _TEXT_CACHE[entry[0]] = entry[1]
+            _TEXT_CACHE.move_to_end(entry[0])
+    while len(_TEXT_CACHE) > TEXT_CACHE_ENTRIES:
+        _TEXT_CACHE.popitem(last=False)
 
 
-def new_texts() -> list[list[str]]:
-    """The texts this run computed (at most TEXTS_CARRIED, the latest), for the analysing process to carry over."""
-    taken = list(_NEW_TEXTS.items())[-TEXTS_CARRIED:]
-    _NEW_TEXTS.clear()
+def used_texts() -> list[list[str | None]]:
+    """The texts this run used (at most TEXTS_CARRIED, the latest): [key, text] when it computed the text,
+    [key, None] when it found it in the cache. For the analysing process to carry into the next run."""
+    taken = list(_USED_TEXTS.items())[-TEXTS_CARRIED:]
+    _USED_TEXTS.clear()
     return [[key, text] for key, text in taken]
+
+
+def _used(key: str, text: str | None) -> None:
+    if text is not None or key not in _USED_TEXTS:
+        _USED_TEXTS[key] = text
+    _USED_TEXTS.move_to_end(key)
+    if len(_USED_TEXTS) > TEXTS_CARRIED:
+        _USED_TEXTS.popitem(last=False)
 
 
 def tensor_text(tensor: torch.Tensor, content: Any = _COMPUTE) -> str:
@@ -171,7 +191,9 @@ def tensor_text(tensor: torch.Tensor, content: Any = _COMPUTE) -> str:
         cached = _TEXT_CACHE.get(key)
         if cached is not None:
             _TEXT_CACHE.move_to_end(key)
+            _used(key, None)
             return cached
+    TEXTS_COMPUTED[0] += 1
     if tensor.numel() <= TEXT_ELEMENTS:
         text = str(tensor)
     else:
@@ -181,9 +203,7 @@ def tensor_text(tensor: torch.Tensor, content: Any = _COMPUTE) -> str:
         _TEXT_CACHE[key] = text
         if len(_TEXT_CACHE) > TEXT_CACHE_ENTRIES:
             _TEXT_CACHE.popitem(last=False)
-        _NEW_TEXTS[key] = text
-        if len(_NEW_TEXTS) > TEXTS_CARRIED:
-            _NEW_TEXTS.popitem(last=False)
+        _used(key, text)
     return text
 
 
