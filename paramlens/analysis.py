@@ -19,7 +19,7 @@ from paramlens.analyzers.examples import plan_examples
 from paramlens.analyzers.instrument import Unit, example_units, instrument
 from paramlens.analyzers.source import SourceSyntaxError, parse_source
 from paramlens.analyzers.walker import recognize_all
-from paramlens.explain import build_report_parts
+from paramlens.explain import build_diagnostics, build_explanations, report_context
 from paramlens.config import RuleConfig
 from paramlens.explain.diagnostics import execution_diagnostics, run_ending_text, syntax_error_diagnostic
 from paramlens.explain.rules import EXPLAINS_RUNTIME_ERRORS
@@ -218,9 +218,10 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         observations = Observations.from_events(run.events)
         execution = _execution_summary(run, units, observations, locale)
         execution.options = given
-    explanations, diagnostics = build_report_parts(findings, units, observations, locale, source)
+    context = report_context(findings, units, observations, locale, source)
+    diagnostics = build_diagnostics(context)
     if run is not None:
-        execution.skipped += _classes_never_built(explanations, units, observations, locale)
+        execution.skipped += _classes_never_built(units, observations, locale)
     diagnostics = apply_rules_config(diagnostics, source, options.rules)
     if run is not None:
         # after the configuration, so that a PL900 explained by a rule the project turned off comes back
@@ -238,12 +239,13 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
     execution.nothing_built = _nothing_built(modules, execution, units, observations, locale)
     if execution.nothing_built and execution.nothing_built != execution.message:
         execution.message = "; ".join(part for part in [execution.message, execution.nothing_built] if part)
-    return FileReport(path=path, execution=execution, modules=modules, explanations=explanations,
-                      diagnostics=diagnostics, factories=_factories(observations, units), notebook=notebook)
+    report = FileReport(path=path, execution=execution, modules=modules, diagnostics=diagnostics,
+                        factories=_factories(observations, units), notebook=notebook)
+    report.defer_explanations(lambda: build_explanations(context))
+    return report
 
 
-def _classes_never_built(explanations: list, units: list[Unit], observations: Observations,
-                         locale: str) -> list[SkippedStatement]:
+def _classes_never_built(units: list[Unit], observations: Observations, locale: str) -> list[SkippedStatement]:
     """Module classes of the file that ran (their `class` statement did) but were never instantiated, by the
     file or as an example, because their arguments cannot be chosen: a library file would otherwise show no
     modules and no reason. Decided in the sandbox (sandbox/examples.py), from the constructor Python calls."""

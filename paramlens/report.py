@@ -7,8 +7,9 @@ exclusive (it points one past the last character), like LSP ranges shifted to 1-
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from paramlens import __version__
 
@@ -233,6 +234,54 @@ class FileReport:
     @property
     def has_errors(self) -> bool:
         return any(d.severity == "error" for d in self.diagnostics)
+
+    # -- explanations built when first read ----------------------------------------------------------------------
+    # The diagnostics of a report need the rules only; its explanations (every hover's Markdown, in one language)
+    # cost about as much as the rest of a long file's re-analysis after an edit. The language server publishes the
+    # diagnostics first and has the explanations built right after (server.py); whoever reads `explanations`
+    # first (a hover, the CLI's renderer, `to_json`) builds them, once, under a lock.
+    def defer_explanations(self, build: Callable[[], list[Explanation]]) -> None:
+        with self._explaining:
+            self._pending = build
+
+    @property
+    def explanations_pending(self) -> bool:
+        return self._pending is not None
+
+    def complete(self) -> None:
+        """Build the explanations now, if they are still to be built."""
+        self._explanations_now()
+
+    def _explanations_now(self) -> list[Explanation]:
+        if self._pending is not None:
+            with self._explaining:
+                if self._pending is not None:
+                    build, self._pending = self._pending, None
+                    try:
+                        self._built = build()
+                    except BaseException:
+                        self._pending = build  # nothing half-built is kept: the next reader meets the error too
+                        raise
+        return self._built
+
+    def _set_explanations(self, explanations: list[Explanation]) -> None:
+        with self._explaining:
+            self._pending, self._built = None, explanations
+
+
+def _explaining_lock(report: FileReport) -> threading.Lock:
+    lock = report.__dict__.get("_explaining_lock")
+    if lock is None:
+        lock = report.__dict__.setdefault("_explaining_lock", threading.Lock())
+    return lock
+
+
+# `explanations` stays a dataclass field (its place in __init__, equality, asdict) but is read and written through
+# a property, so that it can be built when first read; the generated __init__ assigns it through the setter
+FileReport._explaining = property(_explaining_lock)  # type: ignore[attr-defined]
+FileReport._pending = None  # type: ignore[attr-defined]
+FileReport.explanations = property(FileReport._explanations_now,  # type: ignore[assignment]
+                                   FileReport._set_explanations)
 
 
 def torch_version() -> str | None:

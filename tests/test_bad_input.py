@@ -471,3 +471,25 @@ def test_sys_exit_stops_the_run_and_says_where(tmp_path):
     assert report["execution"]["status"] == "partial"
     assert "line 5 exited" in report["execution"]["message"]
     assert [m["name"] for m in report["modules"]] == ["net"]
+
+
+def test_an_internal_error_in_one_explainer_costs_only_its_explanation(tmp_path, monkeypatch, caplog):
+    """Explanations are built after the diagnostics (when first read): an explainer that raises (simulated) loses
+    its own explanation, logged; the others, the diagnostics and the modules are all there."""
+    import paramlens.analysis as analysis
+    from paramlens import explain
+
+    def broken(finding, ctx):
+        raise RuntimeError("simulated explainer bug")
+
+    monkeypatch.setitem(explain.EXPLAINERS, "init", broken)
+    source = ("import torch\nfrom torch import nn\nnet = nn.Linear(3, 2)\nnn.init.constant_(net.weight, 1.0)\n"
+              "print(net.weight.shape)\n")
+    path = tmp_path / "model.py"
+    path.write_text(source, encoding="utf-8")
+    report = analysis.analyze(source, str(path), analysis.AnalysisOptions(locale="en"))
+    assert report.explanations_pending
+    patterns = {e.pattern for e in report.explanations}
+    assert "init" not in patterns and {"module", "param_attr"} <= patterns
+    assert "simulated explainer bug" in caplog.text
+    assert [(m.name, m.param_count) for m in report.modules] == [("net", 3 * 2 + 2)]

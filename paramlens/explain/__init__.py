@@ -7,6 +7,7 @@ statically. `facts` is a small JSON-safe dict of the numbers shown, for machine 
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 from paramlens.analyzers.findings import Finding
@@ -18,6 +19,8 @@ from paramlens.explain.patterns import copies, ema, functional, gradients, initi
     parameters, parametrize, pruning, realworld, sharing, state, transforms
 from paramlens.observations import Observations
 from paramlens.report import Diagnostic, Explanation
+
+LOG = logging.getLogger(__name__)
 
 Explainer = Callable[[Finding, ExplainContext], "tuple[str, dict[str, Any]] | None"]
 
@@ -81,16 +84,41 @@ SILENT = {"builder_return", "ema_scale"}
 
 def build_report_parts(findings: list[Finding], units: list[Unit], observations: Observations,
                        locale: str, source: str = "") -> tuple[list[Explanation], list[Diagnostic]]:
-    ctx = ExplainContext(observations=observations, locale=locale, findings=findings, units=units,
-                         source_lines=source.splitlines())
+    ctx = report_context(findings, units, observations, locale, source)
+    return build_explanations(ctx), rules.check_all(ctx)
+
+
+def report_context(findings: list[Finding], units: list[Unit], observations: Observations, locale: str,
+                   source: str = "") -> ExplainContext:
+    """What the explainers and the rules read. The rules' diagnostics need nothing the explanations compute, so
+    a report can have its diagnostics now and its explanations later (report.FileReport.defer_explanations)."""
+    return ExplainContext(observations=observations, locale=locale, findings=findings, units=units,
+                          source_lines=source.splitlines())
+
+
+def build_diagnostics(ctx: ExplainContext) -> list[Diagnostic]:
+    return rules.check_all(ctx)
+
+
+def build_explanations(ctx: ExplainContext) -> list[Explanation]:
+    """Every finding's explanation (Markdown and facts), in position order. An explainer that fails (a bug in
+    ParamLens) costs its own explanation, logged, never the others: they are built after the report's diagnostics
+    were published, where nothing could fall back to a second run."""
+    locale = ctx.locale
     explanations = []
-    for finding in findings:
+    for finding in ctx.findings:
         if finding.pattern in SILENT:
             continue
         explainer = EXPLAINERS.get(finding.pattern)
         if explainer is None:
             continue
-        result = explainer(finding, ctx)
+        try:
+            result = explainer(finding, ctx)
+        except Exception as error:  # noqa: BLE001 - one explanation lost, said in the log
+            LOG.warning("internal error while explaining the %s at line %d (%s: %s)", finding.pattern,
+                        finding.span.line, type(error).__name__, error)
+            LOG.debug("traceback of the internal error", exc_info=True)
+            continue
         if result is None:
             continue
         markdown, facts = result
@@ -100,4 +128,4 @@ def build_report_parts(findings: list[Finding], units: list[Unit], observations:
             facts = {**facts, "after_cut": cut}
         explanations.append(Explanation(finding.span, finding.pattern, markdown, facts))
     explanations.sort(key=lambda e: (e.span.line, e.span.column, e.span.end_line, e.span.end_column))
-    return explanations, rules.check_all(ctx)
+    return explanations

@@ -367,6 +367,24 @@ class ParamLensServer(LanguageServer):
         elif shown:
             self.edit_log(uri).forget_before(min(snapshot.version for snapshot in shown))
         self.publish(uri)
+        if report is not None and report.explanations_pending:
+            # the diagnostics are out; the explanations (hovers, inlay hints, code lenses) are built next, on the
+            # analysis thread, and the client is asked to refresh what it shows from them once they are there. A
+            # hover that comes first builds them itself (FileReport.explanations, under the report's lock)
+            self.scheduler.later(lambda: self._explain(report))
+        else:
+            self.refresh_views()
+
+    def _explain(self, report: Any) -> None:
+        try:
+            report.complete()
+        except Exception as error:  # noqa: BLE001 - a bug in ParamLens: hovers then show nothing, said in the log
+            log.warning("building the explanations failed (%s: %s)", type(error).__name__, error, exc_info=True)
+        if self.event_loop is not None:
+            self.event_loop.call_soon_threadsafe(self.refresh_views)
+
+    def refresh_views(self) -> None:
+        """Ask the client to request inlay hints and code lenses again (they come from the latest report)."""
         capabilities = self.client_capabilities.workspace
         if capabilities and capabilities.inlay_hint and capabilities.inlay_hint.refresh_support:
             self.workspace_inlay_hint_refresh(None)
