@@ -19,6 +19,7 @@ from paramlens.analyzers.examples import plan_examples
 from paramlens.analyzers.instrument import Unit, example_units, instrument
 from paramlens.analyzers.source import SourceSyntaxError, parse_source
 from paramlens.analyzers.walker import recognize_all
+from paramlens.analyzers.bindings import namespace_writes
 from paramlens.explain import build_diagnostics, build_explanations, report_context
 from paramlens.config import RuleConfig
 from paramlens.explain.diagnostics import execution_diagnostics, run_ending_text, syntax_error_diagnostic
@@ -211,6 +212,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         run = None
     else:
         request = _request(path, units, options)
+        request.bindings = namespace_writes(source)
         _preload_facts(request, body, path)
         request.notebook = program is not None
         given = _given_options(request)

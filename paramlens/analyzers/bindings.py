@@ -8,7 +8,29 @@ second, unrelated error.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import libcst as cst
+
+# Ways code of the file can write the module's namespace other than by binding a name where it stands: through the
+# namespace's dict or the module object (`globals()`, `vars()`, `sys.modules[__name__]`, `import __main__`, a
+# frame's or function's globals), `exec`/`eval`, a star import, or IPython. When the file has any of them, the
+# child looks at every name after every statement instead of the names each statement binds.
+_REACHES_THE_NAMESPACE = re.compile(
+    r"\b(?:globals|vars|locals|exec|eval|__import__|importlib|__main__|f_globals|__globals__|__dict__|get_ipython)"
+    r"\b|\bsys\s*\.\s*modules\b|\bimport\s*\*")
+_GLOBAL_DECLARATION = re.compile(r"^[ \t]*global[ \t]+([A-Za-z_][\w \t,]*)", re.M)
+
+
+def namespace_writes(source: str) -> dict[str, Any]:
+    """How the child can tell, after a top-level statement, which names it may have rebound (sandbox/child.py
+    tracks which model each name holds): `globals`, the names a function of the file declares `global` (any
+    statement may call it); `scan`, whether some code reaches the namespace in a way no statement's text shows, so
+    that every name must be looked at. Read from the source text: an over-approximation is only slower."""
+    declared = sorted({name.strip() for match in _GLOBAL_DECLARATION.finditer(source)
+                       for name in match.group(1).split(",") if name.strip().isidentifier()})
+    return {"scan": bool(_REACHES_THE_NAMESPACE.search(source)), "globals": declared}
 
 
 class OwnCodeVisitor(cst.CSTVisitor):

@@ -551,6 +551,7 @@ class Checkpointer:
         from paramlens.sandbox.summaries import remember_texts
 
         remember_texts(request.get("texts"))
+        self.runner.namespace_writes = child._namespace_writes(request)
         child.EXAMPLE_NAMES.clear()
         child.EXAMPLE_NAMES.update({unit["example"]["name"]: unit["example"]["expression"]
                                     for unit in units if unit.get("example")})

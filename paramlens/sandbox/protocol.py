@@ -137,6 +137,9 @@ class RunRequest:
     deadline_seconds: float | None = None
     # tensor texts earlier runs of the same document computed ([key, text], summaries.tensor_text's cache)
     texts: list[list[str]] = field(default_factory=list)
+    # how the child finds the names a statement rebinds (analyzers/bindings.namespace_writes): absent, it looks at
+    # every name after every statement
+    bindings: dict[str, Any] | None = None
 
     def payload(self, required_layers: list[str]) -> dict[str, Any]:
         """The JSON the child reads: what to run and the limits it enforces on itself (every option of
@@ -149,7 +152,8 @@ class RunRequest:
                 "notebook": self.notebook,
                 **({"checkpoints": self.checkpoints} if self.checkpoints is not None else {}),
                 **({"resume": self.resume} if self.resume is not None else {}),
-                **({"texts": self.texts} if self.texts else {})}
+                **({"texts": self.texts} if self.texts else {}),
+                **({"bindings": self.bindings} if self.bindings is not None else {})}
 
 
 @dataclass
