@@ -359,6 +359,9 @@ async def main_async(args: argparse.Namespace) -> dict:
     if args.only_notebook:
         await measure_notebook(args, results)
         return results
+    if args.only_incremental:
+        await measure_incremental(args, results)
+        return results
     if not args.only_pending:
         await measure_notebook(args, results)
         await measure_file("seed example", SEED, SEED.read_text(), args, results)
@@ -609,6 +612,7 @@ def main() -> None:
     parser.add_argument("--compare-with", default=None, help="another checkout whose server to measure too")
     parser.add_argument("--only-pending", action="store_true", help="only the pending-edit measurement")
     parser.add_argument("--only-notebook", action="store_true", help="only the notebook measurement")
+    parser.add_argument("--only-incremental", action="store_true", help="only the incremental cases (issue 15)")
     parser.add_argument("--long-edits", type=int, default=6, help="edits per incremental long-file case")
     parser.add_argument("--no-incremental", action="store_true", help="skip the incremental cases (issue 15)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lsp_latency.json"))
@@ -625,9 +629,10 @@ def main() -> None:
             print(f"{'notebook cells' if kind == 'cell' else '.py file':<22} {notebook[f'{kind}_hover_p50'] * 1000:>7.2f} ms "
                   f"{notebook[f'{kind}_hover_p95'] * 1000:>7.2f} ms {notebook[f'{kind}_edit_to_diagnostics_median'] * 1000:>11.0f} ms")
         print(f"server start + notebook open → first cell diagnostics: {notebook['open_to_first_diagnostics'] * 1000:.0f} ms")
-    if args.only_notebook:
+    if args.only_notebook or args.only_incremental:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))
+        print_incremental(results)
         print(f"wrote {args.out}")
         return
     print(f"{'pending edit':<34} {'lines':>6} " + " ".join(f"{k + ' ' + w:>15}" for k in ("hover", "inlay", "lens")

@@ -594,8 +594,7 @@ def _symmetry(recorder: Any, models: set[str] | None) -> list[dict[str, Any]]:
     from paramlens.sandbox.symmetry import symmetry_facts
 
     try:
-        return symmetry_facts([(name, module) for name, module in recorder.top_level_modules()
-                               if models is None or name in models])
+        return symmetry_facts(recorder.top_level_modules(models))
     except Exception:  # noqa: BLE001 - a check that cannot be made is simply not reported
         return []
 

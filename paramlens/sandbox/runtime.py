@@ -110,9 +110,18 @@ class Recorder:
         self.uncounted.clear()
         return counts
 
-    def top_level_modules(self) -> list[tuple[str, nn.Module]]:
-        return [(name, value) for name, value in list(self.namespace.items())
-                if isinstance(value, nn.Module) and not name.startswith("__")]
+    def top_level_modules(self, among: set[str] | None = None) -> list[tuple[str, nn.Module]]:
+        """The module variables, in the namespace's order; only those named in `among` when it is given (found by
+        name: a long file's namespace has thousands of names, and the symmetry check after each constant init
+        asks for the one or two models it wrote)."""
+        if among is None:
+            return [(name, value) for name, value in list(self.namespace.items())
+                    if isinstance(value, nn.Module) and not name.startswith("__")]
+        found = [name for name in among if isinstance(self.namespace.get(name), nn.Module) and not name.startswith("__")]
+        if len(found) > 1:
+            order = {name: position for position, name in enumerate(self.namespace) if name in among}
+            found.sort(key=order.__getitem__)
+        return [(name, self.namespace[name]) for name in found]
 
     def owners(self, value: Any) -> list[dict[str, str]]:
         """Which top-level module variables hold this tensor or module, and how (`same` object, its `.data`,
@@ -222,7 +231,8 @@ class OwnerIndex:
     def __init__(self) -> None:
         self.order: dict[str, int] = {}  # variable -> position of its first binding
         self.bound = 0
-        self.keys: dict[str, tuple[list[int], list[int], list[int]]] = {}  # variable -> its keys in the maps below
+        # variable -> its keys in the maps below (tensor ids, storages, module ids, tensor paths)
+        self.keys: dict[str, tuple[list[int], list[int], list[int], list[str]]] = {}
         self.by_id: dict[int, dict[str, list[str]]] = {}  # id(tensor) -> variable -> paths
         self.by_storage: dict[int, dict[str, list[tuple[str, torch.Tensor]]]] = {}
         self.modules: dict[int, dict[str, list[str]]] = {}
@@ -233,7 +243,7 @@ class OwnerIndex:
         self.slots: dict[str, str] = {}
 
     def _forget(self, var: str) -> None:
-        ids, storages, modules = self.keys.pop(var, ([], [], []))
+        ids, storages, modules, paths = self.keys.pop(var, ([], [], [], []))
         for table, keys in ((self.by_id, ids), (self.by_storage, storages), (self.modules, modules)):
             for key in keys:
                 owners = table.get(key)
@@ -241,10 +251,11 @@ class OwnerIndex:
                     owners.pop(var, None)
                     if not owners:
                         del table[key]
-        if self.buffer_paths:
-            self.buffer_paths = {path for path in self.buffer_paths if not path.startswith(f"{var}.")}
-        for path in [path for path in self.slots if path.startswith(f"{var}.")]:
-            del self.slots[path]
+        # only this variable's own paths (looking through every path of every model made each rebinding cost as
+        # much as all the models of a long file)
+        for path in paths:
+            self.slots.pop(path, None)
+            self.buffer_paths.discard(path)
 
     def update(self, var: str, module: nn.Module | None) -> None:
         self._forget(var)
@@ -257,6 +268,7 @@ class OwnerIndex:
         ids: list[int] = []
         storages: list[int] = []
         module_ids: list[int] = []
+        paths: list[str] = []
         for name, sub in module.named_modules(remove_duplicate=False):
             self.modules.setdefault(id(sub), {}).setdefault(var, []).append(f"{var}.{name}" if name else var)
             module_ids.append(id(sub))
@@ -264,6 +276,7 @@ class OwnerIndex:
             path = f"{var}.{name}"
             self.by_id.setdefault(id(tensor), {}).setdefault(var, []).append(path)
             self.slots[path] = slot
+            paths.append(path)
             ids.append(id(tensor))
             if buffer:
                 self.buffer_paths.add(path)
@@ -275,7 +288,7 @@ class OwnerIndex:
                 continue
             self.by_storage.setdefault(storage, {}).setdefault(var, []).append((path, tensor))
             storages.append(storage)
-        self.keys[var] = (ids, storages, module_ids)
+        self.keys[var] = (ids, storages, module_ids, paths)
 
     def _ordered(self, owners: dict[str, list]) -> list:
         return [item for var in sorted(owners, key=lambda v: self.order.get(v, 0)) for item in owners[var]]
