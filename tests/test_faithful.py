@@ -82,7 +82,7 @@ def test_corpus_file_agrees_with_torch(corpus_runs, path):
 def test_probes_never_change_what_the_program_does(path):
     """The same file run with every probe and with none (loop budget alike): the same statements succeed, print the
     same text, and end in the same state (every top-level tensor and module, the random number generators)."""
-    from paramlens.analysis import AnalysisOptions, _execute
+    from paramlens.analysis import AnalysisOptions, _execute, _request
     from paramlens.analyzers.instrument import instrument
     from paramlens.analyzers.source import parse_source
     from paramlens.analyzers.walker import recognize_all
@@ -95,7 +95,9 @@ def test_probes_never_change_what_the_program_does(path):
     for probed in (True, False):
         parsed = parse_source(source)
         units = instrument(parsed, recognize_all(parsed) if probed else [])
-        run = _execute(str(path), units, options)
+        request = _request(str(path), units, options)
+        request.state_digest = True
+        run = _execute(str(path), units, options, request)
         assert run.status == "ok", run.message
         observations = Observations.from_events(run.events)
         statements = {index: (s["status"], s.get("output"), (s.get("error") or {}).get("type"))

@@ -552,6 +552,7 @@ class Checkpointer:
 
         remember_texts(request.get("texts"))
         self.runner.namespace_writes = child._namespace_writes(request)
+        self.runner.state_digest = bool(request.get("state_digest"))
         child.EXAMPLE_NAMES.clear()
         child.EXAMPLE_NAMES.update({unit["example"]["name"]: unit["example"]["expression"]
                                     for unit in units if unit.get("example")})

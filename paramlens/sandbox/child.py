@@ -353,6 +353,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     runner = _UnitRunner(namespace, path, device, emit, capture, blocked, budget, recorder)
     runner.shown = shown
     runner.namespace_writes = _namespace_writes(request)
+    runner.state_digest = bool(request.get("state_digest"))
 
     def finish() -> None:
         _finish(namespace, runner, recorder, emit, started, executing, budget)
@@ -387,7 +388,8 @@ def _finish(namespace: dict[str, Any], runner: "_UnitRunner", recorder: Any, emi
     if texts:
         emit({"t": Event.TEXTS, "entries": texts, "computed": TEXTS_COMPUTED[0]})
     emit({"t": Event.DONE, "seconds": round(time.perf_counter() - started, 3),
-          "execute_seconds": round(time.perf_counter() - executing, 4), "digest": state_digest(namespace),
+          "execute_seconds": round(time.perf_counter() - executing, 4),
+          **({"digest": state_digest(namespace)} if runner.state_digest else {}),
           **({"peak": budget.peak} if budget is not None and budget.count_only else {})})
 
 
@@ -446,6 +448,7 @@ class _UnitRunner:
         self.after_unit: Callable[[dict[str, Any]], None] | None = None
         # the request's `bindings` (analyzers/bindings.namespace_writes); None: every name after every statement
         self.namespace_writes: dict[str, Any] | None = None
+        self.state_digest = False  # the request asks for a digest of the final state in the `done` event
 
     def _rebound_candidates(self, unit: dict[str, Any]) -> list[str]:
         """The names this statement may have rebound: those it binds where it stands, the names functions of the

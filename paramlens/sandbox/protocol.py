@@ -128,6 +128,9 @@ class RunRequest:
     module: str | None = None
     package_root: str | None = None
     notebook: bool = False       # a notebook's cells: `display()`, `get_ipython()` and each cell's value shown
+    # the `done` event carries a digest of the final state (child.state_digest): for the tests that check the probes
+    # change nothing; it reads every tensor of every model, so an ordinary run does not compute it
+    state_digest: bool = False
     # incremental analysis (paramlens/incremental/, sandbox/checkpoint.py): where the run may stop at checkpoints
     # ({lineage, run, at, every_seconds, max, fence}), the checkpoint it continues from ({cid, index, loop_base};
     # `units` are then the statements after it), and the wall-clock time left (the time limit minus the time the
@@ -153,7 +156,8 @@ class RunRequest:
                 **({"checkpoints": self.checkpoints} if self.checkpoints is not None else {}),
                 **({"resume": self.resume} if self.resume is not None else {}),
                 **({"texts": self.texts} if self.texts else {}),
-                **({"bindings": self.bindings} if self.bindings is not None else {})}
+                **({"bindings": self.bindings} if self.bindings is not None else {}),
+                **({"state_digest": True} if self.state_digest else {})}
 
 
 @dataclass
