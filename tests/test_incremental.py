@@ -291,6 +291,38 @@ def test_a_resumed_run_formats_no_tensor_text_the_last_run_of_the_document_used(
         assert {text for _, text in handed if text is not None} <= shown
 
 
+SLOW_MODELS = "import torch\nfrom torch import nn\n\n" + "".join(
+    f"net_{k} = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))\n"
+    f"work_{k} = torch.tanh(torch.randn(1500, 1500) @ torch.randn(1500, 1500)).sum().item()\n" for k in range(10))
+
+
+def test_typing_in_one_statement_takes_no_checkpoint_after_it(printed, tmp_path):
+    """Each keystroke in statement j invalidates every checkpoint after j, so while the edits stay in j a resumed
+    run takes none there (each is a fork of the whole program on the edit's path); it resumes from the one right
+    before j. The reports stay those of a full analysis."""
+    path = tmp_path / "slow_models.py"
+    path.write_text(SLOW_MODELS, encoding="utf-8")
+    lines = SLOW_MODELS.split("\n")
+    target = lines.index("net_2 = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))")
+    session = Session(Budget(16, 2048))
+    try:
+        _check(session, SLOW_MODELS, str(path), printed)
+        lasts = []
+        for number in range(4):
+            edited = list(lines)
+            edited[target] = edited[target].replace("nn.Linear(8, 2)", f"nn.Linear(8, {3 + number})")
+            lasts.append(_check(session, "\n".join(edited), str(path), printed))
+            after = [c.line for c in session.checkpoints if c.line > target + 1]
+            if number == 0:  # the edit moved here: the run after it is spread with checkpoints as usual
+                assert after, lasts[-1]
+            else:
+                assert after == [], (number, after, lasts[-1])
+    finally:
+        session.close()
+    # (the checkpoint right before j is confirmed by the worker a moment after the run that took it)
+    assert [last["resumed_after_line"] for last in lasts[2:]] == [target] * 2, lasts
+
+
 FORKS_FILE = '''\
 import os
 import threading

@@ -40,6 +40,7 @@ from paramlens.sandbox.protocol import TEXTS_CARRIED, Event, RunRequest, RunResu
 LOG = logging.getLogger("paramlens.incremental")
 FIRST_EVERY_SECONDS = 0.25     # checkpoint spacing before the file's run time is known
 CHECKPOINTS_PER_RUN = 8
+NEVER_SECONDS = 1e9            # a checkpoint spacing no run reaches (JSON has no infinity)
 REMEASURE_SECONDS = 10.0
 SPREAD_FROM_STATEMENTS = 64    # a first run of at least this many statements also stops at regular points
 # a statement that reads the wall clock through datetime (not seen by the run's clock watch): no checkpoint after it.
@@ -180,6 +181,8 @@ class Session:
         self.use_checkpoints = checkpoints
         self.last = LastAnalysis()
         self.full_run_seconds: float | None = None
+        # the first statement the last analysis found changed: the same again means the user is still typing in it
+        self.editing: int | None = None
         self.texts: OrderedDict[str, str] = OrderedDict()  # tensor texts its runs computed (key -> text)
         # measured after the report (the language server): the memory of new checkpoints is read off the edit's path
         self.measure_later = False
@@ -328,8 +331,13 @@ class Session:
                       keys[c.index] == c.key), key=lambda c: c.index, default=None)
         fence = next((u.index for u in file_units if _DATETIME_CLOCK.search(u.code)), None)
         run = None
+        # still typing in the statement the last edit changed: the checkpoints a resumed run would take after it
+        # would all be invalidated by the next keystroke (each a fork of the whole program, ~5–15 ms on the edit's
+        # path); the one right before it is still taken. Once the edits move on, the regular spacing is back
+        typing = first_changed == self.editing
+        self.editing = first_changed
         if resume is not None:
-            run = self._resume(resume, units, request, keys, first_changed, fence)
+            run = self._resume(resume, units, request, keys, first_changed, fence, spread=not typing)
         if run is None:
             run = self._fresh(units, request, keys, first_changed, fence)
         if run.over_budget is not None:
@@ -378,14 +386,14 @@ class Session:
         return _without_markers(run, [], 0.0)
 
     def _resume(self, checkpoint: Checkpoint, units: list[Unit], request: RunRequest, keys: list[str],
-                first_changed: int, fence: int | None) -> RunResult | None:
+                first_changed: int, fence: int | None, spread: bool = True) -> RunResult | None:
         executor = self.executor
         token = f"r{next(_COUNTER)}"
         at = [first_changed - 1] if first_changed - 1 > checkpoint.index else []
         suffix = [u for u in units if u.index > checkpoint.index]
         loop_base = sum(len(u.loops) for u in units if u.index <= checkpoint.index and u.example is None)
         resumed = replace(request, units=[u.to_json() for u in suffix],
-                          checkpoints=self._policy(token, at, fence),
+                          checkpoints=self._policy(token, at, fence, spread),
                           resume={"cid": checkpoint.cid, "index": checkpoint.index, "loop_base": loop_base},
                           deadline_seconds=max(0.05, request.limits.timeout_seconds - checkpoint.prefix_seconds))
         checkpoint.used = time.monotonic()
@@ -410,8 +418,11 @@ class Session:
         self.last.statements_run = len(suffix)
         return _without_markers(run, checkpoint.prefix_events, checkpoint.prefix_seconds)
 
-    def _policy(self, token: str, at: list[int], fence: int | None) -> dict[str, Any]:
+    def _policy(self, token: str, at: list[int], fence: int | None, spread: bool = True) -> dict[str, Any]:
+        """Checkpoints at the statements `at`, and (`spread`) every so many seconds of the run."""
         every = FIRST_EVERY_SECONDS if self.full_run_seconds is None else max(0.05, self.full_run_seconds / 6)
+        if not spread:
+            every = NEVER_SECONDS
         return {"lineage": self.lineage, "run": token, "at": [i for i in at if i >= 0], "every_seconds": every,
                 "max": CHECKPOINTS_PER_RUN, "fence": fence}
 
