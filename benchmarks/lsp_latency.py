@@ -533,7 +533,8 @@ def _last_analysis(server: Session, uri: str) -> dict:
                     "seconds": getattr(last, "seconds", None), "static_seconds": getattr(last, "static_seconds", None),
                     "run_seconds": getattr(last, "run_seconds", None),
                     "statements_run": getattr(last, "statements_run", None),
-                    "resumed_after_line": getattr(last, "resumed_after_line", None)}
+                    "resumed_after_line": getattr(last, "resumed_after_line", None),
+                    "texts_computed": getattr(last, "texts_computed", None)}
     return {}
 
 
