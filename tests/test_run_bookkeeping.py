@@ -117,3 +117,21 @@ def test_plain_values_are_torchs_values_and_always_json(index):
         return ours == theirs
 
     assert same(event["values"], tensor.detach().tolist())
+
+
+def test_a_request_carries_the_latest_texts_within_its_bounds():
+    """A document's runs hand their tensor texts to the next run: the latest ones, oldest first, at most
+    TEXTS_CARRIED of them and about a megabyte in all (large tensors' texts are ~4 KB each)."""
+    from collections import OrderedDict
+
+    from paramlens.incremental.session import TEXTS_BYTES_CARRIED, _latest_texts
+    from paramlens.sandbox.protocol import TEXTS_CARRIED
+
+    small = OrderedDict((f"k{i}", "x" * 10) for i in range(TEXTS_CARRIED + 50))
+    carried = _latest_texts(small)
+    assert len(carried) == TEXTS_CARRIED and carried[-1] == ["k%d" % (TEXTS_CARRIED + 49), "x" * 10]
+    assert [key for key, _ in carried] == list(small)[-TEXTS_CARRIED:]
+    large = OrderedDict((f"k{i}", "y" * 4000) for i in range(1000))
+    carried = _latest_texts(large)
+    assert sum(len(k) + len(t) for k, t in carried) <= TEXTS_BYTES_CARRIED
+    assert [key for key, _ in carried] == list(large)[-len(carried):] and len(carried) >= TEXTS_BYTES_CARRIED // 4100

@@ -283,7 +283,7 @@ class Session:
         begun = time.perf_counter()
         # the tensor texts this document's runs computed: with the same seed an edited file meets the same values
         # again, and formatting them is most of a probed statement's time (sandbox/summaries.tensor_text)
-        request.texts = [[key, text] for key, text in list(self.texts.items())[-TEXTS_CARRIED:]]
+        request.texts = _latest_texts(self.texts)
         try:
             run = self._run(path, units, options, request)
         finally:
@@ -519,6 +519,23 @@ def _lineage_key(request: RunRequest) -> tuple:
             *(json.dumps(payload.get(name), sort_keys=True) for name in
               ("seed", "memory_mb", "max_records", "device", "param_budget", "loop_iterations", "loop_seconds",
                "cpu_seconds")))
+
+
+TEXTS_BYTES_CARRIED = 1_000_000  # a request carries at most about this much tensor text (a conv weight's is ~4 KB)
+
+
+def _latest_texts(texts: "OrderedDict[str, str]") -> list[list[str]]:
+    """The latest texts the document's runs used, at most TEXTS_CARRIED of them and about TEXTS_BYTES_CARRIED in
+    all (the request is JSON the worker and the resumed process read before the run starts), oldest first."""
+    carried: list[list[str]] = []
+    size = 0
+    for key, text in reversed(texts.items()):
+        size += len(key) + len(text)
+        if len(carried) >= TEXTS_CARRIED or size > TEXTS_BYTES_CARRIED:
+            break
+        carried.append([key, text])
+    carried.reverse()
+    return carried
 
 
 def _unit_keys(units: list[Unit]) -> list[str]:
