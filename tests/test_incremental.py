@@ -323,6 +323,50 @@ def test_typing_in_one_statement_takes_no_checkpoint_after_it(printed, tmp_path)
     assert [last["resumed_after_line"] for last in lasts[2:]] == [target] * 2, lasts
 
 
+TRAINS_EARLY = '''import torch
+from torch import nn
+net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+X, y = torch.randn(64, 4), torch.randn(64, 1)
+for step in range(3):
+    optimizer.zero_grad()
+    loss = nn.functional.mse_loss(net(X), y)
+    loss.backward()
+    optimizer.step()
+print(loss.item() > 0)
+print(net[0].weight.shape)
+'''
+
+
+def test_a_fresh_workers_first_run_takes_checkpoints_that_resume(printed, tmp_path):
+    """The first run of a new worker takes checkpoints at once (no wait for the training imports first: that wait
+    cost ~1.2 s of every cold start), and resuming from one taken after the file built its optimizer (which
+    imports torch._dynamo and sympy in the run) works: no fallback, no replaced worker."""
+    from paramlens.sandbox.warm import WorkerExecutor
+
+    path = tmp_path / "trains_early.py"
+    path.write_text(TRAINS_EARLY, encoding="utf-8")
+    executor = WorkerExecutor(python=sys.executable)
+    session = Session(Budget(16, 2048))
+    options = AnalysisOptions(locale="en", loop_iterations=3, loop_seconds=0.0, executor=executor)
+    lines = TRAINS_EARLY.split("\n")
+    try:
+        session.analyze(TRAINS_EARLY, str(path), options)
+        generation = executor.generation
+        lasts = []
+        for number in range(3):
+            lines[-2] = f"print(net[0].weight.shape, {number})"
+            report = session.analyze("\n".join(lines), str(path), options)
+            lasts.append(session.last.to_json())
+            assert report.execution.status == "ok"
+        assert executor.generation == generation
+    finally:
+        session.close()
+        executor.close()
+    assert all(last["fallback"] is None for last in lasts), lasts
+    assert all((last["resumed_after_line"] or 0) >= 4 for last in lasts), lasts
+
+
 FORKS_FILE = '''\
 import os
 import threading

@@ -95,10 +95,6 @@ class Worker:
         if request.get("device") == "meta" and not self.meta_warm:
             self.warm_meta()  # once per worker; later meta runs start warm
         lineage = self._lineage(request)
-        if lineage is not None and not self.training_warm:
-            # before the first run that takes checkpoints, not after it: a process parked during a run forked
-            # from a worker that had not imported the training modules yet hung in its next fork (the resume)
-            self.warm_training()
         run_dir = tempfile.mkdtemp(prefix="run-", dir=self.workdir) if lineage is None else lineage.work
         worker_pid = os.getpid()
         pid = os.fork()
