@@ -367,6 +367,50 @@ def test_a_fresh_workers_first_run_takes_checkpoints_that_resume(printed, tmp_pa
     assert all((last["resumed_after_line"] or 0) >= 4 for last in lasts), lasts
 
 
+@pytest.mark.parametrize("path", CORPUS, ids=[f"{p.parent.name}/{p.name}" for p in CORPUS])
+def test_an_edit_at_two_places_reparses_only_the_statements_it_touches(path):
+    """An edit at two places (a statement and a comment at the end, two statements far apart) is applied place by
+    place: the statements between them are not parsed again, and the document is the one a full parse makes."""
+    from paramlens.incremental import static
+
+    text = path.read_text(encoding="utf-8")
+    statements = [s for s in _statements(text) if not isinstance(s, (ast.FunctionDef, ast.ClassDef))]
+    if len(statements) < 6:
+        pytest.skip("too few top-level statements")
+    rng = random.Random(f"two-places:{path.name}")
+    for _ in range(4):
+        first, second = sorted(rng.sample(range(len(statements)), 2))
+        lines = text.split("\n")
+        for statement in (statements[second], statements[first]):  # the later first: line numbers stay valid
+            lines.insert(statement.lineno - 1, f"# edited here {rng.randrange(1000)}")
+        edited = "\n".join(lines) + "\n# and at the end\n"
+        old = static.update(None, text)
+        new = static.update(old, edited)
+        whole = static.update(None, edited)
+        assert (new.header, [c.text for c in new.chunks], new.footer) == \
+            (whole.header, [c.text for c in whole.chunks], whole.footer)
+        assert new.reparsed <= 4, (path.name, first, second, new.reparsed)
+
+
+def test_an_edit_at_two_places_reports_what_a_full_analysis_reports(printed, tmp_path):
+    """The seed's first layer changed and a comment appended at the end, again and again (lsp_latency's edit): the
+    reports are a full analysis's, and only the touched statements are parsed again."""
+    path = REPO / "examples" / "parameter_management.py"
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    target = lines.index("net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))")
+    session = Session(Budget(16, 2048))
+    try:
+        _check(session, text, str(path), printed)
+        for number in range(3):
+            edited = list(lines)
+            edited[target] = edited[target].replace("nn.Linear(4, 8)", f"nn.Linear(4, {8 * (number + 2)})")
+            last = _check(session, "\n".join(edited) + f"\n# edit {number}\n", str(path), printed)
+            assert last["reparsed"] <= 2, last
+    finally:
+        session.close()
+
+
 FORKS_FILE = '''\
 import os
 import threading
