@@ -377,9 +377,8 @@ def update(old: Document | None, text: str) -> Document:
     return _update_one(old, text)
 
 
-def _changed_regions(old_lines: list[str], new_lines: list[str]) -> list[tuple[int, int, int, int]]:
-    """The places where the lines differ, as (old start, old end, new start, new end), in file order. The common
-    prefix and suffix are skipped first, so a one-place edit costs no diff at all."""
+def _common_ends(old_lines: list[str], new_lines: list[str]) -> tuple[int, int]:
+    """How many lines the two texts share at their start and, after that, at their end."""
     prefix = 0
     limit = min(len(old_lines), len(new_lines))
     while prefix < limit and old_lines[prefix] == new_lines[prefix]:
@@ -387,6 +386,13 @@ def _changed_regions(old_lines: list[str], new_lines: list[str]) -> list[tuple[i
     suffix = 0
     while suffix < limit - prefix and old_lines[-1 - suffix] == new_lines[-1 - suffix]:
         suffix += 1
+    return prefix, suffix
+
+
+def _changed_regions(old_lines: list[str], new_lines: list[str]) -> list[tuple[int, int, int, int]]:
+    """The places where the lines differ, as (old start, old end, new start, new end), in file order. The common
+    prefix and suffix are skipped first, so a one-place edit costs no diff at all."""
+    prefix, suffix = _common_ends(old_lines, new_lines)
     old_middle, new_middle = old_lines[prefix:len(old_lines) - suffix], new_lines[prefix:len(new_lines) - suffix]
     if len(old_middle) <= 1 or len(new_middle) <= 1:
         return [(prefix, len(old_lines) - suffix, prefix, len(new_lines) - suffix)]
@@ -416,13 +422,7 @@ def _update_one(old: Document, text: str) -> Document:
     if text == old.text:
         return old
     old_lines, new_lines = split_lines(old.text), split_lines(text)
-    prefix = 0
-    limit = min(len(old_lines), len(new_lines))
-    while prefix < limit and old_lines[prefix] == new_lines[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and old_lines[-1 - suffix] == new_lines[-1 - suffix]:
-        suffix += 1
+    prefix, suffix = _common_ends(old_lines, new_lines)
     changed_end = len(old_lines) - suffix  # old lines [prefix, changed_end) changed
     # where each chunk starts, in old lines
     starts = []
