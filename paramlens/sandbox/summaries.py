@@ -31,9 +31,6 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-NON_FINITE_TEXT = {math.inf: "inf", -math.inf: "-inf"}
-
-
 def plain_values(tensor: torch.Tensor) -> Any:
     """`tensor.tolist()` made JSON: a NaN or infinity is written as torch prints it (`"nan"`, `"inf"`, `"-inf"`),
     since JSON has no such numbers. Uninitialised memory (`torch.empty`, `to_empty()`) holds them often, and a
@@ -46,9 +43,9 @@ def plain_values(tensor: torch.Tensor) -> Any:
 
 
 def plain_number(value: Any) -> Any:
-    """One element as `plain_values` writes it."""
+    """One element as `plain_values` writes it (Python spells nan, inf and -inf as torch prints them)."""
     if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else NON_FINITE_TEXT[value]
+        return repr(value)
     return value
 
 
