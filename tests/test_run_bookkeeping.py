@@ -135,3 +135,49 @@ def test_a_request_carries_the_latest_texts_within_its_bounds():
     carried = _latest_texts(large)
     assert sum(len(k) + len(t) for k, t in carried) <= TEXTS_BYTES_CARRIED
     assert [key for key, _ in carried] == list(large)[-len(carried):] and len(carried) >= TEXTS_BYTES_CARRIED // 4100
+
+
+def _containers() -> list:
+    from collections import OrderedDict
+
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(4, 30), nn.ReLU(), nn.Linear(30, 2))  # 120 weights: summarised like a tensor
+    looped: list = [1]
+    looped.append(looped)
+    itself: dict = {}
+    itself["self"] = itself
+    return [net.state_dict(), dict(net.state_dict()), list(net.parameters()), tuple(net.parameters()),
+            (net[2].bias,), [1, "a", [torch.ones(2), {"x": torch.zeros(3)}]], {1: torch.ones(2), 2: None},
+            {True: torch.ones(1)}, [[[[torch.ones(1)]]]], {"layer": net[0]}, OrderedDict(), {}, [], (), looped,
+            itself, torch.Size([2, 3]), OrderedDict(a=torch.arange(150.0).reshape(15, 10))]
+
+
+@pytest.mark.parametrize("index", range(len(_containers())))
+def test_container_text_is_the_containers_repr_with_tensor_texts(index):
+    """A dict, list or tuple of tensors (a state dict, `list(net.parameters())`) is spelled as Python's `repr`
+    spells it, each tensor as its tensor text (torch's summarised form above TEXT_ELEMENTS): torch and Python are
+    the oracle. The tensors' texts come from the cache, so the same container met again formats nothing."""
+    value = _containers()[index]
+    summaries._TEXT_CACHE.clear()
+    with torch._tensor_str.printoptions(threshold=summaries.TEXT_ELEMENTS, edgeitems=3):
+        expected = repr(value)
+    assert summaries.container_text(value) == expected
+    summaries.TEXTS_COMPUTED[0] = 0
+    assert summaries.container_text(value) == expected
+    assert summaries.TEXTS_COMPUTED[0] == 0
+
+
+def test_a_state_dict_met_again_formats_no_tensor(monkeypatch):
+    """A probed `state_dict()` used to be repr'ed whole, formatting every tensor on every run (most of a resumed
+    run of a long file): its text now comes from the tensors' cached texts."""
+    torch.manual_seed(2)
+    state = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)).state_dict()
+    summaries._TEXT_CACHE.clear()
+    first = summaries.summarize(state)
+    formatted = []
+    torch_str = torch._tensor_str._str
+    monkeypatch.setattr(torch._tensor_str, "_str", lambda *a, **k: formatted.append(1) or torch_str(*a, **k))
+    again = summaries.summarize(state)
+    assert formatted == [] and again["text"] == first["text"]
+    monkeypatch.undo()
+    assert first["text"] == repr(state)

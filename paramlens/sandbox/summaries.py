@@ -204,6 +204,55 @@ def tensor_text(tensor: torch.Tensor, content: Any = _COMPUTE) -> str:
     return text
 
 
+_ORDERED_DICT_STYLE = repr(OrderedDict([("k", 0)]))  # "OrderedDict([('k', 0)])" up to Python 3.11, then "({...})"
+CONTAINER_DEPTH = 3
+
+
+class _SelfContaining(Exception):
+    """A container met inside itself: Python spells that `[...]`, which only its own repr knows where to put."""
+
+
+def container_text(value: Any) -> str:
+    """`repr(value)` of a dict, list or tuple that holds tensors, with each tensor's text from `tensor_text`: the
+    cached text (so a state dict met again costs no formatting: repr'ing one formatted every tensor in it, most of
+    a resumed run of a long file) and, above TEXT_ELEMENTS elements, torch's summarised form, as every tensor text
+    ParamLens shows. Containers of exactly these built-in types are spelled as Python spells them; anything else
+    (a subclass, a custom `__repr__`, keys that are not plain, a container inside itself) is the value's `repr`."""
+    try:
+        return _composed_text(value, 0, set())
+    except _SelfContaining:
+        return repr(value)
+
+
+def _composed_text(value: Any, depth: int, inside: set[int]) -> str:
+    kind = type(value)
+    if kind is torch.Tensor or kind is nn.Parameter:
+        return tensor_text(value)
+    if kind not in (dict, OrderedDict, list, tuple):
+        return repr(value)
+    if id(value) in inside:
+        raise _SelfContaining
+    if depth >= CONTAINER_DEPTH:
+        return repr(value)
+    inside = inside | {id(value)}
+    if kind is list or kind is tuple:
+        items = [_composed_text(item, depth + 1, inside) for item in value]
+        if kind is list:
+            return "[" + ", ".join(items) + "]"
+        return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+    if not value or not all(type(key) in (str, int) for key in value) or \
+            (kind is OrderedDict and _ORDERED_DICT_STYLE not in _ORDERED_DICT_SPELLINGS):
+        return repr(value)
+    pairs = [(repr(key), _composed_text(item, depth + 1, inside)) for key, item in value.items()]
+    if kind is OrderedDict and _ORDERED_DICT_STYLE == "OrderedDict([('k', 0)])":
+        return "OrderedDict([" + ", ".join(f"({key}, {item})" for key, item in pairs) + "])"
+    opening, closing = ("OrderedDict({", "})") if kind is OrderedDict else ("{", "}")
+    return opening + ", ".join(f"{key}: {item}" for key, item in pairs) + closing
+
+
+_ORDERED_DICT_SPELLINGS = ("OrderedDict([('k', 0)])", "OrderedDict({'k': 0})")
+
+
 def _text_key(tensor: torch.Tensor, content: Any = _COMPUTE) -> str | None:
     kind = type(tensor)
     if (kind is not torch.Tensor and kind is not nn.Parameter) or \
@@ -393,11 +442,11 @@ def summarize(value: Any, owners: Callable[[Any], list] | None = None, depth: in
         # `state_dict()` marks its dict with `_metadata` (kept through torch.save/torch.load): a state dict, not a
         # dict of tensors the program assembled itself
         return {"kind": "state_dict", "type": type(value).__name__, "count": len(value), "entries": entries,
-                "from_state_dict": hasattr(value, "_metadata"), "text": _clip(repr(value))}
+                "from_state_dict": hasattr(value, "_metadata"), "text": _clip(container_text(value))}
     if isinstance(value, (tuple, list)) and depth < 2:
         return {"kind": "sequence", "type": type(value).__name__, "count": len(value),
                 "items": [summarize(item, owners, depth + 1) for item in list(value)[:ITEMS_LIMIT]],
-                "text": _clip(repr(value))}
+                "text": _clip(container_text(value))}
     if isinstance(value, torch.optim.Optimizer):
         return optimizer_summary(value, owners)
     if isinstance(value, type):
