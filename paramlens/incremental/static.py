@@ -455,6 +455,7 @@ def _update_one(old: Document, text: str) -> Document:
                 last += 1
                 continue
             return _full(text)
+        chunks = _kept_where_unchanged(chunks, old.chunks[first:last + 1])
         new_chunks = old.chunks[:first] + chunks + old.chunks[last + 1:]
         document = Document(text, header if at_start else old.header, new_chunks, footer if at_end else old.footer)
         if document.header + "".join(c.text for c in new_chunks) + document.footer != text:
@@ -462,6 +463,20 @@ def _update_one(old: Document, text: str) -> Document:
         document.reparsed = len(chunks)
         return document
     return _full(text)
+
+
+def _kept_where_unchanged(parsed: list[Chunk], replaced: list[Chunk]) -> list[Chunk]:
+    """The region's chunks, with the old chunk (its recognition, its unit) wherever a statement's text did not
+    change: a region is whole statements, so an edit next to a statement (a line appended after the file's last
+    statement, a comment added above one) parses it again, but need not recognise and instrument it again."""
+    unused = {}
+    for chunk in replaced:
+        unused.setdefault(chunk.text, []).append(chunk)
+    kept = []
+    for chunk in parsed:
+        same = unused.get(chunk.text)
+        kept.append(same.pop(0) if same else chunk)
+    return kept
 
 
 def _chunk_at(starts: list[int], chunks: list[Chunk], line: int) -> int:
