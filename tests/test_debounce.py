@@ -36,6 +36,20 @@ def test_a_burst_of_typing_waits_for_a_pause_or_a_share_of_the_cost():
     assert abs(debounce.gap - 0.12) < 1e-9
 
 
+def test_edits_slower_than_an_analysis_are_analysed_at_once():
+    """Edits a third of a second apart on a document whose analysis takes 130 ms: each analysis ends before the
+    next edit, so waiting saves nothing and is only latency."""
+    debounce = Debounce()
+    debounce.analysed(0.13)
+    now = 10.0
+    for _ in range(5):
+        debounce.edited(now=now)
+        assert debounce.delay(MAXIMUM, now=now) == MINIMUM_SECONDS
+        now += 0.3
+    debounce.edited(now=now - 0.3 + 0.1)       # then faster than an analysis: a wait again
+    assert debounce.delay(MAXIMUM, now=now - 0.2) > MINIMUM_SECONDS
+
+
 def test_a_cheap_document_waits_little_even_while_typing():
     debounce = Debounce()
     debounce.analysed(0.02)                    # a resumed run of a few statements
