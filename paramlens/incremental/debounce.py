@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 
-MINIMUM_SECONDS = 0.015
+MINIMUM_SECONDS = 0.005      # enough for the notifications of one edit that arrive together to coalesce
 COST_SHARE = 0.25
 TYPING_GAP_SECONDS = 1.0   # a pause longer than this ends a burst of typing
 LONE_EDIT_SECONDS = 0.5    # an edit this long after the previous one is analysed at once

@@ -347,15 +347,6 @@ class ParamLensServer(LanguageServer):
         report = state.latest.report if state.latest else None
         if not self.first_run_done:
             self.first_run_done = True
-        self.status("ready" if self.settings.execute else "disabled")
-        if report is not None:
-            execution = report.execution
-            message = f"{uri}: execution {execution.status}"
-            if execution.message:
-                message += f" ({execution.message})"
-            for skipped in execution.skipped:
-                message += f"\n  line {skipped.line}: not run, {skipped.reason}"
-            self.log(lsp.MessageType.Log, message)
         shown = [snapshot for snapshot in (state.good, state.latest) if snapshot is not None]
         if shown and isinstance(shown[0].text, notebooks.NotebookInput):
             oldest: dict[str, int] = {}
@@ -366,7 +357,16 @@ class ParamLensServer(LanguageServer):
                 self.edit_log(cell_uri).forget_before(version)
         elif shown:
             self.edit_log(uri).forget_before(min(snapshot.version for snapshot in shown))
-        self.publish(uri)
+        self.publish(uri)  # first: what the user waits for
+        self.status("ready" if self.settings.execute else "disabled")
+        if report is not None:
+            execution = report.execution
+            message = f"{uri}: execution {execution.status}"
+            if execution.message:
+                message += f" ({execution.message})"
+            for skipped in execution.skipped:
+                message += f"\n  line {skipped.line}: not run, {skipped.reason}"
+            self.log(lsp.MessageType.Log, message)
         if report is not None and report.explanations_pending:
             # the diagnostics are out; the explanations (hovers, inlay hints, code lenses) are built next, on the
             # analysis thread, and the client is asked to refresh what it shows from them once they are there. A
