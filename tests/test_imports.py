@@ -200,3 +200,28 @@ def test_dotted_imports_ending_in_parameter_attribute_names(tmp_path):
     assert status == 0 and report["diagnostics"] == [], report["diagnostics"]
     assert report["execution"]["status"] == "ok"
     assert find_explanations(report, "param_attr", line_of(source, "print(net.weight.data.shape)"))
+
+
+def test_a_statement_read_without_walking_imports_what_the_walk_finds():
+    """imports_of skips the tree walk of an ASCII statement without the word `import` (a second of a long file's
+    first analysis): over every statement of the examples and the corpus, and statements written to trip it
+    (a dynamic import in a nested call, an import inside a function, a name that only contains the word, a
+    name spelled with a full-width letter, which Python folds to ASCII), what it finds is what the walk finds."""
+    import libcst as cst
+
+    from paramlens.analyzers.imports import imports_of
+
+    root = Path(__file__).resolve().parent.parent
+    sources = [p.read_text(encoding="utf-8") for p in sorted((root / "examples").glob("*.py")) +
+               sorted((root / "tests" / "corpus").glob("*.py")) + sorted((root / "tests" / "models").glob("*.py"))]
+    sources.append("def f():\n    import torch\n\nx = g(h(__import__('torch')))\nimportant = 1\n"
+                   "m = lib.import_module('a.b')\nfrom ..pkg import mod\n\uff49mport_module = 3\n")
+    compared = 0
+    for source in sources:
+        module = cst.parse_module(source)
+        for node in module.body:
+            code = module.code_for_node(node)
+            walked, read = imports_of(node), imports_of(node, code)
+            assert (walked.absolute, walked.relative, walked.dynamic) == (read.absolute, read.relative, read.dynamic), code
+            compared += 1
+    assert compared > 200

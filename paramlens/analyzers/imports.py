@@ -70,9 +70,14 @@ def uses_torch(module: cst.Module, path: str | None) -> bool:
     return _judge(module, os.path.abspath(path) if path else None, LOCAL_DEPTH, set())
 
 
-def imports_of(node: cst.CSTNode) -> _Imports:
-    """What one statement imports (incremental analysis caches this per statement)."""
+def imports_of(node: cst.CSTNode, code: str | None = None) -> _Imports:
+    """What one statement imports (incremental analysis caches this per statement). With the statement's `code`:
+    an ASCII statement without the word `import` imports nothing (`import`, `from ... import`, `__import__` and
+    `import_module` all spell it), so its tree is not walked (that walk over every statement of a long file was a
+    second of its first analysis). Python folds non-ASCII letters of names to ASCII, so such code is walked."""
     found = _Imports()
+    if code is not None and code.isascii() and "import" not in code:
+        return found
     node.visit(found)
     return found
 

@@ -89,7 +89,7 @@ class Chunk:
     @property
     def facts(self) -> "ChunkFacts":
         if self._facts is None:
-            self._facts = ChunkFacts.of(self.node)
+            self._facts = ChunkFacts.of(self.node, self.code)
         return self._facts
 
 
@@ -105,7 +105,7 @@ class ChunkFacts:
     dynamic: bool
 
     @classmethod
-    def of(cls, node: cst.BaseStatement) -> "ChunkFacts":
+    def of(cls, node: cst.BaseStatement, code: str | None = None) -> "ChunkFacts":
         names: list[tuple[str, str, str | None]] = []
         classes: list[tuple[str, list[cst.BaseExpression]]] = []
         for inner in iter_statements([node]):
@@ -135,7 +135,7 @@ class ChunkFacts:
                     if isinstance(target.target, cst.Name):
                         names.append(("bound", target.target.value, None))
         functions = {f.name.value for f in _all_function_defs(_Body([node]))}  # type: ignore[arg-type]
-        found = import_analysis.imports_of(node)
+        found = import_analysis.imports_of(node, code)
         return cls(names, classes, functions, set(found.absolute), list(found.relative), found.dynamic)
 
 
