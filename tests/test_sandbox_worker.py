@@ -204,9 +204,52 @@ def test_an_idle_worker_does_not_spin_on_a_lineage_whose_processes_all_ended(tmp
         session.drop(list(session.checkpoints))  # every parked process of the lineage ends; the run ended already
         time.sleep(0.5)
         worker = executor.worker_pid
-        before = _cpu_seconds(worker)
-        time.sleep(1.0)
-        # an idle worker uses no CPU at all; a spinning one uses a whole core (~1 s in this second)
-        assert _cpu_seconds(worker) - before < 0.3
+        # an idle worker uses no CPU at all; a spinning one uses a whole core (~1 s each second). The worker's
+        # one-off training imports (after IDLE_BEFORE_WARMING_SECONDS idle, ~1.2 s) may fill the first windows
+        used = []
+        for _ in range(6):
+            before = _cpu_seconds(worker)
+            time.sleep(1.0)
+            used.append(_cpu_seconds(worker) - before)
+            if used[-1] < 0.3:
+                break
+        assert used[-1] < 0.3, used
     finally:
+        executor.close()
+
+
+@pytest.mark.parametrize("checkpoints", [False, True])
+def test_the_training_imports_wait_until_the_worker_is_idle(tmp_path, checkpoints):
+    """After its first run the worker imports what building an optimizer needs (torch._dynamo, sympy: ~1.2 s), so
+    later children start with them; but only once no request came for IDLE_BEFORE_WARMING_SECONDS, so that an
+    edit made right after a file opened is not held up by those imports. Observed in the children: the run that
+    comes at once starts without them, the one after a pause with them (the user's own code tells)."""
+    from paramlens.incremental.session import Budget, Session
+    from paramlens.sandbox.worker import IDLE_BEFORE_WARMING_SECONDS
+
+    path = tmp_path / "asks.py"
+    source = ("import sys\nimport torch\nif 'torch._dynamo' in sys.modules:\n    warm = torch.nn.Linear(1, 1)\n"
+              "else:\n    cold = torch.nn.Linear(1, 1)\n")
+    path.write_text(source)
+    executor = WorkerExecutor()
+    session = Session(Budget(4, 2048)) if checkpoints else None
+
+    def built(text: str) -> str:
+        options = AnalysisOptions(executor=executor)
+        report = session.analyze(text, str(path), options) if session else analyze(text, str(path), options)
+        assert report.execution.status == "ok"
+        return " ".join(module.name for module in report.modules)
+
+    try:
+        assert built(source) == "cold"                  # the first run of a fresh worker
+        assert built(source + "# again\n") == "cold"    # at once: the worker did not stop to import
+        time.sleep(IDLE_BEFORE_WARMING_SECONDS + 2.5)     # idle: it imports them now (~1.2 s)
+        later = built(source + "# later\n")
+        assert later == "warm" or session is not None
+        if session is not None:  # a resumed run continues a parked copy of the first run: a fresh run tells
+            session.forget()
+            assert built(source + "# fresh\n") == "warm"
+    finally:
+        if session is not None:
+            session.close()
         executor.close()

@@ -27,11 +27,15 @@ from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
 from paramlens.sandbox.isolation import make_non_dumpable
 
 
+IDLE_BEFORE_WARMING_SECONDS = 1.0  # the training imports wait until no request came for this long
+
+
 class Worker:
     def __init__(self, channel: Channel, warm_meta: bool) -> None:
         self.channel = channel
         self.meta_warm = False
         self.training_warm = False
+        self.warm_when_idle = False  # the first run is over: import the training modules at the next idle moment
         self.workdir = os.getcwd()
         self.lineages: Any = None  # checkpoints of incremental analysis (lineages.py), made on first use
         # messages that arrived while a run went (the analysing process may send `drop` as soon as it has read a
@@ -64,13 +68,20 @@ class Worker:
             if self.deferred:
                 message, fds = self.deferred.pop(0)
             else:
-                if self.lineages is not None and self.lineages.by_id and not self._lineage_events():
-                    continue
+                idle = IDLE_BEFORE_WARMING_SECONDS if self.warm_when_idle else None
+                if self.lineages is not None and self.lineages.by_id:
+                    waiting = self._lineage_events(idle)
+                    if waiting is None:
+                        self._warm_training_now()
+                    if not waiting:
+                        continue
                 try:
-                    received = self.channel.receive()
+                    received = self.channel.receive(timeout=idle)
                 except (ChannelClosed, ProtocolError, OSError):
                     return 0
                 if received is None:
+                    if self.warm_when_idle:
+                        self._warm_training_now()
                     continue
                 message, fds = received
             kind = message.get("t")
@@ -112,11 +123,10 @@ class Worker:
             returncode, connected = self._wait(pid, group=lineage is None)
             if connected:
                 self.channel.send({"t": "exit", "returncode": returncode})
-                if not self.training_warm:
-                    # after the first run (which paid these imports itself, if it trains), so that the first
-                    # analysis of a session is not delayed and later children start warm; the next request waits
-                    # for the fork reply, which allows for this
-                    self.warm_training()
+                # after the first run (which paid these imports itself, if it trains), so that the first analysis
+                # of a session is not delayed and later children start warm; and only once no request came for a
+                # moment, so that an edit made right after the file opened is not held up by them (~1.2 s)
+                self.warm_when_idle = not self.training_warm
         except OSError:
             _kill(pid, group=lineage is None)
             self._reap_run(pid)
@@ -186,13 +196,21 @@ class Worker:
             self.lineages = Lineages(self.workdir, self.channel.send)
         return self.lineages.ensure(policy["lineage"])
 
-    def _lineage_events(self) -> bool:
-        """Wait for the analysing process or a lineage; True when the analysing process has a message."""
+    def _lineage_events(self, timeout: float | None = None) -> bool | None:
+        """Wait for the analysing process or a lineage; True when the analysing process has a message, None when
+        nothing happened for `timeout` seconds."""
         if self.channel.has_message():
             return True
-        ready, _, _ = select.select([self.channel] + self.lineages.fds(), [], [])
+        ready, _, _ = select.select([self.channel] + self.lineages.fds(), [], [], timeout)
+        if not ready:
+            return None
         self.lineages.handle(ready)
         return self.channel in ready
+
+    def _warm_training_now(self) -> None:
+        self.warm_when_idle = False
+        if not self.training_warm:
+            self.warm_training()
 
     def checkpoints(self, message: dict[str, Any], fds: list[int]) -> bool:
         """`resume` (run the rest of a file from a parked checkpoint), `drop` (checkpoints), `drop_lineage`."""
