@@ -217,17 +217,9 @@ class Session:
             return self._full(source, path, options, started)
         self.document = document
         try:
-            findings, units, recognised = static.assemble(document, options.probes)
-            if options.execute and options.examples:
-                units += example_units(static.examples(document, source, path, options.example), len(units),
-                                       source)
-            torch_used = static.torch_used(document, path) if options.execute else None
-            self.last.reparsed, self.last.recognised = document.reparsed, recognised
-            self.last.statements = len(document.chunks)
-            self.last.static_seconds = time.perf_counter() - started
+            prepared = self._prepared(document, source, path, options, started)
             report = analysis._analyze_parsed(None, source, path, options, locale, recognise=options.probes,
-                                              prepared=(findings, units, torch_used, static.body(document)),
-                                              execute=self._execute)
+                                              prepared=prepared, execute=self._execute)
         except Exception:  # noqa: BLE001 - as analysis.analyze: the full path handles internal errors its way
             LOG.warning("incremental analysis of %s failed; analysing it whole", path, exc_info=True)
             self.document = None
@@ -257,17 +249,23 @@ class Session:
         begun = time.perf_counter()
         try:
             document = static.update(self.document, source)
-            findings, units, recognised = static.assemble(
-                document, options.probes, program.display_cells() if program is not None else None)
-            if options.execute and options.examples:
-                units += example_units(static.examples(document, source, path, options.example), len(units),
-                                       source)
-            torch_used = static.torch_used(document, path) if options.execute else None
+            prepared = self._prepared(document, source, path, options, begun,
+                                      program.display_cells() if program is not None else None)
         except Exception:  # noqa: BLE001 - the whole static part is the fallback, never a lost analysis
             LOG.info("notebook program of %s not taken from the caches; analysing it whole", path, exc_info=True)
             self.document = None
             return None
         self.document = document
+        return prepared
+
+    def _prepared(self, document: static.Document, source: str, path: str, options: AnalysisOptions,
+                  begun: float, cells: list[tuple[int, int]] | None = None) -> tuple:
+        """The static part of a file or notebook program from the per-statement caches: its findings, its units
+        (examples after them), whether it uses torch, its body; what it reparsed and recognised goes in `last`."""
+        findings, units, recognised = static.assemble(document, options.probes, cells)
+        if options.execute and options.examples:
+            units += example_units(static.examples(document, source, path, options.example), len(units), source)
+        torch_used = static.torch_used(document, path) if options.execute else None
         self.last.reparsed, self.last.recognised = document.reparsed, recognised
         self.last.statements = len(document.chunks)
         self.last.static_seconds = time.perf_counter() - begun
