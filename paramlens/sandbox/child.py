@@ -770,7 +770,8 @@ def _final_modules(namespace: dict, order: list[str], lines: dict[str, int],
         if not isinstance(module, nn.Module):
             continue
         unique, with_duplicates = param_counts(module)
-        persistent = set(module.state_dict().keys())
+        keys = list(module.state_dict().keys())  # once: it builds the whole state dict
+        persistent = set(keys)
         modules.append({
             "name": EXAMPLE_NAMES.get(name, name), "line": lines[name], "class": type(module).__name__,
             "origin": "example" if _is_example(name) else "top-level",
@@ -781,7 +782,7 @@ def _final_modules(namespace: dict, order: list[str], lines: dict[str, int],
             "tied": tied_groups(module),
             "buffers": [{"name": n, "shape": list(b.shape), "persistent": n in persistent}
                         for n, b in module.named_buffers()],
-            "state_dict_keys": list(module.state_dict().keys()),
+            "state_dict_keys": keys,
             **(labels or {}),
         })
     return modules
