@@ -168,7 +168,6 @@ class ParamLensServer(LanguageServer):
             session.forget()
             report = analyze(text, path, options)
         self.debounces.setdefault(uri, Debounce()).analysed(time.perf_counter() - begun)
-        self.scheduler.later(self._after_analysis)  # after this report is published, on this thread
         if decision.reason and report.execution.status == "skipped" and options.execute is False and \
                 self.settings.execute:
             report.execution.message = decision.reason
@@ -358,6 +357,9 @@ class ParamLensServer(LanguageServer):
         elif shown:
             self.edit_log(uri).forget_before(min(snapshot.version for snapshot in shown))
         self.publish(uri)  # first: what the user waits for
+        # then, on the analysis thread (never at the same time as a publish, which it would slow down by holding
+        # the interpreter): the checkpoints' memory and the garbage collector's bookkeeping
+        self.scheduler.later(self._after_analysis)
         self.status("ready" if self.settings.execute else "disabled")
         if report is not None:
             execution = report.execution
