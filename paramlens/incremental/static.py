@@ -65,11 +65,12 @@ def split_lines(text: str) -> list[str]:
 class Chunk:
     """One top-level statement: its exact text, its node, and the module that renders it."""
 
-    def __init__(self, text: str, node: cst.BaseStatement, module: cst.Module) -> None:
+    def __init__(self, text: str, node: cst.BaseStatement, module: cst.Module, code: str | None = None) -> None:
         self.text = text
         self.node = node
         self.module = module
-        self.code = module.code_for_node(node)  # what instrument() calls the statement's code
+        # what instrument() calls the statement's code (`code`: already rendered by the caller from this module)
+        self.code = code if code is not None else module.code_for_node(node)
         self.text_lines = len(split_lines(text))
         self.newlines = _line_count(self.code)
         self._positions: Any = None
@@ -338,6 +339,7 @@ def _pieces(text: str, module: cst.Module, at_start: bool, at_end: bool) -> tupl
         raise FullParse("pieces")
     header, footer = pieces[0], pieces[-1]
     nodes = list(module.body)
+    rendered: list[str | None] = list(codes)  # each statement's code, rendered once (a second of a long file)
     if not at_start and header:
         # the region's leading lines are its first statement's leading lines in the whole file
         if not nodes or any(not _COLUMN_ZERO.fullmatch(line) for line in split_lines(header)):
@@ -346,10 +348,11 @@ def _pieces(text: str, module: cst.Module, at_start: bool, at_end: bool) -> tupl
         nodes[0] = first.with_changes(leading_lines=[*module.header, *first.leading_lines])
         module = module.with_changes(body=nodes, header=[])
         pieces[1] = header + pieces[1]
+        rendered[0] = None  # its leading lines changed: rendered again
         header = ""
     if not at_end and footer:
         raise FullParse("footer")
-    chunks = [Chunk(piece, node, module) for piece, node in zip(pieces[1:-1], nodes)]
+    chunks = [Chunk(piece, node, module, code) for piece, node, code in zip(pieces[1:-1], nodes, rendered)]
     return chunks, header, footer
 
 
