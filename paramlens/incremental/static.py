@@ -22,7 +22,6 @@ file (tests/test_incremental.py).
 from __future__ import annotations
 
 import difflib
-
 import os
 import re
 from dataclasses import dataclass, replace

@@ -204,7 +204,9 @@ def tensor_text(tensor: torch.Tensor, content: Any = _COMPUTE) -> str:
     return text
 
 
-_ORDERED_DICT_STYLE = repr(OrderedDict([("k", 0)]))  # "OrderedDict([('k', 0)])" up to Python 3.11, then "({...})"
+# how this Python spells a non-empty OrderedDict: as a list of pairs up to 3.11, as a dict literal from 3.12
+_ORDERED_DICT_AS_PAIRS = {"OrderedDict([('k', 0)])": True, "OrderedDict({'k': 0})": False}.get(
+    repr(OrderedDict([("k", 0)])))
 CONTAINER_DEPTH = 3
 
 
@@ -241,16 +243,13 @@ def _composed_text(value: Any, depth: int, inside: set[int]) -> str:
             return "[" + ", ".join(items) + "]"
         return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
     if not value or not all(type(key) in (str, int) for key in value) or \
-            (kind is OrderedDict and _ORDERED_DICT_STYLE not in _ORDERED_DICT_SPELLINGS):
+            (kind is OrderedDict and _ORDERED_DICT_AS_PAIRS is None):
         return repr(value)
     pairs = [(repr(key), _composed_text(item, depth + 1, inside)) for key, item in value.items()]
-    if kind is OrderedDict and _ORDERED_DICT_STYLE == "OrderedDict([('k', 0)])":
+    if kind is OrderedDict and _ORDERED_DICT_AS_PAIRS:
         return "OrderedDict([" + ", ".join(f"({key}, {item})" for key, item in pairs) + "])"
     opening, closing = ("OrderedDict({", "})") if kind is OrderedDict else ("{", "}")
     return opening + ", ".join(f"{key}: {item}" for key, item in pairs) + closing
-
-
-_ORDERED_DICT_SPELLINGS = ("OrderedDict([('k', 0)])", "OrderedDict({'k': 0})")
 
 
 def _text_key(tensor: torch.Tensor, content: Any = _COMPUTE) -> str | None:

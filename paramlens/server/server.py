@@ -360,15 +360,7 @@ class ParamLensServer(LanguageServer):
         # then, on the analysis thread (never at the same time as a publish, which it would slow down by holding
         # the interpreter): the checkpoints' memory and the garbage collector's bookkeeping
         self.scheduler.later(self._after_analysis)
-        self.status("ready" if self.settings.execute else "disabled")
-        if report is not None:
-            execution = report.execution
-            message = f"{uri}: execution {execution.status}"
-            if execution.message:
-                message += f" ({execution.message})"
-            for skipped in execution.skipped:
-                message += f"\n  line {skipped.line}: not run, {skipped.reason}"
-            self.log(lsp.MessageType.Log, message)
+        self._announce(uri, report)
         if report is not None and report.explanations_pending:
             # the diagnostics are out; the explanations (hovers, inlay hints, code lenses) are built next, on the
             # analysis thread, and the client is asked to refresh what it shows from them once they are there. A
@@ -376,6 +368,19 @@ class ParamLensServer(LanguageServer):
             self.scheduler.later(lambda: self._explain(report))
         else:
             self.refresh_views()
+
+    def _announce(self, uri: str, report: Any) -> None:
+        """The status notification and the log line of a published analysis (how its run ended, what it skipped)."""
+        self.status("ready" if self.settings.execute else "disabled")
+        if report is None:
+            return
+        execution = report.execution
+        message = f"{uri}: execution {execution.status}"
+        if execution.message:
+            message += f" ({execution.message})"
+        for skipped in execution.skipped:
+            message += f"\n  line {skipped.line}: not run, {skipped.reason}"
+        self.log(lsp.MessageType.Log, message)
 
     def _explain(self, report: Any) -> None:
         try:
