@@ -224,7 +224,8 @@ def test_a_worker_killed_between_runs_is_reaped(tmp_path):
         deadline = time.monotonic() + ANSWER_SECONDS
         while time.monotonic() < deadline and (zombie(worker) or alive(worker)):
             time.sleep(0.05)
-        assert not zombie(worker) and not alive(worker), "the killed worker is still a zombie"
+        assert not zombie(worker) and not alive(worker), \
+            "the killed worker is still a zombie; the server's last log lines:\n" + "\n".join(server.logs()[-8:])
         _good_hover(server, uri)
     finally:
         server.kill()

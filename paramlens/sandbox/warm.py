@@ -172,8 +172,13 @@ class WorkerExecutor:
 
     def reap(self) -> None:
         """Collect the workers that died between runs (killed from outside), so that none stays a zombie until
-        the next run and their directories are removed. Does nothing while a run is in progress (the run sees
-        its worker die itself)."""
+        the next run, and remove their directories. The zombie is collected at once, whatever holds the run lock
+        (`poll` is safe from any thread, and a run whose worker died sees it die either way); forgetting the worker
+        and removing its directory wait until no run is in progress."""
+        with self._state_lock:
+            every = [*self._workers.values(), *self._preloaded.values()]
+        for worker in every:
+            worker.process.poll()
         if not self._run_lock.acquire(blocking=False):
             return
         try:
