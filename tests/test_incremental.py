@@ -270,6 +270,15 @@ def test_a_resumed_run_formats_no_tensor_text_the_last_run_of_the_document_used(
         return original(run, *args, **kwargs)
 
     monkeypatch.setattr(session_module, "_without_markers", recording)
+    executor = analysis.default_executor(_options().python)
+    carried: list[tuple[bool, int]] = []  # (resumed, texts carried) of each request
+    run = executor.run
+
+    def carrying(request):  # type: ignore[no-untyped-def]
+        carried.append((request.resume is not None, len(request.texts or [])))
+        return run(request)
+
+    monkeypatch.setattr(executor, "run", carrying)
     lines = MANY_MODELS.split("\n")
     target = lines.index("net_20 = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))")
     try:
@@ -284,6 +293,10 @@ def test_a_resumed_run_formats_no_tensor_text_the_last_run_of_the_document_used(
         session.close()
     assert all(last["resumed_after_line"] is not None for last in lasts[1:]), lasts
     assert [last["texts_computed"] for last in lasts[1:]] == [0, 0, 0], lasts
+    # and the texts a parked process holds (carried to the run it was taken in) are not sent to it again: the
+    # first resumed run carries the document's texts, the later ones, resumed from the checkpoint it took, none
+    resumed_requests = [count for was_resumed, count in carried if was_resumed]
+    assert resumed_requests[0] > 0 and resumed_requests[-3:] == [0, 0, 0], carried
     assert len(resumed) >= 3
     for events in resumed:
         shown = {e["v"]["text"] for e in events if e.get("t") == Event.PROBE and "text" in (e.get("v") or {})}
