@@ -179,6 +179,39 @@ def test_removing_a_run_directory_never_changes_the_files_its_links_point_to(tmp
     assert outside.exists() and stat.S_IMODE(outside.stat().st_mode) == 0o444
 
 
+
+def test_the_collector_keeps_every_whole_event_and_nothing_else():
+    """Events are decoded as they arrive (while the child runs); what is kept is what a decode of the whole stream
+    after the run kept: whole JSON objects in order, not garbage the user's code wrote to the channel, not a line a
+    kill cut short, not JSON that is no event."""
+    import json
+
+    from paramlens.sandbox.watchdog import Collector
+
+    events_r, events_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    collector = Collector(os.fdopen(events_r, "rb"), os.fdopen(stderr_r, "rb"))
+    sent = [{"t": "start", "n": 1}, {"t": "stmt", "output": "é\n" * 50_000}, {"t": "done"}]
+    with os.fdopen(events_w, "wb") as events, os.fdopen(stderr_w, "wb") as stderr:
+        events.write(json.dumps(sent[0]).encode() + b"\n" + b"not json\n" + b"[1, 2]\n")
+        events.write(json.dumps(sent[1]).encode() + b"\n")
+        stderr.write(b"a warning\n")
+        events.write(json.dumps(sent[2]).encode() + b"\n")
+        assert not collector.ended_with_done  # the streams are still open
+    collector.join()
+    assert collector.events() == sent
+    assert collector.ended_with_done
+    assert collector.stderr_tail == b"a warning\n"
+
+    events_r, events_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    collector = Collector(os.fdopen(events_r, "rb"), os.fdopen(stderr_r, "rb"))
+    with os.fdopen(events_w, "wb") as events, os.fdopen(stderr_w, "wb"):
+        events.write(json.dumps(sent[0]).encode() + b"\n" + b'{"t": "stmt", "output": "cut sh')
+    collector.join()
+    assert collector.events() == sent[:1]
+    assert not collector.ended_with_done
+
 def test_descriptors_stay_with_the_message_they_were_sent_with():
     """A run request carries its two result pipes. When a descriptor-less message ("drop_lineage") was queued just
     before it, one read used to take both messages' bytes and the pipes, and hand the pipes to the first: the run

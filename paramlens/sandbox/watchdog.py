@@ -77,11 +77,14 @@ def kill_group(process: subprocess.Popen, wait: bool = True) -> None:
 
 class Collector:
     """Reads the child's event stream and stderr on threads, so a chatty child can never block on a full pipe.
-    Past RESULT_LIMIT bytes of events it calls `on_overflow` (the watchdog then kills the child)."""
+    Past RESULT_LIMIT bytes of events it calls `on_overflow` (the watchdog then kills the child). Each event is
+    decoded as it arrives, while the child is still running: decoding them all once it had ended took ~30 ms of a
+    long file's resumed run (1,000 events) on the way to the report."""
 
     def __init__(self, events: Any, stderr: Any, on_overflow: Callable[[], None] | None = None,
                  on_eof: Callable[[], None] | None = None) -> None:
-        self.lines: list[bytes] = []
+        self._events: list[dict[str, Any]] = []
+        self._last_line = b""
         self.size = 0
         self.truncated = False
         self.stderr_tail = b""
@@ -125,7 +128,13 @@ class Collector:
             self._overflow()
             return
         self.size += len(line)
-        self.lines.append(line)
+        self._last_line = line
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return  # a line cut short by a kill, or garbage the user's code wrote to the channel
+        if isinstance(event, dict):
+            self._events.append(event)
 
     def _overflow(self) -> None:
         if not self.truncated and self._on_overflow is not None:
@@ -150,22 +159,15 @@ class Collector:
     @property
     def ended_with_done(self) -> bool:
         """Both streams are closed and the last event is `done`: the child finished and closed its channel."""
-        return self._open_streams == 0 and bool(self.lines) and b'"t": "done"' in self.lines[-1][:20]
+        return self._open_streams == 0 and b'"t": "done"' in self._last_line[:20]
 
     def join(self, timeout: float = 10) -> None:
         for thread in self._threads:
             thread.join(timeout=timeout)
 
     def events(self) -> list[dict[str, Any]]:
-        events = []
-        for line in self.lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a kill, or garbage the user's code wrote to the channel
-            if isinstance(event, dict):
-                events.append(event)
-        return events
+        """The events read so far (every one, once both streams have ended and the threads are joined)."""
+        return list(self._events)
 
 
 STOP_MESSAGES = {
