@@ -169,6 +169,11 @@ def wanted(table, start, end):
     return [e for line, exprs in table.items() if start <= line <= end for e in exprs]
 
 
+import __future__
+FUTURE_MASK = 0
+for feature in __future__.all_feature_names:
+    FUTURE_MASK |= getattr(__future__, feature).compiler_flag
+future_flags = 0
 statements = []
 captured = {}
 captured_before = {}
@@ -186,8 +191,10 @@ for node in tree.body:
     if pre:
         captured_before[str(start)] = evaluate(pre)
     shows = start in show and isinstance(node, ast.Expr)
+    # the file's own future features hold for every statement after their import, as in `python file.py`
     code = compile(ast.Expression(node.value) if shows else ast.Module(body=[node], type_ignores=[]), path,
-                   "eval" if shows else "exec")
+                   "eval" if shows else "exec", flags=future_flags, dont_inherit=True)
+    future_flags |= code.co_flags & FUTURE_MASK
     buffer = io.StringIO()
     real_stdout = sys.stdout
     sys.stdout = buffer

@@ -370,3 +370,53 @@ def test_importing_a_local_module_is_not_a_refused_write(tmp_path):
     report = analyze(source, str(tmp_path / "model.py"), AnalysisOptions())
     assert [d.code for d in report.diagnostics] == []
     assert not (tmp_path / "__pycache__").exists()
+
+
+ANNOTATED = '''\
+import dataclasses
+import typing
+
+import torch
+from torch import nn
+
+
+def scale(x: torch.Tensor, factor: float = 2.0) -> torch.Tensor:
+    return x * factor
+
+
+@dataclasses.dataclass
+class Config:
+    width: int = 8
+    names: typing.List[str] = dataclasses.field(default_factory=list)
+
+
+print(scale.__annotations__)
+print([field.type for field in dataclasses.fields(Config)])
+net = nn.Linear(4, Config().width)
+print(typing.get_type_hints(scale)["return"] is torch.Tensor)
+'''
+
+
+@pytest.mark.parametrize("future", [False, True], ids=["plain", "future-annotations"])
+def test_annotations_are_what_python_makes_of_them(tmp_path, future):
+    """Each statement is compiled on its own: it must get exactly the compiler flags `python file.py` gives it.
+    The sandbox's own modules are written with `from __future__ import annotations`, and `compile` inherits the
+    caller's future flags unless told not to: a file without that import once had its annotations turned into
+    strings (`{'x': 'torch.Tensor'}`); a file with it must have them as strings in every statement, not only in the
+    statement holding the import. The truth is the file run by Python itself."""
+    import subprocess
+    import sys
+
+    source = ("from __future__ import annotations\n" if future else "") + ANNOTATED
+    path = tmp_path / "annotated.py"
+    path.write_text(source, encoding="utf-8")
+    truth = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path,
+                           timeout=120).stdout.splitlines()
+    report = _analyze(path)
+    assert report.execution.status == "ok"
+    printed = []
+    for snippet in ("print(scale.__annotations__)", "print([field.type", "print(typing.get_type_hints"):
+        [explanation] = find_explanations(report, "print_output", line_of(source, snippet))
+        printed.append(explanation.facts["output"].rstrip("\n"))
+    assert printed == truth
+    assert ("<class 'torch.Tensor'>" in truth[0]) != future  # the two cases do differ

@@ -10,6 +10,7 @@ a crash still reaches the parent.
 
 from __future__ import annotations
 
+import __future__
 import contextlib
 import io
 import json
@@ -428,6 +429,11 @@ def _run_as_module(module_name: str, path: str, user_module: types.ModuleType, r
             user_module.__dict__["__name__"] = module_name
 
 
+FUTURE_FLAGS = 0
+for _feature in __future__.all_feature_names:
+    FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
+
+
 class _UnitRunner:
     """Runs units one by one in the file's namespace, like a notebook with errors allowed: a statement that raises
     is reported and the next one runs. Events stream out as they happen. Used for the file's own statements (from
@@ -449,6 +455,9 @@ class _UnitRunner:
         # the request's `bindings` (analyzers/bindings.namespace_writes); None: every name after every statement
         self.namespace_writes: dict[str, Any] | None = None
         self.state_digest = False  # the request asks for a digest of the final state in the `done` event
+        # the `from __future__ import ...` features the file's statements so far turned on: as in `python file.py`
+        # (and IPython's cells), they hold for every statement after the import, not only for the one holding it
+        self.future_flags = 0
 
     def _rebound_candidates(self, unit: dict[str, Any]) -> list[str]:
         """The names this statement may have rebound: those it binds where it stands, the names functions of the
@@ -465,6 +474,14 @@ class _UnitRunner:
         if unit.get("example"):
             names.append(unit["example"]["name"])
         return names
+
+    def _compile(self, code: str) -> types.CodeType:
+        """The statement's code object with exactly the compiler flags Python would give it: the file's own future
+        features, never this module's (`compile` inherits its caller's unless told not to, and this module is
+        written with `annotations`: the user's annotations were turned into strings)."""
+        compiled = compile(code, self.path, "exec", flags=self.future_flags, dont_inherit=True)
+        self.future_flags |= compiled.co_flags & FUTURE_FLAGS
+        return compiled
 
     def run(self, units: list[dict[str, Any]]) -> None:
         for unit in units:
@@ -490,7 +507,7 @@ class _UnitRunner:
         blocked.enabled, blocked.last = True, None
         try:
             with torch.device("meta") if self.device == "meta" else contextlib.nullcontext():
-                exec(compile(code, self.path, "exec"), namespace)
+                exec(self._compile(code), namespace)
         except SystemExit:
             status = "exit"
         except ParameterBudgetExceeded:
