@@ -388,8 +388,7 @@ def missing_state_dict_key(ctx: ExplainContext) -> list[Diagnostic]:
         key = finding.facts.get("key")
         if key is None or ctx.records(finding):
             continue
-        inner = next((f for f in ctx.of_pattern("state_dict") if f.span.line == finding.span.line
-                      and f.span.column == finding.span.column), None)
+        inner = ctx.first_at("state_dict", finding.span.line, finding.span.column)
         state = [r for r in ctx.records(inner) if r.get("kind") == "state_dict"] if inner else []
         if not state:
             continue

@@ -63,8 +63,7 @@ def explain_state_dict_key(finding: Finding, ctx: ExplainContext) -> tuple[str, 
     key = finding.facts.get("key")
     title = heading(site_code(finding))
     records = [r for r in ctx.records(finding) if r.get("kind") == "tensor"]
-    inner = next((f for f in ctx.of_pattern("state_dict") if f.span.line == finding.span.line
-                  and f.span.column == finding.span.column), None)
+    inner = ctx.first_at("state_dict", finding.span.line, finding.span.column)
     available = []
     if inner is not None:
         state = [r for r in ctx.records(inner) if r.get("kind") == "state_dict"]
