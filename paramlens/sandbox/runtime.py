@@ -430,9 +430,24 @@ def _item(tensor: torch.Tensor, index: list[int]) -> float | int | bool | str:
 
 # -- fan-based initialisers: the numbers torch derives from the tensor's shape ------------------------------------
 
+_SIGNATURES: dict[int, tuple[Callable, inspect.Signature]] = {}  # id -> (the function, kept alive; its signature)
+
+
+def _signature(function: Callable) -> inspect.Signature:
+    """`inspect.signature`, once per init function: it walks the function's code and defaults each time (~40 µs,
+    two init calls in every block of a long file)."""
+    known = _SIGNATURES.get(id(function))
+    if known is not None and known[0] is function:
+        return known[1]
+    signature = inspect.signature(function)
+    if len(_SIGNATURES) < 256:
+        _SIGNATURES[id(function)] = (function, signature)
+    return signature
+
+
 def init_arguments(function: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
     try:
-        bound = inspect.signature(function).bind(*args, **kwargs)
+        bound = _signature(function).bind(*args, **kwargs)
         bound.apply_defaults()
     except (TypeError, ValueError):
         return {}
