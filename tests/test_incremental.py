@@ -568,3 +568,23 @@ def test_a_long_files_first_run_stops_at_a_few_even_points_and_its_first_edit_re
         assert last["fallback"] is None and last["statements_run"] <= statements - taken[-1]
     finally:
         session.close()
+
+
+def test_unit_keys_kept_between_edits_are_the_keys_computed_afresh():
+    """Each unit's digest is kept by identity between edits (the static part hands back the same Unit for an
+    untouched statement): the keys must be exactly those computed from nothing, and change from the edited unit on."""
+    from dataclasses import replace
+
+    from paramlens.incremental import static
+
+    source = (REPO / "examples" / "parameter_management.py").read_text(encoding="utf-8")
+    _, units, _ = static.assemble(static.update(None, source), True)
+    digests: dict = {}
+    first = session_module._unit_keys(units, digests)
+    assert session_module._unit_keys(units, digests) == first == session_module._unit_keys(units, {})
+    middle = len(units) // 2
+    edited = list(units)
+    edited[middle] = replace(units[middle], code=units[middle].code + "\n")
+    keys = session_module._unit_keys(edited, digests)
+    assert keys == session_module._unit_keys(edited, {})
+    assert keys[:middle] == first[:middle] and all(a != b for a, b in zip(keys[middle:], first[middle:]))
