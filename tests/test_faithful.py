@@ -420,3 +420,71 @@ def test_annotations_are_what_python_makes_of_them(tmp_path, future):
         printed.append(explanation.facts["output"].rstrip("\n"))
     assert printed == truth
     assert ("<class 'torch.Tensor'>" in truth[0]) != future  # the two cases do differ
+
+
+LINE_NUMBERS = '''\
+import inspect
+import sys
+import traceback
+import warnings
+
+import torch
+from torch import nn
+
+''' + "".join(f"width_{k} = {k}\n" for k in range(60)) + '''
+
+def fails():
+    raise ValueError("deep")
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, width_2)
+
+
+square = lambda v: v * v
+
+
+def failure_lines():
+    try:
+        fails()
+    except ValueError as error:
+        return [frame.lineno for frame in traceback.extract_tb(error.__traceback__)]
+
+
+def warning_lines():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("here")
+    return [warning.lineno for warning in caught]
+
+
+net = Block()
+print(failure_lines())
+print(fails.__code__.co_firstlineno, Block.__init__.__code__.co_firstlineno, square.__code__.co_firstlineno)
+print(inspect.getsourcelines(Block)[1], inspect.getsource(fails).splitlines()[0])
+print(warning_lines())
+print(sys._getframe().f_lineno, [sys._getframe().f_lineno for _ in range(1)], (lambda: sys._getframe().f_lineno)())
+print(width_3 is 3)
+'''
+
+
+def test_line_numbers_the_program_sees_are_the_files(tmp_path):
+    """Each statement is compiled alone and placed at its line in the file: tracebacks, warnings, the first lines of
+    functions, classes, lambdas and comprehensions, and `f_lineno` are those of `python file.py` (the truth: the
+    file run by Python itself). The last statement warns while it is compiled (`is` with a literal): it is compiled
+    in place, so the warning names the file's line."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "lines.py"
+    path.write_text(LINE_NUMBERS, encoding="utf-8")
+    truth = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path,
+                           timeout=120).stdout.splitlines()
+    report = _analyze(path)
+    assert report.execution.status == "ok"
+    printed = [explanation.facts["output"].rstrip("\n") for explanation in
+               sorted(find_explanations(report, "print_output"), key=lambda e: e.span.line)]
+    assert printed == truth
+    assert int(truth[1].split()[0]) > 60  # the statements are far down the file
