@@ -181,3 +181,30 @@ def test_a_state_dict_met_again_formats_no_tensor(monkeypatch):
     assert formatted == [] and again["text"] == first["text"]
     monkeypatch.undo()
     assert first["text"] == repr(state)
+
+
+def _census_models() -> list[nn.Module]:
+    shared = nn.Linear(3, 3)
+    twice = nn.Sequential(shared, nn.ReLU(), shared, nn.Sequential(shared, nn.Linear(3, 2, bias=False)))
+    tied = nn.ModuleDict({"embed": nn.Embedding(10, 4), "head": nn.Linear(4, 10)})
+    tied["head"].weight = tied["embed"].weight
+    aliased = nn.Linear(2, 2)
+    aliased.register_parameter("alias", aliased.weight)  # one parameter under two names of the same module
+    lazy = nn.Sequential(nn.LazyLinear(4), nn.Linear(4, 2))
+    return [nn.Linear(4, 8), twice, tied, aliased, lazy, nn.ReLU(), nn.TransformerEncoderLayer(8, 2)]
+
+
+@pytest.mark.parametrize("index", range(len(_census_models())))
+def test_one_parameter_walk_gives_what_torchs_own_walks_give(index):
+    """The module table's counts, tied groups and parameter list come from one walk of
+    `named_parameters(remove_duplicate=False)`; torch's own `named_parameters()` and `parameters()` are the truth."""
+    module = _census_models()[index]
+    census = summaries.ParameterCensus(module)
+    assert [(name, id(p)) for name, p in census.named] == [(name, id(p)) for name, p in module.named_parameters()]
+    every = list(module.named_parameters(remove_duplicate=False))
+    numel = summaries._numel
+    assert census.counts == (sum(numel(p) for p in module.parameters()), sum(numel(p) for _, p in every))
+    names_by_tensor: dict[int, list[str]] = {}
+    for name, p in every:
+        names_by_tensor.setdefault(id(p), []).append(name)
+    assert census.tied == [names for names in names_by_tensor.values() if len(names) > 1]

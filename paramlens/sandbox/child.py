@@ -807,14 +807,15 @@ def _final_modules(namespace: dict, order: list[str], lines: dict[str, int],
                    labels: dict[str, Any] | None = None) -> list[dict]:
     from torch import nn
 
-    from paramlens.sandbox.summaries import dtype_name, is_uninitialized, param_counts, tied_groups
+    from paramlens.sandbox.summaries import ParameterCensus, dtype_name, is_uninitialized
 
     modules = []
     for name in order:
         module = namespace.get(name)
         if not isinstance(module, nn.Module):
             continue
-        unique, with_duplicates = param_counts(module)
+        census = ParameterCensus(module)
+        unique, with_duplicates = census.counts
         keys = list(module.state_dict().keys())  # once: it builds the whole state dict
         persistent = set(keys)
         modules.append({
@@ -823,8 +824,8 @@ def _final_modules(namespace: dict, order: list[str], lines: dict[str, int],
             "param_count": unique, "param_count_with_duplicates": with_duplicates,
             "parameters": [{"name": n, "shape": None if is_uninitialized(p) else list(p.shape),
                             "dtype": dtype_name(p.dtype), "requires_grad": bool(p.requires_grad)}
-                           for n, p in module.named_parameters()],
-            "tied": tied_groups(module),
+                           for n, p in census.named],
+            "tied": census.tied,
             "buffers": [{"name": n, "shape": list(b.shape), "persistent": n in persistent}
                         for n, b in module.named_buffers()],
             "state_dict_keys": keys,

@@ -310,21 +310,36 @@ def _numel(tensor: torch.Tensor) -> int:
     return 0 if is_uninitialized(tensor) else tensor.numel()
 
 
+class ParameterCensus:
+    """A module's parameters from one walk of `named_parameters(remove_duplicate=False)`: each parameter at every
+    path it is reachable by. `named_parameters()` and `parameters()` are its first occurrences (torch walks the
+    same modules in the same order and skips what it met already), so the counts, the tied groups and the
+    parameter list of a module table come from one walk instead of four (a long file's final table has hundreds
+    of models)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.every = named_parameters_all(module)
+        groups: dict[int, list[str]] = OrderedDict()
+        first: dict[int, tuple[str, nn.Parameter]] = {}
+        for name, param in self.every:
+            groups.setdefault(id(param), []).append(name)
+            first.setdefault(id(param), (name, param))
+        self.named = list(first.values())  # as module.named_parameters()
+        self.tied = [names for names in groups.values() if len(names) > 1]
+        self.counts = (sum(_numel(p) for _, p in self.named), sum(_numel(p) for _, p in self.every))
+
+
 def tied_groups(module: nn.Module) -> list[list[str]]:
-    groups: dict[int, list[str]] = OrderedDict()
-    for name, param in named_parameters_all(module):
-        groups.setdefault(id(param), []).append(name)
-    return [names for names in groups.values() if len(names) > 1]
+    return ParameterCensus(module).tied
 
 
 def param_counts(module: nn.Module) -> tuple[int, int]:
-    unique = sum(_numel(p) for p in module.parameters())
-    with_duplicates = sum(_numel(p) for _, p in named_parameters_all(module))
-    return unique, with_duplicates
+    """(unique parameters' elements, elements counted at every path: tied weights twice)."""
+    return ParameterCensus(module).counts
 
 
-def module_brief(module: nn.Module) -> dict[str, Any]:
-    unique, with_duplicates = param_counts(module)
+def module_brief(module: nn.Module, census: ParameterCensus | None = None) -> dict[str, Any]:
+    unique, with_duplicates = (census or ParameterCensus(module)).counts
     return {"kind": "module", "class": type(module).__name__, "extra": _clip(module.extra_repr(), 300),
             "param_count": unique, "param_count_with_duplicates": with_duplicates}
 
@@ -367,9 +382,10 @@ def _repeated_children(module: nn.Module) -> set[int]:
 
 
 def module_summary(module: nn.Module, owners: Callable[[Any], list] | None = None) -> dict[str, Any]:
-    summary = module_brief(module)
+    census = ParameterCensus(module)
+    summary = module_brief(module, census)
     params = []
-    for index, (name, param) in enumerate(module.named_parameters()):
+    for index, (name, param) in enumerate(census.named):
         if index >= PARAMS_LIMIT:
             break
         lazy = is_uninitialized(param)
@@ -390,8 +406,8 @@ def module_summary(module: nn.Module, owners: Callable[[Any], list] | None = Non
         seen.setdefault(id(child), name)
     summary.update({
         "parameters": params,
-        "parameters_total": sum(1 for _ in module.named_parameters()),
-        "tied": tied_groups(module),
+        "parameters_total": len(census.named),
+        "tied": census.tied,
         "children": children,
         "state_dict_keys": list(module.state_dict().keys())[:PARAMS_LIMIT],
         "buffers": [{"name": n, "shape": list(b.shape)} for n, b in list(module.named_buffers())[:PARAMS_LIMIT]],
