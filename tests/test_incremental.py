@@ -588,3 +588,32 @@ def test_unit_keys_kept_between_edits_are_the_keys_computed_afresh():
     keys = session_module._unit_keys(edited, digests)
     assert keys == session_module._unit_keys(edited, {})
     assert keys[:middle] == first[:middle] and all(a != b for a, b in zip(keys[middle:], first[middle:]))
+
+
+def test_a_resumed_run_times_itself_from_its_own_start(tmp_path, monkeypatch):
+    """A resumed run continues a copy of an earlier run's process; its `done` event timed it from that earlier
+    run's start (seconds, even minutes, before the edit)."""
+    path = tmp_path / "many_models.py"
+    path.write_text(MANY_MODELS, encoding="utf-8")
+    session = Session(Budget(16, 2048))
+    executor = analysis.default_executor(_options().python)
+    walls: list[tuple[bool, float, float]] = []  # (resumed, the run's wall time, the seconds its done event says)
+    run = executor.run
+
+    def timed(request):  # type: ignore[no-untyped-def]
+        begun = time.perf_counter()
+        result = run(request)
+        [done] = [e for e in result.events if e.get("t") == Event.DONE]
+        walls.append((request.resume is not None, time.perf_counter() - begun, done["seconds"]))
+        return result
+
+    monkeypatch.setattr(executor, "run", timed)
+    try:
+        session.analyze(MANY_MODELS, str(path), _options())
+        time.sleep(1.5)
+        session.analyze(MANY_MODELS + "print('edited')\n", str(path), _options())
+    finally:
+        session.close()
+    assert [resumed for resumed, _, _ in walls] == [False, True], walls
+    _, wall, said = walls[1]
+    assert said <= wall, walls

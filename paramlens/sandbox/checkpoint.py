@@ -166,12 +166,13 @@ class Checkpointer:
         self.pending: dict[str, Any] | None = None   # what the next fork carries (set by the main thread)
         self.runner: Any = None
         self.loops: Any = None
-        self.finish: Callable[[], None] | None = None
+        self.finish: Callable[..., None] | None = None
+        self.resumed_at: float | None = None  # when this process started a resumed run (it times itself from there)
         self.parent_pid = os.getpid()
         self.fork_error = "fork failed"  # why the checkpoint thread's last fork failed (set by that thread)
 
     # -- set up --------------------------------------------------------------------------------------------
-    def attach(self, runner: Any, loops: Any, finish: Callable[[], None]) -> None:
+    def attach(self, runner: Any, loops: Any, finish: Callable[..., None]) -> None:
         self.runner, self.loops, self.finish = runner, loops, finish
         runner.after_unit = self.boundary
 
@@ -496,6 +497,7 @@ class Checkpointer:
     # -- the resumed run ----------------------------------------------------------------------------------------
     def _resume(self, pending: dict[str, Any], request: dict[str, Any], result_fd: int, stderr_fd: int,
                 parked: int) -> None:
+        self.resumed_at = time.perf_counter()
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parked:
             os._exit(70)
@@ -568,7 +570,7 @@ class Checkpointer:
         if pending.get("gc"):
             gc.enable()
         self.runner.run(request["units"])
-        self.finish()
+        self.finish(self.resumed_at)
         _end()
 
 

@@ -357,8 +357,11 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     runner.namespace_writes = _namespace_writes(request)
     runner.state_digest = bool(request.get("state_digest"))
 
-    def finish() -> None:
-        _finish(namespace, runner, recorder, emit, started, executing, budget)
+    def finish(resumed: float | None = None) -> None:
+        """The run's last events; a run resumed from a checkpoint (`resumed`: when its process started) times
+        itself from there, not from when the run it continues started."""
+        _finish(namespace, runner, recorder, emit, started if resumed is None else resumed,
+                executing if resumed is None else resumed, budget)
 
     own = [unit for unit in request["units"] if not unit.get("example")]
     added = [unit for unit in request["units"] if unit.get("example")]
