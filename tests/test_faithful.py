@@ -460,21 +460,34 @@ def warning_lines():
     return [warning.lineno for warning in caught]
 
 
+shown = []
+warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: \
+    shown.append(lineno) if str(message) == "careful" else None
+
+
+def noisy():
+    warnings.warn("careful")
+
+
 net = Block()
 print(failure_lines())
 print(fails.__code__.co_firstlineno, Block.__init__.__code__.co_firstlineno, square.__code__.co_firstlineno)
 print(inspect.getsourcelines(Block)[1], inspect.getsource(fails).splitlines()[0])
 print(warning_lines())
 print(sys._getframe().f_lineno, [sys._getframe().f_lineno for _ in range(1)], (lambda: sys._getframe().f_lineno)())
+noisy()
 print(width_3 is 3)
+noisy()
+print(shown)
 '''
 
 
 def test_line_numbers_the_program_sees_are_the_files(tmp_path):
     """Each statement is compiled alone and placed at its line in the file: tracebacks, warnings, the first lines of
     functions, classes, lambdas and comprehensions, and `f_lineno` are those of `python file.py` (the truth: the
-    file run by Python itself). The last statement warns while it is compiled (`is` with a literal): it is compiled
-    in place, so the warning names the file's line."""
+    file run by Python itself). One statement warns while it is compiled (`is` with a literal): it is compiled in
+    place, so the warning names the file's line. A warning the program shows once per place is shown once (a
+    compile that changed the warning filters made Python forget which it had shown)."""
     import subprocess
     import sys
 

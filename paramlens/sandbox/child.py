@@ -438,6 +438,9 @@ for _feature in __future__.all_feature_names:
     FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 
 
+_EVERY_WARNING_AN_ERROR = [("error", None, Warning, None, 0)]
+
+
 def _moved_down(code: types.CodeType, lines: int) -> types.CodeType:
     """`code` and every code object nested in it (functions, classes, lambdas, comprehensions) `lines` lines
     further down: each one's line table counts from its own first line."""
@@ -497,19 +500,23 @@ class _UnitRunner:
         that many newlines in front made the tokenizer read them all (~0.12 ms a statement 4,500 lines down, most
         of what a `def` costs in a long file). What differs from a compile in place is only the line of the
         module-level code object itself (its RESUME, before the first instruction); tracebacks, warnings and every
-        function's and class's lines are the same. A statement whose compile warns or fails is compiled in place,
-        so the warning or error names its line in the file exactly as before."""
+        function's and class's lines are the same. A statement whose compile warns or fails is compiled again in
+        place, so the warning or error names its line in the file exactly as before."""
         flags = self.future_flags
         compiled = None
         if first_line > 1:
+            # any warning of this compile is an error (and the statement compiled in place): the filters list is
+            # swapped, not changed through `warnings`, which would make every warning the program already showed
+            # once show again (changing the filters resets what each module's registry remembers)
+            filters = warnings.filters
+            warnings.filters = _EVERY_WARNING_AN_ERROR
             try:
-                with warnings.catch_warnings(record=True) as warned:
-                    warnings.simplefilter("always")
-                    alone = compile(code, self.path, "exec", flags=flags, dont_inherit=True)
-                if not warned:
-                    compiled = _moved_down(alone, first_line - 1)
-            except Exception:  # noqa: BLE001 - compiled in place below, where it raises what it raises
+                compiled = _moved_down(compile(code, self.path, "exec", flags=flags, dont_inherit=True),
+                                       first_line - 1)
+            except Exception:  # noqa: BLE001 - compiled in place below, where it warns or raises as Python would
                 compiled = None
+            finally:
+                warnings.filters = filters
         if compiled is None:
             compiled = compile("\n" * (first_line - 1) + code, self.path, "exec", flags=flags, dont_inherit=True)
         self.future_flags |= compiled.co_flags & FUTURE_FLAGS
