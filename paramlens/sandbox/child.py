@@ -508,15 +508,16 @@ class _UnitRunner:
             # any warning of this compile is an error (and the statement compiled in place): the filters list is
             # swapped, not changed through `warnings`, which would make every warning the program already showed
             # once show again (changing the filters resets what each module's registry remembers)
-            filters = warnings.filters
-            warnings.filters = _EVERY_WARNING_AN_ERROR
-            try:
-                compiled = _moved_down(compile(code, self.path, "exec", flags=flags, dont_inherit=True),
-                                       first_line - 1)
-            except Exception:  # noqa: BLE001 - compiled in place below, where it warns or raises as Python would
-                compiled = None
-            finally:
-                warnings.filters = filters
+            filters = getattr(warnings, "filters", None)
+            if isinstance(filters, list):  # what the program left there otherwise: compiled in place
+                warnings.filters = _EVERY_WARNING_AN_ERROR
+                try:
+                    compiled = _moved_down(compile(code, self.path, "exec", flags=flags, dont_inherit=True),
+                                           first_line - 1)
+                except Exception:  # noqa: BLE001 - compiled in place below, where it warns or raises as Python would
+                    compiled = None
+                finally:
+                    warnings.filters = filters
         if compiled is None:
             compiled = compile("\n" * (first_line - 1) + code, self.path, "exec", flags=flags, dont_inherit=True)
         self.future_flags |= compiled.co_flags & FUTURE_FLAGS
