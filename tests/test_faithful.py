@@ -501,3 +501,37 @@ def test_line_numbers_the_program_sees_are_the_files(tmp_path):
                sorted(find_explanations(report, "print_output"), key=lambda e: e.span.line)]
     assert printed == truth
     assert int(truth[1].split()[0]) > 60  # the statements are far down the file
+
+
+MAIN_NAMESPACE = '''\
+"""A training script.
+
+It trains a layer."""
+import torch
+from torch import nn
+
+print(repr(__doc__))
+print(type(__builtins__).__name__, hasattr(__builtins__, "print"), getattr(__builtins__, "profile", None))
+print(__name__, __package__, __spec__, __cached__, __annotations__)
+net = nn.Linear(2, 2)
+rate: float = 0.1
+print(__annotations__)
+'''
+
+
+def test_a_scripts_main_namespace_is_pythons(tmp_path):
+    """`python file.py` runs the file as `__main__` with the builtins module as `__builtins__` (an imported
+    module gets its dictionary), `__cached__` None and an `__annotations__` dictionary from the start; the sandbox
+    gave the worker's dictionary (`hasattr(__builtins__, "print")` was False). The truth is the file run by Python."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "main_namespace.py"
+    path.write_text(MAIN_NAMESPACE, encoding="utf-8")
+    truth = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path,
+                           timeout=120).stdout.splitlines()
+    report = _analyze(path)
+    assert report.execution.status == "ok"
+    printed = [explanation.facts["output"].rstrip("\n") for explanation in
+               sorted(find_explanations(report, "print_output"), key=lambda e: e.span.line)]
+    assert printed == truth

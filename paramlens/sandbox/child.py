@@ -11,6 +11,7 @@ a crash still reaches the parent.
 from __future__ import annotations
 
 import __future__
+import builtins
 import contextlib
 import io
 import json
@@ -321,8 +322,13 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
     if module_name is None:
         sys.modules[MAIN] = user_module
     namespace: dict[str, Any] = user_module.__dict__
-    namespace.update({"__file__": path, "__builtins__": __builtins__,
+    # `__builtins__` is the builtins module in a script's (and IPython's) main namespace, its dictionary in an
+    # imported module's: code that writes `__builtins__.print` or `getattr(__builtins__, "profile", None)` meets what
+    # it meets under Python (this module's own `__builtins__` is one or the other depending on how it was started)
+    namespace.update({"__file__": path, "__builtins__": builtins if module_name is None else builtins.__dict__,
                       "__package__": package.name if package is not None else None})
+    if module_name is None and not request.get("notebook"):
+        namespace.update({"__cached__": None, "__annotations__": {}})  # as `python file.py` starts __main__
     OWN_MODULES.update({MAIN, module_name or MAIN})
     recorder = Recorder(emit, namespace, capture, max_records=int(request.get("max_records", 8)))
     probes = Probes(recorder, namespace)
