@@ -535,3 +535,46 @@ def test_a_scripts_main_namespace_is_pythons(tmp_path):
     printed = [explanation.facts["output"].rstrip("\n") for explanation in
                sorted(find_explanations(report, "print_output"), key=lambda e: e.span.line)]
     assert printed == truth
+
+
+STDOUT_USES = '''\
+import sys
+
+import torch
+
+sys.stdout.reconfigure(encoding="utf-8")
+
+
+def shout():
+    sys.stdout.flush()
+    sys.stdout.buffer.write("权重 weight: ".encode("utf-8"))
+    sys.stdout.flush()
+    return torch.ones(2).sum().item()
+
+
+print(sys.stdout.encoding, sys.stdout.name, sys.stdout.isatty(), sys.stdout.writable())
+print(shout())
+print(sys.stdout.write("参数\\n"))
+'''
+
+
+def test_what_scripts_ask_of_sys_stdout_is_answered_as_python_does(tmp_path):
+    """Scripts call `sys.stdout.reconfigure(encoding="utf-8")` to print Chinese, write bytes to `sys.stdout.buffer`,
+    read `sys.stdout.encoding`: the stand-in that captures a statement's output raised AttributeError for the first
+    two (the statement looked as if it had failed). The truth is the file run by Python with the sandbox's
+    PYTHONIOENCODING, its output a pipe."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "stdout_uses.py"
+    path.write_text(STDOUT_USES, encoding="utf-8")
+    truth = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path,
+                           timeout=120, encoding="utf-8",
+                           env={**os.environ, "PYTHONIOENCODING": "utf-8"}).stdout
+    report = _analyze(path)
+    assert report.execution.status == "ok"
+    assert not [d for d in report.diagnostics if d.code in {"PL900", "PL903"}]
+    printed = "".join(explanation.facts["output"] for explanation in
+                      sorted(find_explanations(report, "print_output"), key=lambda e: e.span.line))
+    assert printed == truth

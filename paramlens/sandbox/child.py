@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import __future__
 import builtins
+import codecs
 import contextlib
 import io
 import json
@@ -41,13 +42,42 @@ OUTPUT_LIMIT = 64_000  # characters of printed output kept per statement
 
 
 class Capture(io.TextIOBase):
-    """Stands in for sys.stdout: keeps what one statement prints (capped) and lets probes read slices of it."""
+    """Stands in for sys.stdout: keeps what one statement prints (capped) and lets probes read slices of it. It
+    answers what programs ask of `sys.stdout` as the interpreter's own stdout does when it is a pipe, as it is for
+    `python file.py | ...` (the sandbox's PYTHONIOENCODING is utf-8): its encoding, `buffer` (bytes written there
+    are kept with the text, in order), `reconfigure(...)` (which scripts call to print Unicode), `name`, `mode`."""
+
+    name = "<stdout>"
+    mode = "w"
 
     def __init__(self) -> None:
         super().__init__()
         self.parts: list[str] = []
         self.size = 0
         self.dropped = 0
+        self._encoding = "utf-8"
+        self._errors = "strict"
+        self.line_buffering = False
+        self.buffer = _CapturedBytes(self)
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]
+        return self._errors
+
+    def reconfigure(self, *, encoding: str | None = None, errors: str | None = None, newline: Any = None,
+                    line_buffering: bool | None = None, write_through: bool | None = None) -> None:
+        """As TextIOWrapper.reconfigure: what is kept is text either way, so only the answers change."""
+        if encoding is not None:
+            codecs.lookup(encoding)  # an unknown encoding raises LookupError, as it does there
+            self._encoding = encoding
+        if errors is not None:
+            self._errors = errors
+        if line_buffering is not None:
+            self.line_buffering = bool(line_buffering)
 
     def writable(self) -> bool:
         return True
@@ -77,6 +107,23 @@ class Capture(io.TextIOBase):
             text += f"\n… ({self.dropped} more characters not kept)"
         self.parts, self.size, self.dropped = [], 0, 0
         return text
+
+
+class _CapturedBytes(io.RawIOBase):
+    """`sys.stdout.buffer` of the capture: bytes written there are decoded with the stream's encoding and kept
+    with the text (what a terminal shows of them)."""
+
+    def __init__(self, text: Capture) -> None:
+        super().__init__()
+        self._text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raw = bytes(data)
+        self._text.write(raw.decode(self._text.encoding, "replace"))
+        return len(raw)
 
 
 def _error_info(error: BaseException, path: str, blocked: BlockedOperations | None = None) -> dict[str, Any]:
