@@ -561,7 +561,9 @@ sys.stdout.reconfigure(encoding="utf-8")
 
 def shout():
     sys.stdout.flush()
-    sys.stdout.buffer.write("权重 weight: ".encode("utf-8"))
+    encoded = "权重 weight: ".encode("utf-8")
+    sys.stdout.buffer.write(encoded[:1])  # a character split between two writes
+    sys.stdout.buffer.write(encoded[1:])
     sys.stdout.flush()
     return torch.ones(2).sum().item()
 

@@ -111,18 +111,22 @@ class Capture(io.TextIOBase):
 
 class _CapturedBytes(io.RawIOBase):
     """`sys.stdout.buffer` of the capture: bytes written there are decoded with the stream's encoding and kept
-    with the text (what a terminal shows of them)."""
+    with the text (what a terminal shows of them; a character split between two writes is kept whole)."""
 
     def __init__(self, text: Capture) -> None:
         super().__init__()
         self._text = text
+        self._decoding: tuple[str, Any] | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
         raw = bytes(data)
-        self._text.write(raw.decode(self._text.encoding, "replace"))
+        encoding = self._text.encoding
+        if self._decoding is None or self._decoding[0] != encoding:
+            self._decoding = (encoding, codecs.getincrementaldecoder(encoding)("replace"))
+        self._text.write(self._decoding[1].decode(raw))
         return len(raw)
 
 
@@ -491,9 +495,6 @@ for _feature in __future__.all_feature_names:
     FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 
 
-_EVERY_WARNING_AN_ERROR = [("error", None, Warning, None, 0)]
-
-
 def _moved_down(code: types.CodeType, lines: int) -> types.CodeType:
     """`code` and every code object nested in it (functions, classes, lambdas, comprehensions) `lines` lines
     further down: each one's line table counts from its own first line."""
@@ -563,7 +564,7 @@ class _UnitRunner:
             # once show again (changing the filters resets what each module's registry remembers)
             filters = getattr(warnings, "filters", None)
             if isinstance(filters, list):  # what the program left there otherwise: compiled in place
-                warnings.filters = _EVERY_WARNING_AN_ERROR
+                warnings.filters = [("error", None, Warning, None, 0)]  # a new list: an audit hook may change it
                 try:
                     compiled = _moved_down(compile(code, self.path, "exec", flags=flags, dont_inherit=True),
                                            first_line - 1)
