@@ -372,6 +372,24 @@ def test_importing_a_local_module_is_not_a_refused_write(tmp_path):
     assert not (tmp_path / "__pycache__").exists()
 
 
+def _python_and_paramlens(tmp_path: Path, name: str, source: str, **environment: str) -> tuple[str, list[str]]:
+    """The file run by Python itself (the truth: what it printed), and what each of its top-level `print(...)`s
+    printed under ParamLens, in file order; the ParamLens run must have completed."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / name
+    path.write_text(source, encoding="utf-8")
+    truth = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path,
+                           timeout=120, encoding="utf-8", env={**os.environ, **environment}).stdout
+    report = _analyze(path)
+    assert report.execution.status == "ok"
+    assert not [d for d in report.diagnostics if d.code in {"PL900", "PL903"}]
+    return truth, [explanation.facts["output"] for explanation in
+                   sorted(find_explanations(report, "print_output"), key=lambda e: e.span.line)]
+
+
 ANNOTATED = '''\
 import dataclasses
 import typing
@@ -404,21 +422,10 @@ def test_annotations_are_what_python_makes_of_them(tmp_path, future):
     caller's future flags unless told not to: a file without that import once had its annotations turned into
     strings (`{'x': 'torch.Tensor'}`); a file with it must have them as strings in every statement, not only in the
     statement holding the import. The truth is the file run by Python itself."""
-    import subprocess
-    import sys
-
     source = ("from __future__ import annotations\n" if future else "") + ANNOTATED
-    path = tmp_path / "annotated.py"
-    path.write_text(source, encoding="utf-8")
-    truth = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path,
-                           timeout=120).stdout.splitlines()
-    report = _analyze(path)
-    assert report.execution.status == "ok"
-    printed = []
-    for snippet in ("print(scale.__annotations__)", "print([field.type", "print(typing.get_type_hints"):
-        [explanation] = find_explanations(report, "print_output", line_of(source, snippet))
-        printed.append(explanation.facts["output"].rstrip("\n"))
-    assert printed == truth
+    truth, printed = _python_and_paramlens(tmp_path, "annotated.py", source)
+    assert printed == truth.splitlines(keepends=True)
+    truth = truth.splitlines()
     assert ("<class 'torch.Tensor'>" in truth[0]) != future  # the two cases do differ
 
 
@@ -502,18 +509,9 @@ def test_line_numbers_the_program_sees_are_the_files(tmp_path):
     file run by Python itself). One statement warns while it is compiled (`is` with a literal): it is compiled in
     place, so the warning names the file's line. A warning the program shows once per place is shown once (a
     compile that changed the warning filters made Python forget which it had shown)."""
-    import subprocess
-    import sys
-
-    path = tmp_path / "lines.py"
-    path.write_text(LINE_NUMBERS, encoding="utf-8")
-    truth = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path,
-                           timeout=120).stdout.splitlines()
-    report = _analyze(path)
-    assert report.execution.status == "ok"
-    printed = [explanation.facts["output"].rstrip("\n") for explanation in
-               sorted(find_explanations(report, "print_output"), key=lambda e: e.span.line)]
-    assert printed == truth
+    truth, printed = _python_and_paramlens(tmp_path, "lines.py", LINE_NUMBERS)
+    assert printed == truth.splitlines(keepends=True)
+    truth = truth.splitlines()
     assert int(truth[0].split()[0]) > 60  # the statements are far down the file
 
 
@@ -537,19 +535,8 @@ def test_a_scripts_main_namespace_is_pythons(tmp_path):
     """`python file.py` runs the file as `__main__` with the builtins module as `__builtins__` (an imported
     module gets its dictionary), `__cached__` None and an `__annotations__` dictionary from the start; the sandbox
     gave the worker's dictionary (`hasattr(__builtins__, "print")` was False). The truth is the file run by Python."""
-    import subprocess
-    import sys
-
-    path = tmp_path / "main_namespace.py"
-    path.write_text(MAIN_NAMESPACE, encoding="utf-8")
-    truth = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path,
-                           timeout=120).stdout.splitlines()
-    report = _analyze(path)
-    assert report.execution.status == "ok"
-    printed = [explanation.facts["output"].rstrip("\n") for explanation in
-               sorted(find_explanations(report, "print_output"), key=lambda e: e.span.line)]
-    assert printed == truth
-
+    truth, printed = _python_and_paramlens(tmp_path, "main_namespace.py", MAIN_NAMESPACE)
+    assert printed == truth.splitlines(keepends=True)
 
 STDOUT_USES = '''\
 import sys
@@ -579,18 +566,5 @@ def test_what_scripts_ask_of_sys_stdout_is_answered_as_python_does(tmp_path):
     read `sys.stdout.encoding`: the stand-in that captures a statement's output raised AttributeError for the first
     two (the statement looked as if it had failed). The truth is the file run by Python with the sandbox's
     PYTHONIOENCODING, its output a pipe."""
-    import os
-    import subprocess
-    import sys
-
-    path = tmp_path / "stdout_uses.py"
-    path.write_text(STDOUT_USES, encoding="utf-8")
-    truth = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path,
-                           timeout=120, encoding="utf-8",
-                           env={**os.environ, "PYTHONIOENCODING": "utf-8"}).stdout
-    report = _analyze(path)
-    assert report.execution.status == "ok"
-    assert not [d for d in report.diagnostics if d.code in {"PL900", "PL903"}]
-    printed = "".join(explanation.facts["output"] for explanation in
-                      sorted(find_explanations(report, "print_output"), key=lambda e: e.span.line))
-    assert printed == truth
+    truth, printed = _python_and_paramlens(tmp_path, "stdout_uses.py", STDOUT_USES, PYTHONIOENCODING="utf-8")
+    assert "".join(printed) == truth

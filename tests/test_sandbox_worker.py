@@ -16,6 +16,7 @@ from paramlens.analysis import AnalysisOptions, analyze
 from paramlens.sandbox.isolation import hardened_available
 from paramlens.sandbox.subprocess_executor import SubprocessExecutor
 from paramlens.sandbox.warm import WorkerExecutor
+from rawlsp import zombie
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "examples" / "parameter_management.py"
@@ -61,14 +62,6 @@ def test_a_dead_worker_is_replaced(executor):
 
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] == "Z"
-
-
 def test_a_worker_killed_from_outside_is_collected_even_while_the_run_lock_is_held():
     """The server reaps dead workers every half second (lifecycle.py). CI once saw a killed worker stay a zombie
     for 10 s: the reap skipped every turn while something held the run lock. Collecting the process must not
@@ -80,12 +73,12 @@ def test_a_worker_killed_from_outside_is_collected_even_while_the_run_lock_is_he
         assert worker is not None
         os.kill(worker, 9)
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{worker}/stat").exists() and not _is_zombie(worker) and time.monotonic() < deadline:
+        while Path(f"/proc/{worker}/stat").exists() and not zombie(worker) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert _is_zombie(worker), "the killed worker should be a zombie until it is collected"
+        assert zombie(worker), "the killed worker should be a zombie until it is collected"
         with executor._run_lock:  # as a run in progress, or a message to the worker being sent, would
             executor.reap()
-            assert not _is_zombie(worker), "the dead worker stayed a zombie while the run lock was held"
+            assert not zombie(worker), "the dead worker stayed a zombie while the run lock was held"
         executor.reap()
         assert executor.worker_pid is None
         assert analyse(SEED, executor).execution.status == "ok"  # and the next run starts a new worker
