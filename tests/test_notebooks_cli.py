@@ -435,3 +435,17 @@ def test_directories_include_notebooks(run_cli, tmp_path):
     code, out, err = run_cli("check", "--format", "json", str(tmp_path))
     assert code == 0, err
     assert sorted(Path(f["path"]).name for f in json.loads(out)["files"]) == ["a.ipynb", "b.py"]
+
+
+def test_a_cells_sys_stdout_is_jupyters(run_cli, tmp_path):
+    """A notebook's code meets Jupyter's `sys.stdout` (ipykernel's OutStream): encoding "UTF-8", name "stdout", no
+    `buffer` and no `reconfigure` (a script's stdout has both; a notebook that relies on them fails in Jupyter, and
+    must fail here too). The truth is ipykernel's own class."""
+    outstream = pytest.importorskip("ipykernel.iostream").OutStream
+    path = write(tmp_path / "stdout.ipynb", [
+        v4.new_code_cell("import sys\nimport torch"),
+        v4.new_code_cell("print(sys.stdout.encoding, sys.stdout.name)\n"
+                         "print(hasattr(sys.stdout, 'buffer'), hasattr(sys.stdout, 'reconfigure'))")])
+    _, report = check_json(run_cli, path)
+    truth = f"{outstream.encoding} stdout\n{hasattr(outstream, 'buffer')} {hasattr(outstream, 'reconfigure')}\n"
+    assert report["notebook"]["cells"][1]["output"]["stdout"] == truth

@@ -42,42 +42,22 @@ OUTPUT_LIMIT = 64_000  # characters of printed output kept per statement
 
 
 class Capture(io.TextIOBase):
-    """Stands in for sys.stdout: keeps what one statement prints (capped) and lets probes read slices of it. It
-    answers what programs ask of `sys.stdout` as the interpreter's own stdout does when it is a pipe, as it is for
-    `python file.py | ...` (the sandbox's PYTHONIOENCODING is utf-8): its encoding, `buffer` (bytes written there
-    are kept with the text, in order), `reconfigure(...)` (which scripts call to print Unicode), `name`, `mode`."""
+    """Stands in for sys.stdout: keeps what one statement prints (capped) and lets probes read slices of it. As
+    such it answers what a notebook's code finds in Jupyter's `sys.stdout` (ipykernel's OutStream): `encoding`
+    "UTF-8", `name` "stdout", and no `buffer` or `reconfigure`. A script's is `ScriptCapture`."""
 
-    name = "<stdout>"
-    mode = "w"
+    name = "stdout"
 
     def __init__(self) -> None:
         super().__init__()
         self.parts: list[str] = []
         self.size = 0
         self.dropped = 0
-        self._encoding = "utf-8"
-        self._errors = "strict"
-        self.line_buffering = False
-        self.buffer = _CapturedBytes(self)
+        self._encoding = "UTF-8"
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return self._encoding
-
-    @property
-    def errors(self) -> str:  # type: ignore[override]
-        return self._errors
-
-    def reconfigure(self, *, encoding: str | None = None, errors: str | None = None, newline: Any = None,
-                    line_buffering: bool | None = None, write_through: bool | None = None) -> None:
-        """As TextIOWrapper.reconfigure: what is kept is text either way, so only the answers change."""
-        if encoding is not None:
-            codecs.lookup(encoding)  # an unknown encoding raises LookupError, as it does there
-            self._encoding = encoding
-        if errors is not None:
-            self._errors = errors
-        if line_buffering is not None:
-            self.line_buffering = bool(line_buffering)
 
     def writable(self) -> bool:
         return True
@@ -107,6 +87,38 @@ class Capture(io.TextIOBase):
             text += f"\n… ({self.dropped} more characters not kept)"
         self.parts, self.size, self.dropped = [], 0, 0
         return text
+
+
+class ScriptCapture(Capture):
+    """The capture of a script's statements: it answers as the interpreter's own stdout does when it is a pipe, as
+    for `python file.py | ...` (the sandbox's PYTHONIOENCODING is utf-8): its encoding and errors, `buffer` (bytes
+    written there are kept with the text, in order), `reconfigure(...)` (which scripts call to print Unicode),
+    `name`, `mode`."""
+
+    name = "<stdout>"
+    mode = "w"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._encoding = "utf-8"
+        self._errors = "strict"
+        self.line_buffering = False
+        self.buffer = _CapturedBytes(self)
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]
+        return self._errors
+
+    def reconfigure(self, *, encoding: str | None = None, errors: str | None = None, newline: Any = None,
+                    line_buffering: bool | None = None, write_through: bool | None = None) -> None:
+        """As TextIOWrapper.reconfigure: what is kept is text either way, so only the answers change."""
+        if encoding is not None:
+            codecs.lookup(encoding)  # an unknown encoding raises LookupError, as it does there
+            self._encoding = encoding
+        if errors is not None:
+            self._errors = errors
+        if line_buffering is not None:
+            self.line_buffering = bool(line_buffering)
 
 
 class _CapturedBytes(io.RawIOBase):
@@ -366,7 +378,7 @@ def execute(request: dict[str, Any], emit: Callable[[dict], None], layers: list[
 
     tag_container_index_errors()
     install_tolerant_argparse(path, emit)
-    capture = Capture()
+    capture = Capture() if request.get("notebook") else ScriptCapture()
     # a loose script is the program's main module, as with `python file.py`: its `if __name__ == "__main__":`
     # block runs, and code that looks itself up in sys.modules (@dataclass, pickle, typing) finds it
     user_module = types.ModuleType(module_name or MAIN)
