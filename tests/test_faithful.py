@@ -379,11 +379,17 @@ def _python_and_paramlens(tmp_path: Path, name: str, source: str, **environment:
     import subprocess
     import sys
 
-    path = tmp_path / name
-    path.write_text(source, encoding="utf-8")
-    truth = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path,
-                           timeout=120, encoding="utf-8", env={**os.environ, **environment}).stdout
-    report = _analyze(path)
+    # each in a directory of its own: files the program creates next to itself under Python would be project files
+    # under ParamLens (which refuses to write into those)
+    copies = []
+    for where in ("python", "paramlens"):
+        (tmp_path / where).mkdir()
+        copies.append(tmp_path / where / name)
+        copies[-1].write_text(source, encoding="utf-8")
+    truth = subprocess.run([sys.executable, str(copies[0])], capture_output=True, text=True, check=True,
+                           cwd=copies[0].parent, timeout=120, encoding="utf-8",
+                           env={**os.environ, **environment}).stdout
+    report = _analyze(copies[1])
     assert report.execution.status == "ok"
     assert not [d for d in report.diagnostics if d.code in {"PL900", "PL903"}]
     return truth, [explanation.facts["output"] for explanation in
@@ -568,3 +574,48 @@ def test_what_scripts_ask_of_sys_stdout_is_answered_as_python_does(tmp_path):
     PYTHONIOENCODING, its output a pipe."""
     truth, printed = _python_and_paramlens(tmp_path, "stdout_uses.py", STDOUT_USES, PYTHONIOENCODING="utf-8")
     assert "".join(printed) == truth
+
+
+STDOUT_REDIRECTS = '''\
+import sys
+
+import torch
+from torch import nn
+
+
+class Tee:
+    """What training scripts do to keep a log: every print goes to the terminal and to the log."""
+
+    def __init__(self, stream, path):
+        self.stream, self.log = stream, open(path, "w")
+
+    def write(self, text):
+        self.log.write(text)
+        return self.stream.write(text.upper())
+
+    def flush(self):
+        self.stream.flush()
+        self.log.flush()
+
+
+print("before")
+sys.stdout = Tee(sys.stdout, "train.log")
+net = nn.Linear(2, 3)
+print("after the tee", net.weight.shape)
+sys.stdout = sys.__stdout__
+print("the terminal again")
+sys.stdout = open("quiet.log", "w")
+print("into a file only")
+sys.stdout.close()
+sys.stdout = sys.__stdout__
+print(open("quiet.log").read().strip(), torch.ones(1).item())
+'''
+
+
+def test_a_redirected_sys_stdout_stays_redirected(tmp_path):
+    """A statement that replaces `sys.stdout` (a tee that logs, a file) does so for the rest of the program, and
+    setting it back to `sys.__stdout__` brings the terminal back: the runner restored its capture after every
+    statement, so prints after a tee lost it. The truth is the file run by Python."""
+    truth, printed = _python_and_paramlens(tmp_path, "redirects.py", STDOUT_REDIRECTS)
+    assert "".join(printed) == truth
+    assert "AFTER THE TEE" in truth and "into a file only" in truth  # the cases happened

@@ -502,6 +502,7 @@ def _run_as_module(module_name: str, path: str, user_module: types.ModuleType, r
             user_module.__dict__["__name__"] = module_name
 
 
+_TERMINAL = object()  # `sys.stdout` is the capture: what `python file.py` would print on the terminal
 FUTURE_FLAGS = 0
 for _feature in __future__.all_feature_names:
     FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
@@ -536,6 +537,9 @@ class _UnitRunner:
         # the request's `bindings` (analyzers/bindings.namespace_writes); None: every name after every statement
         self.namespace_writes: dict[str, Any] | None = None
         self.state_digest = False  # the request asks for a digest of the final state in the `done` event
+        # what the program made `sys.stdout` (a tee that writes to the stream it replaced, a file): its later
+        # statements print there, as under Python; _TERMINAL: the capture (the terminal of `python file.py`)
+        self.stdout: Any = _TERMINAL
         # the `from __future__ import ...` features the file's statements so far turned on: as in `python file.py`
         # (and IPython's cells), they hold for every statement after the import, not only for the one holding it
         self.future_flags = 0
@@ -555,6 +559,13 @@ class _UnitRunner:
         if unit.get("example"):
             names.append(unit["example"]["name"])
         return names
+
+    def _keep_stdout(self, left: Any, real: Any) -> None:
+        """What a statement left in `sys.stdout` is where the next ones print (a statement that redirects it, or
+        wraps it in a logger that also writes to the terminal, does so for the rest of the program). Setting it
+        back to the interpreter's own stream (`sys.__stdout__`, or the one the statement started with) is the
+        terminal again: the capture."""
+        self.stdout = _TERMINAL if left is self.capture or left is real or left is sys.__stdout__ else left
 
     def _compile(self, code: str, first_line: int) -> types.CodeType:
         """The statement's code object, its lines where they are in the file, with exactly the compiler flags
@@ -608,7 +619,7 @@ class _UnitRunner:
         begun = time.perf_counter()
         cut_before = recorder.first_cut is not None
         real_stdout = sys.stdout
-        sys.stdout = capture
+        sys.stdout = capture if self.stdout is _TERMINAL else self.stdout
         blocked.enabled, blocked.last = True, None
         try:
             with torch.device("meta") if self.device == "meta" else contextlib.nullcontext():
@@ -626,6 +637,7 @@ class _UnitRunner:
             for name in unit["binds"]:
                 self.poisoned[name] = line
         finally:
+            self._keep_stdout(sys.stdout, real_stdout)
             sys.stdout = real_stdout
             blocked.enabled = False
         if self.budget is not None and self.budget.exceeded:
