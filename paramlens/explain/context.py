@@ -107,8 +107,3 @@ class ExplainContext:
             return False
         return any(other is not finding and other.probe is not None and other.function == finding.function and
                    other.statement == finding.statement and self.count(other) > 0 for other in self.findings)
-
-    def findings_of(self, pattern: str) -> list[Finding]:
-        """The findings of one pattern, as a new list (each rule asked for its patterns by a scan of every finding:
-        ~10 ms of a 5,000-line file's analysis)."""
-        return list(self.of_pattern(pattern))

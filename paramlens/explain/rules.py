@@ -119,7 +119,7 @@ def constant_init(ctx: ExplainContext) -> list[Diagnostic]:
     from paramlens.explain.patterns.initialisation import layer_symmetry
 
     found = []
-    for finding in ctx.findings_of("init"):
+    for finding in ctx.of_pattern("init"):
         for record in ctx.records(finding):
             after = record.get("after") or {}
             dims = record.get("shape") or []
@@ -150,7 +150,7 @@ def exact_type_check(ctx: ExplainContext) -> list[Diagnostic]:
     being exactly X (MultiheadAttention's `out_proj` is a `NonDynamicallyQuantizableLinear`), the message names
     them; it never names an example that is not one."""
     found = []
-    for finding in ctx.findings_of("type_check"):
+    for finding in ctx.of_pattern("type_check"):
         replacement = finding.facts["replacement"]
         cls = finding.facts["class"]
         missed = _subclass_visits(ctx, finding.function, cls)
@@ -175,7 +175,7 @@ def exact_type_check(ctx: ExplainContext) -> list[Diagnostic]:
 def _subclass_visits(ctx: ExplainContext, function: str | None, cls: str) -> list[tuple[str, str]]:
     """Modules an `apply` of `function` visited whose class derives from `cls` without being it."""
     missed = []
-    for use in ctx.findings_of("apply"):
+    for use in ctx.of_pattern("apply"):
         if function is None or use.facts.get("fn") != function:
             continue
         for record in ctx.records(use):
@@ -190,7 +190,7 @@ def _subclass_visits(ctx: ExplainContext, function: str | None, cls: str) -> lis
 def data_write(ctx: ExplainContext) -> list[Diagnostic]:
     """PL103: in-place writes through `.data` bypass autograd. Informational: fine for initialisation."""
     found = []
-    for finding in ctx.findings_of("data_mutation"):
+    for finding in ctx.of_pattern("data_mutation"):
         if not finding.facts.get("through_data"):
             continue
         found.append(Diagnostic(finding.span, "PL103", "information", t(ctx.locale, "`{text}` writes into `{watched}` "
@@ -206,7 +206,7 @@ def grad_compared_none(ctx: ExplainContext) -> list[Diagnostic]:
     Python's fallback (`Tensor.__eq__` returns NotImplemented for None), which the message says with the result the
     run observed."""
     found = []
-    for finding in ctx.findings_of("grad_none"):
+    for finding in ctx.of_pattern("grad_none"):
         operator = finding.facts["operator"]
         if operator not in {"Equal", "NotEqual"}:
             continue
@@ -228,7 +228,7 @@ def forward_outside_autograd(ctx: ExplainContext) -> list[Diagnostic]:
     probe walked the graph): a loss built on it gives them no gradient, so training never changes them. The usual
     cause, `self.weight.data` in `forward` (as in d2l's MyLinear), is named where the run saw such a read."""
     found = []
-    for finding in ctx.findings_of("forward"):
+    for finding in ctx.of_pattern("forward"):
         record = next((r for r in ctx.records(finding) if r.get("kind") == "forward" and r.get("autograd")), None)
         reach = (record or {}).get("autograd") or {}
         if not reach.get("grad_enabled") or not reach.get("trainable") or \
@@ -248,7 +248,7 @@ def detached_reads_text(ctx: ExplainContext, reach: dict[str, Any]) -> str:
     autograd), as evidence of why the graph misses it."""
     unreached = {path for path in reach.get("unreached_paths", []) if path}
     sites = []
-    for finding in ctx.findings_of("param_attr"):
+    for finding in ctx.of_pattern("param_attr"):
         if not str(finding.facts.get("text", "")).endswith(".data"):
             continue
         for record in ctx.records(finding):
@@ -266,7 +266,7 @@ def detached_reads_text(ctx: ExplainContext, reach: dict[str, Any]) -> str:
 def shared_parameters(ctx: ExplainContext) -> list[Diagnostic]:
     """PL201: one layer object at several positions: its parameters are shared (counted once, gradients add)."""
     found = []
-    for finding in ctx.findings_of("module"):
+    for finding in ctx.of_pattern("module"):
         records = [r for r in ctx.records(finding) if r.get("kind") == "module" and r.get("tied")]
         if not records:
             continue
@@ -305,7 +305,7 @@ def _layer(child: dict) -> str:
 def layer_size_mismatch(ctx: ExplainContext) -> list[Diagnostic]:
     """PL001: in a Sequential, a layer whose input size differs from what the previous sized layer produces."""
     found = []
-    for finding in ctx.findings_of("module"):
+    for finding in ctx.of_pattern("module"):
         if finding.facts.get("class") != "Sequential":
             continue
         records = [r for r in ctx.records(finding) if r.get("kind") == "module"]
@@ -355,7 +355,7 @@ def input_shape_mismatch(ctx: ExplainContext) -> list[Diagnostic]:
     innermost layer that was running when it raised, the shapes it received and the feature sizes it expects (never
     from the exception's words)."""
     found = []
-    for finding in ctx.findings_of("forward"):
+    for finding in ctx.of_pattern("forward"):
         for record in ctx.records(finding):
             failed = record.get("failed_in") if record.get("kind") == "forward" and record.get("error") else None
             if not failed or not failed.get("inputs"):
@@ -384,7 +384,7 @@ def input_shape_mismatch(ctx: ExplainContext) -> list[Diagnostic]:
 def missing_state_dict_key(ctx: ExplainContext) -> list[Diagnostic]:
     """PL003: `state_dict()['key']` with a key that does not exist, with the nearest real keys."""
     found = []
-    for finding in ctx.findings_of("state_dict_key"):
+    for finding in ctx.of_pattern("state_dict_key"):
         key = finding.facts.get("key")
         if key is None or ctx.records(finding):
             continue
@@ -399,7 +399,7 @@ def missing_state_dict_key(ctx: ExplainContext) -> list[Diagnostic]:
         hint = ", ".join(f"`{k}`" for k in near) if near else ", ".join(f"`{k}`" for k in keys[:6])
         found.append(Diagnostic(finding.span, "PL003", "error", t(ctx.locale, "`{receiver}.state_dict()` has no key `{key}`; "
                                                                   "nearest: {hint}.", receiver=finding.facts['receiver'], key=key, hint=hint)))
-    for finding in ctx.findings_of("state_dict_lookup"):
+    for finding in ctx.of_pattern("state_dict_lookup"):
         key = finding.facts["key"]
         state = [r for r in ctx.records(finding) if r.get("kind") == "state_dict"]
         if not state or key in (keys := [entry["key"] for entry in state[0]["entries"]]) or \
@@ -455,7 +455,7 @@ def no_such_parameter(ctx: ExplainContext) -> list[Diagnostic]:
     """PL005: `net[1].weight` on a ReLU (a module without that parameter), from the AttributeError's own facts
     (the attribute's name and the class of the object that lacks it)."""
     found = []
-    for finding in ctx.findings_of("param_attr"):
+    for finding in ctx.of_pattern("param_attr"):
         if finding.function is not None or ctx.records(finding):
             continue
         error = _statement_error(ctx, finding.span.line)
@@ -478,7 +478,7 @@ def init_missing_parameter(ctx: ExplainContext) -> list[Diagnostic]:
     from paramlens.explain.diagnostics import line_span
 
     found = []
-    for finding in ctx.findings_of("apply"):
+    for finding in ctx.of_pattern("apply"):
         for record in ctx.records(finding):
             if record.get("kind") != "apply" or not record.get("on_none") or not record.get("visits"):
                 continue
@@ -504,7 +504,7 @@ def init_missing_parameter(ctx: ExplainContext) -> list[Diagnostic]:
 
 def _first_argument(ctx: ExplainContext, function: str | None) -> str:
     """The name the init function gives the module it receives (`m`, `module`, `layer`)."""
-    for definition in ctx.findings_of("function_def"):
+    for definition in ctx.of_pattern("function_def"):
         if definition.facts.get("name") == function:
             params = definition.facts.get("params") or []
             if params[:1] == ["self"]:
@@ -517,7 +517,7 @@ def _first_argument(ctx: ExplainContext, function: str | None) -> str:
 def fan_init_on_vector(ctx: ExplainContext) -> list[Diagnostic]:
     """PL106: xavier_*/kaiming_* on a tensor with fewer than two dimensions (typically a bias)."""
     found = []
-    for finding in ctx.findings_of("init"):
+    for finding in ctx.of_pattern("init"):
         name = finding.facts.get("init", "")
         if not ("xavier" in name or "kaiming" in name):
             continue
@@ -542,7 +542,7 @@ def apply_changed_nothing(ctx: ExplainContext) -> list[Diagnostic]:
     if ctx.observations.device == "meta":
         return found  # no values to compare: a write through `.data` leaves no trace on the meta device
     initialising = {f.function for f in ctx.findings if f.pattern in {"init", "data_mutation"} and f.function}
-    for finding in ctx.findings_of("apply"):
+    for finding in ctx.of_pattern("apply"):
         fn = finding.facts.get("fn")
         if fn not in initialising:
             continue

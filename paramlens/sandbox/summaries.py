@@ -318,24 +318,16 @@ class ParameterCensus:
     of models)."""
 
     def __init__(self, module: nn.Module) -> None:
-        self.every = named_parameters_all(module)
+        every = named_parameters_all(module)
         groups: dict[int, list[str]] = OrderedDict()
         first: dict[int, tuple[str, nn.Parameter]] = {}
-        for name, param in self.every:
+        for name, param in every:
             groups.setdefault(id(param), []).append(name)
             first.setdefault(id(param), (name, param))
         self.named = list(first.values())  # as module.named_parameters()
         self.tied = [names for names in groups.values() if len(names) > 1]
-        self.counts = (sum(_numel(p) for _, p in self.named), sum(_numel(p) for _, p in self.every))
-
-
-def tied_groups(module: nn.Module) -> list[list[str]]:
-    return ParameterCensus(module).tied
-
-
-def param_counts(module: nn.Module) -> tuple[int, int]:
-    """(unique parameters' elements, elements counted at every path: tied weights twice)."""
-    return ParameterCensus(module).counts
+        # (unique parameters' elements, elements counted at every path: tied weights twice)
+        self.counts = (sum(_numel(p) for _, p in self.named), sum(_numel(p) for _, p in every))
 
 
 def module_brief(module: nn.Module, census: ParameterCensus | None = None) -> dict[str, Any]:
@@ -397,7 +389,7 @@ def module_summary(module: nn.Module, owners: Callable[[Any], list] | None = Non
     for index, (name, child) in enumerate(module._modules.items()):
         if index >= PARAMS_LIMIT or child is None:
             continue
-        unique, _ = param_counts(child)
+        unique, _ = ParameterCensus(child).counts
         children.append({"name": name, "class": type(child).__name__, "extra": _clip(child.extra_repr(), 200),
                          "param_count": unique, "same_as": seen.get(id(child)), "io": feature_sizes(child),
                          "submodules": sum(1 for grandchild in child._modules.values() if grandchild is not None)})
