@@ -208,3 +208,58 @@ def test_one_parameter_walk_gives_what_torchs_own_walks_give(index):
     for name, p in every:
         names_by_tensor.setdefault(id(p), []).append(name)
     assert census.tied == [names for names in names_by_tensor.values() if len(names) > 1]
+
+
+def _written_pairs() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(before, after) of in-place writes: one element, NaN and infinity on either side, zeroing, a 0-d tensor,
+    integer, boolean, complex and half tensors, a transposed copy, no change at all."""
+    pairs = []
+    for before in _tensors():
+        if before.numel() == 0 or before.is_conj():
+            continue
+        before = before.detach().clone().contiguous()
+        after = before.clone()
+        flat = after.view(-1)
+        flat[0] = (not bool(flat[0])) if after.dtype == torch.bool else 0
+        pairs += [(before, after), (before, before.clone())]
+        if before.is_floating_point():
+            nan = before.clone()
+            nan.view(-1)[-1] = float("nan")
+            pairs += [(before, nan), (nan, nan.clone()), (before, before * 2), (before, torch.zeros_like(before))]
+    transposed = torch.randn(4, 6).t().clone()  # keeps the transposed strides
+    written = transposed.clone()
+    written[1, 2] = 7.0
+    return pairs + [(transposed, written)]
+
+
+@pytest.mark.parametrize("index", range(len(_written_pairs())))
+def test_what_a_write_changed_is_what_torch_says(index):
+    """compare() skips the NaN and zero tests the statistics answer and keeps what it computed under the values'
+    digests: the counts and listed elements are still torch's, computed here the long way, cached or not."""
+    from paramlens.sandbox import runtime
+
+    before, after = _written_pairs()[index]
+    nan_alike = torch.isnan(before) & torch.isnan(after) if before.is_floating_point() or before.is_complex() \
+        else torch.zeros_like(before, dtype=torch.bool)
+    different = ~((before == after) | nan_alike)
+    where = torch.nonzero(different.reshape(after.shape) if after.dim() else different.reshape(1))
+    runtime._COMPARISONS.clear()
+    fresh = runtime.compare(before, after, summaries.tensor_stats(before))
+    cached = runtime.compare(before, after, summaries.tensor_stats(before))
+    fresh["name"] = "mutated by the caller"  # a caller's key never reaches the kept comparison
+    for result in (fresh, cached):
+        assert result["changed"] == int(different.sum())
+        assert result["zeroed"] == int(((before != 0) & (after == 0)).sum())
+        listed = [(c["index"], c["before"], c["after"]) for c in result.get("changes", [])]
+        expected = [(i, (before[tuple(i)] if before.dim() else before).item(),
+                     (after[tuple(i)] if after.dim() else after).item())
+                    for i in where[:runtime.CHANGES_LISTED].tolist()]
+        if not (0 < len(where) <= runtime.CHANGES_LISTED * 4 or after.numel() <= summaries.VALUES_LIMIT):
+            expected = []  # many elements of a large tensor changed: the statistics say it, no list
+        assert [i for i, _, _ in listed] == [i for i, _, _ in expected]
+        for (_, old, new), (_, want_old, want_new) in zip(listed, expected):
+            assert str(old) == summaries.plain_number(want_old) or old == want_old or \
+                (old != old and want_old != want_old)
+            assert str(new) == summaries.plain_number(want_new) or new == want_new or \
+                (new != new and want_new != want_new)
+    assert "name" not in cached and "name" not in runtime.compare(before, after, summaries.tensor_stats(before))

@@ -13,14 +13,15 @@ from __future__ import annotations
 import inspect
 import math
 import sys
+from collections import OrderedDict
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from paramlens.sandbox.protocol import Event
-from paramlens.sandbox.summaries import VALUES_LIMIT, is_uninitialized, plain_number, plain_values, summarize, \
-    tensor_stats
+from paramlens.sandbox.summaries import VALUES_LIMIT, _content_digest, is_uninitialized, plain_number, plain_values, \
+    summarize, tensor_stats
 
 SNAPSHOT_LIMIT = 5_000_000  # elements; larger parameters are compared by statistics only
 
@@ -400,32 +401,82 @@ def snapshot(tensor: torch.Tensor) -> torch.Tensor | None:
 
 
 def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict | None) -> dict[str, Any]:
-    """What an in-place operation did to a tensor."""
+    """What an in-place operation did to a tensor. A function of the two tensors' values alone: the comparisons of
+    the same values are kept under their digests (an `apply` visit compares each parameter with its copy from
+    before the visit, after the init calls inside it compared it with theirs, from the same values). The caller
+    may add keys to the result, not change what it holds."""
+    after_key = _content_digest(after)
+    key = None
+    if before is not None and after_key is not None:
+        before_key = _content_digest(before)
+        if before_key is not None:
+            key = (before_key, after_key)
+            known = _COMPARISONS.get(key)
+            if known is not None:
+                _COMPARISONS.move_to_end(key)
+                return dict(known)
+    result = _compared(before, after, before_stats, tensor_stats(after, after_key))
+    if key is not None:
+        _COMPARISONS[key] = dict(result)
+        if len(_COMPARISONS) > COMPARISONS_KEPT:
+            _COMPARISONS.popitem(last=False)
+    return result
+
+
+COMPARISONS_KEPT = 1024
+_COMPARISONS: "OrderedDict[tuple, dict[str, Any]]" = OrderedDict()
+
+
+def _compared(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict | None,
+              after_stats: dict | None) -> dict[str, Any]:
     result: dict[str, Any] = {"shape": list(after.shape) if not is_uninitialized(after) else None,
-                              "before": before_stats, "after": tensor_stats(after)}
+                              "before": before_stats, "after": after_stats}
     if before is not None and not is_uninitialized(after) and before.shape == after.shape:
         with torch.no_grad():
             now = after.detach()
-            different = ~((before == now) | (torch.isnan(before) & torch.isnan(now)))
+            # what the statistics already say is not computed again (a probe compares every parameter an `apply`
+            # visit or an init call may write, several times a statement): without a NaN on either side, NaN
+            # equals NaN needs no test; with no zero after it, nothing was zeroed
+            if _finite_both(before_stats, after_stats):
+                different = before != now
+            else:
+                different = ~((before == now) | (torch.isnan(before) & torch.isnan(now)))
             result["changed"] = int(different.sum().item())
-            result["zeroed"] = int(((before != 0) & (now == 0)).sum().item())
+            if after_stats is not None and after_stats.get("zeros") == 0:
+                result["zeroed"] = 0
+            else:
+                result["zeroed"] = int(((before != 0) & (now == 0)).sum().item())
             result["numel"] = now.numel()
             if now.numel() <= VALUES_LIMIT:
                 result["before_values"] = plain_values(before)
                 result["after_values"] = plain_values(now)
             if 0 < result["changed"] <= CHANGES_LISTED * 4 or now.numel() <= VALUES_LIMIT:
                 # the elements that changed, whatever the tensor's size (`[1, 2]: 0.0314 → 7` on a [32, 10] weight)
-                where = torch.nonzero(different.reshape(now.shape) if now.dim() else different.reshape(1))
-                result["changes"] = [{"index": index, "before": _item(before, index), "after": _item(now, index)}
-                                     for index in where[:CHANGES_LISTED].tolist()]
+                result["changes"] = _listed_changes(before, now, different)
     return result
 
 
+def _finite_both(before_stats: dict | None, after_stats: dict | None) -> bool:
+    return before_stats is not None and after_stats is not None and before_stats.get("nonfinite") == 0 and \
+        after_stats.get("nonfinite") == 0
+
+
+def _listed_changes(before: torch.Tensor, now: torch.Tensor, different: torch.Tensor) -> list[dict[str, Any]]:
+    """The first CHANGES_LISTED changed elements: their indexes, and their values read in one gather per side."""
+    if not now.dim():
+        if not bool(different):
+            return []
+        return [{"index": [0], "before": plain_number(before.item()), "after": plain_number(now.item())}]
+    where = torch.nonzero(different)[:CHANGES_LISTED]
+    if not len(where):
+        return []
+    columns = tuple(where.t())
+    befores, afters = before[columns].tolist(), now[columns].tolist()
+    return [{"index": index, "before": plain_number(old), "after": plain_number(new)}
+            for index, old, new in zip(where.tolist(), befores, afters)]
+
+
 CHANGES_LISTED = 8  # changed elements listed by position with their values before and after
-
-
-def _item(tensor: torch.Tensor, index: list[int]) -> float | int | bool | str:
-    return plain_number((tensor[tuple(index)] if tensor.dim() else tensor).item())
 
 
 # -- fan-based initialisers: the numbers torch derives from the tensor's shape ------------------------------------
