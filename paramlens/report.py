@@ -240,7 +240,8 @@ class FileReport:
     # cost about as much as the rest of a long file's re-analysis after an edit. The language server publishes the
     # diagnostics first and has the explanations built right after (server.py); whoever reads `explanations`
     # first (a hover, the CLI's renderer, `to_json`) builds them, once, under a lock.
-    def defer_explanations(self, build: Callable[[], list[Explanation]]) -> None:
+    def defer_explanations(self, build: Callable[..., list[Explanation]]) -> None:
+        """`build()` builds them; `build(stop)` gives up (ExplanationsInterrupted) when `stop()` answers True."""
         with self._explaining:
             self._pending = build
 
@@ -248,17 +249,23 @@ class FileReport:
     def explanations_pending(self) -> bool:
         return self._pending is not None
 
-    def complete(self) -> None:
-        """Build the explanations now, if they are still to be built."""
-        self._explanations_now()
+    def complete(self, stop: Callable[[], bool] | None = None) -> bool:
+        """Build the explanations now, if they are still to be built. `stop` (asked between explanations) gives up
+        when it answers True, keeping nothing half-built: the language server stops building a report's
+        explanations when a newer version of the document waits to be analysed. Whether they are built."""
+        try:
+            self._explanations_now(stop)
+        except ExplanationsInterrupted:
+            return False
+        return True
 
-    def _explanations_now(self) -> list[Explanation]:
+    def _explanations_now(self, stop: Callable[[], bool] | None = None) -> list[Explanation]:
         if self._pending is not None:
             with self._explaining:
                 if self._pending is not None:
                     build, self._pending = self._pending, None
                     try:
-                        self._built = build()
+                        self._built = build(stop) if stop is not None else build()
                     except BaseException:
                         self._pending = build  # nothing half-built is kept: the next reader meets the error too
                         raise
@@ -267,6 +274,10 @@ class FileReport:
     def _set_explanations(self, explanations: list[Explanation]) -> None:
         with self._explaining:
             self._pending, self._built = None, explanations
+
+
+class ExplanationsInterrupted(Exception):
+    """A build of explanations given up because its `stop` said so (FileReport.complete)."""
 
 
 def _explaining_lock(report: FileReport) -> threading.Lock:

@@ -493,3 +493,31 @@ def test_an_internal_error_in_one_explainer_costs_only_its_explanation(tmp_path,
     assert "init" not in patterns and {"module", "param_attr"} <= patterns
     assert "simulated explainer bug" in caplog.text
     assert [(m.name, m.param_count) for m in report.modules] == [("net", 3 * 2 + 2)]
+
+
+def test_an_explanation_build_given_up_keeps_nothing_half_built(tmp_path):
+    """The language server stops building a report's explanations when a newer version of the document waits
+    (FileReport.complete(stop)): the report then still has all of them to build, and they are the ones a build
+    never interrupted gives, for the same text."""
+    import paramlens.analysis as analysis
+
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / "examples" / "parameter_management.py").read_text(encoding="utf-8")
+    path = tmp_path / "model.py"
+    path.write_text(source, encoding="utf-8")
+    interrupted = analysis.analyze(source, str(path), analysis.AnalysisOptions(locale="en"))
+    asked = []
+
+    def stop_after_the_first_question() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    assert not interrupted.complete(stop=stop_after_the_first_question)
+    assert len(asked) == 2 and interrupted.explanations_pending
+    whole = analysis.analyze(source, str(path), analysis.AnalysisOptions(locale="en"))
+    assert whole.complete(stop=lambda: False)
+    assert not whole.explanations_pending and whole.explanations
+    assert [(e.span, e.pattern, e.markdown) for e in interrupted.explanations] == \
+        [(e.span, e.pattern, e.markdown) for e in whole.explanations]
+    assert not interrupted.explanations_pending

@@ -31,6 +31,9 @@ class DocumentState:
     latest: Snapshot | None = None   # the newest analysed version, whatever its outcome
     good: Snapshot | None = None     # the newest analysed version that parsed
     cancelled: set[int] = field(default_factory=set)
+    # the newest version whose analysis waits for the analysis thread (its debounce is over): the explanations of an
+    # older report being built there give way to it (server._explain)
+    queued: int | None = None
 
     @property
     def shown(self) -> Snapshot | None:
@@ -82,6 +85,7 @@ class Scheduler:
         if state.version != version:
             return
         loop = asyncio.get_running_loop()
+        state.queued = version
         try:
             report = await loop.run_in_executor(self._pool, self._guarded, state.uri, version, text)
         except asyncio.CancelledError:

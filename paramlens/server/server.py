@@ -365,7 +365,8 @@ class ParamLensServer(LanguageServer):
             # the diagnostics are out; the explanations (hovers, inlay hints, code lenses) are built next, on the
             # analysis thread, and the client is asked to refresh what it shows from them once they are there. A
             # hover that comes first builds them itself (FileReport.explanations, under the report's lock)
-            self.scheduler.later(lambda: self._explain(report))
+            analysed = state.latest.version if state.latest else None
+            self.scheduler.later(lambda: self._explain(report, uri, analysed))
         else:
             self.refresh_views()
 
@@ -382,9 +383,20 @@ class ParamLensServer(LanguageServer):
             message += f"\n  line {skipped.line}: not run, {skipped.reason}"
         self.log(lsp.MessageType.Log, message)
 
-    def _explain(self, report: Any) -> None:
+    def _explain(self, report: Any, uri: str, version: int | None) -> None:
+        """Build a published report's explanations, unless the analysis of a newer version of its document waits
+        for the analysis thread (its debounce is over): building them takes a long file ~0.2–0.4 s, which that
+        analysis, and so the diagnostics the user waits for, would wait for at every pause in typing. The build stops
+        then (asked every few explanations) and keeps nothing: the newer report's explanations are built after it,
+        and a hover on the old one meanwhile builds them itself."""
+
+        def superseded() -> bool:
+            state = self.scheduler.documents.get(uri)
+            return state is None or (version is not None and state.queued is not None and state.queued > version)
+
         try:
-            report.complete()
+            if not report.complete(stop=superseded):
+                return
         except Exception as error:  # noqa: BLE001 - a bug in ParamLens: hovers then show nothing, said in the log
             log.warning("building the explanations failed (%s: %s)", type(error).__name__, error, exc_info=True)
         if self.event_loop is not None:
