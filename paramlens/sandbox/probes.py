@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from paramlens.sandbox.protocol import Probe
-from paramlens.sandbox.runtime import Recorder, compare, derived_scale, init_arguments, reachable_module_types, \
-    snapshot
+from paramlens.sandbox.runtime import Before, Recorder, before_write, compare, derived_scale, init_arguments, \
+    reachable_module_types
 from paramlens.sandbox.summaries import is_uninitialized, module_brief, summarize, tensor_stats, tensor_summary
 from paramlens.sandbox.reshaping import STRUCTURAL as TRANSFORM_STRUCTURAL, Observation, kind_of
 
@@ -218,7 +218,7 @@ class Probes:
                 entry["params"] = [name for name, _ in own]
                 # registered as None (`bias=False`): the attribute exists and is None (PL105)
                 entry["none"] = [name for name, value in module._parameters.items() if value is None]
-                snapshots = {name: (snapshot(p), tensor_stats(p), p._version) for name, p in own}
+                snapshots = {name: (before_write(p), p._version) for name, p in own}
                 # every other tensor the visit could write: the module's buffers and its descendants' parameters
                 # and buffers (transformers' `_init_weights(module)` writes `module.q.weight` on the parent's
                 # visit); fingerprinted, not copied, so a deep model is not cloned once per ancestor
@@ -265,10 +265,12 @@ class Probes:
         name = getattr(function, "__name__", "init")
         event: dict[str, Any] = {"kind": "init", "fn": name}
         before = before_stats = None
+        taken = Before(None, None, None)
         with _observing(event):
             arguments = init_arguments(function, args, kwargs)
             event["args"] = arguments
-            before, before_stats = snapshot(tensor), tensor_stats(tensor)
+            taken = before_write(tensor)
+            before, before_stats = taken.copy, taken.stats
             event["shape"] = None if is_uninitialized(tensor) else list(tensor.shape)
             event["owner"] = recorder.owners(tensor)
             if recorder.current_module is not None:
@@ -286,7 +288,7 @@ class Probes:
             recorder.record(probe_id, event)
             raise
         with _observing(event):
-            event.update(compare(before, tensor, before_stats))
+            event.update(compare(before, tensor, before_stats, taken.key))
         recorder.record(probe_id, event)
         return result
 
@@ -303,7 +305,7 @@ class Probes:
             try:
                 tensor = thunk()
                 if isinstance(tensor, torch.Tensor):
-                    stack[-1] = (tensor, snapshot(tensor), tensor_stats(tensor))
+                    stack[-1] = (tensor, before_write(tensor))
             except Exception:  # noqa: BLE001 - nothing to watch; the statement itself runs as written
                 pass
             return
@@ -312,10 +314,10 @@ class Probes:
             if not recorder.wants(probe_id):
                 recorder.record(probe_id, {})
             return
-        tensor, before, before_stats = taken
+        tensor, before = taken
         event: dict[str, Any] = {"kind": "mutation"}
         with _observing(event):
-            event.update(compare(before, tensor, before_stats))
+            event.update(compare(before.copy, tensor, before.stats, before.key))
             event["tensor"] = tensor_summary(tensor, recorder.owners)
         recorder.record(probe_id, event)
 
@@ -363,8 +365,9 @@ class Probes:
 def _changes(entry: dict[str, Any], own: list[tuple[str, torch.Tensor]], snapshots: dict[str, tuple],
              number: Callable[[torch.Tensor], int]) -> None:
     for name, param in own:
-        before, before_stats, version = snapshots[name]
-        change = compare(before, param, before_stats)
+        taken, version = snapshots[name]
+        before, before_stats = taken.copy, taken.stats
+        change = compare(before, param, before_stats, taken.key)
         change["name"] = name
         if before is None:
             # no copy to compare (meta device, or too large): an in-place op bumped the version counter, or the

@@ -14,7 +14,7 @@ import inspect
 import math
 import sys
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -372,6 +372,9 @@ def _owners_in(modules: list[tuple[str, nn.Module]], value: Any) -> list[dict[st
     return found
 
 
+_OPTIMIZED = inspect.CO_OPTIMIZED  # a function's frame: its locals are the code's variables, nothing else
+
+
 def _enclosing_selves(path: str | None, depth: int = 64) -> list[tuple[str, nn.Module]]:
     """The modules bound to `self` in the calling frames of the user's file (innermost first): where a probe
     inside `__init__` or an init method finds the model that is being built. Torch's own frames are skipped:
@@ -380,6 +383,13 @@ def _enclosing_selves(path: str | None, depth: int = 64) -> list[tuple[str, nn.M
     frame = sys._getframe(2)
     while frame is not None and depth > 0:
         if path is not None and frame.f_code.co_filename != path:
+            frame = frame.f_back
+            depth -= 1
+            continue
+        code = frame.f_code
+        if code.co_flags & _OPTIMIZED and "self" not in code.co_varnames and "self" not in code.co_cellvars and \
+                "self" not in code.co_freevars:
+            # a function without a `self`: reading its f_locals would copy all its locals into a dict first
             frame = frame.f_back
             depth -= 1
             continue
@@ -394,21 +404,41 @@ def _enclosing_selves(path: str | None, depth: int = 64) -> list[tuple[str, nn.M
     return selves[-1:]  # the outermost `self`: the model being built, so names are complete
 
 
+_UNKNOWN = object()  # a digest not given (compare computes it)
+
+
 def snapshot(tensor: torch.Tensor) -> torch.Tensor | None:
     if is_uninitialized(tensor) or tensor.device.type == "meta" or tensor.numel() > SNAPSHOT_LIMIT:
         return None
     return tensor.detach().clone()
 
 
-def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict | None) -> dict[str, Any]:
+class Before(NamedTuple):
+    """A tensor before a statement or call that may write it: its copy (None: meta, lazy or too large), its
+    statistics, and the digest of its values (None: not digestible), taken once for both and for `compare`."""
+
+    copy: torch.Tensor | None
+    stats: dict[str, Any] | None
+    key: tuple | None
+
+
+def before_write(tensor: torch.Tensor) -> Before:
+    key = _content_digest(tensor)
+    return Before(snapshot(tensor), tensor_stats(tensor, key), key)
+
+
+def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict | None,
+            before_key: Any = _UNKNOWN) -> dict[str, Any]:
     """What an in-place operation did to a tensor. A function of the two tensors' values alone: the comparisons of
     the same values are kept under their digests (an `apply` visit compares each parameter with its copy from
     before the visit, after the init calls inside it compared it with theirs, from the same values). The caller
-    may add keys to the result, not change what it holds."""
+    may add keys to the result, not change what it holds. `before_key`: the digest of `before`'s values, when
+    the caller has it (before_write)."""
     after_key = _content_digest(after)
     key = None
     if before is not None and after_key is not None:
-        before_key = _content_digest(before)
+        if before_key is _UNKNOWN:
+            before_key = _content_digest(before)
         if before_key is not None:
             key = (before_key, after_key)
             known = _COMPARISONS.get(key)
