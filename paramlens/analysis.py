@@ -217,7 +217,7 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         request.notebook = program is not None
         given = _given_options(request)
         run = (execute or _execute)(path, units, options, request)
-        observations = Observations.from_events(run.events)
+        observations = Observations.from_events(run.events, run.prefix_fold)
         execution = _execution_summary(run, units, observations, locale)
         execution.options = given
     context = report_context(findings, units, observations, locale, source)

@@ -3,7 +3,7 @@ unit index, the final module variables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from paramlens.sandbox.protocol import Event
@@ -38,13 +38,71 @@ class Observations:
     module_name: str | None = None  # the module name the file ran as, when it is a package's module
 
     @classmethod
-    def from_events(cls, events: list[dict[str, Any]]) -> "Observations":
-        observations = cls(executed=True)
-        running: int | None = None  # the statement running when an event arrived
-        # the module table: one entry per name, replaced where it stands when the name is bound again (a name ->
-        # positions index: rebuilding the list for every event made a long file's report quadratic)
-        modules: list[dict[str, Any]] = []
-        positions: dict[str, list[int]] = {}
+    def from_events(cls, events: list[dict[str, Any]], start: "Fold | None" = None) -> "Observations":
+        """The observations of a run's events. `start`: those of the events it begins with, already folded (an
+        incremental analysis resumed from a checkpoint: the checkpoint's prefix, folded once, see Fold)."""
+        fold = start.copy() if start is not None and start.begins(events) else Fold.empty(cls(executed=True))
+        fold.add(events[fold.count:])
+        fold.observations.modules = fold.modules
+        return fold.observations
+
+    @classmethod
+    def none(cls) -> "Observations":
+        return cls(executed=False)
+
+    def records(self, probe_id: int) -> list[dict[str, Any]]:
+        return self.probes.get(probe_id, [])
+
+    def first(self, probe_id: int) -> dict[str, Any] | None:
+        records = self.records(probe_id)
+        return records[0] if records else None
+
+    def count(self, probe_id: int) -> int:
+        return self.counts.get(probe_id, 0)
+
+
+@dataclass
+class Fold:
+    """`Observations.from_events` as a fold: the observations of the events so far and what the next events need
+    (the statement running, the module table and where each name stands in it). A run resumed from a checkpoint
+    repeats the events of the run that took it (its prefix: ~90 % of a long file's events for an edit near its end),
+    so their fold is kept with the checkpoint and copied, instead of folding them again at every edit."""
+
+    observations: Observations
+    running: int | None
+    modules: list[dict[str, Any]]
+    positions: dict[str, list[int]]
+    count: int = 0                       # events folded
+    last: dict[str, Any] | None = None   # the last of them (the same object must end the prefix it continues)
+
+    @classmethod
+    def empty(cls, observations: Observations) -> "Fold":
+        return cls(observations, None, [], {})
+
+    @classmethod
+    def of(cls, events: list[dict[str, Any]]) -> "Fold":
+        fold = cls.empty(Observations(executed=True))
+        fold.add(events)
+        return fold
+
+    def begins(self, events: list[dict[str, Any]]) -> bool:
+        """Whether `events` start with the events this fold folded (checked by the identity of the last)."""
+        return self.count == 0 or (len(events) >= self.count and events[self.count - 1] is self.last)
+
+    def copy(self) -> "Fold":
+        """A copy the next events can be folded into, leaving this one as it is: every container the fold adds to
+        or changes in place is copied (records are added to a probe's list; a loop's first cut counts its times)."""
+        o = self.observations
+        observations = replace(
+            o, probes={key: list(records) for key, records in o.probes.items()}, counts=dict(o.counts),
+            statements=dict(o.statements), modules=list(o.modules), tallies=dict(o.tallies), notes=list(o.notes),
+            cuts={key: dict(cut) for key, cut in o.cuts.items()}, refusals=list(o.refusals),
+            backwards=list(o.backwards), symmetry=dict(o.symmetry), symmetry_models=dict(o.symmetry_models),
+            examples=dict(o.examples), factories=list(o.factories))
+        return Fold(observations, self.running, list(self.modules), dict(self.positions), self.count, self.last)
+
+    def add(self, events: list[dict[str, Any]]) -> None:
+        observations, running, modules, positions = self.observations, self.running, self.modules, self.positions
         for event in events:
             kind = event.get("t")
             if kind == Event.PROBE:
@@ -110,19 +168,7 @@ class Observations:
                 observations.seed = event.get("seed")
                 observations.device = event.get("device", observations.device)
                 observations.module_name = event.get("module")
-        observations.modules = modules
-        return observations
-
-    @classmethod
-    def none(cls) -> "Observations":
-        return cls(executed=False)
-
-    def records(self, probe_id: int) -> list[dict[str, Any]]:
-        return self.probes.get(probe_id, [])
-
-    def first(self, probe_id: int) -> dict[str, Any] | None:
-        records = self.records(probe_id)
-        return records[0] if records else None
-
-    def count(self, probe_id: int) -> int:
-        return self.counts.get(probe_id, 0)
+        self.running, self.modules, self.positions = running, modules, positions
+        if events:
+            self.count += len(events)
+            self.last = events[-1]

@@ -103,10 +103,10 @@ class _Printed:
         self.last: list[tuple] = []
         original = analysis.Observations.from_events
 
-        def recording(events):  # type: ignore[no-untyped-def]
+        def recording(events, start=None):  # type: ignore[no-untyped-def]
             self.last = [(e.get("index"), e.get("status"), e.get("output"), e.get("error")) for e in events
                          if e.get("t") == Event.STATEMENT]
-            return original(events)
+            return original(events, start)
 
         monkeypatch.setattr(analysis.Observations, "from_events", staticmethod(recording))
 
@@ -617,3 +617,36 @@ def test_a_resumed_run_times_itself_from_its_own_start(tmp_path, monkeypatch):
     assert [resumed for resumed, _, _ in walls] == [False, True], walls
     _, wall, said = walls[1]
     assert said <= wall, walls
+
+
+def test_observations_folded_from_a_checkpoints_prefix_are_those_of_all_the_events():
+    """A resumed run's report reads the observations of the checkpoint's prefix folded once (observations.Fold,
+    kept with the checkpoint) and then its own events: for every split of a real run's events, and twice from the
+    same fold (the second use must not see what the first added), they equal the fold of all the events."""
+    from paramlens.observations import Fold, Observations
+
+    path = REPO / "examples" / "parameter_management.py"
+    text = path.read_text(encoding="utf-8")
+    runs = []
+    executor = analysis.default_executor(_options().python)
+    run = executor.run
+
+    def keeping(request):  # type: ignore[no-untyped-def]
+        result = run(request)
+        runs.append(result)
+        return result
+
+    executor.run = keeping
+    try:
+        analyze(text, str(path), _options())
+    finally:
+        executor.run = run
+    events = runs[-1].events
+    whole = Observations.from_events(events)
+    assert whole.probes and whole.statements and whole.modules
+    for split in sorted({0, 1, len(events) // 3, len(events) // 2, len(events) - 5, len(events)}):
+        fold = Fold.of(events[:split])
+        assert Observations.from_events(events, fold) == whole, split
+        assert Observations.from_events(events, fold) == whole, f"{split}, second use"
+    # events that do not begin with the folded ones are folded whole
+    assert Observations.from_events(events[1:], Fold.of(events[:10])) == Observations.from_events(events[1:])

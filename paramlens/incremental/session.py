@@ -32,6 +32,7 @@ from paramlens.analysis import AnalysisOptions
 from paramlens.analyzers.instrument import Unit, example_units
 from paramlens.analyzers.source import SourceSyntaxError
 from paramlens.explain.i18n import normalize_locale
+from paramlens.observations import Fold
 from paramlens.incremental import static
 from paramlens.report import FileReport
 from paramlens.sandbox.checkpoint import CHECKPOINT_EVENT, DIVERGED_EVENT
@@ -67,6 +68,8 @@ class Checkpoint:
     # the keys of the tensor texts its process holds because requests carried them (the run that took it, and the
     # runs that run was resumed from): a run resumed from it is sent only the others
     texts: frozenset[str] = frozenset()
+    # the observations of prefix_events, folded when a run first resumes from it (observations.Fold)
+    fold: Any = None
 
     @property
     def confirmed(self) -> bool:
@@ -428,7 +431,11 @@ class Session:
         self._record(run, checkpoint.prefix_events, checkpoint.prefix_seconds, keys, units, held)
         self.last.resumed_after_line = checkpoint.line
         self.last.statements_run = len(suffix)
-        return _without_markers(run, checkpoint.prefix_events, checkpoint.prefix_seconds)
+        if checkpoint.fold is None:
+            checkpoint.fold = Fold.of(checkpoint.prefix_events)
+        combined = _without_markers(run, checkpoint.prefix_events, checkpoint.prefix_seconds)
+        combined.prefix_fold = checkpoint.fold
+        return combined
 
     def _policy(self, token: str, at: list[int], fence: int | None, spread: bool = True) -> dict[str, Any]:
         """Checkpoints at the statements `at`, and (`spread`) every so many seconds of the run."""

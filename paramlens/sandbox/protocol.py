@@ -175,6 +175,9 @@ class RunResult:
     reason: str | None = None
     reason_facts: dict[str, Any] = field(default_factory=dict)
     fault: str | None = None  # "worker": the sandbox itself failed (not the user's code); the caller may retry
+    # incremental analysis: the observations of the events the run begins with (a checkpoint's prefix), folded once
+    # and kept with the checkpoint (observations.Fold); never sent anywhere
+    prefix_fold: Any = None
 
     def _start(self) -> dict[str, Any]:
         return next((e for e in self.events if e.get("t") == Event.START), {})
