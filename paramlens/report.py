@@ -209,6 +209,9 @@ class FileReport:
     # the file's no-argument model factories, the default example first (the one built has `built`)
     factories: list[Factory] = field(default_factory=list)
     notebook: NotebookReport | None = None
+    # where each shared layer object is put (the `shared_module` findings, as their explanations are placed): PL201's
+    # related information, which must not wait for the explanations to be built. Not part of the JSON
+    shared_places: list[Span] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = {"path": self.path, "execution": self.execution.to_json(),

@@ -383,3 +383,24 @@ async def test_checkpoints_in_status_bounded_per_document(client_few_checkpoints
     document = status["documents"][uri]
     assert document["last"]["resumed_after_line"] is None or document["last"]["resumed_after_line"] <= line, \
         (document, before)
+
+
+def test_publishing_a_shared_layers_diagnostic_does_not_build_the_explanations():
+    """Diagnostics are published before the explanations are built (a long file's take 0.2–0.4 s). PL201's related
+    information (every place the shared layer is put) was read from the explanations, so a file with a shared
+    layer built them all on the way to its diagnostics. The places come from the report's findings now: the same
+    places the `shared_module` explanations have, and the explanations are still to be built."""
+    from paramlens.analysis import AnalysisOptions, analyze
+    from paramlens.server import features
+
+    source = seed_source()
+    report = analyze(source, str(SEED), AnalysisOptions(locale="en"))
+    lines = source.split("\n")
+    view = features.View(features.Snapshot(1, source, report), lines, features.LineMap(len(lines)))
+    assert report.explanations_pending
+    shared = next(d for d in features.diagnostics(view, SEED.as_uri(), "en") if d.code == "PL201")
+    assert report.explanations_pending
+    places = [view.range(e.span) for e in report.explanations if e.pattern == "shared_module"]
+    related = [info.location.range for info in shared.related_information]
+    assert len(related) == 2 and related == [p for p in places if shared.range.start.line <= p.start.line <=
+                                             shared.range.end.line]

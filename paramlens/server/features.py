@@ -108,17 +108,17 @@ def _related(view: View, uri: str, diagnostic: Diagnostic, locale: str) -> list[
         return []
     related = []
     span = diagnostic.span
-    for explanation in view.snapshot.report.explanations:
-        inner = explanation.span
-        if explanation.pattern != "shared_module" or not (span.line <= inner.line <= span.end_line):
+    # from the report's places, not its explanations: reading those would build them all before the diagnostics
+    # are published
+    for inner in sorted(view.snapshot.report.shared_places, key=lambda s: (s.line, s.column, s.end_line, s.end_column)):
+        if not span.line <= inner.line <= span.end_line:
             continue
         where = view.range(inner)
         if where is None:
             continue
-        name = explanation.facts.get("name") or t(locale, "the shared layer")
         related.append(lsp.DiagnosticRelatedInformation(
             location=lsp.Location(uri=uri, range=where),
-            message=t(locale, "{name} placed here", name=name)))
+            message=t(locale, "{name} placed here", name=t(locale, "the shared layer"))))
     return related
 
 
