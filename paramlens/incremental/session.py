@@ -32,8 +32,8 @@ from paramlens.analysis import AnalysisOptions
 from paramlens.analyzers.instrument import Unit, example_units
 from paramlens.analyzers.source import SourceSyntaxError
 from paramlens.explain.i18n import normalize_locale
-from paramlens.observations import Fold
 from paramlens.incremental import static
+from paramlens.observations import Fold
 from paramlens.report import FileReport
 from paramlens.sandbox.checkpoint import CHECKPOINT_EVENT, DIVERGED_EVENT
 from paramlens.sandbox.protocol import TEXTS_CARRIED, Event, RunRequest, RunResult

@@ -264,13 +264,11 @@ class Probes:
         recorder = self.recorder
         name = getattr(function, "__name__", "init")
         event: dict[str, Any] = {"kind": "init", "fn": name}
-        before = before_stats = None
-        taken = Before(None, None, None)
+        taken = Before(None, None, None)  # what an observation that fails leaves: nothing to compare with
         with _observing(event):
             arguments = init_arguments(function, args, kwargs)
             event["args"] = arguments
             taken = before_write(tensor)
-            before, before_stats = taken.copy, taken.stats
             event["shape"] = None if is_uninitialized(tensor) else list(tensor.shape)
             event["owner"] = recorder.owners(tensor)
             if recorder.current_module is not None:
@@ -288,7 +286,7 @@ class Probes:
             recorder.record(probe_id, event)
             raise
         with _observing(event):
-            event.update(compare(before, tensor, before_stats, taken.key))
+            event.update(compare(taken.copy, tensor, taken.stats, taken.key))
         recorder.record(probe_id, event)
         return result
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from paramlens.sandbox.protocol import Event
-from paramlens.sandbox.summaries import VALUES_LIMIT, _content_digest, is_uninitialized, plain_number, plain_values, \
+from paramlens.sandbox.summaries import VALUES_LIMIT, content_digest, is_uninitialized, plain_number, plain_values, \
     summarize, tensor_stats
 
 SNAPSHOT_LIMIT = 5_000_000  # elements; larger parameters are compared by statistics only
@@ -423,7 +423,7 @@ class Before(NamedTuple):
 
 
 def before_write(tensor: torch.Tensor) -> Before:
-    key = _content_digest(tensor)
+    key = content_digest(tensor)
     return Before(snapshot(tensor), tensor_stats(tensor, key), key)
 
 
@@ -434,11 +434,11 @@ def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict
     before the visit, after the init calls inside it compared it with theirs, from the same values). The caller
     may add keys to the result, not change what it holds. `before_key`: the digest of `before`'s values, when
     the caller has it (before_write)."""
-    after_key = _content_digest(after)
+    after_key = content_digest(after)
     key = None
     if before is not None and after_key is not None:
         if before_key is _UNKNOWN:
-            before_key = _content_digest(before)
+            before_key = content_digest(before)
         if before_key is not None:
             key = (before_key, after_key)
             known = _COMPARISONS.get(key)

@@ -73,10 +73,10 @@ _COMPUTE = object()  # `content` not given: tensor_stats and tensor_text digest 
 def tensor_stats(tensor: torch.Tensor, content: Any = _COMPUTE) -> dict[str, Any] | None:
     """min / max / mean / std / zeros / all-equal of a real tensor; None for meta or lazy tensors. The probes take
     them of the same values again and again (before and after each statement that may write them): they are kept
-    under the values' digest (`_content_digest`), of which they are a function."""
+    under the values' digest (`content_digest`), of which they are a function."""
     if is_uninitialized(tensor) or tensor.device.type == "meta" or tensor.numel() == 0:
         return None
-    key = _content_digest(tensor) if content is _COMPUTE else content
+    key = content_digest(tensor) if content is _COMPUTE else content
     if key is not None:
         cached = _STATS_CACHE.get(key)
         if cached is not None:
@@ -89,7 +89,7 @@ def tensor_stats(tensor: torch.Tensor, content: Any = _COMPUTE) -> dict[str, Any
     return stats
 
 
-def _content_digest(tensor: torch.Tensor) -> tuple[str, tuple, str] | None:
+def content_digest(tensor: torch.Tensor) -> tuple[str, tuple, str] | None:
     """(dtype, shape, a 128-bit digest of the bytes) of a plain CPU tensor up to TEXT_CACHE_BYTES; None for what
     is not just its bytes (meta, lazy, sparse, quantized, nested, conjugate or negative views, other devices)."""
     if tensor.layout != torch.strided or tensor.device.type != "cpu" or tensor.is_quantized or \
@@ -259,7 +259,7 @@ def _text_key(tensor: torch.Tensor, content: Any = _COMPUTE) -> str | None:
             torch._C._len_torch_function_stack() or torch._C._len_torch_dispatch_stack():
         return None
     if content is _COMPUTE:
-        content = _content_digest(tensor)  # 128 bits: two different contents never meet
+        content = content_digest(tensor)  # 128 bits: two different contents never meet
     if content is None:
         return None
     options = torch._tensor_str.PRINT_OPTS
@@ -289,7 +289,7 @@ def tensor_summary(tensor: torch.Tensor, owners: Callable[[torch.Tensor], list] 
     }
     if not lazy:
         # the values' digest once, for both caches (a pass over up to 256 KB)
-        content = _content_digest(tensor)
+        content = content_digest(tensor)
         summary["stats"] = tensor_stats(tensor, content)
         if tensor.device.type != "meta" and tensor.numel() <= VALUES_LIMIT:
             summary["values"] = plain_values(tensor)
