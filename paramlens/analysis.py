@@ -243,8 +243,9 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         execution.message = "; ".join(part for part in [execution.message, execution.nothing_built] if part)
     report = FileReport(path=path, execution=execution, modules=modules, diagnostics=diagnostics,
                         factories=_factories(observations, units), notebook=notebook)
-    report.shared_places = [finding.span for finding in context.of_pattern("shared_module")]
-    report.defer_explanations(lambda stop=None: build_explanations(context, stop))
+    report.shared_places = sorted((finding.span for finding in context.of_pattern("shared_module")),
+                                  key=lambda s: (s.line, s.column, s.end_line, s.end_column))  # the explanations' order
+    report.defer_explanations(lambda stop: build_explanations(context, stop))
     return report
 
 

@@ -244,7 +244,7 @@ class FileReport:
     # diagnostics first and has the explanations built right after (server.py); whoever reads `explanations`
     # first (a hover, the CLI's renderer, `to_json`) builds them, once, under a lock.
     def defer_explanations(self, build: Callable[..., list[Explanation]]) -> None:
-        """`build()` builds them; `build(stop)` gives up (ExplanationsInterrupted) when `stop()` answers True."""
+        """`build(stop)` builds them, giving up (ExplanationsInterrupted) when `stop` (None: never) answers True."""
         with self._explaining:
             self._pending = build
 
@@ -268,7 +268,7 @@ class FileReport:
                 if self._pending is not None:
                     build, self._pending = self._pending, None
                     try:
-                        self._built = build(stop) if stop is not None else build()
+                        self._built = build(stop)
                     except BaseException:
                         self._pending = build  # nothing half-built is kept: the next reader meets the error too
                         raise

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from paramlens.sandbox.protocol import Event
-from paramlens.sandbox.summaries import VALUES_LIMIT, content_digest, is_uninitialized, plain_number, plain_values, \
-    summarize, tensor_stats
+from paramlens.sandbox.summaries import COMPUTE, VALUES_LIMIT, content_digest, is_uninitialized, plain_number, \
+    plain_values, summarize, tensor_stats
 
 SNAPSHOT_LIMIT = 5_000_000  # elements; larger parameters are compared by statistics only
 
@@ -404,9 +404,6 @@ def _enclosing_selves(path: str | None, depth: int = 64) -> list[tuple[str, nn.M
     return selves[-1:]  # the outermost `self`: the model being built, so names are complete
 
 
-_UNKNOWN = object()  # a digest not given (compare computes it)
-
-
 def snapshot(tensor: torch.Tensor) -> torch.Tensor | None:
     if is_uninitialized(tensor) or tensor.device.type == "meta" or tensor.numel() > SNAPSHOT_LIMIT:
         return None
@@ -428,7 +425,7 @@ def before_write(tensor: torch.Tensor) -> Before:
 
 
 def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict | None,
-            before_key: Any = _UNKNOWN) -> dict[str, Any]:
+            before_key: Any = COMPUTE) -> dict[str, Any]:
     """What an in-place operation did to a tensor. A function of the two tensors' values alone: the comparisons of
     the same values are kept under their digests (an `apply` visit compares each parameter with its copy from
     before the visit, after the init calls inside it compared it with theirs, from the same values). The caller
@@ -437,7 +434,7 @@ def compare(before: torch.Tensor | None, after: torch.Tensor, before_stats: dict
     after_key = content_digest(after)
     key = None
     if before is not None and after_key is not None:
-        if before_key is _UNKNOWN:
+        if before_key is COMPUTE:
             before_key = content_digest(before)
         if before_key is not None:
             key = (before_key, after_key)

@@ -67,16 +67,16 @@ _STATS_CACHE: "OrderedDict[tuple, dict[str, Any]]" = OrderedDict()
 STATS_CACHE_ENTRIES = 4096
 
 
-_COMPUTE = object()  # `content` not given: tensor_stats and tensor_text digest the values themselves
+COMPUTE = object()  # a digest not given: tensor_stats, tensor_text and runtime.compare digest the values
 
 
-def tensor_stats(tensor: torch.Tensor, content: Any = _COMPUTE) -> dict[str, Any] | None:
+def tensor_stats(tensor: torch.Tensor, content: Any = COMPUTE) -> dict[str, Any] | None:
     """min / max / mean / std / zeros / all-equal of a real tensor; None for meta or lazy tensors. The probes take
     them of the same values again and again (before and after each statement that may write them): they are kept
     under the values' digest (`content_digest`), of which they are a function."""
     if is_uninitialized(tensor) or tensor.device.type == "meta" or tensor.numel() == 0:
         return None
-    key = content_digest(tensor) if content is _COMPUTE else content
+    key = content_digest(tensor) if content is COMPUTE else content
     if key is not None:
         cached = _STATS_CACHE.get(key)
         if cached is not None:
@@ -172,7 +172,7 @@ def _used(key: str, text: str | None) -> None:
         _USED_TEXTS.popitem(last=False)
 
 
-def tensor_text(tensor: torch.Tensor, content: Any = _COMPUTE) -> str:
+def tensor_text(tensor: torch.Tensor, content: Any = COMPUTE) -> str:
     """`str(tensor)` as the user would see it, but for a large tensor summarised the way torch does past its own
     threshold: formatting every element of a 32×16 weight costs ~5 ms, a long file has thousands of them, and the
     explanation shows the statistics anyway. The user's own print options are left as they were.
@@ -252,13 +252,13 @@ def _composed_text(value: Any, depth: int, inside: set[int]) -> str:
     return opening + ", ".join(f"{key}: {item}" for key, item in pairs) + closing
 
 
-def _text_key(tensor: torch.Tensor, content: Any = _COMPUTE) -> str | None:
+def _text_key(tensor: torch.Tensor, content: Any = COMPUTE) -> str | None:
     kind = type(tensor)
     if (kind is not torch.Tensor and kind is not nn.Parameter) or \
             any(n is not None for n in getattr(tensor, "names", None) or ()) or \
             torch._C._len_torch_function_stack() or torch._C._len_torch_dispatch_stack():
         return None
-    if content is _COMPUTE:
+    if content is COMPUTE:
         content = content_digest(tensor)  # 128 bits: two different contents never meet
     if content is None:
         return None

@@ -110,7 +110,7 @@ def _related(view: View, uri: str, diagnostic: Diagnostic, locale: str) -> list[
     span = diagnostic.span
     # from the report's places, not its explanations: reading those would build them all before the diagnostics
     # are published
-    for inner in sorted(view.snapshot.report.shared_places, key=lambda s: (s.line, s.column, s.end_line, s.end_column)):
+    for inner in view.snapshot.report.shared_places:
         if not span.line <= inner.line <= span.end_line:
             continue
         where = view.range(inner)
