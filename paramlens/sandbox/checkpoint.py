@@ -70,6 +70,7 @@ from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
 from paramlens.sandbox.protocol import Probe
 
 CHECKPOINT_EVENT = "checkpoint"
+_PROC_READS = frozenset({"open", "os.listdir", "os.scandir"})  # the audit events a resumed run's /proc reads raise
 DIVERGED_EVENT = "diverged"
 SNAPSHOT_BYTES = 16 * 1024 * 1024  # private directory content a checkpoint may copy
 SNAPSHOT_ENTRIES = 2000
@@ -208,7 +209,9 @@ class Checkpointer:
             return original_at_fork(**handlers)
 
         os.register_at_fork = register_at_fork  # type: ignore[assignment]
-        original_audit(self._audit)
+        from paramlens.sandbox.guards import audit_hook
+
+        original_audit(audit_hook(_PROC_READS, lambda: self.resumed, self._audit))
 
     def _foreign(self, handler: Any) -> bool:
         """Whether `handler` (a hook that would run on the checkpoint thread or in a parked process) is code of the
@@ -253,7 +256,7 @@ class Checkpointer:
     def _audit(self, event: str, args: tuple) -> None:
         if not self.resumed or self.diverged is not None or not self._user_running():
             return
-        if event in ("open", "os.listdir", "os.scandir") and args:
+        if event in _PROC_READS and args:
             path = args[0]
             if isinstance(path, bytes):
                 path = path.decode(errors="replace")
