@@ -210,6 +210,34 @@ def test_one_parameter_walk_gives_what_torchs_own_walks_give(index):
     assert census.tied == [names for names in names_by_tensor.values() if len(names) > 1]
 
 
+def _stats_tensors() -> list[torch.Tensor]:
+    """_tensors() and the values the statistics' shortcuts turn on: NaN or an infinity alone, with the other
+    sign's infinity, all positive, all negative, all zero, NaN among zeros, a complex NaN and infinity."""
+    inf, nan = float("inf"), float("nan")
+    return _tensors() + [torch.tensor([nan]), torch.tensor([inf, -inf]), torch.tensor([-inf, 2.0]),
+                         torch.rand(6) + 1, -torch.rand(6) - 1, torch.zeros(4), torch.tensor([0.0, nan, 0.0]),
+                         torch.tensor([1.0, inf]).half(), torch.tensor([complex(nan, 0), 1j]),
+                         torch.tensor([complex(0, inf), 0j]), torch.tensor([True, False])]
+
+
+@pytest.mark.parametrize("index", range(len(_stats_tensors())))
+def test_statistics_are_what_torch_counts(index):
+    """The zero and non-finite counts (read off min and max where they settle it) are torch's own counts."""
+    tensor = _stats_tensors()[index]
+    summaries._STATS_CACHE.clear()
+    stats = summaries.tensor_stats(tensor)
+    if tensor.numel() == 0:
+        assert stats is None
+        return
+    values = tensor.detach()
+    values = values.abs() if values.is_complex() else values
+    values = values.to(torch.float64)
+    assert stats["zeros"] == int((values == 0).sum())
+    assert stats["nonfinite"] == int((~torch.isfinite(values)).sum())
+    assert stats["numel"] == values.numel()
+    assert stats["all_equal"] == bool(values.min() == values.max())
+
+
 def _written_pairs() -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(before, after) of in-place writes: one element, NaN and infinity on either side, zeroing, a 0-d tensor,
     integer, boolean, complex and half tensors, a transposed copy, no change at all."""

@@ -109,16 +109,18 @@ def _computed_stats(tensor: torch.Tensor) -> dict[str, Any]:
             data = data.abs()
         data = data.to(torch.float64)
         numel = data.numel()
-        finite = torch.isfinite(data)
         minimum = data.min().item()
         maximum = data.max().item()
+        # min and max are NaN when any element is (torch propagates NaN) and infinite when one is: both finite
+        # settle that none is, and a sign shared by both that none is zero (two tensor passes fewer, per value)
+        bounded = math.isfinite(minimum) and math.isfinite(maximum)
         return {
             "min": _finite(minimum),
             "max": _finite(maximum),
             "mean": _finite(data.mean().item()),
             "std": _finite(data.std().item()) if numel > 1 else None,
-            "zeros": int((data == 0).sum().item()),
-            "nonfinite": int(numel - finite.sum().item()),
+            "zeros": 0 if bounded and (minimum > 0 or maximum < 0) else int((data == 0).sum().item()),
+            "nonfinite": 0 if bounded else int(numel - torch.isfinite(data).sum().item()),
             "all_equal": bool(minimum == maximum),
             "numel": numel,
         }
