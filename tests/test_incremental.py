@@ -405,6 +405,47 @@ def test_an_edit_at_two_places_reparses_only_the_statements_it_touches(path):
         assert new.reparsed <= 4, (path.name, first, second, new.reparsed)
 
 
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_the_examples_planned_from_the_caches_are_those_of_the_edited_text(path):
+    """The examples' plan kept on the document between edits (statement edits that leave the file's classes, its
+    functions and its directive comments alone) is the plan made afresh from the edited text: after edits of a
+    statement, of a def or a class (renamed, made a factory), lines added above them, a directive comment added."""
+    from paramlens.incremental import static
+
+    text = path.read_text(encoding="utf-8")
+    statements = _statements(text)
+    if not statements:
+        pytest.skip("no statements")
+    rng = random.Random(f"examples:{path.name}")
+    document = static.update(None, text)
+    static.examples(document, text, str(path))
+    for step in range(8):
+        lines = text.split("\n")
+        statement = rng.choice(statements)
+        kind = step % 4
+        if kind == 0:  # a line above a statement: every def below moves down
+            lines.insert(statement.lineno - 1, f"x_{step} = {step}")
+        elif kind == 1 and isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            lines[statement.lineno - 1] = lines[statement.lineno - 1].replace(statement.name, statement.name + "_b", 1)
+        elif kind == 2:  # a new factory at the end
+            lines.append(f"def factory_{step}():\n    return nn.Linear({step + 1}, 2)\n")
+        elif kind == 3:
+            lines.append("# paramlens: example nn.Linear(3, 4)")
+        else:
+            lines.insert(statement.lineno - 1, f"# a comment {step}")
+        edited = "\n".join(lines)
+        try:
+            document = static.update(document, edited)
+        except Exception:  # noqa: BLE001 - an edit that breaks the syntax (a decorator split from its def)
+            continue
+        assert static.examples(document, edited, str(path)) == \
+            static.examples(static.update(None, edited), edited, str(path)), (path.name, step)
+        assert static.examples(document, edited, str(path), "Net()") == \
+            static.examples(static.update(None, edited), edited, str(path), "Net()"), (path.name, step)
+        text = edited
+        statements = _statements(text)
+
+
 def test_an_edit_at_two_places_reports_what_a_full_analysis_reports(printed, tmp_path):
     """The seed's first layer changed and a comment appended at the end, again and again (lsp_latency's edit): the
     reports are a full analysis's, only the touched statements are parsed again, and only the changed one is

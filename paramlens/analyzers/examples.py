@@ -239,6 +239,15 @@ SIZE_WORDS = {"atto": 0, "femto": 1, "pico": 2, "nano": 3, "micro": 4, "tiny": 5
               "medium": 7, "m": 7, "base": 8, "b": 8, "large": 9, "l": 9, "huge": 10, "h": 10, "giant": 11, "g": 11}
 
 
+def _first_places(names: list[str]) -> dict[str, int]:
+    """Each name's first index in `names` (`names.index`, looked up in a dict: a file of 300 factories made the
+    ranking quadratic)."""
+    places: dict[str, int] = {}
+    for place, name in enumerate(names):
+        places.setdefault(name, place)
+    return places
+
+
 def rank_factories(names: list[str], stem: str) -> list[str]:
     """The factories of a file, the one a reader most likely means first: the family the file is named after
     (`resnet.py` -> `resnet*`; else the first word most of its factories share, `vit` in `vision_transformer.py`),
@@ -256,15 +265,16 @@ def rank_factories(names: list[str], stem: str) -> list[str]:
     numbers = sorted({int(next(t for t in tokens[n] if t.isdigit())) for n in plain
                       if any(t.isdigit() for t in tokens[n])})
     middle = numbers[(len(numbers) - 1) // 2] if numbers else None
+    place = _first_places(names)
 
     def key(name: str) -> tuple:
         parts = tokens[name]
         if parts[0] != family:
-            return (1, 1, 99, 0, names.index(name))
+            return (1, 1, 99, 0, place[name])
         base = any(SIZE_WORDS.get(t) == 8 for t in parts[1:])
         digits = [int(t) for t in parts if t.isdigit()]
         distance = abs(digits[0] - middle) if digits and middle is not None and name in plain else 10 ** 9
-        return (0, 0 if base else 1, len(parts), distance, names.index(name))
+        return (0, 0 if base else 1, len(parts), distance, place[name])
 
     return sorted(names, key=key)
 
@@ -302,8 +312,8 @@ def plan_examples(module: cst.Module, source: str, module_classes: set[str],
             if name is not None:
                 examples.append(Example(name, expression, number, directive=True, kind="directive", chosen="comment"))
     if factories and not examples:
-        order = rank_factories([f[0] for f in factories], stem)
-        ranked = tuple(sorted(factories, key=lambda f: order.index(f[0])))
+        order = _first_places(rank_factories([f[0] for f in factories], stem))
+        ranked = tuple(sorted(factories, key=lambda f: order[f[0]]))
         first = ranked[0]
         examples.append(Example(first[2] or "", f"{first[0]}()", first[1], directive=False, kind="factory",
                                 factories=ranked))
