@@ -263,15 +263,15 @@ class FileReport:
         return True
 
     def _explanations_now(self, stop: Callable[[], bool] | None = None) -> list[Explanation]:
+        # the build stays pending until it has finished: a reader meanwhile (a hover while the language server's
+        # analysis thread builds them) waits on the lock for it, instead of reading the empty list a report starts
+        # with. A build that fails or gives up leaves it pending: nothing half-built is kept, the next reader builds
         if self._pending is not None:
             with self._explaining:
-                if self._pending is not None:
-                    build, self._pending = self._pending, None
-                    try:
-                        self._built = build(stop)
-                    except BaseException:
-                        self._pending = build  # nothing half-built is kept: the next reader meets the error too
-                        raise
+                build = self._pending
+                if build is not None:
+                    self._built = build(stop)
+                    self._pending = None
         return self._built
 
     def _set_explanations(self, explanations: list[Explanation]) -> None:

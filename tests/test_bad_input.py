@@ -495,6 +495,39 @@ def test_an_internal_error_in_one_explainer_costs_only_its_explanation(tmp_path,
     assert [(m.name, m.param_count) for m in report.modules] == [("net", 3 * 2 + 2)]
 
 
+def test_reading_the_explanations_while_another_thread_builds_them_waits_for_them():
+    """The language server builds a report's explanations on its analysis thread right after publishing the
+    diagnostics; a hover, inlay-hint or code-lens request that reads them meanwhile must get them, not the empty
+    list a report starts with (the build was marked as taken when it began, so a reader during it found nothing to
+    build and read no explanations at all)."""
+    import threading
+
+    from paramlens.report import Execution, Explanation, FileReport, Span
+
+    started, release = threading.Event(), threading.Event()
+    built = [Explanation(Span(1, 0, 1, 5), "module", "**net**")]
+
+    def slow_build(stop):
+        started.set()
+        assert release.wait(30)
+        return built
+
+    report = FileReport(path="model.py", execution=Execution(status="ok", device="cpu"))
+    report.defer_explanations(slow_build)
+    builder = threading.Thread(target=report.complete)
+    builder.start()
+    assert started.wait(30)
+    read: list = []
+    reader = threading.Thread(target=lambda: read.append(report.explanations))
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive() and report.explanations_pending  # waits for the build, which is still under way
+    release.set()
+    builder.join(30)
+    reader.join(30)
+    assert read == [built] and not report.explanations_pending
+
+
 def test_an_explanation_build_given_up_keeps_nothing_half_built(tmp_path):
     """The language server stops building a report's explanations when a newer version of the document waits
     (FileReport.complete(stop)): the report then still has all of them to build, and they are the ones a build
