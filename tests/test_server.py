@@ -404,3 +404,67 @@ def test_publishing_a_shared_layers_diagnostic_does_not_build_the_explanations()
     related = [info.location.range for info in shared.related_information]
     assert len(related) == 2 and related == [p for p in places if shared.range.start.line <= p.start.line <=
                                              shared.range.end.line]
+
+
+def _long_model_file(blocks: int) -> str:
+    """A long model file: blocks built by functions, initialised by `apply`, inspected (~16 lines each)."""
+    parts = ["import torch", "from torch import nn", "", ""]
+    for index in range(blocks):
+        width = 4 + index % 13
+        parts += [f"def block_{index}():",
+                  f"    return nn.Sequential(nn.Linear({width}, {width * 2}), nn.ReLU(), nn.Linear({width * 2}, {width}))",
+                  "", "",
+                  f"def init_{index}(m):",
+                  "    if isinstance(m, nn.Linear):",
+                  "        nn.init.xavier_uniform_(m.weight)",
+                  "        nn.init.zeros_(m.bias)",
+                  "", "",
+                  f"net_{index} = block_{index}()",
+                  f"net_{index}.apply(init_{index})",
+                  f"print(*[(name, p.shape) for name, p in net_{index}.named_parameters()])",
+                  f"net_{index}[0].weight.data[0, 0] = 1.0", ""]
+    return "\n".join(parts) + "\n"
+
+
+def test_a_hover_that_builds_the_explanations_leaves_the_server_answering(tmp_path):
+    """Explanations are built after the diagnostics are published (a long file's take ~0.1–0.4 s). A hover that
+    arrives meanwhile waited for them on the server's event loop, which then answered nothing else (not even a
+    request that needs no explanation) and read no edit until they were built. It waits off the loop now: a
+    code-action request sent right after the hover is answered first, and the hover shows what torch computed.
+    Over a raw connection (rawlsp.py), so the hover leaves as soon as the diagnostics arrive."""
+    from torch import nn
+
+    from rawlsp import RawServer
+
+    root, tmp = tmp_path / "ws", tmp_path / "tmp"
+    root.mkdir()
+    tmp.mkdir()
+    path = root / "long_model.py"
+    source = _long_model_file(180)
+    path.write_text(source)
+    uri = path.as_uri()
+    server = RawServer(tmp, root)
+    try:
+        server.initialize(root)
+        server.open(uri, source)
+        server.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics" and
+                        m["params"]["uri"] == uri, timeout=180, what="the diagnostics")
+        last = 179
+        where = position_of(source, f"net_{last}.named_parameters()", offset=len(f"net_{last}.") + 2)
+        position = {"line": where.line, "character": where.character}
+        hover = server.request_message("textDocument/hover", {"textDocument": {"uri": uri}, "position": position})
+        actions = server.request_message("textDocument/codeAction", {
+            "textDocument": {"uri": uri}, "range": {"start": position, "end": position},
+            "context": {"diagnostics": []}})
+        server.send(hover)
+        server.send(actions)
+        text = server.response(hover["id"], timeout=60)["result"]["contents"]["value"]
+        server.response(actions["id"], timeout=60)
+        answered = [m.get("id") for m in server.seen if m.get("id") in (hover["id"], actions["id"])]
+        assert answered == [actions["id"], hover["id"]]
+    finally:
+        server.kill()
+    width = 4 + last % 13
+    net = nn.Sequential(nn.Linear(width, width * 2), nn.ReLU(), nn.Linear(width * 2, width))
+    for name, parameter in net.named_parameters():
+        assert f"`{name}`" in text and f"[{', '.join(map(str, parameter.shape))}]" in text

@@ -25,6 +25,7 @@ from paramlens.incremental.debounce import Debounce
 from paramlens.server.heap import Heap
 from paramlens.incremental.session import Budget, Session
 from paramlens.messages import t
+from paramlens.report import FileReport
 from paramlens.server import features, notebooks
 from paramlens.server.lifecycle import in_daemon_thread, run_stdio, stop_everything
 from paramlens.server.policy import Decision
@@ -364,7 +365,7 @@ class ParamLensServer(LanguageServer):
         if report is not None and report.explanations_pending:
             # the diagnostics are out; the explanations (hovers, inlay hints, code lenses) are built next, on the
             # analysis thread, and the client is asked to refresh what it shows from them once they are there. A
-            # hover that comes first builds them itself (FileReport.explanations, under the report's lock)
+            # hover that comes first waits for them off the event loop (explained), building them if need be
             analysed = state.latest.version if state.latest else None
             self.scheduler.later(lambda: self._explain(report, uri, analysed))
         else:
@@ -401,6 +402,14 @@ class ParamLensServer(LanguageServer):
             log.warning("building the explanations failed (%s: %s)", type(error).__name__, error, exc_info=True)
         if self.event_loop is not None:
             self.event_loop.call_soon_threadsafe(self.refresh_views)
+
+    async def explained(self, report: FileReport | None) -> None:
+        """A report's explanations, built if they are not yet: on a thread of the event loop's pool, never on the
+        loop itself (a long file's take ~0.1–0.4 s, and a loop building them answers no other request and reads no
+        edit meanwhile). When the analysis thread is building them already, this waits for that build (the
+        report's lock); when that build gives way to a newer analysis, this one builds them."""
+        if report is not None and report.explanations_pending:
+            await asyncio.get_running_loop().run_in_executor(None, report.complete)
 
     def refresh_views(self) -> None:
         """Ask the client to request inlay hints and code lenses again (they come from the latest report)."""
@@ -615,8 +624,9 @@ def reanalysis_needed(before: ServerSettings, after: ServerSettings, ls: ParamLe
 
 
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
-def hover(ls: ParamLensServer, params: lsp.HoverParams) -> lsp.Hover | None:
+async def hover(ls: ParamLensServer, params: lsp.HoverParams) -> lsp.Hover | None:
     view = ls.view(params.text_document.uri)
+    await ls.explained(view.snapshot.report if view else None)
     return features.hover(view, params.position) if view else None
 
 
@@ -633,8 +643,9 @@ def pull_diagnostics(ls: ParamLensServer, params: lsp.DocumentDiagnosticParams) 
 
 
 @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT, lsp.InlayHintOptions(resolve_provider=False))
-def inlay_hints(ls: ParamLensServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+async def inlay_hints(ls: ParamLensServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
     view = ls.view(params.text_document.uri)
+    await ls.explained(view.snapshot.report if view else None)
     return features.inlay_hints(view, params.range, ls.settings.inlay_hints, ls.locale) if view else []
 
 
@@ -646,8 +657,9 @@ def code_actions(ls: ParamLensServer, params: lsp.CodeActionParams) -> list[lsp.
 
 
 @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS, lsp.CodeLensOptions(resolve_provider=False))
-def code_lens(ls: ParamLensServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+async def code_lens(ls: ParamLensServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
     view = ls.view(params.text_document.uri)
+    await ls.explained(view.snapshot.report if view else None)
     return features.code_lenses(view, ls.locale, params.text_document.uri) if view else []
 
 
@@ -681,7 +693,7 @@ async def choose_example(ls, *arguments):  # type: ignore[no-untyped-def]
 
 
 @server.feature(REPORT_REQUEST)
-def report_request(ls: ParamLensServer, params: Any) -> dict | None:
+async def report_request(ls: ParamLensServer, params: Any) -> dict | None:
     """`paramlens/report {textDocument: {uri}}` -> `{version, report}`: the JSON of the last analysed version (the
     same as one entry of `paramlens check --format json`), or null before the first analysis. For editor plugins
     that show more than hovers, and for the tests that check what the analysis was given."""
@@ -694,6 +706,7 @@ def report_request(ls: ParamLensServer, params: Any) -> dict | None:
     snapshot = state.latest if state is not None else None
     if snapshot is None:
         return None
+    await ls.explained(snapshot.report)
     return {"version": snapshot.version, "report": snapshot.report.to_json()}
 
 
