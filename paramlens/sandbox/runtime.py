@@ -459,27 +459,28 @@ def _compared(before: torch.Tensor | None, after: torch.Tensor, before_stats: di
     result: dict[str, Any] = {"shape": list(after.shape) if not is_uninitialized(after) else None,
                               "before": before_stats, "after": after_stats}
     if before is not None and not is_uninitialized(after) and before.shape == after.shape:
-        with torch.no_grad():
-            now = after.detach()
-            # what the statistics already say is not computed again (a probe compares every parameter an `apply`
-            # visit or an init call may write, several times a statement): without a NaN on either side, NaN
-            # equals NaN needs no test; with no zero after it, nothing was zeroed
-            if _finite_both(before_stats, after_stats):
-                different = before != now
-            else:
-                different = ~((before == now) | (torch.isnan(before) & torch.isnan(now)))
-            result["changed"] = int(different.sum().item())
-            if after_stats is not None and after_stats.get("zeros") == 0:
-                result["zeroed"] = 0
-            else:
-                result["zeroed"] = int(((before != 0) & (now == 0)).sum().item())
-            result["numel"] = now.numel()
-            if now.numel() <= VALUES_LIMIT:
-                result["before_values"] = plain_values(before)
-                result["after_values"] = plain_values(now)
-            if 0 < result["changed"] <= CHANGES_LISTED * 4 or now.numel() <= VALUES_LIMIT:
-                # the elements that changed, whatever the tensor's size (`[1, 2]: 0.0314 → 7` on a [32, 10] weight)
-                result["changes"] = _listed_changes(before, now, different)
+        # `before` is a detached copy and `now` the detached values: nothing for autograd to record (no `no_grad()`,
+        # ~2 µs a use)
+        now = after.detach()
+        # what the statistics already say is not computed again (a probe compares every parameter an `apply`
+        # visit or an init call may write, several times a statement): without a NaN on either side, NaN
+        # equals NaN needs no test; with no zero after it, nothing was zeroed
+        if _finite_both(before_stats, after_stats):
+            different = before != now
+        else:
+            different = ~((before == now) | (torch.isnan(before) & torch.isnan(now)))
+        result["changed"] = int(different.sum().item())
+        if after_stats is not None and after_stats.get("zeros") == 0:
+            result["zeroed"] = 0
+        else:
+            result["zeroed"] = int(((before != 0) & (now == 0)).sum().item())
+        result["numel"] = now.numel()
+        if now.numel() <= VALUES_LIMIT:
+            result["before_values"] = plain_values(before)
+            result["after_values"] = plain_values(now)
+        if 0 < result["changed"] <= CHANGES_LISTED * 4 or now.numel() <= VALUES_LIMIT:
+            # the elements that changed, whatever the tensor's size (`[1, 2]: 0.0314 → 7` on a [32, 10] weight)
+            result["changes"] = _listed_changes(before, now, different)
     return result
 
 
