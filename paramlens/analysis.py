@@ -11,7 +11,7 @@ import ast
 import logging
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from paramlens import options as opt
 from paramlens.analyzers.findings import Finding
@@ -186,15 +186,29 @@ def syntax_error_report(error: SourceSyntaxError, path: str, locale: str) -> Fil
                       diagnostics=[syntax_error_diagnostic(error, locale)])
 
 
+class Prepared(NamedTuple):
+    """The static part of a file or notebook program from incremental analysis' per-statement caches
+    (paramlens/incremental/), in place of a parse of the whole text."""
+
+    findings: list[Finding]
+    units: list[Unit]          # the examples' units after the file's
+    torch_used: bool | None    # None: not decided (execution off)
+    body: Any                  # the top-level statements as one module
+    bindings: dict[str, Any]   # analyzers/bindings.namespace_writes of the text
+    # False: the warm worker's preload candidates are left to the run (`preload_facts`): a run continued from a
+    # checkpoint runs in the document's own worker and never uses them (a walk of every import: ~2–3 ms an edit)
+    preload: bool
+
+
 def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, locale: str, *,
-                    recognise: bool, program: Program | None = None, prepared: tuple | None = None,
+                    recognise: bool, program: Program | None = None, prepared: Prepared | None = None,
                     execute: Any = None) -> FileReport:
     """`prepared` and `execute` are incremental analysis' (paramlens/incremental/): the findings, units, torch
     decision and module body (the top-level statements, for the warm worker's preload) from its per-statement
     caches, and the run continued from a checkpoint. A notebook (`program`) has no static caches (its cells' display
     of their last value is decided over the whole program) but its runs continue from checkpoints too."""
     if prepared is not None:
-        findings, units, torch_used, body = prepared
+        findings, units, torch_used, body = prepared.findings, prepared.units, prepared.torch_used, prepared.body
     else:
         findings = recognize_all(parsed) if recognise else []
         units = instrument(parsed, findings, program.display_cells() if program is not None else None)
@@ -212,8 +226,8 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         run = None
     else:
         request = _request(path, units, options)
-        request.bindings = namespace_writes(source)
-        _preload_facts(request, body, path)
+        request.bindings = prepared.bindings if prepared is not None else namespace_writes(source)
+        preload_facts(request, body, path, candidates=prepared is None or prepared.preload)
         request.notebook = program is not None
         given = _given_options(request)
         run = (execute or _execute)(path, units, options, request)
@@ -391,14 +405,19 @@ def _request(path: str, units: list[Unit], options: AnalysisOptions) -> RunReque
     return request
 
 
-def _preload_facts(request: RunRequest, module, path: str) -> None:
-    """What the warm worker may import once for this file (sandbox/warm.py decides whether it does)."""
+def preload_facts(request: RunRequest, module, path: str, candidates: bool = True) -> None:
+    """What the warm worker may import once for this file (sandbox/warm.py decides whether it does): the module
+    name and package it runs as, and (`candidates`) the imports to preload; without them `request.preload` is None
+    until someone calls this again with them."""
     from paramlens.analyzers.imports import preload_candidates
     from paramlens.sandbox.packages import module_name_of, package_of
 
     package = package_of(request.path)
     request.module = module_name_of(request.path, package)
     request.package_root = package.root if package is not None else None
+    if not candidates:
+        request.preload = None
+        return
     try:
         request.preload = preload_candidates(module, request.path, request.module)
     except Exception:  # noqa: BLE001 - an optimisation: never a reason to fail the analysis

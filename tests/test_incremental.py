@@ -405,6 +405,55 @@ def test_an_edit_at_two_places_reparses_only_the_statements_it_touches(path):
         assert new.reparsed <= 4, (path.name, first, second, new.reparsed)
 
 
+def test_a_run_without_checkpoints_gets_the_preload_a_full_analysis_gives(tmp_path):
+    """Incremental analysis leaves the warm worker's preload candidates to the run (a run continued from a
+    checkpoint never uses them); a run that cannot use checkpoints (here: a package's module, which runs inside the
+    import system) still gets them, the same as a full analysis of the text asks for."""
+    from paramlens.sandbox.protocol import RunResult
+
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "layers.py").write_text("from torch import nn\nBlock = nn.Linear\n")
+    source = "import torch\nfrom .layers import Block\nnet = Block(3, 4)\n"
+    path = package / "model.py"
+    path.write_text(source)
+
+    class Recording:
+        def __init__(self) -> None:
+            self.preloads: list = []
+
+        def run(self, request):
+            self.preloads.append(list(request.preload))
+            return RunResult(events=[], status="ok", message=None, seconds=0.0)
+
+    full, incremental = Recording(), Recording()
+    analyze(source, str(path), AnalysisOptions(executor=full, examples=False))
+    session = Session(checkpoints=True)
+    for text in (source, source + "net2 = Block(4, 5)\n"):
+        session.analyze(text, str(path), AnalysisOptions(executor=incremental, examples=False))
+    assert full.preloads[0] and "pkg.layers" in full.preloads[0]
+    assert incremental.preloads == [full.preloads[0]] * 2
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_namespace_writes_from_the_statements_are_those_of_the_whole_text(path):
+    """What the child is told about hidden writes to the namespace (`globals()`, `global` declarations), put
+    together from each statement's text kept on its chunk, is what the whole text gives, also after edits that add
+    such writes and a `global` declaration in a function."""
+    from paramlens.analyzers.bindings import namespace_writes
+    from paramlens.incremental import static
+
+    text = path.read_text(encoding="utf-8")
+    document = static.update(None, text)
+    assert static.namespace_writes(document) == namespace_writes(text)
+    for added in ("def bump():\n    global counter, total\n    counter = 1\n",
+                  "vars()['late'] = 1  # reaches the namespace\n", "# nothing here\n"):
+        text = text + ("" if text.endswith("\n") else "\n") + added
+        document = static.update(document, text)
+        assert static.namespace_writes(document) == namespace_writes(text), added
+
+
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
 def test_the_examples_planned_from_the_caches_are_those_of_the_edited_text(path):
     """The examples' plan kept on the document between edits (statement edits that leave the file's classes, its

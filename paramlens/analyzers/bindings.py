@@ -28,9 +28,22 @@ def namespace_writes(source: str) -> dict[str, Any]:
     tracks which model each name holds): `globals`, the names a function of the file declares `global` (any
     statement may call it); `scan`, whether some code reaches the namespace in a way no statement's text shows, so
     that every name must be looked at. Read from the source text: an over-approximation is only slower."""
-    declared = sorted({name.strip() for match in _GLOBAL_DECLARATION.finditer(source)
-                       for name in match.group(1).split(",") if name.strip().isidentifier()})
-    return {"scan": bool(_REACHES_THE_NAMESPACE.search(source)), "globals": declared}
+    return combined_writes([text_writes(source)])
+
+
+def combined_writes(pieces: list[tuple[bool, frozenset[str]]]) -> dict[str, Any]:
+    """namespace_writes of a text from what `text_writes` found in each of its pieces (incremental analysis keeps
+    each statement's)."""
+    return {"scan": any(scan for scan, _ in pieces), "globals": sorted(set().union(*(names for _, names in pieces)))}
+
+
+def text_writes(text: str) -> tuple[bool, frozenset[str]]:
+    """(whether `text` reaches the namespace some hidden way, the names it declares `global`). Neither pattern
+    spans two statements, so a file's answer is its statements' answers together (a `# … import` comment ending one
+    statement and a `*a, b = …` starting the next matched as a star import in the whole text: only slower)."""
+    declared = frozenset(name.strip() for match in _GLOBAL_DECLARATION.finditer(text)
+                         for name in match.group(1).split(",") if name.strip().isidentifier())
+    return bool(_REACHES_THE_NAMESPACE.search(text)), declared
 
 
 class OwnCodeVisitor(cst.CSTVisitor):

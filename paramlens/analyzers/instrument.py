@@ -47,6 +47,13 @@ class Unit:
     displays: bool = False  # the last statement of a notebook cell, an expression: its value is the cell's output
 
     def to_json(self) -> dict:
+        """The unit as the child reads it. Made once per unit and handed out again (a request reads it, never
+        writes it; a unit is never changed in place, `dataclasses.replace` makes a new one): incremental analysis
+        hands back the same units for the statements an edit did not touch, so an edit of a 5,000-line file no
+        longer serializes all 2,000 of them (~4 ms)."""
+        known = self.__dict__.get("_json")
+        if known is not None:
+            return known
         data = {"index": self.index, "line": self.line, "end_line": self.end_line,
                 "first_code_line": self.first_code_line, "code": self.code,
                 "binds": self.binds, "loops": self.loops, "displays": self.displays}
@@ -54,6 +61,7 @@ class Unit:
             data["main_guard"] = True
         if self.example is not None:
             data["example"] = {"name": example_variable(self.index), **self.example.to_json()}
+        self.__dict__["_json"] = data
         return data
 
 

@@ -250,7 +250,8 @@ class Session:
     def execute(self) -> Any:
         return self._execute
 
-    def prepare_program(self, source: str, path: str, program: Any, options: AnalysisOptions) -> tuple | None:
+    def prepare_program(self, source: str, path: str, program: Any,
+                        options: AnalysisOptions) -> analysis.Prepared | None:
         """A notebook program's findings, units (each cell's last expression shown), torch decision and body from
         the per-statement caches; None when they cannot be used (the caller then does the static part whole)."""
         begun = time.perf_counter()
@@ -266,7 +267,7 @@ class Session:
         return prepared
 
     def _prepared(self, document: static.Document, source: str, path: str, options: AnalysisOptions,
-                  begun: float, cells: list[tuple[int, int]] | None = None) -> tuple:
+                  begun: float, cells: list[tuple[int, int]] | None = None) -> analysis.Prepared:
         """The static part of a file or notebook program from the per-statement caches: its findings, its units
         (examples after them), whether it uses torch, its body; what it reparsed and recognised goes in `last`."""
         findings, units, recognised = static.assemble(document, options.probes, cells)
@@ -276,7 +277,9 @@ class Session:
         self.last.reparsed, self.last.recognised = document.reparsed, recognised
         self.last.statements = len(document.chunks)
         self.last.static_seconds = time.perf_counter() - begun
-        return findings, units, torch_used, static.body(document)
+        # the preload candidates only if the run needs them (_run): a run from a checkpoint never does
+        return analysis.Prepared(findings, units, torch_used, static.body(document),
+                                 static.namespace_writes(document), preload=False)
 
     def _full(self, source: str, path: str, options: AnalysisOptions, started: float) -> FileReport:
         report = analysis.analyze(source, path, options)
@@ -319,6 +322,11 @@ class Session:
                 request.python != getattr(executor, "python", None) or request.module is not None:
             self.forget()
             self.last.statements_run = len(units)
+            if request.preload is None:  # left to the run (Prepared.preload): this one may use them
+                if self.document is not None:
+                    analysis.preload_facts(request, static.body(self.document), path)
+                else:
+                    request.preload = []
             return analysis._execute(path, units, options, request)
         # the checkpoints live in the file's own worker: a package the file imports (transformers) is imported
         # once by its first run and kept by the checkpoints after the imports, not by a preloading worker

@@ -124,7 +124,7 @@ class RunRequest:
     count_meta: bool = False
     # what the warm worker may import once and keep (analyzers/imports.preload_candidates), the module name the
     # file runs as (never preloaded) and its package's root; the executor's business, not the child's
-    preload: list[str] = field(default_factory=list)
+    preload: list[str] | None = field(default_factory=list)  # None: not decided yet (analysis.preload_facts)
     module: str | None = None
     package_root: str | None = None
     notebook: bool = False       # a notebook's cells: `display()`, `get_ipython()` and each cell's value shown
