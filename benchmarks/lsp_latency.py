@@ -92,8 +92,11 @@ class Session:
         self.diagnostics: dict[str, asyncio.Event] = {}
         self.versions: dict[str, int | None] = {}
 
+        self.published: list[tuple[str, int | None]] = []  # every publish, in order (the typing case counts them)
+
         @self.client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         def published(params: lsp.PublishDiagnosticsParams) -> None:
+            self.published.append((params.uri, params.version))
             self.versions[params.uri] = params.version
             self.diagnostics.setdefault(params.uri, asyncio.Event()).set()
 
@@ -599,8 +602,51 @@ async def _incremental_file(name: str, path: Path, text: str, cases: dict[str, t
     results.setdefault("incremental", {})[name] = entry
 
 
+async def _typing_file(name: str, path: Path, text: str, needle: str, fraction: float, bursts: int, keys: int,
+                       gap: float, results: dict) -> None:
+    """What a user who types feels, with the default settings (the adaptive debounce): `bursts` bursts of `keys`
+    keystrokes `gap` seconds apart (digits typed after the number a statement ends with, so that every version
+    parses and runs), each timed from its last keystroke until that version's diagnostics arrive; and how many
+    versions of a burst were analysed and published on the way (the runs typing started and did not cancel)."""
+    uri = path.as_uri()
+    server = _DefaultSettingsSession([sys.executable, "-m", "paramlens", "serve"])
+    server.options = {}
+    await server.start(ROOT if path.is_relative_to(ROOT) else path.parent)
+    await server.open(uri, text)
+    await server.wait_diagnostics(uri, 1, timeout=900)
+    lines = text.split("\n")
+    line = _line_with(text, needle, int(text.count("\n") * fraction))
+    while not lines[line].rstrip()[-1:].isdigit():  # the first such statement that ends with a number
+        line = _line_with(text, needle, line + 1)
+    original = lines[line].rstrip()
+    version, samples, published = 1, [], []
+    for burst in range(bursts):
+        first = version + 1
+        seen = len(server.published)
+        for key in range(keys):
+            version += 1
+            lines[line] = original + "".join(str((burst + k) % 10) for k in range(key + 1))
+            last_key = time.perf_counter()
+            server.client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+                lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                [lsp.TextDocumentContentChangeWholeDocument(text="\n".join(lines))]))
+            if key < keys - 1:
+                await asyncio.sleep(gap)
+        await server.wait_diagnostics(uri, version, timeout=600)
+        samples.append(time.perf_counter() - last_key)
+        published.append(len({v for u, v in server.published[seen:] if u == uri and v is not None and v >= first}))
+        await asyncio.sleep(1.5)  # the user stops to look; the explanations are built
+    await server.stop()
+    results.setdefault("typing", {})[name] = {
+        "lines": text.count("\n"), "line": line + 1, "bursts": bursts, "keys": keys, "gap_ms": gap * 1000,
+        "last_key_to_diagnostics_median": statistics.median(samples), "samples": samples,
+        "versions_published_per_burst": published}
+
+
 async def measure_incremental(args: argparse.Namespace, results: dict) -> None:
     """Edit→diagnostics with incremental analysis, in the same run as the cases above."""
+    await _typing_file("seed, typing in the last statements", SEED, SEED.read_text(), "net[2].weight.data[0, 0] =",
+                       0.9, args.bursts, 6, 0.12, results)
     await _incremental_file("seed, default settings", SEED, SEED.read_text(),
                             {"edit of the first layer (early: ~all statements run again)": ("net = nn.Sequential(", 0.0),
                              "edit of the last statement": ("print(net[2].weight.data[0] ==", 0.95)},
@@ -615,12 +661,23 @@ async def measure_incremental(args: argparse.Namespace, results: dict) -> None:
         await _incremental_file("generated long file, incremental off", path, text,
                                 {"edit in the first tenth": ("net_", 0.05)}, max(2, args.long_edits // 3),
                                 {"debounceMs": 0, "incremental": False}, results)
+        await _typing_file("generated long file, typing in the last third", path, text, "net_", 0.9, args.bursts,
+                           6, 0.12, results)  # into `net_…[0].weight.data[0, 0] = 1.0`
         real = Path(directory) / "transformer_model.py"
         real_text = transformer_file()
         real.write_text(real_text)
         await _incremental_file("torch transformer.py + script", real, real_text,
                                 {"edit in the last third": ("y_", 0.9)}, args.long_edits, {"debounceMs": 0},
                                 results)
+
+
+def print_typing(results: dict) -> None:
+    for name, entry in results.get("typing", {}).items():
+        print(f"{name:<48} {entry['lines']:>6} lines, line {entry['line']}: {entry['bursts']} bursts of {entry['keys']} "
+              f"keys {entry['gap_ms']:.0f} ms apart; last key→diagnostics median "
+              f"{entry['last_key_to_diagnostics_median'] * 1000:.0f} ms "
+              f"({', '.join(f'{s * 1000:.0f}' for s in entry['samples'])}); versions published per burst "
+              f"{entry['versions_published_per_burst']}")
 
 
 def print_incremental(results: dict) -> None:
@@ -644,6 +701,7 @@ def main() -> None:
     parser.add_argument("--only-incremental", action="store_true", help="only the incremental cases (issue 15)")
     parser.add_argument("--only-files", action="store_true", help="only the seed and long-file table (cold, hover, edit)")
     parser.add_argument("--long-edits", type=int, default=6, help="edits per incremental long-file case")
+    parser.add_argument("--bursts", type=int, default=5, help="bursts of typing per typing case")
     parser.add_argument("--no-incremental", action="store_true", help="skip the incremental cases (issue 15)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lsp_latency.json"))
     args = parser.parse_args()
@@ -663,6 +721,7 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))
         print_incremental(results)
+        print_typing(results)
         print(f"wrote {args.out}")
         return
     print(f"{'pending edit':<34} {'lines':>6} " + " ".join(f"{k + ' ' + w:>15}" for k in ("hover", "inlay", "lens")
@@ -674,6 +733,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print_incremental(results)
+    print_typing(results)
     floor = results["import_torch_seconds"]
     print(f"python -c 'import torch': {floor * 1000:.0f} ms (cold-start floor)")
     header = f"{'file':<28} {'cold→diag ms':>12} {'hover p50':>10} {'hover p95':>10} {'jedi p50':>9} {'jedi p95':>9} " \
