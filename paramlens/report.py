@@ -252,27 +252,39 @@ class FileReport:
     def explanations_pending(self) -> bool:
         return self._pending is not None
 
-    def complete(self, stop: Callable[[], bool] | None = None) -> bool:
+    def complete(self, stop: Callable[[], bool] | None = None, wait: bool = True) -> bool:
         """Build the explanations now, if they are still to be built. `stop` (asked between explanations) gives up
         when it answers True, keeping nothing half-built: the language server stops building a report's
-        explanations when a newer version of the document waits to be analysed. Whether they are built."""
+        explanations when a newer version of the document waits to be analysed. `wait=False`: when another thread
+        is building them, leave it to that one at once (the language server's analysis thread must not wait for a
+        build a hover started). Whether they are built, by this call or before it."""
+        if self._pending is None:
+            return True
+        if not self._explaining.acquire(blocking=wait):
+            return False
         try:
-            self._explanations_now(stop)
+            self._build_pending(stop)
         except ExplanationsInterrupted:
             return False
+        finally:
+            self._explaining.release()
         return True
 
     def _explanations_now(self, stop: Callable[[], bool] | None = None) -> list[Explanation]:
-        # the build stays pending until it has finished: a reader meanwhile (a hover while the language server's
-        # analysis thread builds them) waits on the lock for it, instead of reading the empty list a report starts
-        # with. A build that fails or gives up leaves it pending: nothing half-built is kept, the next reader builds
         if self._pending is not None:
             with self._explaining:
-                build = self._pending
-                if build is not None:
-                    self._built = build(stop)
-                    self._pending = None
+                self._build_pending(stop)
         return self._built
+
+    def _build_pending(self, stop: Callable[[], bool] | None) -> None:
+        """Under the lock. The build stays pending until it has finished: a reader meanwhile (a hover while the
+        language server's analysis thread builds them) waits on the lock for it, instead of reading the empty list
+        a report starts with. A build that fails or gives up leaves it pending: nothing half-built is kept, the
+        next reader builds them."""
+        build = self._pending
+        if build is not None:
+            self._built = build(stop)
+            self._pending = None
 
     def _set_explanations(self, explanations: list[Explanation]) -> None:
         with self._explaining:

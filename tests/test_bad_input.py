@@ -522,10 +522,13 @@ def test_reading_the_explanations_while_another_thread_builds_them_waits_for_the
     reader.start()
     reader.join(0.3)
     assert reader.is_alive() and report.explanations_pending  # waits for the build, which is still under way
+    # the language server's analysis thread does not wait for a build a hover started: it leaves it to that one
+    assert report.complete(wait=False) is False and report.explanations_pending
     release.set()
     builder.join(30)
     reader.join(30)
     assert read == [built] and not report.explanations_pending
+    assert report.complete(wait=False) is True
 
 
 def test_an_explanation_build_given_up_keeps_nothing_half_built(tmp_path):

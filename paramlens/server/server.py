@@ -396,7 +396,8 @@ class ParamLensServer(LanguageServer):
             return state is None or (version is not None and state.queued is not None and state.queued > version)
 
         try:
-            if not report.complete(stop=superseded):
+            # not waiting for a build a hover started (that one refreshes the views when it is done)
+            if not report.complete(stop=superseded, wait=False):
                 return
         except Exception as error:  # noqa: BLE001 - a bug in ParamLens: hovers then show nothing, said in the log
             log.warning("building the explanations failed (%s: %s)", type(error).__name__, error, exc_info=True)
@@ -410,6 +411,7 @@ class ParamLensServer(LanguageServer):
         report's lock); when that build gives way to a newer analysis, this one builds them."""
         if report is not None and report.explanations_pending:
             await asyncio.get_running_loop().run_in_executor(None, report.complete)
+            self.refresh_views()  # the inlay hints and code lenses shown before they were built come from them now
 
     def refresh_views(self) -> None:
         """Ask the client to request inlay hints and code lenses again (they come from the latest report)."""
