@@ -163,6 +163,8 @@ def _analyze(source: str, path: str, options: AnalysisOptions, program: Program 
         prepared = incremental.prepare_program(source, path, program, options) if incremental is not None else None
         return _analyze_parsed(parsed, source, path, options, locale, recognise=options.probes, program=program,
                                prepared=prepared, execute=execute)
+    except AnalysisCancelled:
+        raise  # not an internal error: the caller drops this analysis
     except Exception as error:  # a bug in ParamLens must not cost the user the whole file, nor show a traceback
         LOG.warning("internal error while analysing %s (%s: %s); running it again without pattern recognition",
                     path, type(error).__name__, error)
@@ -184,6 +186,16 @@ def syntax_error_report(error: SourceSyntaxError, path: str, locale: str) -> Fil
     return FileReport(path=path, execution=Execution(status="skipped", device=None,
                                                      message=f"syntax error: {error.message}"),
                       diagnostics=[syntax_error_diagnostic(error, locale)])
+
+
+class AnalysisCancelled(Exception):
+    """The run was cancelled and whoever asked for the analysis drops cancelled ones (the language server: a newer
+    version of the document replaced it): nothing more is built (incremental/session.py, `drop_cancelled`)."""
+
+
+def cancelled_report(path: str, message: str | None = None) -> FileReport:
+    """What a dropped analysis returns: nothing observed, the run cancelled."""
+    return FileReport(path=path, execution=Execution(status="cancelled", device=None, message=message))
 
 
 class Prepared(NamedTuple):

@@ -740,3 +740,41 @@ def test_observations_folded_from_a_checkpoints_prefix_are_those_of_all_the_even
         assert Observations.from_events(events, fold) == whole, f"{split}, second use"
     # events that do not begin with the folded ones are folded whole
     assert Observations.from_events(events[1:], Fold.of(events[:10])) == Observations.from_events(events[1:])
+
+
+def test_a_cancelled_run_builds_no_report_for_a_caller_that_drops_it(tmp_path, monkeypatch):
+    """The language server cancels the run of a version a newer edit replaced and drops its report; building that
+    report anyway (rules, findings' context: ~50–70 ms on a long file) held the analysis thread from the newer
+    version. A session told that its cancelled analyses are dropped stops after the run; one that is not told (the
+    API's default: `executor.cancel()` from another thread) still reports what the run observed."""
+    import threading
+
+    from paramlens.sandbox.warm import WorkerExecutor
+
+    source = "import torch\nfrom torch import nn\nnet = nn.Linear(4, 8)\ntotal = sum(range(10 ** 12))\n"
+    path = tmp_path / "slow.py"
+    path.write_text(source, encoding="utf-8")
+    rules: list[int] = []
+    build = analysis.build_diagnostics
+    monkeypatch.setattr(analysis, "build_diagnostics", lambda ctx: rules.append(1) or build(ctx))
+    executor = WorkerExecutor(python=sys.executable)
+    options = AnalysisOptions(locale="en", timeout_seconds=60, executor=executor)
+    reports = {}
+    try:
+        for drops in (True, False):
+            session = Session(Budget(16, 2048))
+            session.drop_cancelled = drops
+            rules.clear()
+            timer = threading.Timer(1.5, executor.cancel)
+            timer.start()
+            started = time.perf_counter()
+            reports[drops] = (session.analyze(source, str(path), options), len(rules), time.perf_counter() - started)
+            timer.cancel()
+            session.close()
+    finally:
+        executor.close()
+    dropped, rules_when_dropped, seconds = reports[True]
+    kept, rules_when_kept, _ = reports[False]
+    assert dropped.execution.status == kept.execution.status == "cancelled"
+    assert rules_when_dropped == 0 and dropped.modules == [] and seconds < 10
+    assert rules_when_kept == 1 and [m.name for m in kept.modules] == ["net"]

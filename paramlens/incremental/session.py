@@ -194,6 +194,10 @@ class Session:
         self.texts: OrderedDict[str, str] = OrderedDict()  # tensor texts its runs computed (key -> text)
         # measured after the report (the language server): the memory of new checkpoints is read off the edit's path
         self.measure_later = False
+        # the caller drops the analysis of a cancelled run (the language server: a newer version replaced it): once
+        # the run comes back cancelled nothing more is built (the report of a long file: ~50–70 ms the newer
+        # version's analysis would wait for on the same thread). The API's default keeps what the run observed
+        self.drop_cancelled = False
         if budget is not None:
             budget.register(self)
 
@@ -207,7 +211,10 @@ class Session:
             # a notebook's cells, as one program (analysis.analyze reads them, keeps cell positions): its static
             # part from the per-statement caches, its run continued from a checkpoint like a file's (Jupyter never
             # runs the cells above an edit again)
-            report = analysis.analyze(source, path, options, incremental=self)
+            try:
+                report = analysis.analyze(source, path, options, incremental=self)
+            except analysis.AnalysisCancelled as cancelled:
+                report = analysis.cancelled_report(path, str(cancelled) or None)
             self.last.seconds = time.perf_counter() - started
             return report
         try:
@@ -227,6 +234,8 @@ class Session:
             prepared = self._prepared(document, source, path, options, started)
             report = analysis._analyze_parsed(None, source, path, options, locale, recognise=options.probes,
                                               prepared=prepared, execute=self._execute)
+        except analysis.AnalysisCancelled as cancelled:
+            report = analysis.cancelled_report(path, str(cancelled) or None)
         except Exception:  # noqa: BLE001 - as analysis.analyze: the full path handles internal errors its way
             LOG.warning("incremental analysis of %s failed; analysing it whole", path, exc_info=True)
             self.document = None
@@ -241,7 +250,10 @@ class Session:
         options = options or AnalysisOptions()
         started = time.perf_counter()
         self.last = LastAnalysis()
-        report = analysis.analyze_notebook(notebook, path, options, incremental=self)
+        try:
+            report = analysis.analyze_notebook(notebook, path, options, incremental=self)
+        except analysis.AnalysisCancelled as cancelled:
+            report = analysis.cancelled_report(path, str(cancelled) or None)
         self.last.seconds = time.perf_counter() - started
         return report
 
@@ -312,6 +324,8 @@ class Session:
                         self.texts.move_to_end(key)
         while len(self.texts) > TEXTS_CARRIED:
             self.texts.popitem(last=False)
+        if self.drop_cancelled and run.status == "cancelled":
+            raise analysis.AnalysisCancelled(run.message or "")
         return run
 
     def _run(self, path: str, units: list[Unit], options: AnalysisOptions, request: RunRequest) -> RunResult:

@@ -180,6 +180,7 @@ class ParamLensServer(LanguageServer):
         if session is None:
             session = self.sessions[uri] = Session(self.budget)
             session.measure_later = True  # the budget measures new checkpoints after the report is published
+            session.drop_cancelled = True  # the scheduler drops the report of a run it cancelled: none is built
         session.use_checkpoints = self.settings.incremental and self.settings.checkpoints > 0
         self.budget.count, self.budget.memory_mb = self.settings.checkpoints, self.settings.checkpoint_memory_mb
         return session
