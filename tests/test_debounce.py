@@ -58,6 +58,18 @@ def test_a_cheap_document_waits_little_even_while_typing():
     assert debounce.delay(MAXIMUM, now=10.1) == max(MINIMUM_SECONDS, COST_SHARE * 0.02)
 
 
+def test_a_cancelled_analysis_teaches_nothing_about_the_cost():
+    """A run cancelled by the next keystroke ends after however long that keystroke took to come: counted as an
+    analysis's cost (which goes down at once), it made the next waits those of a cheap document, and a typist on an
+    expensive one got a run started, and cancelled, at nearly every key."""
+    debounce = Debounce()
+    debounce.analysed(0.4)
+    debounce.analysed(0.05, cancelled=True)
+    assert debounce.cost == 0.4
+    debounce.analysed(0.2)
+    assert debounce.cost == 0.2
+
+
 def test_the_server_freezes_what_survives_an_analysis_and_collects_now_and_then():
     """paramlens/server/heap.py: survivors are frozen (full collections no longer walk them) and every
     `full_every` analyses a garbage cycle among them is collected."""

@@ -18,7 +18,8 @@ rule, per document:
 - so is an edit that came later after the previous one than an analysis takes (with a margin, FINISHES_FIRST):
   at that pace each analysis ends before the next edit, so none is wasted and a wait is only latency (edits a
   third of a second apart on a file whose re-analysis takes 130 ms waited 33 ms each);
-- never less than MINIMUM_SECONDS, never more than the maximum.
+- never less than MINIMUM_SECONDS, never more than the maximum;
+- an analysis whose run the next edit cancelled is not counted: it ended when that edit came.
 
 `debounceMs` set in the settings is a fixed wait instead (settings.py: `adaptive_debounce`).
 """
@@ -52,7 +53,10 @@ class Debounce:
                 self.gap = gap if self.gap is None else SMOOTHING * gap + (1 - SMOOTHING) * self.gap
         self.last_edit = now
 
-    def analysed(self, seconds: float) -> None:
+    def analysed(self, seconds: float, cancelled: bool = False) -> None:
+        # a cancelled run ended when the next edit came, not when its work was done: it says nothing of the cost
+        if cancelled:
+            return
         # down at once, up smoothly: the first analysis of a document (a whole run, perhaps a worker's start) or
         # one expensive edit must not hold back the cheap resumed runs that follow it
         if self.cost is None or seconds < self.cost:

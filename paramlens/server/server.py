@@ -168,7 +168,8 @@ class ParamLensServer(LanguageServer):
         else:
             session.forget()
             report = analyze(text, path, options)
-        self.debounces.setdefault(uri, Debounce()).analysed(time.perf_counter() - begun)
+        self.debounces.setdefault(uri, Debounce()).analysed(time.perf_counter() - begun,
+                                                            cancelled=report.execution.status == "cancelled")
         if decision.reason and report.execution.status == "skipped" and options.execute is False and \
                 self.settings.execute:
             report.execution.message = decision.reason
