@@ -215,9 +215,8 @@ class Prepared(NamedTuple):
 def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, locale: str, *,
                     recognise: bool, program: Program | None = None, prepared: Prepared | None = None,
                     execute: Any = None) -> FileReport:
-    """`prepared` and `execute` are incremental analysis' (paramlens/incremental/): the findings, units, torch
-    decision and module body (the top-level statements, for the warm worker's preload) from its per-statement
-    caches, and the run continued from a checkpoint. A notebook (`program`) has no static caches (its cells' display
+    """`prepared` (Prepared) and `execute` are incremental analysis' (paramlens/incremental/): the static part from
+    its per-statement caches, and the run continued from a checkpoint. A notebook (`program`) has no static caches (its cells' display
     of their last value is decided over the whole program) but its runs continue from checkpoints too."""
     if prepared is not None:
         findings, units, torch_used, body = prepared.findings, prepared.units, prepared.torch_used, prepared.body

@@ -211,10 +211,7 @@ class Session:
             # a notebook's cells, as one program (analysis.analyze reads them, keeps cell positions): its static
             # part from the per-statement caches, its run continued from a checkpoint like a file's (Jupyter never
             # runs the cells above an edit again)
-            try:
-                report = analysis.analyze(source, path, options, incremental=self)
-            except analysis.AnalysisCancelled as cancelled:
-                report = analysis.cancelled_report(path, str(cancelled) or None)
+            report = _unless_dropped(path, lambda: analysis.analyze(source, path, options, incremental=self))
             self.last.seconds = time.perf_counter() - started
             return report
         try:
@@ -232,10 +229,9 @@ class Session:
         self.document = document
         try:
             prepared = self._prepared(document, source, path, options, started)
-            report = analysis._analyze_parsed(None, source, path, options, locale, recognise=options.probes,
-                                              prepared=prepared, execute=self._execute)
-        except analysis.AnalysisCancelled as cancelled:
-            report = analysis.cancelled_report(path, str(cancelled) or None)
+            report = _unless_dropped(path, lambda: analysis._analyze_parsed(
+                None, source, path, options, locale, recognise=options.probes, prepared=prepared,
+                execute=self._execute))
         except Exception:  # noqa: BLE001 - as analysis.analyze: the full path handles internal errors its way
             LOG.warning("incremental analysis of %s failed; analysing it whole", path, exc_info=True)
             self.document = None
@@ -250,10 +246,7 @@ class Session:
         options = options or AnalysisOptions()
         started = time.perf_counter()
         self.last = LastAnalysis()
-        try:
-            report = analysis.analyze_notebook(notebook, path, options, incremental=self)
-        except analysis.AnalysisCancelled as cancelled:
-            report = analysis.cancelled_report(path, str(cancelled) or None)
+        report = _unless_dropped(path, lambda: analysis.analyze_notebook(notebook, path, options, incremental=self))
         self.last.seconds = time.perf_counter() - started
         return report
 
@@ -554,6 +547,14 @@ class Session:
 
 
 _SHARED_NOTICES: dict[int, list[dict]] = {}  # notices for other documents' sessions, per executor
+
+
+def _unless_dropped(path: str, analyse: Any) -> FileReport:
+    """`analyse()`, or the report of a cancelled run when the session's caller drops those (drop_cancelled)."""
+    try:
+        return analyse()
+    except analysis.AnalysisCancelled as cancelled:
+        return analysis.cancelled_report(path, str(cancelled) or None)
 
 
 def _lineage_key(request: RunRequest) -> tuple:

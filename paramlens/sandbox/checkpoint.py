@@ -70,7 +70,6 @@ from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
 from paramlens.sandbox.protocol import Probe
 
 CHECKPOINT_EVENT = "checkpoint"
-_PROC_READS = frozenset({"open", "os.listdir", "os.scandir"})  # the audit events a resumed run's /proc reads raise
 DIVERGED_EVENT = "diverged"
 SNAPSHOT_BYTES = 16 * 1024 * 1024  # private directory content a checkpoint may copy
 SNAPSHOT_ENTRIES = 2000
@@ -79,6 +78,7 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 CLOCKS = ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns", "process_time",
           "process_time_ns", "thread_time", "thread_time_ns", "clock_gettime", "clock_gettime_ns")
 CLOCKS_WITHOUT_ARGUMENT = ("localtime", "gmtime", "ctime", "asctime", "strftime")
+_PROC_READS = frozenset({"open", "os.listdir", "os.scandir"})  # the audit events a resumed run's /proc reads raise
 OWN_CODE = os.path.dirname(os.path.abspath(__file__))
 OWN_CLOCK_READERS = frozenset(os.path.join(OWN_CODE, name) for name in ("loops.py", "checkpoint.py", "child.py"))
 
