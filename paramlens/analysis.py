@@ -37,7 +37,7 @@ from paramlens.notebooks.reading import Notebook, NotebookError, read_notebook, 
 from paramlens.observations import Observations
 from paramlens.analyzers.imports import uses_torch
 from paramlens.report import (BufferInfo, Diagnostic, Execution, Factory, FileReport, LoopCut, ModuleInfo, ParameterInfo,
-                              SkippedStatement)
+                              SharedPlace, SkippedStatement)
 from paramlens.sandbox.executors import default_executor
 from paramlens.sandbox.protocol import Event, Executor, RunLimits, RunRequest, RunResult
 
@@ -268,8 +268,9 @@ def _analyze_parsed(parsed, source: str, path: str, options: AnalysisOptions, lo
         execution.message = "; ".join(part for part in [execution.message, execution.nothing_built] if part)
     report = FileReport(path=path, execution=execution, modules=modules, diagnostics=diagnostics,
                         factories=_factories(observations, units), notebook=notebook)
-    report.shared_places = sorted((finding.span for finding in context.of_pattern("shared_module")),
-                                  key=lambda s: (s.line, s.column, s.end_line, s.end_column))  # the explanations' order
+    report.shared_places = sorted((SharedPlace(finding.span, finding.facts.get("name"))
+                                   for finding in context.of_pattern("shared_module")),
+                                  key=lambda p: (p.span.line, p.span.column, p.span.end_line, p.span.end_column))
     report.defer_explanations(lambda stop: build_explanations(context, stop))
     return report
 

@@ -199,6 +199,14 @@ class NotebookReport:
         return {"format": self.program.kind, "cells": self.cells}
 
 
+@dataclass(frozen=True)
+class SharedPlace:
+    """One place a shared layer object is put into a container, and the name the source gives it there."""
+
+    span: Span
+    name: str | None
+
+
 @dataclass
 class FileReport:
     path: str
@@ -211,7 +219,7 @@ class FileReport:
     notebook: NotebookReport | None = None
     # where each shared layer object is put (the `shared_module` findings, as their explanations are placed): PL201's
     # related information, which must not wait for the explanations to be built. Not part of the JSON
-    shared_places: list[Span] = field(default_factory=list)
+    shared_places: list[SharedPlace] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = {"path": self.path, "execution": self.execution.to_json(),

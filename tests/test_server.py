@@ -404,6 +404,13 @@ def test_publishing_a_shared_layers_diagnostic_does_not_build_the_explanations()
     related = [info.location.range for info in shared.related_information]
     assert len(related) == 2 and related == [p for p in places if shared.range.start.line <= p.start.line <=
                                              shared.range.end.line]
+    # each place names the layer as the source spells it there, in the client's language
+    for locale, template in (("en", "`{}` placed here"), ("zh-CN", "`{}` 放在这里")):
+        shared = next(d for d in features.diagnostics(view, SEED.as_uri(), locale) if d.code == "PL201")
+        for info in shared.related_information:
+            where = info.location.range
+            spelled = lines[where.start.line][where.start.character:where.end.character]
+            assert spelled.isidentifier() and info.message == template.format(spelled), (locale, info.message)
 
 
 def _long_model_file(blocks: int) -> str:

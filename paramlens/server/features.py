@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from lsprotocol import types as lsp
 
+from paramlens.explain.fmt import code
 from paramlens.explain.places import places
 from paramlens.messages import t
 from paramlens.explain.rules import rule_page_file
@@ -110,15 +111,15 @@ def _related(view: View, uri: str, diagnostic: Diagnostic, locale: str) -> list[
     span = diagnostic.span
     # from the report's places, not its explanations: reading those would build them all before the diagnostics
     # are published
-    for inner in view.snapshot.report.shared_places:
-        if not span.line <= inner.line <= span.end_line:
+    for place in view.snapshot.report.shared_places:  # in the explanations' order
+        if not span.line <= place.span.line <= span.end_line:
             continue
-        where = view.range(inner)
+        where = view.range(place.span)
         if where is None:
             continue
+        name = code(place.name) if place.name else t(locale, "the shared layer")
         related.append(lsp.DiagnosticRelatedInformation(
-            location=lsp.Location(uri=uri, range=where),
-            message=t(locale, "{name} placed here", name=t(locale, "the shared layer"))))
+            location=lsp.Location(uri=uri, range=where), message=t(locale, "{name} placed here", name=name)))
     return related
 
 
