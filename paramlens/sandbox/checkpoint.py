@@ -67,6 +67,7 @@ from typing import Any, Callable
 
 from paramlens.sandbox.cleanup import remove_tree as _remove_tree
 from paramlens.sandbox.channel import Channel, ChannelClosed, ProtocolError
+from paramlens.sandbox.guards import audit_hook
 from paramlens.sandbox.protocol import Probe
 
 CHECKPOINT_EVENT = "checkpoint"
@@ -209,8 +210,6 @@ class Checkpointer:
             return original_at_fork(**handlers)
 
         os.register_at_fork = register_at_fork  # type: ignore[assignment]
-        from paramlens.sandbox.guards import audit_hook
-
         original_audit(audit_hook(_PROC_READS, lambda: self.resumed, self._audit))
 
     def _foreign(self, handler: Any) -> bool:
@@ -254,9 +253,11 @@ class Checkpointer:
         return runner is not None and runner.blocked.enabled
 
     def _audit(self, event: str, args: tuple) -> None:
-        if not self.resumed or self.diverged is not None or not self._user_running():
+        """A /proc read of the user's code in a resumed run (the hook calls this for _PROC_READS events once
+        resumed)."""
+        if self.diverged is not None or not self._user_running():
             return
-        if event in _PROC_READS and args:
+        if args:
             path = args[0]
             if isinstance(path, bytes):
                 path = path.decode(errors="replace")

@@ -71,11 +71,8 @@ class BlockedOperations:
         sys.addaudithook(audit_hook(_EVENT_KINDS, lambda: self.enabled, self._hook))
 
     def _hook(self, event: str, args: tuple) -> None:
-        if not self.enabled:
-            return
-        kind = _EVENT_KINDS.get(event)
-        if kind is None:
-            return
+        """A watched event (audit_hook calls this only for _EVENT_KINDS, only while enabled)."""
+        kind = _EVENT_KINDS[event]
         try:
             if event == "open":
                 path, mode, flags = (tuple(args) + (None, None, None))[:3]
