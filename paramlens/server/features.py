@@ -82,7 +82,10 @@ def hover(view: View, position: lsp.Position) -> lsp.Hover | None:
                      range=view.range(explanation.span))
 
 
+@functools.lru_cache(maxsize=None)
 def _rule_link(code: str) -> lsp.CodeDescription | None:
+    """The link to the rule's page, once per code: a long file publishes hundreds of diagnostics at every edit, and
+    finding the page (a stat of the file) and spelling its URI cost more than the rest of each one's conversion."""
     page = rule_page_file(code)
     return lsp.CodeDescription(href=page.as_uri()) if page is not None else None
 
