@@ -778,3 +778,91 @@ def test_a_cancelled_run_builds_no_report_for_a_caller_that_drops_it(tmp_path, m
     assert dropped.execution.status == kept.execution.status == "cancelled"
     assert rules_when_dropped == 0 and dropped.modules == [] and seconds < 10
     assert rules_when_kept == 1 and [m.name for m in kept.modules] == ["net"]
+
+
+COMPILED_AHEAD_FILE = '''import traceback
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+print('edit')
+
+
+def broken(module):
+    return module.missing_attribute
+
+
+try:
+    net.apply(broken)
+except AttributeError:
+    print(traceback.format_exc())
+nn.init.zeros_(net[0].bias)
+print(net[0].bias, (lambda: 1 / 0).__code__.co_firstlineno)
+net.apply(broken)
+'''
+
+
+def test_an_edit_repeated_runs_the_statements_the_parked_process_compiled_ahead(printed, tmp_path):
+    """A parked process compiles the statements of the run it resumed while it waits, so the next edit that
+    resumes from it compiles only the statement it changed; those code objects must run exactly as freshly compiled
+    ones: tracebacks (printed and reported) name the same lines, nested code keeps its first line."""
+    path = tmp_path / "compiled_ahead.py"
+    text = COMPILED_AHEAD_FILE
+    path.write_text(text)
+    session = Session(Budget(16, 2048))
+    lasts = []
+    try:
+        _check(session, text, str(path), printed)
+        for number in range(4):
+            text = text.replace("print('edit'", f"print('edit', {number}", 1) if number == 0 else \
+                text.replace(f"print('edit', {number - 1}", f"print('edit', {number}", 1)
+            lasts.append(_check(session, text, str(path), printed))
+    finally:
+        session.close()
+    resumed = [last for last in lasts[2:] if last["resumed_after_line"] is not None]
+    assert resumed, lasts
+    # only the edited statement was compiled: the five after it came compiled ahead
+    for last in resumed:
+        assert (last["statements_run"], last["statements_compiled"]) == (6, 1), last
+
+
+def test_code_compiled_ahead_is_what_the_run_would_compile(tmp_path, monkeypatch):
+    """`compile_ahead` keeps exactly what `_compile` would make of the same text at the same line with the same
+    flags, and nothing for a statement whose compile warns (the run compiles it in place, where the warning names
+    its line) or that sits at line 1 (not moved); a statement at another line is compiled afresh."""
+    import warnings
+
+    from paramlens.sandbox import child
+
+    monkeypatch.setattr(child, "COMPILED_AHEAD", {})
+    path = str(tmp_path / "program.py")
+    function = "def f():\n    return (lambda: 1 / 0)\n"
+    units = [{"code": function, "first_code_line": 10}, {"code": "x = 1 is 1\n", "first_code_line": 13},
+             {"code": "y = 2\n", "first_code_line": 1}]
+
+    def runner():  # type: ignore[no-untyped-def]
+        return child._UnitRunner({}, path, "cpu", lambda event: None, None, None, None, None)
+
+    assert runner().compile_ahead(units, lambda: False) == 1
+    fresh = runner()
+    kept = fresh._compile(function, 10)
+    assert kept is child.COMPILED_AHEAD[(function, 10, 0)] and fresh.compiled == 0
+    in_place = compile("\n" * 9 + function, path, "exec", dont_inherit=True)
+
+    def lines(code):  # type: ignore[no-untyped-def]
+        nested = [c for c in code.co_consts if hasattr(c, "co_lines")]
+        return [(code.co_name, code.co_firstlineno, [line for *_, line in code.co_lines()])] + \
+            [entry for c in nested for entry in lines(c)]
+
+    assert lines(kept)[1:] == lines(in_place)[1:]  # the module code's RESUME line aside (see _compile)
+    moved = fresh._compile(function, 11)
+    assert moved is not kept and fresh.compiled == 1
+    assert [first for _, first, _ in lines(moved)[1:]] == [11, 12]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fresh._compile("x = 1 is 1\n", 13)
+    assert [w.lineno for w in caught if issubclass(w.category, SyntaxWarning)] == [13]
+    assert fresh.compiled == 2
+    # a request waiting: nothing more is compiled and nothing old is kept
+    assert runner().compile_ahead(units, lambda: True) == 0 and child.COMPILED_AHEAD == {}

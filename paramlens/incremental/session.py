@@ -164,13 +164,16 @@ class LastAnalysis:
     statements_run: int = 0
     fallback: str | None = None  # why the run was done from the start although a checkpoint existed
     texts_computed: int | None = None  # tensor texts the run formatted (the others came from the carried ones)
+    statements_compiled: int | None = None  # statements the run compiled (the others came compiled ahead by its
+    # parked process: child._UnitRunner.compile_ahead)
 
     def to_json(self) -> dict[str, Any]:
         return {"seconds": round(self.seconds, 4), "static_seconds": round(self.static_seconds, 4),
                 "run_seconds": round(self.run_seconds, 4), "reparsed": self.reparsed,
                 "recognised": self.recognised, "statements": self.statements,
                 "resumed_after_line": self.resumed_after_line, "statements_run": self.statements_run,
-                "fallback": self.fallback, "texts_computed": self.texts_computed}
+                "fallback": self.fallback, "texts_computed": self.texts_computed,
+                "statements_compiled": self.statements_compiled}
 
 
 class Session:
@@ -303,6 +306,9 @@ class Session:
         finally:
             self.last.run_seconds = time.perf_counter() - begun
         self.last.texts_computed = None
+        done = next((e for e in reversed(run.events) if e.get("t") == Event.DONE), None)
+        compiled = done.get("compiled") if done is not None else None
+        self.last.statements_compiled = compiled if isinstance(compiled, int) else None
         for event in run.events:
             if event.get("t") == Event.TEXTS and isinstance(event.get("entries"), list):
                 computed = event.get("computed")

@@ -443,11 +443,23 @@ class Checkpointer:
             kind = message.get("t")
             if kind == "resume" and len(fds) == 2 and isinstance(message.get("request"), dict):
                 self._spawn(channel, pending, message["request"], fds)
+                self._compile_ahead(channel, message["request"])
             else:
                 for fd in fds:
                     os.close(fd)
                 if kind == "exit":
                     return
+
+    def _compile_ahead(self, channel: Channel, request: dict[str, Any]) -> None:
+        """While it waits for the next edit: the statements of the run it just resumed, compiled for the next
+        resumed run (child._UnitRunner.compile_ahead), until a message arrives."""
+        def interrupted() -> bool:
+            return channel.has_message() or bool(select.select([channel], [], [], 0)[0])
+
+        try:
+            self.runner.compile_ahead(request.get("units") or [], interrupted)
+        except Exception:  # noqa: BLE001 - an optimisation: without it the resumed run compiles as before
+            pass
 
     def _spawn(self, channel: Channel, pending: dict[str, Any], request: dict[str, Any], fds: list[int]) -> None:
         """Fork the resumed run, report it (with a pidfd) to the worker, wait for it and report how it ended."""
@@ -559,6 +571,7 @@ class Checkpointer:
         remember_texts(request.get("texts"))
         self.runner.namespace_writes = child._namespace_writes(request)
         self.runner.state_digest = bool(request.get("state_digest"))
+        self.runner.compiled = 0  # this run's compiles, not those of the run before the checkpoint
         child.EXAMPLE_NAMES.clear()
         child.EXAMPLE_NAMES.update({unit["example"]["name"]: unit["example"]["expression"]
                                     for unit in units if unit.get("example")})
