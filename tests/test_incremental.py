@@ -866,3 +866,26 @@ def test_code_compiled_ahead_is_what_the_run_would_compile(tmp_path, monkeypatch
     assert fresh.compiled == 2
     # a request waiting: nothing more is compiled and nothing old is kept
     assert runner().compile_ahead(units, lambda: True) == 0 and child.COMPILED_AHEAD == {}
+
+
+def test_an_edit_that_goes_over_the_parameter_budget_after_a_checkpoint_is_redone_on_meta(printed, tmp_path):
+    """A resumed run that creates more parameters than the budget stops there, as a full run does, and the whole
+    file is run again on the meta device: the over-budget event is found among the resumed run's own events (the
+    checkpoint's prefix is never scanned for it)."""
+    path = REPO / "examples" / "parameter_management.py"
+    text = path.read_text(encoding="utf-8")
+    session = Session(Budget(16, 2048))
+    lasts = []
+    try:
+        _check(session, text, str(path), printed)
+        for number in range(2):
+            text = _edit_last_print(text, f"edit {number}")
+            lasts.append(_check(session, text, str(path), printed))
+        assert lasts[-1]["resumed_after_line"] is not None, lasts
+        huge = text.rstrip("\n") + "\nhuge = nn.Linear(8_000, 8_000)  # 64 million parameters: over the 50 million budget\nprint(huge.weight.shape)\n"
+        report = session.analyze(huge, str(path), _options())
+        full = analyze(huge, str(path), _options())
+        assert _comparable(report) == _comparable(full)
+        assert report.to_json()["execution"]["device"] == "meta", report.to_json()["execution"]
+    finally:
+        session.close()

@@ -178,6 +178,9 @@ class RunResult:
     # incremental analysis: the observations of the events the run begins with (a checkpoint's prefix), folded once
     # and kept with the checkpoint (observations.Fold); never sent anywhere
     prefix_fold: Any = None
+    # how many of `events` are that prefix: the events of statements before the checkpoint, never one that ends a
+    # run (over budget, texts, done), so the scans for those start after them (~10,000 events in a long file)
+    prefix_events: int = 0
 
     def _start(self) -> dict[str, Any]:
         return next((e for e in self.events if e.get("t") == Event.START), {})
@@ -193,7 +196,11 @@ class RunResult:
 
     @property
     def over_budget(self) -> dict[str, Any] | None:
-        return next((e for e in self.events if e.get("t") == Event.OVER_BUDGET), None)
+        return next((e for e in self.own_events() if e.get("t") == Event.OVER_BUDGET), None)
+
+    def own_events(self) -> list[dict[str, Any]]:
+        """The events this run streamed itself (all of them, unless it continued a checkpoint's prefix)."""
+        return self.events[self.prefix_events:] if self.prefix_events else self.events
 
 
 class Executor(Protocol):
