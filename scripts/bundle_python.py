@@ -39,7 +39,9 @@ PURE_FOR_NOTEBOOKS = ["nbformat", "fastjsonschema", "jsonschema", "jsonschema-sp
 # compiled packages, shipped like libcst: (distribution, import package, prefix of its per-Python extension files,
 # whether the server needs it to start). rpds-py (jsonschema's, for nbformat) only serves the stored-output comparison
 # of notebooks: a Python version it has no build for (3.10 for recent releases) is still served, without that.
-NATIVE = [("libcst", "libcst", "libcst/native.", True), ("rpds-py", "rpds", "rpds/rpds.", False)]
+# orjson only makes the run's events faster to write and read (sandbox/protocol.py falls back to json).
+NATIVE = [("libcst", "libcst", "libcst/native.", True), ("rpds-py", "rpds", "rpds/rpds.", False),
+          ("orjson", "orjson", "orjson/orjson.", False)]
 PURE_FOR_OLD_PYTHON = ["exceptiongroup", "tomli"]   # cattrs and config.py need them before Python 3.11
 PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]

@@ -56,6 +56,7 @@ def test_one_version_everywhere(release):
     import sys
     own = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
     assert any(n.startswith("extension/bundled/libs/rpds/rpds." + own) for n in names)
+    assert any(n.startswith("extension/bundled/libs/orjson/orjson." + own) for n in names)  # the events' JSON
 
 
 def test_installed_wheel_runs_outside_the_source_tree(release, tmp_path, example_source):

@@ -291,3 +291,73 @@ def test_what_a_write_changed_is_what_torch_says(index):
             assert str(new) == summaries.plain_number(want_new) or new == want_new or \
                 (new != new and want_new != want_new)
     assert "name" not in cached and "name" not in runtime.compare(before, after, summaries.tensor_stats(before))
+
+
+def _event_corpus() -> list[dict]:
+    """Events of real runs (the seed, a model file of the corpus) and events holding what JSON has no rule for."""
+    import datetime
+    import enum
+    import json as stdlib_json
+    from pathlib import Path
+
+    from paramlens import analysis
+    from paramlens.analysis import AnalysisOptions, analyze
+
+    captured: list[dict] = []
+    original = analysis.Observations.from_events
+
+    def recording(events, start=None):  # type: ignore[no-untyped-def]
+        captured.extend(events)
+        return original(events, start)
+
+    analysis.Observations.from_events = staticmethod(recording)  # type: ignore[assignment]
+    try:
+        root = Path(__file__).resolve().parents[1]
+        for path in (root / "examples" / "parameter_management.py", root / "examples" / "llama_shaped.py"):
+            analyze(path.read_text(encoding="utf-8"), str(path), AnalysisOptions(locale="en"))
+    finally:
+        analysis.Observations.from_events = original  # type: ignore[assignment]
+    assert len(captured) > 200
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Name(str):
+        pass
+
+    odd = [
+        {"t": "probe", "v": {"mean": float("nan"), "max": float("inf"), "min": -float("inf")}},
+        {"t": "counts", "counts": {3: 1, 17: 40}, "tallies": {(1, 2): {True: 2, None: 1}}},
+        {"t": "probe", "v": {"numel": 2 ** 70, "negative": -2 ** 65, "edge": 2 ** 63 - 1}},
+        {"t": "probe", "v": {"when": datetime.datetime(2026, 12, 2, 17, 0), "day": datetime.date(2026, 12, 2)}},
+        {"t": "probe", "v": {"level": Level.HIGH, "name": Name("weight"), "colour": Colour.RED}},
+        {"t": "stmt", "output": "权重 \udc80 surrogate \u2028 é \x00", "error": None},
+        {"t": "probe", "v": {"shape": (2, (3, 4)), "dtype": torch.float32, "nested": [[1.5, -0.0, 1e-300]]}},
+    ]
+    stdlib_json.dumps(odd[0], default=str)  # (the corpus is JSON-able at all)
+    return captured + odd
+
+
+def test_events_read_back_as_the_standard_librarys_json_gives_them(monkeypatch):
+    """orjson writes and reads the run's events when installed; what the analysing side gets must be exactly what
+    the standard library's encoder and decoder give (the old path, kept for interpreters without orjson), for
+    real runs' events and for values JSON has no rule for (NaN, integer keys, huge integers, dates, enums,
+    subclasses, lone surrogates, tuples, a dtype)."""
+    import json as stdlib_json
+
+    from paramlens.sandbox import protocol
+
+    assert protocol._orjson is not None, "orjson is a dependency: the test environment has it"
+    events = _event_corpus()
+    fast = [protocol.parse_json(protocol.event_line(event).encode("utf-8", "surrogatepass")) for event in events]
+    monkeypatch.setattr(protocol, "_orjson", None)
+    lines = [protocol.event_line(event) for event in events]
+    slow = [stdlib_json.loads(line) for line in lines]
+    assert [protocol.parse_json(line.encode()) for line in lines] == slow
+    for event, got, expected in zip(events, fast, slow):
+        assert got == expected, event
+        # exactly: an integer stays an integer, -0.0 keeps its sign
+        assert stdlib_json.dumps(got) == stdlib_json.dumps(expected), event

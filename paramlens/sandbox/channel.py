@@ -23,6 +23,8 @@ import struct
 import time
 from typing import Any
 
+from paramlens.sandbox.protocol import parse_json
+
 MESSAGE_LIMIT = 64 * 1024 * 1024  # the request carries the instrumented file (source files are capped at 2 MB)
 MAX_FDS = 4
 HEADER = struct.Struct("!I")
@@ -93,7 +95,7 @@ class Channel:
         self.buffer = bytearray()
         fds, self.pending_fds = self.pending_fds, []
         try:
-            message = json.loads(body)
+            message = parse_json(body)
         except ValueError as error:
             raise ProtocolError(f"not JSON: {error}") from None
         if not isinstance(message, dict):

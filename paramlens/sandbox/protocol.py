@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from paramlens import options as opt
+
+try:  # a compiled JSON library, when the interpreter has it (the server's has; a user's own may not)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the standard library's encoder and decoder, as before
+    _orjson = None
 
 # the defaults, bounds and names of every option: paramlens/options.py (one definition)
 DEFAULT_PARAM_BUDGET = opt.PARAM_BUDGET.default
@@ -47,11 +53,50 @@ def event_line(event: dict[str, Any]) -> str:
     (summaries.plain_values); any other non-finite number left in an event (an argument `float("nan")`, a
     statistic of an exploded gradient) becomes null, "not a finite number", as in the statistics, and a key JSON
     cannot take (a tuple) becomes its text. Writing an event never fails on what it holds: it runs inside the
-    user's statement, where a failure would be reported as theirs."""
+    user's statement, where a failure would be reported as theirs.
+
+    Written by orjson when the child's interpreter has it: a long file's edit streams ~1 MB of events, mostly
+    floats, which the standard library's encoder writes at ~80 MB/s (~15 ms of the run) and orjson ten times
+    faster. An event holding anything but dicts with string keys, lists, tuples, strings, integers of 64 bits,
+    floats, booleans and None (a subclass of one of them, a datetime, a NumPy number...) is written by the
+    standard library as before, so both write the same values; orjson also writes a non-finite float as null."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(event, default=_not_plain, option=_ORJSON_PLAIN).decode() + "\n"
+        except TypeError:  # orjson.JSONEncodeError: something only the standard library's rules decide
+            pass
     try:
         return json.dumps(event, allow_nan=False, default=str) + "\n"
     except (ValueError, TypeError):
         return json.dumps(_plain_json(event), allow_nan=False, default=str) + "\n"
+
+
+def _not_plain(value: Any) -> Any:
+    raise TypeError(type(value).__name__)  # the event goes to the standard library's encoder
+
+
+# what orjson would write its own way (ISO dates, dataclasses as objects, subclasses as their base) goes to
+# `default` instead, which sends the event to the standard library's encoder
+_ORJSON_PLAIN = (_orjson.OPT_PASSTHROUGH_DATETIME | _orjson.OPT_PASSTHROUGH_DATACLASS |
+                 _orjson.OPT_PASSTHROUGH_SUBCLASS) if _orjson is not None else 0
+
+
+def parse_json(data: bytes | str) -> Any:
+    """A JSON text read from the child or the worker: by orjson when installed (about three times faster on a
+    long file's ~1 MB of events an edit), by the standard library when orjson would read it otherwise (it reads
+    an integer beyond 64 bits as a float: any run of 19 digits sends the text to the standard library) or refuses
+    it (a NaN literal, an escaped lone surrogate), so the values are exactly those `json.loads` returns. Raises
+    ValueError when it is not JSON."""
+    if _orjson is not None and (_LONG_DIGITS_BYTES if isinstance(data, bytes) else _LONG_DIGITS).search(data) is None:
+        try:
+            return _orjson.loads(data)
+        except ValueError:  # orjson.JSONDecodeError
+            pass
+    return json.loads(data)
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{19}")
 
 
 def _plain_json(value: Any) -> Any:

@@ -5,14 +5,13 @@ private directory, the scrubbed environment a child starts with, and the classif
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import threading
 from typing import Any, Callable
 
-from paramlens.sandbox.protocol import Event, RunLimits, RunResult
+from paramlens.sandbox.protocol import Event, RunLimits, RunResult, parse_json
 
 RESULT_LIMIT = 32 * 1024 * 1024  # bytes of JSON events accepted from one run; past it the child is killed
 STDERR_TAIL = 4000
@@ -130,7 +129,7 @@ class Collector:
         self.size += len(line)
         self._last_line = line
         try:
-            event = json.loads(line)
+            event = parse_json(line)
         except ValueError:
             return  # a line cut short by a kill, or garbage the user's code wrote to the channel
         if isinstance(event, dict):
