@@ -83,7 +83,7 @@ class Collector:
     def __init__(self, events: Any, stderr: Any, on_overflow: Callable[[], None] | None = None,
                  on_eof: Callable[[], None] | None = None) -> None:
         self._events: list[dict[str, Any]] = []
-        self._last_line = b""
+        self._last_event: dict[str, Any] | None = None  # the last line, when it was a whole event
         self.size = 0
         self.truncated = False
         self.stderr_tail = b""
@@ -127,13 +127,14 @@ class Collector:
             self._overflow()
             return
         self.size += len(line)
-        self._last_line = line
+        self._last_event = None
         try:
             event = parse_json(line)
         except ValueError:
             return  # a line cut short by a kill, or garbage the user's code wrote to the channel
         if isinstance(event, dict):
             self._events.append(event)
+            self._last_event = event
 
     def _overflow(self) -> None:
         if not self.truncated and self._on_overflow is not None:
@@ -158,7 +159,7 @@ class Collector:
     @property
     def ended_with_done(self) -> bool:
         """Both streams are closed and the last event is `done`: the child finished and closed its channel."""
-        return self._open_streams == 0 and b'"t": "done"' in self._last_line[:20]
+        return self._open_streams == 0 and self._last_event is not None and self._last_event.get("t") == Event.DONE
 
     def join(self, timeout: float = 10) -> None:
         for thread in self._threads:
