@@ -8,6 +8,7 @@ and the child dies with it through its parent-death signal). A dead worker is re
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -335,6 +336,7 @@ class WorkerExecutor:
                              isolation=list(self.executor_layers), reason="worker",
                              reason_facts={"detail": str(error)}, fault="worker")
         result_r, result_w = os.pipe()
+        _widen(result_w)
         stderr_r, stderr_w = os.pipe()
         collector = Collector(os.fdopen(result_r, "rb"), os.fdopen(stderr_r, "rb"),
                               on_overflow=lambda: state.request_stop("output"), on_eof=state.wake)
@@ -486,3 +488,16 @@ class WorkerExecutor:
                 worker.channel.send(message)
             except OSError:
                 pass
+
+
+RESULT_PIPE_BYTES = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    """A result pipe that holds a burst of events (a long file's final module table is ~180 KB) while the
+    collector lets events gather (watchdog.READ_PAUSE_SECONDS), so the child does not wait to write them; the
+    kernel's 64 KB when it refuses (its pipe-max-size, the user's pipe quota)."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, RESULT_PIPE_BYTES)
+    except (OSError, AttributeError):
+        pass
