@@ -171,6 +171,17 @@ def _check(session: Session, text: str, path: str, printed: _Printed) -> dict:
     return last
 
 
+def _checked_edits(session: Session, text: str, path: str, printed: _Printed, edit, count: int):  # type: ignore[no-untyped-def]
+    """`text` analysed, then `count` edits of it (`edit(text, number)`), each report checked against a full
+    analysis of the same text; the last text, and what the session says it did for each edit."""
+    _check(session, text, path, printed)
+    lasts = []
+    for number in range(count):
+        text = edit(text, number)
+        lasts.append(_check(session, text, path, printed))
+    return text, lasts
+
+
 @pytest.fixture()
 def printed(monkeypatch):
     return _Printed(monkeypatch)
@@ -211,17 +222,17 @@ def test_what_a_checkpoint_does_not_carry(name, printed, tmp_path):
     path = tmp_path / name
     text = SPECIAL[name]
     path.write_text(text)
+    def edit(text: str, number: int) -> str:
+        if name == "time_dependent.py":
+            time.sleep(0.6)  # a resumed run that reused the first run's clock would print False
+        return _edit_last_print(text, f"edit {number}")
+
     session = Session(Budget(16, 2048))
-    resumed = []
     try:
-        _check(session, text, str(path), printed)
-        for number in range(4):
-            text = _edit_last_print(text, f"edit {number}")
-            if name == "time_dependent.py":
-                time.sleep(0.6)  # a resumed run that reused the first run's clock would print False
-            resumed.append(_check(session, text, str(path), printed)["resumed_after_line"])
+        _, lasts = _checked_edits(session, text, str(path), printed, edit, 4)
     finally:
         session.close()
+    resumed = [last["resumed_after_line"] for last in lasts]
     if name != "time_dependent.py":
         # the edits are on the last statement: after the first edit the run resumes right before it
         assert any(line is not None for line in resumed), resumed
@@ -237,11 +248,8 @@ def test_resumes_actually_happen_on_the_seed(printed):
     text = path.read_text(encoding="utf-8")
     session = Session(Budget(16, 2048))
     try:
-        _check(session, text, str(path), printed)
-        lasts = []
-        for number in range(3):
-            text = _edit_last_print(text, f"edit {number}")
-            lasts.append(_check(session, text, str(path), printed))
+        _, lasts = _checked_edits(session, text, str(path), printed,
+                                  lambda text, number: _edit_last_print(text, f"edit {number}"), 3)
     finally:
         session.close()
     assert lasts[-1]["resumed_after_line"] is not None, lasts
@@ -811,13 +819,10 @@ def test_an_edit_repeated_runs_the_statements_the_parked_process_compiled_ahead(
     text = COMPILED_AHEAD_FILE
     path.write_text(text)
     session = Session(Budget(16, 2048))
-    lasts = []
     try:
-        _check(session, text, str(path), printed)
-        for number in range(4):
-            text = text.replace("print('edit'", f"print('edit', {number}", 1) if number == 0 else \
-                text.replace(f"print('edit', {number - 1}", f"print('edit', {number}", 1)
-            lasts.append(_check(session, text, str(path), printed))
+        _, lasts = _checked_edits(session, text, str(path), printed,
+                                  lambda text, number: re.sub(r"print\('edit'(, \d+)?", f"print('edit', {number}",
+                                                              text, count=1), 4)
     finally:
         session.close()
     resumed = [last for last in lasts[2:] if last["resumed_after_line"] is not None]
@@ -875,12 +880,9 @@ def test_an_edit_that_goes_over_the_parameter_budget_after_a_checkpoint_is_redon
     path = REPO / "examples" / "parameter_management.py"
     text = path.read_text(encoding="utf-8")
     session = Session(Budget(16, 2048))
-    lasts = []
     try:
-        _check(session, text, str(path), printed)
-        for number in range(2):
-            text = _edit_last_print(text, f"edit {number}")
-            lasts.append(_check(session, text, str(path), printed))
+        text, lasts = _checked_edits(session, text, str(path), printed,
+                                     lambda text, number: _edit_last_print(text, f"edit {number}"), 2)
         assert lasts[-1]["resumed_after_line"] is not None, lasts
         huge = text.rstrip("\n") + "\nhuge = nn.Linear(8_000, 8_000)  # 64 million parameters: over the 50 million budget\nprint(huge.weight.shape)\n"
         report = session.analyze(huge, str(path), _options())

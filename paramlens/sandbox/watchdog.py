@@ -121,7 +121,7 @@ class Collector:
                 partial, partial_size = [tail], len(tail)
                 for line in pieces:
                     self._keep(line + b"\n")
-                if len(chunk) < READ_CHUNK and (self._last_event is None or self._last_event.get("t") != Event.DONE):
+                if len(chunk) < READ_CHUNK and not self._done_read:
                     # the child writes an event a line: let a few milliseconds of them gather in the pipe rather
                     # than be woken by each (the child pays for every wake-up: ~1,100 of them cost a long file's
                     # resumed run ~20 ms of its ~150 ms of CPU); a run's end, its `done` event, is read at once
@@ -169,7 +169,12 @@ class Collector:
     @property
     def ended_with_done(self) -> bool:
         """Both streams are closed and the last event is `done`: the child finished and closed its channel."""
-        return self._open_streams == 0 and self._last_event is not None and self._last_event.get("t") == Event.DONE
+        return self._open_streams == 0 and self._done_read
+
+    @property
+    def _done_read(self) -> bool:
+        """The last line read is the run's `done` event."""
+        return self._last_event is not None and self._last_event.get("t") == Event.DONE
 
     def join(self, timeout: float = 10) -> None:
         for thread in self._threads:
